@@ -1,0 +1,93 @@
+/* conn.h - one upgraded connection and its state machine:
+ *
+ *   CONNECTING --TCP up--> HANDSHAKING --done--> OPEN
+ *        \                     \                   \
+ *         `----------------------`-------------------`--> FAILED
+ *
+ * FAILED is final and never carries plaintext: every later call on the
+ * descriptor fails.  Locks: `rlock` serialises readers, `wlock` writers (GnuTLS
+ * allows one of each at once); the handshake holds both, always rlock first.
+ * Functions return a count or a negative errno, errno is set only by hooks. */
+#ifndef TLSSHIM_CONN_H
+#define TLSSHIM_CONN_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_OPEN, CONN_FAILED };
+
+struct tls;
+
+struct conn {
+	atomic_int refs;
+	pthread_mutex_t rlock, wlock;
+	_Atomic enum conn_state state;
+	int fd;                      /* transport descriptor */
+	unsigned generation;         /* process generation that created it (fork) */
+	const struct policy_rule *rule;
+	struct tls *tls;
+	char *dest;                  /* "127.0.0.1:8443" as connected */
+	char *app_dest;              /* what the program asked for */
+	char *server_name;           /* verified name (or NULL) */
+	char *cache_key;             /* NULL: no resumption for this rule */
+	int error;                   /* errno for I/O once FAILED */
+	int so_error;                /* reported once by getsockopt(SO_ERROR) */
+	bool eof;                    /* close_notify received */
+	bool shut_wr;                /* close_notify sent */
+	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
+	size_t rlen, roff;
+	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
+};
+
+/* The generation of this process: bumped in every forked child. */
+extern atomic_uint shim_generation;
+
+struct conn_params {
+	int fd;
+	const struct policy_rule *rule;
+	const char *dest, *app_dest;
+	const char *sni, *verify_name;
+	const char *cache_key;
+};
+
+/* New connection (one reference), TLS session ready, not yet started.
+ * Return NULL and fill ERR on failure. */
+struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen);
+void conn_ref(struct conn *conn);
+void conn_unref(struct conn *conn);
+
+/* The TCP connect returned: 0 (connected) or IN_PROGRESS.  For a connected
+ * blocking socket the handshake runs now.  Return 0 or a negative errno. */
+int conn_start(struct conn *conn, bool in_progress);
+
+/* Used by a process other than the one that created it (after fork)? */
+bool conn_foreign(const struct conn *conn);
+
+ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
+ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
+
+/* Readiness translation.  prepare: the kernel events to wait for, given the
+ * program's WANT; *READY gets events true already (buffered plaintext, a
+ * failure).  result: the program's events given the kernel's KREVENTS;
+ * advances the handshake, flushes, probes one record, never blocks. */
+short conn_poll_prepare(struct conn *conn, short want, short *ready);
+short conn_poll_result(struct conn *conn, short want, short krevents);
+/* Plaintext generation: changes when new data becomes readable. */
+unsigned conn_read_generation(struct conn *conn);
+
+int conn_shutdown(struct conn *conn, int how);
+/* The last descriptor is being closed: send close_notify if possible. */
+void conn_closing(struct conn *conn);
+/* For getsockopt(SO_ERROR): the pending error, cleared. */
+int conn_take_so_error(struct conn *conn);
+/* For FIONREAD: plaintext bytes readable without blocking. */
+size_t conn_readable(struct conn *conn);
+void conn_set_fd(struct conn *conn, int fd);
+
+#endif

@@ -1,0 +1,37 @@
+/* fdtab.h - fd -> connection, the one shared registry.
+ *
+ * Looking up a descriptor that is not ours costs one atomic load and no
+ * lock, so programs pay nothing on the descriptors we do not manage.  Each
+ * slot holds a reference; dup'd descriptors share one connection. */
+#ifndef TLSSHIM_FDTAB_H
+#define TLSSHIM_FDTAB_H
+
+#include <stdbool.h>
+
+struct conn;
+
+/* Map FD to CONN (takes a new reference).  APP_CLOEXEC is the close-on-exec
+ * flag as the program sees it (the kernel's is always set, see hook_fd.c).
+ * Return 0 or -ENOMEM / -EBADF. */
+int fdtab_put(int fd, struct conn *conn, bool app_cloexec);
+
+/* The connection for FD with a new reference (conn_unref it), or NULL. */
+struct conn *fdtab_get(int fd);
+
+/* Unmap FD; return the reference the table held (or NULL). */
+struct conn *fdtab_remove(int fd);
+
+/* Is any descriptor managed at all?  (Cheap: one atomic load.) */
+bool fdtab_any(void);
+
+/* Another descriptor than FD that maps to CONN, or -1. */
+int fdtab_other_fd(struct conn *conn, int fd);
+
+bool fdtab_app_cloexec(int fd);
+void fdtab_set_app_cloexec(int fd, bool on);
+
+/* Call FN for every mapped descriptor (under the registry lock: FN must not
+ * call back into fdtab). */
+void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
+
+#endif

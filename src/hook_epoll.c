@@ -1,0 +1,481 @@
+/* hook_epoll.c - epoll for managed descriptors.
+ *
+ * A managed descriptor is registered with the kernel under a cookie of ours
+ * (a pointer into our registration slabs) with the events the connection
+ * needs (what the handshake waits for, or the program's interest once open).
+ * epoll_wait translates cookie events back into the program's events and
+ * data, injects readiness for plaintext that is already decrypted, drops
+ * kernel readiness that carried no application data, and emulates
+ * EPOLLONESHOT.  Descriptors added before connect() upgraded them are
+ * adopted from /proc/self/fdinfo of the epoll instances the program uses. */
+#include "shim.h"
+#include "conn.h"
+#include "fdtab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLAB_REGS 128
+#define MAX_SLABS 4096
+#define MAX_EPFDS 64
+#define APP_BITS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI)
+
+struct ep_reg {
+	bool live;
+	int epfd, fd;
+	uint32_t app_events;
+	epoll_data_t app_data;
+	uint32_t kernel_events;
+	bool disarmed;         /* EPOLLONESHOT delivered, waiting for EPOLL_CTL_MOD */
+	unsigned last_gen;     /* plaintext generation last reported (EPOLLET) */
+	bool failed_reported;  /* EPOLLET: the failure was reported once */
+	struct ep_reg *next_free;
+};
+
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ep_reg *slabs[MAX_SLABS];
+static int n_slabs;
+static struct ep_reg *free_regs;
+static atomic_int n_live;
+static int epfds[MAX_EPFDS];
+static atomic_int n_epfds;
+
+/* ---- registrations ---- */
+
+static bool is_cookie(uint64_t value)
+{
+	int i;
+
+	for (i = 0; i < n_slabs; i++) {
+		uintptr_t base = (uintptr_t)slabs[i];
+
+		if (value >= base && value < base + SLAB_REGS * sizeof(struct ep_reg) &&
+		    (value - base) % sizeof(struct ep_reg) == 0)
+			return true;
+	}
+	return false;
+}
+
+static struct ep_reg *reg_alloc(void)
+{
+	struct ep_reg *reg;
+	int i;
+
+	if (!free_regs) {
+		if (n_slabs == MAX_SLABS || !(slabs[n_slabs] = calloc(SLAB_REGS, sizeof(struct ep_reg))))
+			return NULL;
+		for (i = SLAB_REGS - 1; i >= 0; i--) {
+			slabs[n_slabs][i].next_free = free_regs;
+			free_regs = &slabs[n_slabs][i];
+		}
+		n_slabs++;
+	}
+	reg = free_regs;
+	free_regs = reg->next_free;
+	memset(reg, 0, sizeof *reg);
+	reg->live = true;
+	atomic_fetch_add(&n_live, 1);
+	return reg;
+}
+
+static void reg_free(struct ep_reg *reg)
+{
+	reg->live = false;
+	reg->next_free = free_regs;
+	free_regs = reg;
+	atomic_fetch_sub(&n_live, 1);
+}
+
+static struct ep_reg *reg_find(int epfd, int fd)
+{
+	int s, i;
+
+	for (s = 0; s < n_slabs; s++)
+		for (i = 0; i < SLAB_REGS; i++)
+			if (slabs[s][i].live && slabs[s][i].epfd == epfd && slabs[s][i].fd == fd)
+				return &slabs[s][i];
+	return NULL;
+}
+
+/* The kernel events a registration needs now. */
+static uint32_t kernel_events(struct ep_reg *reg, struct conn *conn, short *ready)
+{
+	short r = 0;
+	uint32_t k;
+
+	*ready = 0;
+	if (reg->disarmed)
+		return 0;
+	k = (uint16_t)conn_poll_prepare(conn, (short)(reg->app_events & APP_BITS), &r);
+	*ready = r;
+	return k | (reg->app_events & EPOLLET);
+}
+
+static int kernel_update(struct ep_reg *reg, uint32_t events, int op)
+{
+	struct epoll_event kev;
+
+	kev.events = events;
+	kev.data.u64 = (uint64_t)(uintptr_t)reg;
+	if (op == EPOLL_CTL_MOD && events == reg->kernel_events)
+		return 0;
+	reg->kernel_events = events;
+	return real.epoll_ctl(reg->epfd, op, reg->fd, &kev);
+}
+
+static void note_epfd(int epfd)
+{
+	int i, n = atomic_load(&n_epfds);
+
+	for (i = 0; i < n; i++)
+		if (epfds[i] == epfd)
+			return;
+	pthread_mutex_lock(&ep_lock);
+	n = atomic_load(&n_epfds);
+	for (i = 0; i < n; i++)
+		if (epfds[i] == epfd)
+			break;
+	if (i == n && n < MAX_EPFDS) {
+		epfds[n] = epfd;
+		atomic_store(&n_epfds, n + 1);
+	}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+/* ---- epoll_ctl ---- */
+
+static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct conn *conn)
+{
+	struct ep_reg *reg;
+	short ready;
+	int ret;
+
+	pthread_mutex_lock(&ep_lock);
+	reg = reg_find(epfd, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+	case EPOLL_CTL_MOD:
+		if (!ev) {
+			ret = -EFAULT;
+			break;
+		}
+		if (op == EPOLL_CTL_ADD && reg) {
+			/* A stale registration from a descriptor closed behind our back. */
+			reg_free(reg);
+			reg = NULL;
+		}
+		if (!reg && !(reg = reg_alloc())) {
+			ret = -ENOMEM;
+			break;
+		}
+		reg->epfd = epfd;
+		reg->fd = fd;
+		reg->app_events = ev->events & ~EPOLLEXCLUSIVE;
+		reg->app_data = ev->data;
+		reg->disarmed = false;
+		reg->last_gen = conn_read_generation(conn) - 1;
+		reg->failed_reported = false;
+		reg->kernel_events = ~0u;
+		ret = kernel_update(reg, kernel_events(reg, conn, &ready), op);
+		if (ret < 0) {
+			ret = -errno;
+			reg_free(reg);
+		}
+		break;
+	case EPOLL_CTL_DEL:
+		if (reg)
+			reg_free(reg);
+		ret = real.epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	pthread_mutex_unlock(&ep_lock);
+	return ret;
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct conn *conn;
+	int ret;
+
+	if (!shim_enter())
+		return real.epoll_ctl(epfd, op, fd, ev);
+	note_epfd(epfd);
+	conn = fdtab_any() ? fdtab_get(fd) : NULL;
+	if (!conn) {
+		if (op == EPOLL_CTL_DEL && atomic_load(&n_live) > 0) {
+			pthread_mutex_lock(&ep_lock);
+			struct ep_reg *reg = reg_find(epfd, fd);
+
+			if (reg)
+				reg_free(reg);
+			pthread_mutex_unlock(&ep_lock);
+		}
+		return real.epoll_ctl(epfd, op, fd, ev);
+	}
+	ret = managed_ctl(epfd, op, fd, ev, conn);
+	conn_unref(conn);
+	return (int)shim_result(ret);
+}
+
+/* FD was just upgraded: take over its existing registrations, which the
+ * kernel lists in /proc/self/fdinfo/EPFD as "tfd: FD events: X data: Y". */
+void epoll_adopt(int fd)
+{
+	int i, n = atomic_load(&n_epfds);
+	struct conn *conn;
+
+	if (n == 0 || !(conn = fdtab_get(fd)))
+		return;
+	shim_guard++;
+	for (i = 0; i < n; i++) {
+		char path[64], buf[16384], *line;
+		ssize_t len;
+		int procfd;
+
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfds[i]);
+		procfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (procfd < 0)
+			continue;
+		len = real.read(procfd, buf, sizeof buf - 1);
+		real.close(procfd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		for (line = strstr(buf, "tfd:"); line; line = strstr(line + 4, "tfd:")) {
+			int tfd;
+			unsigned events;
+			unsigned long long data;
+			struct epoll_event ev;
+
+			if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) != 3 || tfd != fd)
+				continue;
+			ev.events = events;
+			ev.data.u64 = data;
+			(void)managed_ctl(epfds[i], EPOLL_CTL_MOD, fd, &ev, conn);
+		}
+	}
+	shim_guard--;
+	conn_unref(conn);
+}
+
+void epoll_forget_fd(int fd)
+{
+	int i, n = atomic_load(&n_epfds), s;
+	bool is_epfd = false;
+
+	for (i = 0; i < n; i++)
+		if (epfds[i] == fd)
+			is_epfd = true;
+	if (!is_epfd && atomic_load(&n_live) == 0)
+		return;
+	pthread_mutex_lock(&ep_lock);
+	for (s = 0; s < n_slabs; s++)
+		for (i = 0; i < SLAB_REGS; i++)
+			if (slabs[s][i].live && (slabs[s][i].fd == fd || slabs[s][i].epfd == fd))
+				reg_free(&slabs[s][i]);
+	if (is_epfd) {
+		n = atomic_load(&n_epfds);
+		for (i = 0; i < n; i++)
+			if (epfds[i] == fd) {
+				epfds[i] = epfds[n - 1];
+				atomic_store(&n_epfds, n - 1);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+/* ---- epoll_wait ---- */
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static bool epfd_has_managed(int epfd)
+{
+	int s, i;
+	bool found = false;
+
+	if (atomic_load(&n_live) == 0)
+		return false;
+	pthread_mutex_lock(&ep_lock);
+	for (s = 0; s < n_slabs && !found; s++)
+		for (i = 0; i < SLAB_REGS; i++)
+			if (slabs[s][i].live && slabs[s][i].epfd == epfd) {
+				found = true;
+				break;
+			}
+	pthread_mutex_unlock(&ep_lock);
+	return found;
+}
+
+/* Events the program may see for REG given READY (what the connection
+ * says).  Applies EPOLLET's once-per-new-data and EPOLLONESHOT. */
+static uint32_t deliverable(struct ep_reg *reg, struct conn *conn, short ready)
+{
+	uint32_t events = (uint16_t)ready & (reg->app_events | EPOLLERR | EPOLLHUP);
+
+	if (reg->disarmed)
+		return 0;
+	if (reg->app_events & EPOLLET) {
+		unsigned gen = conn_read_generation(conn);
+
+		if ((events & EPOLLIN) && gen == reg->last_gen && !(events & EPOLLERR))
+			events &= ~EPOLLIN;
+		if (events & EPOLLIN)
+			reg->last_gen = gen;
+		if (events & EPOLLERR) {
+			if (reg->failed_reported)
+				events &= ~(EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLOUT);
+			else
+				reg->failed_reported = true;
+		}
+	}
+	if (events && (reg->app_events & EPOLLONESHOT)) {
+		reg->disarmed = true;
+		kernel_update(reg, 0, EPOLL_CTL_MOD);
+	}
+	return events;
+}
+
+static int add_event(struct epoll_event *out, int n, int max, struct ep_reg *reg, uint32_t events)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (out[i].data.u64 == reg->app_data.u64 && out[i].events != 0) {
+			out[i].events |= events;
+			return n;
+		}
+	if (n < max) {
+		out[n].events = events;
+		out[n].data = reg->app_data;
+		n++;
+	}
+	return n;
+}
+
+static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+			   const sigset_t *sigmask)
+{
+	struct epoll_event stack_kev[64], *kev = stack_kev;
+	long long deadline = timeout >= 0 ? now_ns() + timeout * 1000000LL : -1;
+	int ret = 0;
+
+	if (maxevents > 64 && !(kev = malloc(maxevents * sizeof *kev)))
+		return (int)shim_result(-ENOMEM);
+	for (;;) {
+		int n_out = 0, n_k, i, s, left_ms;
+
+		/* 1. Bring kernel interest up to date; inject what is ready now. */
+		pthread_mutex_lock(&ep_lock);
+		for (s = 0; s < n_slabs; s++)
+			for (i = 0; i < SLAB_REGS; i++) {
+				struct ep_reg *reg = &slabs[s][i];
+				struct conn *conn;
+				short ready;
+				uint32_t ev;
+
+				if (!reg->live || reg->epfd != epfd || !(conn = fdtab_get(reg->fd)))
+					continue;
+				kernel_update(reg, kernel_events(reg, conn, &ready), EPOLL_CTL_MOD);
+				if (ready && (ev = deliverable(reg, conn, ready)))
+					n_out = add_event(events, n_out, maxevents, reg, ev);
+				conn_unref(conn);
+			}
+		pthread_mutex_unlock(&ep_lock);
+
+		/* 2. Wait (or just look, when something is ready already). */
+		if (n_out > 0)
+			left_ms = 0;
+		else if (deadline < 0)
+			left_ms = -1;
+		else
+			left_ms = (int)((deadline - now_ns() + 999999) / 1000000);
+		if (left_ms < -1)
+			left_ms = 0;
+		n_k = real.epoll_pwait(epfd, kev, n_out < maxevents ? maxevents - n_out : 1, left_ms, sigmask);
+		if (n_k < 0) {
+			if (n_out > 0) {
+				ret = n_out;
+				break;
+			}
+			ret = -1;
+			break;
+		}
+
+		/* 3. Translate. */
+		for (i = 0; i < n_k; i++) {
+			struct ep_reg *reg;
+			struct conn *conn;
+			short result;
+			uint32_t ev;
+
+			if (!is_cookie(kev[i].data.u64)) {
+				if (n_out < maxevents)
+					events[n_out++] = kev[i];
+				continue;
+			}
+			pthread_mutex_lock(&ep_lock);
+			reg = (struct ep_reg *)(uintptr_t)kev[i].data.u64;
+			if (reg->live && reg->epfd == epfd && (conn = fdtab_get(reg->fd))) {
+				result = conn_poll_result(conn, (short)(reg->app_events & APP_BITS),
+							  (short)(kev[i].events & 0xffff));
+				if ((ev = deliverable(reg, conn, result)))
+					n_out = add_event(events, n_out, maxevents, reg, ev);
+				conn_unref(conn);
+			}
+			pthread_mutex_unlock(&ep_lock);
+		}
+		if (n_out > 0 || left_ms == 0) {
+			ret = n_out;
+			break;
+		}
+	}
+	if (kev != stack_kev)
+		free(kev);
+	return ret;
+}
+
+int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	if (!shim_enter() || !epfd_has_managed(epfd))
+		return real.epoll_wait(epfd, events, maxevents, timeout);
+	return shim_epoll_wait(epfd, events, maxevents, timeout, NULL);
+}
+
+int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask)
+{
+	if (!shim_enter() || !epfd_has_managed(epfd))
+		return real.epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+	return shim_epoll_wait(epfd, events, maxevents, timeout, sigmask);
+}
+
+int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
+		 const sigset_t *sigmask)
+{
+	static int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+	int ms;
+
+	if (!shim_enter() || !epfd_has_managed(epfd)) {
+		if (!real_pwait2)
+			real_pwait2 = dlsym_next("epoll_pwait2");
+		return real_pwait2 ? real_pwait2(epfd, events, maxevents, timeout, sigmask) : (int)shim_result(-ENOSYS);
+	}
+	ms = timeout ? (int)(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
+	return shim_epoll_wait(epfd, events, maxevents, ms, sigmask);
+}

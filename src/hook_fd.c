@@ -1,0 +1,257 @@
+/* hook_fd.c - descriptor life: close, dup, fcntl, shutdown, and the socket
+ * queries whose answers depend on the TLS layer (SO_ERROR, FIONREAD).
+ *
+ * Managed descriptors always carry close-on-exec in the kernel, whatever the
+ * program asked (F_GETFD answers with the program's view): a new program
+ * image that inherited one would otherwise read and write it in clear. */
+#include "shim.h"
+#include "conn.h"
+#include "fdtab.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* FD is going away: drop its mapping; the last one says goodbye. */
+static void release(int fd)
+{
+	struct conn *conn = fdtab_remove(fd);
+	int other;
+
+	if (!conn)
+		return;
+	epoll_forget_fd(fd);
+	if (conn->fd == fd) {
+		other = fdtab_other_fd(conn, fd);
+		if (other >= 0)
+			conn_set_fd(conn, other);
+		else
+			conn_closing(conn);
+	}
+	conn_unref(conn);
+}
+
+int close(int fd)
+{
+	if (!shim_enter())
+		return real.close(fd);
+	log_protect_fd(fd);
+	if (fdtab_any())
+		release(fd);
+	epoll_forget_fd(fd);
+	return real.close(fd);
+}
+
+static void release_range(unsigned first, unsigned last)
+{
+	unsigned fd;
+
+	for (fd = first; fd <= last && fd < (1U << 20); fd++) {
+		if (fdtab_any())
+			release((int)fd);
+		if (fd == UINT_MAX)
+			break;
+	}
+}
+
+int close_range(unsigned first, unsigned last, int flags)
+{
+	int logfd, ret;
+
+	if (!shim_enter() || !real.close_range)
+		return real.close_range ? real.close_range(first, last, flags) : shim_result(-ENOSYS);
+	if (flags & CLOSE_RANGE_CLOEXEC)
+		return real.close_range(first, last, flags);
+	logfd = log_fd();
+	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
+		log_protect_fd(logfd);
+	if (fdtab_any())
+		release_range(first, last);
+	ret = real.close_range(first, last, flags);
+	return ret;
+}
+
+void closefrom(int lowfd)
+{
+	if (!shim_enter() || !real.closefrom) {
+		if (real.closefrom)
+			real.closefrom(lowfd);
+		return;
+	}
+	close_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0U, 0);
+}
+
+int shutdown(int fd, int how)
+{
+	struct conn *conn;
+	int ret;
+
+	if (!shim_enter() || !(conn = fdtab_get(fd)))
+		return real.shutdown(fd, how);
+	ret = conn_shutdown(conn, how);
+	conn_unref(conn);
+	if (ret < 0)
+		return (int)shim_result(ret);
+	return real.shutdown(fd, how);
+}
+
+/* NEWFD now names the same socket as OLDFD. */
+static void share(int oldfd, int newfd, bool app_cloexec)
+{
+	struct conn *conn = fdtab_get(oldfd);
+
+	if (!conn)
+		return;
+	fdtab_put(newfd, conn, app_cloexec);
+	real.fcntl(newfd, F_SETFD, FD_CLOEXEC);
+	conn_unref(conn);
+}
+
+int dup(int oldfd)
+{
+	int newfd;
+
+	if (!shim_enter())
+		return real.dup(oldfd);
+	newfd = real.dup(oldfd);
+	if (newfd >= 0 && fdtab_any())
+		share(oldfd, newfd, false);
+	return newfd;
+}
+
+static int dup_onto(int oldfd, int newfd, int flags, bool three)
+{
+	int ret;
+
+	if (oldfd != newfd) {
+		log_protect_fd(newfd);
+		if (fdtab_any())
+			release(newfd);
+		epoll_forget_fd(newfd);
+	}
+	ret = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	if (ret >= 0 && oldfd != newfd && fdtab_any())
+		share(oldfd, ret, (flags & O_CLOEXEC) != 0);
+	return ret;
+}
+
+int dup2(int oldfd, int newfd)
+{
+	if (!shim_enter())
+		return real.dup2(oldfd, newfd);
+	return dup_onto(oldfd, newfd, 0, false);
+}
+
+int dup3(int oldfd, int newfd, int flags)
+{
+	if (!shim_enter())
+		return real.dup3(oldfd, newfd, flags);
+	return dup_onto(oldfd, newfd, flags, true);
+}
+
+static int fcntl_common(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
+{
+	int ret;
+
+	if (!shim_enter() || !fdtab_any())
+		return fn(fd, cmd, arg);
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		ret = fn(fd, cmd, arg);
+		if (ret >= 0)
+			share(fd, ret, cmd == F_DUPFD_CLOEXEC);
+		return ret;
+	case F_GETFD: {
+		struct conn *conn = fdtab_get(fd);
+
+		ret = fn(fd, cmd, arg);
+		if (conn && ret >= 0)
+			ret = (ret & ~FD_CLOEXEC) | (fdtab_app_cloexec(fd) ? FD_CLOEXEC : 0);
+		if (conn)
+			conn_unref(conn);
+		return ret;
+	}
+	case F_SETFD: {
+		struct conn *conn = fdtab_get(fd);
+
+		if (!conn)
+			return fn(fd, cmd, arg);
+		fdtab_set_app_cloexec(fd, ((long)arg & FD_CLOEXEC) != 0);
+		conn_unref(conn);
+		return fn(fd, cmd, (void *)(long)(((long)arg) | FD_CLOEXEC));
+	}
+	default:
+		return fn(fd, cmd, arg);
+	}
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!real.fcntl)
+		real_init();
+	return fcntl_common(real.fcntl, fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!real.fcntl64)
+		real_init();
+	return fcntl_common(real.fcntl64, fd, cmd, arg);
+}
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	struct conn *conn;
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!shim_enter() || request != FIONREAD || !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
+		return real.ioctl(fd, request, arg);
+	/* Plaintext bytes, not ciphertext. */
+	*(int *)arg = (int)conn_readable(conn);
+	conn_unref(conn);
+	return 0;
+}
+
+int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+{
+	struct conn *conn;
+	int err;
+
+	if (!shim_enter() || level != SOL_SOCKET || name != SO_ERROR ||
+	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
+		return real.getsockopt(fd, level, name, value, len);
+	err = conn_take_so_error(conn);
+	conn_unref(conn);
+	if (!err)
+		return real.getsockopt(fd, level, name, value, len);
+	if (!value || !len || *len < sizeof(int))
+		return (int)shim_result(-EINVAL);
+	*(int *)value = err;
+	*len = sizeof(int);
+	return 0;
+}

@@ -1,0 +1,391 @@
+/* hook_io.c - every way a program moves bytes on a socket.  For a managed
+ * descriptor the bytes go through the connection; for any other the real
+ * function runs after one atomic load. */
+#include "shim.h"
+#include "conn.h"
+#include "fdtab.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#define MANAGED(fd) (shim_enter() && fdtab_any() ? fdtab_get(fd) : NULL)
+
+/* A write that hit a closed peer raises SIGPIPE where the program's own call
+ * would have (our transport always uses MSG_NOSIGNAL). */
+static ssize_t sent(ssize_t ret, int flags)
+{
+	if (ret == -EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return shim_result(ret);
+}
+
+static ssize_t do_recv(struct conn *conn, void *buf, size_t len, int flags)
+{
+	ssize_t ret = conn_recv(conn, buf, len, flags);
+
+	conn_unref(conn);
+	return shim_result(ret);
+}
+
+static ssize_t do_send(struct conn *conn, const void *buf, size_t len, int flags)
+{
+	ssize_t ret = conn_send(conn, buf, len, flags);
+
+	conn_unref(conn);
+	return sent(ret, flags);
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? do_recv(conn, buf, len, 0) : real.read(fd, buf, len);
+}
+
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		abort(); /* what glibc's own __read_chk does: a program bug */
+	return read(fd, buf, len);
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? do_send(conn, buf, len, 0) : real.write(fd, buf, len);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? do_recv(conn, buf, len, flags) : real.recv(fd, buf, len, flags);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		abort();
+	return recv(fd, buf, len, flags);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)
+{
+	struct conn *conn = MANAGED(fd);
+
+	if (!conn)
+		return real.recvfrom(fd, buf, len, flags, addr, addrlen);
+	/* A connected stream socket reports no source address. */
+	if (addrlen)
+		*addrlen = 0;
+	return do_recv(conn, buf, len, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *addrlen)
+{
+	if (len > buflen)
+		abort();
+	return recvfrom(fd, buf, len, flags, addr, addrlen);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? do_send(conn, buf, len, flags) : real.send(fd, buf, len, flags);
+}
+
+ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+	       socklen_t addrlen)
+{
+	struct conn *conn = MANAGED(fd);
+	int ret;
+
+	if (conn)
+		return do_send(conn, buf, len, flags & ~MSG_FASTOPEN);
+	if (!(flags & MSG_FASTOPEN) || !addr || !shim_enter())
+		return real.sendto(fd, buf, len, flags, addr, addrlen);
+	/* TCP Fast Open is an implicit connect: decide as connect() would. */
+	shim_init();
+	ret = shim_connect(fd, addr, addrlen);
+	if (ret < 0 && ret != -EINPROGRESS)
+		return shim_result(ret);
+	conn = fdtab_get(fd);
+	if (!conn)
+		return real.send(fd, buf, len, flags & ~MSG_FASTOPEN);
+	return do_send(conn, buf, len, flags & ~MSG_FASTOPEN);
+}
+
+/* ---- scatter/gather ---- */
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/* Read into the first iovec as the socket's mode allows, then fill the
+ * rest only from what is already there. */
+static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
+{
+	ssize_t done = 0, ret = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		ret = conn_recv(conn, iov[i].iov_base, iov[i].iov_len,
+				done ? (flags | MSG_DONTWAIT) & ~MSG_WAITALL : flags);
+		if (ret <= 0)
+			break;
+		done += ret;
+		if ((size_t)ret < iov[i].iov_len || (flags & MSG_PEEK))
+			break;
+	}
+	conn_unref(conn);
+	if (done > 0)
+		return done;
+	return shim_result(ret);
+}
+
+static ssize_t send_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
+{
+	size_t total = iov_total(iov, iovcnt), off = 0;
+	ssize_t ret;
+	char *flat;
+	int i;
+
+	/* Gather small vectors so they go out as one record. */
+	if (total <= 65536 && iovcnt > 1 && (flat = malloc(total ? total : 1))) {
+		for (i = 0; i < iovcnt; i++) {
+			memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		ret = conn_send(conn, flat, total, flags);
+		free(flat);
+		conn_unref(conn);
+		return sent(ret, flags);
+	}
+	for (i = 0, ret = 0; i < iovcnt; i++) {
+		ssize_t n;
+
+		if (iov[i].iov_len == 0)
+			continue;
+		n = conn_send(conn, iov[i].iov_base, iov[i].iov_len, off ? flags | MSG_DONTWAIT : flags);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		off += n;
+		if ((size_t)n < iov[i].iov_len)
+			break;
+	}
+	conn_unref(conn);
+	if (off > 0)
+		return off;
+	return sent(ret, flags);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? recv_iov(conn, iov, iovcnt, 0) : real.readv(fd, iov, iovcnt);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct conn *conn = MANAGED(fd);
+
+	return conn ? send_iov(conn, iov, iovcnt, 0) : real.writev(fd, iov, iovcnt);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct conn *conn = MANAGED(fd);
+
+	if (!conn)
+		return real.recvmsg(fd, msg, flags);
+	msg->msg_namelen = 0;
+	msg->msg_controllen = 0;
+	msg->msg_flags = 0;
+	return recv_iov(conn, msg->msg_iov, (int)msg->msg_iovlen, flags);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct conn *conn = MANAGED(fd);
+
+	if (!conn)
+		return real.sendmsg(fd, msg, flags);
+	if (msg->msg_controllen > 0) {
+		/* Ancillary data cannot ride inside TLS records. */
+		conn_unref(conn);
+		return shim_result(-EOPNOTSUPP);
+	}
+	return send_iov(conn, msg->msg_iov, (int)msg->msg_iovlen, flags);
+}
+
+int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct timespec *timeout)
+{
+	static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	struct conn *conn = MANAGED(fd);
+	ssize_t ret;
+
+	if (!conn) {
+		if (!real_recvmmsg)
+			real_recvmmsg = dlsym_next("recvmmsg");
+		return real_recvmmsg ? real_recvmmsg(fd, msgs, vlen, flags, timeout) : shim_result(-ENOSYS);
+	}
+	conn_unref(conn);
+	if (vlen == 0)
+		return 0;
+	ret = recvmsg(fd, &msgs[0].msg_hdr, flags & ~MSG_WAITFORONE);
+	if (ret < 0)
+		return -1;
+	msgs[0].msg_len = (unsigned)ret;
+	return 1;
+}
+
+int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
+{
+	static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	struct conn *conn = MANAGED(fd);
+	unsigned i;
+
+	if (!conn) {
+		if (!real_sendmmsg)
+			real_sendmmsg = dlsym_next("sendmmsg");
+		return real_sendmmsg ? real_sendmmsg(fd, msgs, vlen, flags) : shim_result(-ENOSYS);
+	}
+	conn_unref(conn);
+	for (i = 0; i < vlen; i++) {
+		ssize_t ret = sendmsg(fd, &msgs[i].msg_hdr, flags);
+
+		if (ret < 0)
+			return i > 0 ? (int)i : -1;
+		msgs[i].msg_len = (unsigned)ret;
+	}
+	return (int)i;
+}
+
+/* preadv2/pwritev2 with offset -1 use the file position: on a socket that is
+ * plain reading and writing. */
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+	static ssize_t (*real_preadv2)(int, const struct iovec *, int, off_t, int);
+	struct conn *conn = MANAGED(fd);
+
+	if (!conn) {
+		if (!real_preadv2)
+			real_preadv2 = dlsym_next("preadv2");
+		return real_preadv2 ? real_preadv2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
+	}
+	if (offset != -1) {
+		conn_unref(conn);
+		return shim_result(-ESPIPE);
+	}
+	return recv_iov(conn, iov, iovcnt, (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0);
+}
+
+ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+	static ssize_t (*real_pwritev2)(int, const struct iovec *, int, off_t, int);
+	struct conn *conn = MANAGED(fd);
+
+	if (!conn) {
+		if (!real_pwritev2)
+			real_pwritev2 = dlsym_next("pwritev2");
+		return real_pwritev2 ? real_pwritev2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
+	}
+	if (offset != -1) {
+		conn_unref(conn);
+		return shim_result(-ESPIPE);
+	}
+	return send_iov(conn, iov, iovcnt, (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0);
+}
+
+/* ---- kernel copies: encrypted by hand, or refused ---- */
+
+static ssize_t sendfile_tls(struct conn *conn, int in_fd, off_t *offset, size_t count)
+{
+	char buf[16384];
+	size_t done = 0;
+	ssize_t n, ret = 0;
+
+	while (done < count) {
+		size_t want = count - done < sizeof buf ? count - done : sizeof buf;
+
+		n = offset ? pread(in_fd, buf, want, *offset) : real.read(in_fd, buf, want);
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				ret = -errno;
+			break;
+		}
+		ret = conn_send(conn, buf, (size_t)n, done ? MSG_DONTWAIT : 0);
+		if (ret < 0) {
+			/* Not sent: give the bytes back to the file position. */
+			if (!offset)
+				lseek(in_fd, -n, SEEK_CUR);
+			break;
+		}
+		if (ret < n && !offset)
+			lseek(in_fd, ret - n, SEEK_CUR);
+		done += ret;
+		if (offset)
+			*offset += ret;
+		if (ret < n)
+			break;
+	}
+	conn_unref(conn);
+	if (done > 0)
+		return done;
+	return sent(ret, 0);
+}
+
+ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	struct conn *conn = MANAGED(out_fd);
+
+	if (!conn) {
+		struct conn *in = MANAGED(in_fd);
+
+		if (in) {
+			conn_unref(in);
+			return shim_result(-EINVAL);
+		}
+		return real.sendfile(out_fd, in_fd, offset, count);
+	}
+	return sendfile_tls(conn, in_fd, offset, count);
+}
+
+ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile(out_fd, in_fd, offset, count);
+}
+
+ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned int flags)
+{
+	struct conn *in = MANAGED(fd_in), *out = MANAGED(fd_out);
+
+	if (in || out) {
+		/* Splicing would move ciphertext or plaintext behind our back:
+		 * programs fall back to read/write on EINVAL. */
+		if (in)
+			conn_unref(in);
+		if (out)
+			conn_unref(out);
+		return shim_result(-EINVAL);
+	}
+	return real.splice(fd_in, off_in, fd_out, off_out, len, flags);
+}

@@ -1,0 +1,114 @@
+/* policy.h - the policy file: a pure parser (text in, rules out) and the
+ * rule matcher.  Nothing here does I/O: policy_load.c reads files and checks
+ * permissions; this module only turns text into rules and matches them, so
+ * it is unit-testable and fuzzable. */
+#ifndef TLSSHIM_POLICY_H
+#define TLSSHIM_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum policy_action { POLICY_TLS = 0, POLICY_PLAIN, POLICY_DENY };
+
+enum policy_log_dest { POLICY_LOG_STDERR = 0, POLICY_LOG_SYSLOG, POLICY_LOG_FILE };
+
+/* Ordered: a message is shown when its level <= the configured level. */
+enum policy_log_level {
+	POLICY_LEVEL_ERROR = 0,
+	POLICY_LEVEL_WARNING,
+	POLICY_LEVEL_INFO,
+	POLICY_LEVEL_DEBUG,
+};
+
+enum policy_host_kind {
+	POLICY_HOST_ANY = 0,   /* "*" */
+	POLICY_HOST_NAME,      /* exact DNS name, stored lower-case, no trailing dot */
+	POLICY_HOST_WILDCARD,  /* "*.example.com": stored as the suffix ".example.com" */
+	POLICY_HOST_CIDR,      /* an address or a prefix; a bare address has the full length */
+};
+
+struct policy_match {
+	enum policy_host_kind kind;
+	char *name;               /* POLICY_HOST_NAME / POLICY_HOST_WILDCARD */
+	int family;               /* AF_INET or AF_INET6, POLICY_HOST_CIDR only */
+	uint8_t addr[16];         /* network order; 4 bytes used for AF_INET */
+	unsigned prefix;          /* prefix length in bits */
+	uint16_t port;            /* 0 = any port ("*") */
+};
+
+#define POLICY_PIN_LEN 32     /* SHA-256 */
+
+struct policy_rule {
+	char *name;
+	unsigned line;            /* line of the [section] header */
+	struct policy_match *matches;
+	size_t n_matches;
+	enum policy_action action;
+	uint16_t port;            /* TLS port; 0 = the program's port */
+	char *server_name;        /* NULL = the name the program resolved */
+	bool server_name_is_ip;   /* server_name is an IP literal: verify IP SAN, no SNI */
+	char *ca;                 /* NULL = system trust store, else a PEM path */
+	char *cert;               /* client certificate chain (PEM path) or NULL */
+	char *key;                /* its private key (PEM path) or NULL */
+	unsigned ca_line, cert_line, key_line;  /* where they were set, for load errors */
+	uint8_t (*pins)[POLICY_PIN_LEN];        /* decoded sha256 pins */
+	size_t n_pins;
+	char **alpn;              /* protocols offered, in order */
+	size_t n_alpn;
+	bool resume;              /* use the session cache (default on) */
+};
+
+struct policy {
+	enum policy_log_dest log_dest;
+	char *log_path;           /* POLICY_LOG_FILE */
+	enum policy_log_level log_level;
+	unsigned session_cache;   /* tickets kept per process; 0 = off */
+	struct policy_rule *rules;
+	size_t n_rules;
+};
+
+struct policy_error {
+	unsigned line;            /* 0 when the error is not tied to a line */
+	char msg[256];
+};
+
+/* Parse TEXT (LEN bytes, need not be NUL-terminated; NUL bytes are an error).
+ * Return a new policy, or NULL with *ERR filled in (line and reason). */
+struct policy *policy_parse(const char *text, size_t len, struct policy_error *err);
+
+/* A policy with no rules and the defaults, for a process without a policy. */
+struct policy *policy_new_empty(void);
+
+void policy_free(struct policy *policy);
+
+/* The first rule that matches a connection to ADDR (FAMILY AF_INET with 4
+ * bytes or AF_INET6 with 16 bytes) port PORT, where NAMES are the host names
+ * known for the address (any of them may match a name rule).  NULL: no rule,
+ * the connection is left alone.  An IPv4-mapped IPv6 address matches IPv4
+ * rules as well. */
+const struct policy_rule *policy_match(const struct policy *policy,
+				       const char *const *names, size_t n_names,
+				       int family, const uint8_t *addr, uint16_t port);
+
+/* Does NAME fit the match entry M?  (Names are compared case-insensitively,
+ * a trailing dot ignored.) */
+bool policy_name_matches(const struct policy_match *m, const char *name);
+
+const char *policy_action_name(enum policy_action action);
+const char *policy_level_name(enum policy_log_level level);
+/* Parse a level name ("error", ...); return -1 if unknown. */
+int policy_level_parse(const char *name);
+
+/* Helpers for printing (tlsshim check/explain, logs). */
+#define POLICY_MATCH_STRLEN 272   /* enough for any match entry as text */
+#define POLICY_PIN_STRLEN 64      /* enough for "sha256//" + base64 + NUL */
+
+/* Write the match entry M as it would appear in a policy ("*.example.com:443",
+ * "10.0.0.0/8:*", "[fd00::]/8:443", ...) into BUF; return BUF. */
+char *policy_match_str(const struct policy_match *m, char *buf, size_t len);
+
+/* Write PIN as "sha256//BASE64" into BUF; return BUF. */
+char *policy_pin_str(const uint8_t pin[POLICY_PIN_LEN], char *buf, size_t len);
+
+#endif

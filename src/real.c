@@ -1,0 +1,90 @@
+/* real.c - resolve the real libc functions with dlsym(RTLD_NEXT). */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+struct real_fns real;
+__thread int shim_guard __attribute__((tls_model("initial-exec")));
+
+static void *lookup(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	Dl_info self, found;
+
+	/* A lookup that finds our own wrapper would recurse forever: refuse it
+	 * loudly rather than hang (proxychains-ng's circular-reference check). */
+	if (fn && dladdr(fn, &found) && dladdr((void *)lookup, &self) &&
+	    found.dli_fbase == self.dli_fbase) {
+		static const char msg[] = "tlsshim: dlsym returned our own wrapper\n";
+		ssize_t unused = write(2, msg, sizeof msg - 1);
+		(void)unused;
+		return NULL;
+	}
+	return fn;
+}
+
+#define RESOLVE(name) real.name = (__typeof__(real.name))lookup(#name)
+
+static void resolve_all(void)
+{
+	RESOLVE(connect);
+	RESOLVE(read);
+	RESOLVE(write);
+	RESOLVE(readv);
+	RESOLVE(writev);
+	RESOLVE(recv);
+	RESOLVE(send);
+	RESOLVE(recvfrom);
+	RESOLVE(sendto);
+	RESOLVE(recvmsg);
+	RESOLVE(sendmsg);
+	RESOLVE(sendfile);
+	RESOLVE(splice);
+	RESOLVE(close);
+	RESOLVE(close_range);
+	RESOLVE(closefrom);
+	RESOLVE(shutdown);
+	RESOLVE(dup);
+	RESOLVE(dup2);
+	RESOLVE(dup3);
+	RESOLVE(fcntl);
+	RESOLVE(fcntl64);
+	RESOLVE(ioctl);
+	RESOLVE(getsockopt);
+	RESOLVE(poll);
+	RESOLVE(ppoll);
+	RESOLVE(select);
+	RESOLVE(pselect);
+	RESOLVE(epoll_ctl);
+	RESOLVE(epoll_wait);
+	RESOLVE(epoll_pwait);
+	RESOLVE(getaddrinfo);
+	RESOLVE(gethostbyname);
+	RESOLVE(gethostbyname2);
+	RESOLVE(gethostbyname_r);
+	RESOLVE(gethostbyname2_r);
+	if (!real.fcntl64)
+		real.fcntl64 = real.fcntl;
+}
+
+void real_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	shim_guard++;
+	pthread_once(&once, resolve_all);
+	shim_guard--;
+}
+
+void *dlsym_next(const char *name)
+{
+	void *fn;
+
+	shim_guard++;
+	fn = lookup(name);
+	shim_guard--;
+	return fn;
+}

@@ -1,0 +1,283 @@
+/* shim.c - start-up, the policy, and the decision taken at connect(). */
+#include "shim.h"
+#include "cache.h"
+#include "conn.h"
+#include "decide.h"
+#include "fdtab.h"
+#include "hosts.h"
+#include "log.h"
+#include "names.h"
+#include "policy.h"
+#include "policy_load.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct policy *policy;
+static char policy_path[4096];
+static char policy_problem[1024]; /* non-empty: the policy is broken, fail closed */
+static struct hosts *hosts;
+static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	atomic_fetch_add(&shim_generation, 1);
+}
+
+static void init_once(void)
+{
+	const char *path, *level_env;
+	char err[1024];
+	int level;
+
+	shim_guard++;
+	real_init();
+	log_setup(POLICY_LOG_STDERR, NULL, POLICY_LEVEL_WARNING);
+	path = secure_getenv("TLSSHIM_POLICY");
+	if (path && *path)
+		snprintf(policy_path, sizeof policy_path, "%s", path);
+	else if (!policy_find(policy_path, sizeof policy_path))
+		policy_path[0] = '\0';
+	if (policy_path[0]) {
+		policy = policy_load(policy_path, err, sizeof err);
+		if (!policy)
+			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+	}
+	if (!policy)
+		policy = policy_new_empty();
+	level = policy ? (int)policy->log_level : POLICY_LEVEL_WARNING;
+	level_env = secure_getenv("TLSSHIM_LOG_LEVEL");
+	if (level_env && policy_level_parse(level_env) >= 0)
+		level = policy_level_parse(level_env);
+	if (policy)
+		log_setup(policy->log_dest, policy->log_path, (enum policy_log_level)level);
+	if (policy_problem[0])
+		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
+	cache_set_limit(policy ? policy->session_cache : 0);
+	pthread_atfork(NULL, NULL, fork_child);
+	shim_guard--;
+}
+
+void shim_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, init_once);
+}
+
+__attribute__((constructor)) static void shim_constructor(void)
+{
+	shim_init();
+}
+
+static void load_hosts(void)
+{
+	shim_guard++;
+	hosts = hosts_load("/etc/hosts");
+	shim_guard--;
+}
+
+/* ---- connect ---- */
+
+struct target {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+static bool read_target(const struct sockaddr *sa, socklen_t len, struct target *t)
+{
+	memset(t, 0, sizeof *t);
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		t->family = AF_INET;
+		memcpy(t->addr, &sin->sin_addr, 4);
+		t->port = ntohs(sin->sin_port);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		t->family = AF_INET6;
+		memcpy(t->addr, &sin6->sin6_addr, 16);
+		t->port = ntohs(sin6->sin6_port);
+		return true;
+	}
+	return false;
+}
+
+static void format_addr(const struct target *t, uint16_t port, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(t->family, t->addr, ip, sizeof ip);
+	if (t->family == AF_INET6)
+		snprintf(out, outlen, "[%s]:%u", ip, port);
+	else
+		snprintf(out, outlen, "%s:%u", ip, port);
+}
+
+static bool is_stream_socket(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof type;
+
+	return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/* Repeated connect() on a managed socket (hiredis checks completion so). */
+static int connect_again(struct conn *conn)
+{
+	short ready = 0;
+
+	if (conn_foreign(conn))
+		return -EIO;
+	conn_poll_prepare(conn, POLLOUT, &ready);
+	conn_poll_result(conn, POLLOUT, POLLOUT);
+	switch (atomic_load(&conn->state)) {
+	case CONN_OPEN:
+		return -EISCONN;
+	case CONN_FAILED: {
+		int err = conn_take_so_error(conn);
+
+		return -(err ? err : conn->error);
+	}
+	default:
+		return -EALREADY;
+	}
+}
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	const char *host_names[NAMES_MAX_PER_ADDR * 2];
+	struct sockaddr_storage upgraded;
+	struct name_list resolved;
+	const struct policy_rule *rule;
+	struct conn_params params;
+	struct conn *conn;
+	struct target t;
+	char app_dest[80], dest[80], key[512], err[512];
+	const char *name;
+	size_t n_names = 0, i;
+	uint16_t port;
+	int ret, fdflags;
+
+	if (!addr || !read_target(addr, addrlen, &t))
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	conn = fdtab_get(fd);
+	if (conn) {
+		ret = connect_again(conn);
+		conn_unref(conn);
+		return ret;
+	}
+	if (!is_stream_socket(fd))
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	format_addr(&t, t.port, app_dest, sizeof app_dest);
+	if (policy_problem[0]) {
+		log_error("%s: refused: invalid policy %s", app_dest, policy_path);
+		return -ECONNREFUSED;
+	}
+	if (!policy || policy->n_rules == 0)
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+
+	names_lookup(t.family, t.addr, &resolved);
+	for (i = 0; i < resolved.count; i++)
+		host_names[n_names++] = resolved.names[i];
+	pthread_once(&hosts_once, load_hosts);
+	if (hosts)
+		n_names += hosts_names_for(hosts, t.family, t.addr, host_names + n_names,
+					   NAMES_MAX_PER_ADDR * 2 - n_names);
+	if (n_names > NAMES_MAX_PER_ADDR * 2)
+		n_names = NAMES_MAX_PER_ADDR * 2;
+	rule = policy_match(policy, host_names, n_names, t.family, t.addr, t.port);
+	if (!rule)
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	if (rule->action == POLICY_DENY) {
+		log_error("rule [%s] %s%s%s: connection denied by policy", rule->name, app_dest,
+			  n_names ? " " : "", n_names ? host_names[0] : "");
+		return -ECONNREFUSED;
+	}
+	if (rule->action == POLICY_PLAIN) {
+		log_debug("rule [%s] %s: plain, passed through", rule->name, app_dest);
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	}
+
+	name = decide_name(rule, resolved.count ? resolved.names[0] : NULL, host_names + resolved.count,
+			   n_names - resolved.count);
+	if (!name && rule->n_pins == 0) {
+		log_error("rule [%s] %s: refused: no host name is known for this address and the rule "
+			  "has neither server-name nor pin (an IP address is never verified by accident)",
+			  rule->name, app_dest);
+		return -ECONNREFUSED;
+	}
+	port = rule->port ? rule->port : t.port;
+	format_addr(&t, port, dest, sizeof dest);
+	memset(&upgraded, 0, sizeof upgraded);
+	memcpy(&upgraded, addr, addrlen < sizeof upgraded ? addrlen : sizeof upgraded);
+	if (t.family == AF_INET)
+		((struct sockaddr_in *)&upgraded)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&upgraded)->sin6_port = htons(port);
+
+	memset(&params, 0, sizeof params);
+	params.fd = fd;
+	params.rule = rule;
+	params.dest = dest;
+	params.app_dest = app_dest;
+	params.verify_name = name;
+	/* Never an IP literal as SNI, whatever its source. */
+	params.sni = decide_sni_ok(name) ? name : NULL;
+	if (rule->resume && policy->session_cache > 0) {
+		snprintf(key, sizeof key, "%s|%s|%s", rule->name, name ? name : "", dest);
+		params.cache_key = key;
+	}
+	conn = conn_new(&params, err, sizeof err);
+	if (!conn) {
+		log_error("rule [%s] %s: refused: %s", rule->name, app_dest, err);
+		return -ECONNREFUSED;
+	}
+	fdflags = real.fcntl(fd, F_GETFD);
+	if (fdtab_put(fd, conn, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
+		conn_unref(conn);
+		return -ENOMEM;
+	}
+	/* An upgraded socket never reaches a new program image in clear. */
+	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
+	log_debug("rule [%s] %s: upgrading via %s, server-name %s", rule->name, app_dest, dest,
+		  name ? name : "-");
+
+	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen);
+	if (ret < 0 && (errno == EINPROGRESS || errno == EINTR)) {
+		ret = -errno;
+		conn_start(conn, true);
+		epoll_adopt(fd);
+		conn_unref(conn);
+		return ret;
+	}
+	if (ret < 0) {
+		ret = -errno;
+		conn_unref(fdtab_remove(fd));
+		conn_unref(conn);
+		return ret;
+	}
+	ret = conn_start(conn, false);
+	if (ret == 0 && atomic_load(&conn->state) != CONN_OPEN) {
+		/* Non-blocking socket: the program waits for writability. */
+		ret = -EINPROGRESS;
+		epoll_adopt(fd);
+	} else if (ret < 0) {
+		/* The descriptor stays registered, FAILED: nothing can cross it. */
+		conn_take_so_error(conn);
+		ret = -ECONNREFUSED;
+	}
+	conn_unref(conn);
+	return ret;
+}

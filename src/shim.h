@@ -1,0 +1,41 @@
+/* shim.h - process-wide state (the policy, the hosts file) and the logic
+ * behind connect().  Hooks call shim_enter() first; it returns false when
+ * the hook must pass straight to libc (our own calls, or before start-up). */
+#ifndef TLSSHIM_SHIM_H
+#define TLSSHIM_SHIM_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "real.h"
+
+void shim_init(void);
+
+/* Should this hook do its work?  False inside our own code. */
+static inline bool shim_enter(void)
+{
+	if (__builtin_expect(!real.close, 0))
+		real_init();
+	return shim_guard == 0;
+}
+
+/* The connect() logic: 0, or a negative errno (-EINPROGRESS included). */
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* Set errno from a negative return and return -1, else return RET. */
+static inline long shim_result(long ret)
+{
+	extern int *__errno_location(void);
+
+	if (ret < 0) {
+		*__errno_location() = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+
+/* epoll bookkeeping (hook_epoll.c). */
+void epoll_adopt(int fd);
+void epoll_forget_fd(int fd);
+
+#endif

@@ -1,0 +1,63 @@
+/* tls.h - the TLS engine.  tls.c is the only file that includes GnuTLS;
+ * everything else sees this small API over an opaque session.
+ *
+ * I/O functions return a byte count (>= 0, 0 meaning the peer's
+ * close_notify) or a negative errno: -EAGAIN when the transport would block,
+ * -EINTR, or a fatal error (-ECONNRESET, -EPROTO, -EPIPE, -ETIMEDOUT, ...),
+ * in which case tls_reason() says why in words. */
+#ifndef TLSSHIM_TLS_H
+#define TLSSHIM_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+struct tls;
+
+struct tls_params {
+	const struct policy_rule *rule;
+	int fd;                   /* the transport socket */
+	const char *sni;          /* server name indication, or NULL */
+	const char *verify_name;  /* name or IP literal to verify, or NULL (pins only) */
+	const void *ticket;       /* resumption data from the cache, or NULL */
+	size_t ticket_len;
+};
+
+/* Create a client session.  Return 0, or a negative errno with ERR filled. */
+int tls_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen);
+void tls_free(struct tls *tls);
+
+/* Change the transport descriptor (the old one was closed, a dup lives on). */
+void tls_set_fd(struct tls *tls, int fd);
+
+/* While set, the transport adds MSG_DONTWAIT: probes from poll/epoll and
+ * close must never block, whatever the socket's mode. */
+void tls_set_nonblock(struct tls *tls, bool nonblock);
+
+int tls_handshake(struct tls *tls);
+/* During a handshake that returned -EAGAIN: true if it waits to read. */
+bool tls_wants_read(struct tls *tls);
+
+ssize_t tls_recv(struct tls *tls, void *buf, size_t len);
+/* Send LEN bytes, all of them unless the transport would block.  A record
+ * that could not be written at once stays queued (tls_flush_pending) and
+ * counts as sent, as bytes in a kernel buffer would. */
+ssize_t tls_send(struct tls *tls, const void *buf, size_t len);
+int tls_flush(struct tls *tls);
+bool tls_flush_pending(struct tls *tls);
+/* Decrypted bytes held inside the engine. */
+size_t tls_pending(struct tls *tls);
+/* Send close_notify (never blocks: the caller sets nonblock as needed). */
+int tls_bye(struct tls *tls);
+
+/* Why the last call failed, in words. */
+const char *tls_reason(struct tls *tls);
+/* "TLS1.3 AES-256-GCM X25519 alpn=h2" and whether the session resumed. */
+void tls_describe(struct tls *tls, char *buf, size_t len);
+bool tls_resumed(struct tls *tls);
+/* A new ticket arrived: return its resumption data (malloc'd), else NULL. */
+void *tls_take_ticket(struct tls *tls, size_t *len);
+
+#endif

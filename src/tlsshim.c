@@ -1,0 +1,393 @@
+/* tlsshim - run a program with libtlsshim.so preloaded and a policy set.
+ *
+ *   tlsshim [-p POLICY] [-v] [--] COMMAND [ARG...]
+ *   tlsshim check [-p POLICY]
+ *   tlsshim explain [-p POLICY] HOST:PORT
+ */
+#include "decide.h"
+#include "hosts.h"
+#include "policy.h"
+#include "policy_load.h"
+
+#include <arpa/inet.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef PKGLIBDIR
+#define PKGLIBDIR "/usr/local/lib"
+#endif
+
+static const char *progname = "tlsshim";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [-p POLICY] [-v] [--] COMMAND [ARG...]\n"
+		"       %s check [-p POLICY]\n"
+		"       %s explain [-p POLICY] HOST:PORT\n"
+		"\n"
+		"Runs COMMAND with its TCP connections upgraded to TLS 1.3 as POLICY says.\n"
+		"POLICY defaults to $TLSSHIM_POLICY, ~/.config/tlsshim/policy, then\n"
+		"%s/tlsshim/policy.  -v logs every upgraded connection (info level).\n"
+		"See tlsshim(1) and tlsshim.policy(5).\n",
+		progname, progname, progname, SYSCONFDIR);
+}
+
+/* ---- the policy ---- */
+
+static int resolve_policy(const char *given, char *path, size_t pathlen)
+{
+	if (given) {
+		if (given[0] == '/')
+			snprintf(path, pathlen, "%s", given);
+		else if (!realpath(given, path)) {
+			fprintf(stderr, "%s: %s: %s\n", progname, given, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (!policy_find(path, pathlen)) {
+		fprintf(stderr, "%s: no policy: give one with -p FILE, or set TLSSHIM_POLICY, or create "
+			"~/.config/tlsshim/policy or %s/tlsshim/policy\n", progname, SYSCONFDIR);
+		return -1;
+	}
+	return 0;
+}
+
+static struct policy *load_policy(const char *given, char *path, size_t pathlen)
+{
+	char err[1024];
+	struct policy *policy;
+
+	if (resolve_policy(given, path, pathlen) < 0)
+		return NULL;
+	policy = policy_load(path, err, sizeof err);
+	if (!policy)
+		fprintf(stderr, "%s\n", err);
+	return policy;
+}
+
+/* ---- the library ---- */
+
+static int readable(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+static const char *find_library(char *buf, size_t buflen)
+{
+	const char *env = getenv("TLSSHIM_LIBRARY");
+	char self[PATH_MAX - 64];
+	ssize_t len;
+	char *slash;
+
+	if (env && *env)
+		return env;
+	/* Run from the build tree: libtool keeps the library in .libs/. */
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len > 0) {
+		self[len] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(buf, buflen, "%s/.libs/libtlsshim.so", self);
+			if (readable(buf))
+				return buf;
+			snprintf(buf, buflen, "%s/../lib/libtlsshim.so", self);
+			if (readable(buf))
+				return buf;
+		}
+	}
+	snprintf(buf, buflen, "%s/libtlsshim.so", PKGLIBDIR);
+	return buf;
+}
+
+/* ---- what the command is ---- */
+
+static int find_in_path(const char *cmd, char *out, size_t outlen)
+{
+	const char *path = getenv("PATH");
+	const char *start, *end;
+
+	if (strchr(cmd, '/')) {
+		snprintf(out, outlen, "%s", cmd);
+		return 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (start = path; *start; start = *end ? end + 1 : end) {
+		end = strchr(start, ':');
+		if (!end)
+			end = start + strlen(start);
+		snprintf(out, outlen, "%.*s/%s", (int)(end - start), start == end ? "." : start, cmd);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Warn about programs that LD_PRELOAD cannot reach. */
+static void warn_unreachable(const char *cmd)
+{
+	char path[PATH_MAX];
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	struct stat st;
+	int fd, i, has_interp = 0;
+
+	if (find_in_path(cmd, path, sizeof path) < 0 || stat(path, &st) < 0)
+		return;
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		fprintf(stderr, "%s: warning: %s is setuid/setgid: the loader ignores LD_PRELOAD, its "
+			"connections will not be upgraded\n", progname, path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (pread(fd, &eh, sizeof eh, 0) != sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		close(fd); /* a script, or not a 64-bit ELF: nothing to say */
+		return;
+	}
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof ph, eh.e_phoff + (off_t)i * eh.e_phentsize) != sizeof ph)
+			break;
+		if (ph.p_type == PT_INTERP)
+			has_interp = 1;
+	}
+	close(fd);
+	if (!has_interp)
+		fprintf(stderr, "%s: warning: %s is statically linked: LD_PRELOAD has no effect, its "
+			"connections will NOT be upgraded\n", progname, path);
+}
+
+static int run(const char *policy_arg, int verbose, char **argv)
+{
+	char path[PATH_MAX], lib[PATH_MAX], *preload;
+	const char *old, *library;
+	struct policy *policy;
+
+	policy = load_policy(policy_arg, path, sizeof path);
+	if (!policy)
+		return 2;
+	policy_free(policy);
+	library = find_library(lib, sizeof lib);
+	if (!readable(library)) {
+		fprintf(stderr, "%s: cannot find the library %s\n", progname, library);
+		return 2;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		preload = malloc(strlen(library) + strlen(old) + 2);
+		if (!preload)
+			return 2;
+		sprintf(preload, "%s %s", library, old);
+	} else {
+		preload = strdup(library);
+	}
+	setenv("LD_PRELOAD", preload, 1);
+	setenv("TLSSHIM_POLICY", path, 1);
+	if (verbose)
+		setenv("TLSSHIM_LOG_LEVEL", "info", 1);
+	warn_unreachable(argv[0]);
+	execvp(argv[0], argv);
+	fprintf(stderr, "%s: cannot run %s: %s\n", progname, argv[0], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+static int check(const char *policy_arg)
+{
+	char path[PATH_MAX];
+	struct policy *policy = load_policy(policy_arg, path, sizeof path);
+
+	if (!policy)
+		return 2;
+	printf("%s: valid, %zu rule%s\n", path, policy->n_rules, policy->n_rules == 1 ? "" : "s");
+	policy_print(policy, stdout);
+	policy_free(policy);
+	return 0;
+}
+
+/* ---- explain ---- */
+
+static int split_hostport(const char *arg, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon = strrchr(arg, ':');
+	char *end;
+	unsigned long value;
+
+	if (!colon || colon == arg)
+		return -1;
+	value = strtoul(colon + 1, &end, 10);
+	if (*end || value == 0 || value > 65535)
+		return -1;
+	*port = (unsigned)value;
+	if (arg[0] == '[' && colon[-1] == ']')
+		snprintf(host, hostlen, "%.*s", (int)(colon - arg - 2), arg + 1);
+	else
+		snprintf(host, hostlen, "%.*s", (int)(colon - arg), arg);
+	return 0;
+}
+
+static void explain_address(const struct policy *policy, struct hosts *hosts, const char *host,
+			    int is_literal, int family, const uint8_t *addr, unsigned port)
+{
+	const char *names[32], *name;
+	const struct policy_rule *rule;
+	size_t n = 0, n_hosts = 0, i;
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(family, addr, ip, sizeof ip);
+	if (!is_literal)
+		names[n++] = host;
+	if (hosts)
+		n_hosts = hosts_names_for(hosts, family, addr, names + n, 32 - n);
+	if (n_hosts > 32 - n)
+		n_hosts = 32 - n;
+	printf("%s%s%s:%u", family == AF_INET6 ? "[" : "", ip, family == AF_INET6 ? "]" : "", port);
+	if (n + n_hosts > 0) {
+		printf(" (names:");
+		for (i = 0; i < n + n_hosts; i++)
+			printf(" %s", names[i]);
+		printf(")");
+	}
+	rule = policy_match(policy, names, n + n_hosts, family, addr, (uint16_t)port);
+	if (!rule) {
+		printf(": no rule matches: passed through untouched\n");
+		return;
+	}
+	printf(": rule [%s] (line %u): ", rule->name, rule->line);
+	if (rule->action == POLICY_DENY) {
+		printf("deny: connect() fails with ECONNREFUSED\n");
+		return;
+	}
+	if (rule->action == POLICY_PLAIN) {
+		printf("plain: passed through untouched\n");
+		return;
+	}
+	name = decide_name(rule, is_literal ? NULL : host, names + n, n_hosts);
+	if (!name && rule->n_pins == 0) {
+		printf("tls, but REFUSED: no host name is known for this address and the rule has "
+		       "neither server-name nor pin\n");
+		return;
+	}
+	printf("upgraded to TLS 1.3 at %s%s%s:%u\n", family == AF_INET6 ? "[" : "", ip,
+	       family == AF_INET6 ? "]" : "", rule->port ? rule->port : port);
+	printf("    verify: %s against %s%s\n", name ? name : "(no name: pins only)",
+	       rule->ca ? rule->ca : "the system trust store",
+	       rule->n_pins ? ", and the server key must match a pin" : "");
+	printf("    SNI: %s\n", decide_sni_ok(name) ? name : "(none)");
+	if (rule->cert)
+		printf("    client certificate: %s (key %s)\n", rule->cert, rule->key);
+	if (rule->n_alpn) {
+		printf("    ALPN:");
+		for (i = 0; i < rule->n_alpn; i++)
+			printf(" %s", rule->alpn[i]);
+		printf("\n");
+	}
+	printf("    resumption: %s\n", rule->resume && policy->session_cache ? "on" : "off");
+}
+
+static int explain(const char *policy_arg, const char *target)
+{
+	char path[PATH_MAX], host[256];
+	struct addrinfo hints, *res = NULL, *ai;
+	struct policy *policy;
+	struct hosts *hosts;
+	uint8_t literal[16];
+	unsigned port;
+	int is_literal, ret;
+
+	if (split_hostport(target, host, sizeof host, &port) < 0) {
+		fprintf(stderr, "%s: explain: expected HOST:PORT, got \"%s\"\n", progname, target);
+		return 2;
+	}
+	policy = load_policy(policy_arg, path, sizeof path);
+	if (!policy)
+		return 2;
+	hosts = hosts_load("/etc/hosts");
+	is_literal = inet_pton(AF_INET, host, literal) == 1 || inet_pton(AF_INET6, host, literal) == 1;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	ret = getaddrinfo(host, NULL, &hints, &res);
+	if (ret != 0) {
+		fprintf(stderr, "%s: cannot resolve %s: %s\n", progname, host, gai_strerror(ret));
+		policy_free(policy);
+		hosts_free(hosts);
+		return 1;
+	}
+	printf("policy %s\n", path);
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			explain_address(policy, hosts, host, is_literal, AF_INET,
+					(uint8_t *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
+		else if (ai->ai_family == AF_INET6)
+			explain_address(policy, hosts, host, is_literal, AF_INET6,
+					(uint8_t *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
+	}
+	freeaddrinfo(res);
+	policy_free(policy);
+	hosts_free(hosts);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *policy_arg = NULL, *mode = "run";
+	int verbose = 0, i = 1;
+
+	if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "explain") == 0)) {
+		mode = argv[1];
+		i = 2;
+	}
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+			policy_arg = argv[++i];
+		} else if (strncmp(argv[i], "-p", 2) == 0 && argv[i][2]) {
+			policy_arg = argv[i] + 2;
+		} else if (strcmp(argv[i], "-v") == 0) {
+			verbose = 1;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("tlsshim %s\n", PACKAGE_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", progname, argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (strcmp(mode, "check") == 0) {
+		if (i != argc) {
+			usage(stderr);
+			return 2;
+		}
+		return check(policy_arg);
+	}
+	if (strcmp(mode, "explain") == 0) {
+		if (i + 1 != argc) {
+			usage(stderr);
+			return 2;
+		}
+		return explain(policy_arg, argv[i]);
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	return run(policy_arg, verbose, argv + i);
+}
