@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "fdtab.h"
 #include "log.h"
+#include "stdio_swap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,8 +45,11 @@ int close(int fd)
 	if (!shim_enter())
 		return real.close(fd);
 	log_protect_fd(fd);
-	if (fdtab_any())
+	if (fdtab_any()) {
+		if (fd <= 2)
+			stdio_before_replace(fd);
 		release(fd);
+	}
 	epoll_forget_fd(fd);
 	return real.close(fd);
 }
@@ -131,15 +135,30 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 {
 	int ret;
 
+	struct conn *conn = NULL;
+
 	if (oldfd != newfd) {
 		log_protect_fd(newfd);
-		if (fdtab_any())
+		if (fdtab_any()) {
+			struct conn *replaced = fdtab_get(newfd);
+
+			conn = fdtab_get(oldfd);
+			if (newfd <= 2 && (conn || replaced))
+				stdio_before_replace(newfd);
+			if (replaced)
+				conn_unref(replaced);
 			release(newfd);
+		}
 		epoll_forget_fd(newfd);
 	}
 	ret = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
-	if (ret >= 0 && oldfd != newfd && fdtab_any())
+	if (ret >= 0 && oldfd != newfd && conn) {
 		share(oldfd, ret, (flags & O_CLOEXEC) != 0);
+		if (ret <= 2)
+			stdio_after_upgrade(ret);
+	}
+	if (conn)
+		conn_unref(conn);
 	return ret;
 }
 
