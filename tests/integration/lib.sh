@@ -1,0 +1,582 @@
+# lib.sh -- shared helpers for the tlsshim integration tests (bash).
+#
+# Source it from a test script:
+#
+#     . "$top_srcdir/tests/integration/lib.sh"
+#
+# The test harness (automake tap-driver, see tests/Makefile.inc) sets:
+#   top_srcdir top_builddir  source and build trees
+#   TLSSHIM                  the launcher binary
+#   TLSSHIM_LIBRARY          libtlsshim.so
+#   TSERVER                  tests/servers/tserver
+#   CERTS                    directory made by tests/gen-certs.sh
+#   PYTHON                   python3
+#
+# What it provides:
+#   TAP output     plan, pass, fail, ok, check, check_fail, is, like, skip,
+#                  skip_all, diag, bail_out, done_testing
+#   scratch space  $WORK (fresh directory, removed at exit unless KEEP=1)
+#   real servers   start_tserver, start_openssl_server, start_nginx,
+#                  stop_server; all are killed when the test exits
+#   log readers    tserver_field, tserver_conns, wait_for_lines,
+#                  wait_for_match, nginx_field, nginx_lines, wait_for_requests
+#   misc           free_port, write_policy, need_cmd, tlsshim_run
+#
+# start_* NAME sets shell variables named after the server:
+#   ${NAME}_port ${NAME}_pid ${NAME}_log (all servers),
+#   ${NAME}_plain_port ${NAME}_error_log (nginx), ${NAME}_stdin (s_server).
+# NAME must be a shell identifier (srv, mtls, ngx, ...).
+#
+# Ground rule: an integration test passes only on evidence from the SERVER
+# side (tserver's log, nginx's access log, openssl s_server's output).
+#
+# Do not "set -e" in a test: the assertion helpers return non-zero when
+# they record a failure, and the script must go on to report the rest.
+# "set -u" is fine.
+
+# ---- environment defaults (for running a test by hand) -----------------------
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${TLSSHIM:=$top_builddir/src/tlsshim}"
+: "${TLSSHIM_LIBRARY:=$top_builddir/src/.libs/libtlsshim.so}"
+: "${TSERVER:=$top_builddir/tests/servers/tserver}"
+: "${CERTS:=$top_builddir/tests/certs}"
+: "${PYTHON:=/usr/bin/python3}"
+: "${NGINX:=/usr/sbin/nginx}"
+: "${OPENSSL:=openssl}"
+export top_srcdir top_builddir TLSSHIM TLSSHIM_LIBRARY TSERVER CERTS PYTHON
+
+# How long (seconds) to wait for a server to become ready.
+: "${SERVER_START_TIMEOUT:=10}"
+
+# ---- TAP -----------------------------------------------------------------------
+_tap_count=0        # tests run so far
+_tap_failed=0       # how many of them failed
+_tap_plan=""        # the planned count, once printed
+
+# plan N: print the TAP plan up front (optional; done_testing prints it
+# at the end otherwise).
+plan() {
+    _tap_plan=$1
+    echo "1..$1"
+}
+
+# A description must not contain '#' (it would start a TAP directive).
+_tap_desc() {
+    local d=$*
+    printf '%s' "${d//#/\\#}"
+}
+
+# pass DESC / fail DESC: record one result.
+pass() {
+    _tap_count=$((_tap_count + 1))
+    echo "ok $_tap_count - $(_tap_desc "$*")"
+}
+fail() {
+    _tap_count=$((_tap_count + 1))
+    _tap_failed=$((_tap_failed + 1))
+    echo "not ok $_tap_count - $(_tap_desc "$*")"
+}
+
+# diag TEXT...: a TAP comment (every line prefixed with '# ').
+diag() {
+    local line
+    printf '%s\n' "$*" | while IFS= read -r line; do
+        echo "# $line"
+    done
+}
+
+# ok STATUS DESC: pass if STATUS (an exit status) is 0.
+#   ok $? "curl succeeded"
+ok() {
+    local st=$1
+    shift
+    if [ "$st" -eq 0 ] 2>/dev/null; then pass "$@"; else fail "$@"; fi
+}
+
+# check DESC CMD ARGS...: run CMD; pass if it exits 0.  On failure its
+# output (stdout+stderr) is shown as diagnostics.
+check() {
+    local desc=$1 out st
+    shift
+    out=$("$@" 2>&1)
+    st=$?
+    if [ $st -eq 0 ]; then
+        pass "$desc"
+    else
+        fail "$desc"
+        diag "command failed (exit $st): $*"
+        [ -n "$out" ] && diag "$out"
+    fi
+    return $st
+}
+
+# check_fail DESC CMD ARGS...: run CMD; pass if it exits NON-zero.
+check_fail() {
+    local desc=$1 out st
+    shift
+    out=$("$@" 2>&1)
+    st=$?
+    if [ $st -ne 0 ]; then
+        pass "$desc"
+        return 0
+    fi
+    fail "$desc"
+    diag "command unexpectedly succeeded: $*"
+    [ -n "$out" ] && diag "$out"
+    return 1
+}
+
+# is GOT EXPECTED DESC: pass if the two strings are equal.
+is() {
+    if [ "$1" = "$2" ]; then
+        pass "$3"
+        return 0
+    fi
+    fail "$3"
+    diag "     got: '$1'" "expected: '$2'"
+    return 1
+}
+
+# like GOT REGEX DESC: pass if GOT matches the extended regex REGEX.
+like() {
+    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+        pass "$3"
+        return 0
+    fi
+    fail "$3"
+    diag "got: '$1'" "does not match: '$2'"
+    return 1
+}
+
+# skip DESC REASON: record a skipped test (counts as run, not failed).
+skip() {
+    _tap_count=$((_tap_count + 1))
+    echo "ok $_tap_count - $(_tap_desc "$1") # SKIP ${2:-}"
+}
+
+# skip_all REASON: skip the whole test script (only before any result).
+skip_all() {
+    echo "1..0 # SKIP $*"
+    exit 0
+}
+
+# bail_out REASON: abort the test run loudly.
+bail_out() {
+    echo "Bail out! $*"
+    exit 99
+}
+
+# done_testing: print the plan if not printed yet; exit non-zero if any test
+# failed or the planned count was not met.
+done_testing() {
+    if [ -z "$_tap_plan" ]; then
+        echo "1..$_tap_count"
+    elif [ "$_tap_plan" -ne "$_tap_count" ]; then
+        diag "planned $_tap_plan tests but ran $_tap_count"
+        exit 1
+    fi
+    [ "$_tap_failed" -eq 0 ] || { diag "$_tap_failed of $_tap_count failed"; exit 1; }
+    exit 0
+}
+
+# ---- work directory and cleanup ------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-test.XXXXXX") || bail_out "mktemp failed"
+export WORK
+_server_pids=()     # everything started by start_* (killed at exit)
+
+_lib_cleanup() {
+    local st=$? pid
+    for pid in "${_server_pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    # give them up to ~2 s to go, then insist
+    for pid in "${_server_pids[@]}"; do
+        for _ in $(seq 20); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    for pid in "${_server_pids[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo "# KEEP=1: work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit $st
+}
+trap _lib_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- small utilities -------------------------------------------------------------
+
+# need_cmd CMD...: skip the whole test unless every CMD exists.
+need_cmd() {
+    local c
+    for c; do
+        command -v "$c" >/dev/null 2>&1 || skip_all "$c not found"
+    done
+}
+
+# free_port: print a TCP port that is free on 127.0.0.1 right now.  Another
+# process may take it before you bind it: callers must retry on failure.
+free_port() {
+    "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# write_policy FILE: write stdin to FILE with mode 600.
+#   write_policy "$WORK/p.policy" <<EOF
+#   ...
+#   EOF
+write_policy() {
+    (umask 077 && cat >"$1") && chmod 600 "$1"
+}
+
+# tlsshim_run POLICY CMD ARGS...: run CMD under tlsshim with POLICY.
+tlsshim_run() {
+    local policy=$1
+    shift
+    "$TLSSHIM" -p "$policy" "$@"
+}
+
+# _valid_name NAME: server names become shell variables (${NAME}_port).
+_valid_name() {
+    [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || bail_out "bad server name '$1' (must be a shell identifier)"
+}
+
+# _remember NAME PID: record the pid for cleanup and as ${NAME}_pid.
+_remember() {
+    _server_pids+=("$2")
+    printf -v "$1_pid" '%s' "$2"
+}
+
+# stop_server NAME: stop a server started by start_* now (e.g. to make it
+# flush or to free its port); waits until it is gone.
+stop_server() {
+    local var="$1_pid"
+    local pid=${!var:-}
+    [ -n "$pid" ] || return 1
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# ---- tserver -----------------------------------------------------------------------
+
+# start_tserver NAME [tserver options...]
+#   Start tests/servers/tserver in the background with
+#   --port-file $WORK/NAME.port --log $WORK/NAME.log (the log is truncated
+#   first; tserver's stderr goes to $WORK/NAME.stderr).  --cert/--key default to $CERTS/server.pem and
+#   $CERTS/server-key.pem unless given.  Waits for the port file, then sets
+#   ${NAME}_port and ${NAME}_pid, and ${NAME}_log to the log path.
+#   Example:  start_tserver srv --mode echo --require-client-cert \
+#                 --client-ca "$CERTS/ca.pem"
+start_tserver() {
+    local name=$1
+    shift
+    _valid_name "$name"
+    [ -x "$TSERVER" ] || bail_out "tserver not found at '$TSERVER'"
+    local portfile="$WORK/$name.port" log="$WORK/$name.log" a
+    local -a defaults=()
+    local have_cert=0 have_key=0
+    for a; do
+        case $a in
+        --cert | --cert=*) have_cert=1 ;;
+        --key | --key=*) have_key=1 ;;
+        esac
+    done
+    [ $have_cert = 1 ] || defaults+=(--cert "$CERTS/server.pem")
+    [ $have_key = 1 ] || defaults+=(--key "$CERTS/server-key.pem")
+    rm -f "$portfile"
+    : >"$log"           # a new server, a new log (same NAME = fresh log)
+
+    "$TSERVER" "${defaults[@]}" --port-file "$portfile" --log "$log" "$@" \
+        </dev/null >>"$WORK/$name.stderr" 2>&1 &
+    local pid=$!
+    _remember "$name" "$pid"
+
+    local deadline=$((SECONDS + SERVER_START_TIMEOUT))
+    while [ ! -s "$portfile" ]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            diag "tserver $name exited early:" "$(cat "$WORK/$name.stderr")"
+            bail_out "could not start tserver $name"
+        fi
+        [ $SECONDS -lt $deadline ] || bail_out "tserver $name: no port file after ${SERVER_START_TIMEOUT}s"
+        sleep 0.05
+    done
+    local port
+    port=$(cat "$portfile")
+    printf -v "${name}_port" '%s' "$port"
+    printf -v "${name}_log" '%s' "$log"
+}
+
+# tserver_conns LOGFILE: print the number of "conn" lines in a tserver log.
+tserver_conns() {
+    if [ -f "$1" ]; then grep -ac '^conn ' "$1"; else echo 0; fi
+}
+
+# _urldecode STRING: undo tserver's %XX encoding.
+_urldecode() {
+    local v=${1//\\/\\\\}
+    printf '%b' "${v//%/\\x}"
+}
+
+# tserver_field LOGFILE N FIELD: print FIELD of the Nth conn line (1-based),
+# URL-decoded.  Returns 1 (printing nothing) if the line or field is missing.
+# N may be "last" for the most recent line.
+#   tserver_field "$WORK/srv.log" 1 version    # -> TLS1.3
+tserver_field() {
+    local file=$1 n=$2 field=$3 line val
+    [ -f "$file" ] || return 1
+    if [ "$n" = last ]; then
+        line=$(grep -a '^conn ' "$file" | tail -n 1)
+    else
+        line=$(grep -a '^conn ' "$file" | sed -n "${n}p")
+    fi
+    [ -n "$line" ] || return 1
+    # fields are "key=value" separated by single spaces; values never
+    # contain spaces (tserver percent-encodes them)
+    printf '%s\n' "$line" | tr ' ' '\n' | grep -q "^${field}=" || return 1
+    val=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^${field}=//p" | head -n 1)
+    _urldecode "$val"
+    echo
+}
+
+# wait_for_lines FILE N [TIMEOUT]: wait (default 10 s) until FILE has at least
+# N "conn" lines.  tserver writes a line when a connection ENDS, so call this
+# before reading fields.  Returns 1 on timeout.
+wait_for_lines() {
+    local file=$1 n=$2 timeout=${3:-10}
+    local deadline=$((SECONDS + timeout))
+    while [ "$(tserver_conns "$file")" -lt "$n" ]; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# wait_for_match FILE REGEX [TIMEOUT]: wait (default 10 s) until a line of
+# FILE matches the extended regex REGEX.  Returns 1 on timeout.
+wait_for_match() {
+    local file=$1 re=$2 timeout=${3:-10}
+    local deadline=$((SECONDS + timeout))
+    until [ -f "$file" ] && grep -Eq -- "$re" "$file"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# ---- openssl s_server ----------------------------------------------------------------
+
+# start_openssl_server NAME [extra s_server options...]
+#   Start "openssl s_server" on 127.0.0.1 (ephemeral port) with
+#   $CERTS/server.pem and TLS 1.3 only (pass e.g. -www for an HTTP page,
+#   -Verify 1 -CAfile $CERTS/ca.pem for client certificates).  Passing your
+#   own -cert/-key, or any of -tls1_2 -tls1_3 -no_tls1_3 -min_protocol
+#   -max_protocol, replaces the corresponding default.  stdout+stderr
+#   go to $WORK/NAME.log.  Its stdin is the FIFO ${NAME}_stdin
+#   ($WORK/NAME.stdin), held open by the test so s_server never sees EOF;
+#   in non -www modes, writing to it sends data to the connected client.
+#   Sets ${NAME}_port, ${NAME}_pid, ${NAME}_log, ${NAME}_stdin.
+start_openssl_server() {
+    local name=$1
+    shift
+    _valid_name "$name"
+    local log="$WORK/$name.log" fifo="$WORK/$name.stdin"
+    rm -f "$fifo" "$log"
+    mkfifo "$fifo" || bail_out "mkfifo $fifo failed"
+    # Open read-write in this shell: that never blocks, and keeps a writer
+    # so that s_server does not get EOF on stdin.
+    local fd
+    exec {fd}<>"$fifo"
+    printf -v "${name}_stdin_fd" '%s' "$fd"
+
+    local -a defaults=() a
+    local have_cert=0 have_key=0 have_vers=0
+    for a; do
+        case $a in
+        -cert) have_cert=1 ;;
+        -key) have_key=1 ;;
+        -tls1_2 | -tls1_3 | -no_tls1_3 | -no_tls1_2 | -min_protocol | -max_protocol) have_vers=1 ;;
+        esac
+    done
+    [ $have_cert = 1 ] || defaults+=(-cert "$CERTS/server.pem")
+    [ $have_key = 1 ] || defaults+=(-key "$CERTS/server-key.pem")
+    [ $have_vers = 1 ] || defaults+=(-tls1_3)
+
+    # Port 0: s_server reports the port it got ("ACCEPT 127.0.0.1:PORT"), so
+    # there is no race with other tests.
+    "$OPENSSL" s_server -accept 127.0.0.1:0 "${defaults[@]}" "$@" \
+        <"$fifo" >"$log" 2>&1 &
+    local pid=$!
+    _remember "$name" "$pid"
+
+    local deadline=$((SECONDS + SERVER_START_TIMEOUT)) port=""
+    while :; do
+        port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$log" 2>/dev/null | head -n 1)
+        [ -n "$port" ] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            diag "openssl s_server $name exited early:" "$(cat "$log")"
+            bail_out "could not start openssl s_server $name"
+        fi
+        [ $SECONDS -lt $deadline ] || bail_out "openssl s_server $name: not ready after ${SERVER_START_TIMEOUT}s"
+        sleep 0.05
+    done
+    printf -v "${name}_port" '%s' "$port"
+    printf -v "${name}_log" '%s' "$log"
+    printf -v "${name}_stdin" '%s' "$fifo"
+}
+
+# ---- nginx ---------------------------------------------------------------------------
+
+# start_nginx NAME [mtls|mtls-optional]
+#   Run nginx with a private prefix $WORK/NAME.nginx (works as root and as
+#   non-root): TLS 1.3 only, $CERTS/server.pem, session tickets on, on
+#   127.0.0.1:${NAME}_port, and plain HTTP on 127.0.0.1:${NAME}_plain_port.
+#   Both answer every request with "hello from nginx\n".
+#   With mtls: ssl_verify_client on (trusting $CERTS/ca.pem): a request
+#   without a valid client certificate gets HTTP 400 (nginx completes the
+#   handshake and refuses at the HTTP level).  mtls-optional: "optional".
+#   Access log $WORK/NAME.access.log, one line per request, TAB-separated
+#   key=value fields (read them with nginx_field):
+#     port proto reused sni client_dn alpn status request
+#   where proto is $ssl_protocol (TLSv1.3, or empty on the plain port),
+#   reused is $ssl_session_reused ("r" if resumed, "." if not).
+#   Sets ${NAME}_port ${NAME}_plain_port ${NAME}_pid ${NAME}_log (the
+#   access log) and ${NAME}_error_log.
+start_nginx() {
+    local name=$1 mtls=${2:-}
+    _valid_name "$name"
+    [ -x "$NGINX" ] || bail_out "nginx not found at '$NGINX'"
+    local prefix="$WORK/$name.nginx"
+    local access="$WORK/$name.access.log" errlog="$WORK/$name.error.log"
+    mkdir -p "$prefix/tmp" || bail_out "mkdir $prefix failed"
+
+    local verify=""
+    case $mtls in
+    "") ;;
+    mtls) verify="ssl_verify_client on; ssl_client_certificate $CERTS/ca.pem;" ;;
+    mtls-optional) verify="ssl_verify_client optional; ssl_client_certificate $CERTS/ca.pem;" ;;
+    *) bail_out "start_nginx: unknown option '$mtls'" ;;
+    esac
+
+    # Running as root, nginx would switch its workers to "nobody"; with
+    # master_process off there is a single process and no switch, so the
+    # private prefix (mode 700 under $WORK) stays readable.  The user
+    # directive is still given as root to avoid depending on "nobody".
+    local userline=""
+    [ "$(id -u)" = 0 ] && userline="user root root;"
+
+    local port plain pid
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        port=$(free_port)
+        plain=$(free_port)
+        [ "$port" != "$plain" ] || continue
+        cat >"$prefix/nginx.conf" <<EOF
+$userline
+daemon off;
+master_process off;
+worker_processes 1;
+pid $prefix/nginx.pid;
+error_log $errlog info;
+events { worker_connections 64; }
+http {
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    default_type text/plain;
+    keepalive_timeout 5s;
+
+    log_format tlsshim 'port=\$server_port\tproto=\$ssl_protocol\treused=\$ssl_session_reused\tsni=\$ssl_server_name\tclient_dn=\$ssl_client_s_dn\talpn=\$ssl_alpn_protocol\tstatus=\$status\trequest=\$request';
+    access_log $access tlsshim;
+
+    ssl_protocols TLSv1.3;
+    ssl_certificate $CERTS/server.pem;
+    ssl_certificate_key $CERTS/server-key.pem;
+    ssl_session_tickets on;
+    ssl_session_cache shared:${name}_ssl:1m;
+    $verify
+
+    server {
+        listen 127.0.0.1:$port ssl;
+        listen 127.0.0.1:$plain;
+        server_name localhost;
+        location / { return 200 "hello from nginx\n"; }
+    }
+}
+EOF
+        rm -f "$prefix/nginx.pid"
+        : >"$errlog"
+        "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$errlog" \
+            </dev/null >>"$WORK/$name.stderr" 2>&1 &
+        pid=$!
+        # nginx writes its pid file only after all listening sockets are
+        # bound, so the pid file (not "the port answers", which could be
+        # someone else's server) is the readiness signal.
+        local deadline=$((SECONDS + SERVER_START_TIMEOUT))
+        while [ ! -s "$prefix/nginx.pid" ] && kill -0 "$pid" 2>/dev/null &&
+            [ $SECONDS -lt $deadline ]; do
+            sleep 0.05
+        done
+        if [ -s "$prefix/nginx.pid" ] && kill -0 "$pid" 2>/dev/null; then
+            _remember "$name" "$pid"
+            printf -v "${name}_port" '%s' "$port"
+            printf -v "${name}_plain_port" '%s' "$plain"
+            printf -v "${name}_log" '%s' "$access"
+            printf -v "${name}_error_log" '%s' "$errlog"
+            return 0
+        fi
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        # A port race with another test is retried; anything else is fatal.
+        if ! grep -q 'Address already in use' "$errlog" "$WORK/$name.stderr" 2>/dev/null; then
+            diag "nginx $name failed to start:" "$(cat "$errlog" "$WORK/$name.stderr" 2>/dev/null)"
+            bail_out "could not start nginx $name"
+        fi
+    done
+    bail_out "nginx $name: no free port after 10 attempts"
+}
+
+# nginx_lines LOGFILE: number of requests in an nginx access log.
+nginx_lines() {
+    if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi
+}
+
+# wait_for_requests LOGFILE N [TIMEOUT]: wait (default 10 s) until an nginx
+# access log has at least N lines.  Returns 1 on timeout.
+wait_for_requests() {
+    local file=$1 n=$2 timeout=${3:-10}
+    local deadline=$((SECONDS + timeout))
+    while [ "$(nginx_lines "$file")" -lt "$n" ]; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# nginx_field LOGFILE N FIELD: print FIELD (port proto reused sni client_dn
+# alpn status request) of the Nth request line (1-based, or "last").
+# nginx writes "-" for empty variables.
+nginx_field() {
+    local file=$1 n=$2 field=$3 line
+    [ -f "$file" ] || return 1
+    if [ "$n" = last ]; then line=$(tail -n 1 "$file"); else line=$(sed -n "${n}p" "$file"); fi
+    [ -n "$line" ] || return 1
+    printf '%s\n' "$line" | tr '\t' '\n' | grep -q "^${field}=" || return 1
+    printf '%s\n' "$line" | tr '\t' '\n' | sed -n "s/^${field}=//p" | head -n 1
+}

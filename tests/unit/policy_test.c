@@ -1,0 +1,1174 @@
+/* policy_test.c - unit tests for the policy parser, matcher and loader. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "policy_load.h"
+#include "tap.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+/* ------------------------------------------------------------ helpers */
+
+static struct policy *parse(const char *text)
+{
+	struct policy_error e;
+	struct policy *p = policy_parse(text, strlen(text), &e);
+	if (!p)
+		diag("unexpected error at line %u: %s", e.line, e.msg);
+	return p;
+}
+
+/* TEXT must fail at LINE with a message containing SUB. */
+static void bad(const char *text, unsigned line, const char *sub)
+{
+	struct policy_error e;
+	memset(&e, 0x55, sizeof e);
+	struct policy *p = policy_parse(text, strlen(text), &e);
+	bool good = !p && e.line == line && strstr(e.msg, sub) != NULL &&
+		    memchr(e.msg, '\0', sizeof e.msg) != NULL;
+	ok(good, "rejects %.40s... -> line %u: %s", text, p ? 0 : e.line, p ? "(accepted!)" : e.msg);
+	if (!good)
+		diag("wanted line %u containing \"%s\"", line, sub);
+	policy_free(p);
+}
+
+static void good(const char *text, const char *what)
+{
+	struct policy *p = parse(text);
+	ok(p != NULL, "accepts %s", what);
+	policy_free(p);
+}
+
+/* A one-rule policy from rule lines (no header). */
+static struct policy *rule(const char *body)
+{
+	char buf[8192];
+	snprintf(buf, sizeof buf, "[r]\n%s\n", body);
+	return parse(buf);
+}
+
+static void bad_rule(const char *body, const char *sub)
+{
+	char buf[8192];
+	snprintf(buf, sizeof buf, "[r]\n%s\n", body);
+	bad(buf, 2, sub);
+}
+
+/* Which rule matches NAME (may be NULL) at IP:PORT?  "-" for none. */
+static const char *which(const struct policy *p, const char *name, const char *ip, uint16_t port)
+{
+	uint8_t a[16];
+	int fam = AF_INET;
+	if (inet_pton(AF_INET, ip, a) != 1) {
+		fam = AF_INET6;
+		if (inet_pton(AF_INET6, ip, a) != 1)
+			return "bad test address";
+	}
+	const char *names[1] = { name };
+	const struct policy_rule *r = policy_match(p, name ? names : NULL, name ? 1 : 0, fam, a, port);
+	return r ? r->name : "-";
+}
+
+static void expect_match(const struct policy *p, const char *name, const char *ip, uint16_t port,
+			 const char *want)
+{
+	const char *got = which(p, name, ip, port);
+	ok(strcmp(got, want) == 0, "%s (%s) port %u -> [%s] (got [%s])", name ? name : "(no name)",
+	   ip, port, want, got);
+}
+
+static const char *mstr(const struct policy_match *m)
+{
+	static char buf[POLICY_MATCH_STRLEN];
+	return policy_match_str(m, buf, sizeof buf);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
+{
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return false;
+	bool okk = write(fd, text, len) == (ssize_t)len;
+	close(fd);
+	return okk && chmod(path, mode) == 0;
+}
+
+/* Do two policies say the same thing? */
+static bool same_policy(const struct policy *a, const struct policy *b)
+{
+	if (a->log_dest != b->log_dest || a->log_level != b->log_level ||
+	    a->session_cache != b->session_cache || a->n_rules != b->n_rules)
+		return false;
+	if ((a->log_path == NULL) != (b->log_path == NULL) ||
+	    (a->log_path && strcmp(a->log_path, b->log_path)))
+		return false;
+#define SAMESTR(x, y) (((x) == NULL) == ((y) == NULL) && (!(x) || strcmp((x), (y)) == 0))
+	for (size_t i = 0; i < a->n_rules; i++) {
+		const struct policy_rule *r = &a->rules[i], *s = &b->rules[i];
+		if (strcmp(r->name, s->name) || r->n_matches != s->n_matches || r->action != s->action ||
+		    r->port != s->port || !SAMESTR(r->server_name, s->server_name) ||
+		    r->server_name_is_ip != s->server_name_is_ip || !SAMESTR(r->ca, s->ca) ||
+		    !SAMESTR(r->cert, s->cert) || !SAMESTR(r->key, s->key) ||
+		    r->n_pins != s->n_pins || r->n_alpn != s->n_alpn || r->resume != s->resume)
+			return false;
+		for (size_t j = 0; j < r->n_matches; j++) {
+			const struct policy_match *m = &r->matches[j], *n = &s->matches[j];
+			if (m->kind != n->kind || m->port != n->port || !SAMESTR(m->name, n->name) ||
+			    m->family != n->family || m->prefix != n->prefix ||
+			    memcmp(m->addr, n->addr, 16))
+				return false;
+		}
+		if (r->n_pins && memcmp(r->pins, s->pins, r->n_pins * POLICY_PIN_LEN))
+			return false;
+		for (size_t j = 0; j < r->n_alpn; j++)
+			if (strcmp(r->alpn[j], s->alpn[j]))
+				return false;
+	}
+#undef SAMESTR
+	return true;
+}
+
+/* policy_print output parses back to the same policy. */
+static void check_roundtrip(const struct policy *p, const char *what)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	if (!f) {
+		ok(false, "open_memstream");
+		return;
+	}
+	policy_print(p, f);
+	fclose(f);
+	struct policy_error e;
+	struct policy *q = policy_parse(out, outlen, &e);
+	ok(q && same_policy(p, q), "policy_print of %s parses back to the same policy%s%s", what,
+	   q ? "" : ": ", q ? "" : e.msg);
+	if (!q)
+		diag("%s", out);
+	policy_free(q);
+	free(out);
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_defaults(void)
+{
+	struct policy *p = parse("");
+	ok(p && p->n_rules == 0 && p->log_dest == POLICY_LOG_STDERR &&
+	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64 && !p->log_path,
+	   "empty text: no rules, default globals");
+	policy_free(p);
+
+	p = policy_new_empty();
+	ok(p && p->n_rules == 0 && p->log_dest == POLICY_LOG_STDERR &&
+	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64,
+	   "policy_new_empty has the defaults");
+	ok(policy_match(p, NULL, 0, AF_INET, (const uint8_t *)"\x7f\0\0\1", 80) == NULL,
+	   "empty policy matches nothing");
+	policy_free(p);
+	policy_free(NULL);
+	ok(true, "policy_free(NULL) is fine");
+
+	p = parse("# just a comment\n\n   \n\t# indented comment\n#[notarule]\n");
+	ok(p && p->n_rules == 0, "comments and blank lines only");
+	policy_free(p);
+
+	p = policy_parse(NULL, 0, NULL);
+	ok(p && p->n_rules == 0, "NULL text with length 0, NULL err");
+	policy_free(p);
+
+	p = parse("[api]\nmatch = api.example.com:443\n");
+	ok(p && p->n_rules == 1, "one rule");
+	if (p && p->n_rules == 1) {
+		const struct policy_rule *r = &p->rules[0];
+		ok(strcmp(r->name, "api") == 0 && r->line == 1, "rule name and line");
+		ok(r->action == POLICY_TLS && r->resume && r->port == 0 && !r->server_name &&
+		   !r->server_name_is_ip && !r->ca && !r->cert && !r->key && r->n_pins == 0 &&
+		   r->n_alpn == 0, "rule defaults: tls, resume on, no port/name/ca/cert/pins/alpn");
+		ok(r->n_matches == 1 && r->matches[0].kind == POLICY_HOST_NAME &&
+		   strcmp(r->matches[0].name, "api.example.com") == 0 && r->matches[0].port == 443,
+		   "match api.example.com:443");
+	}
+	policy_free(p);
+}
+
+static void test_globals(void)
+{
+	struct policy *p = parse("log = syslog\nlog-level = debug\nsession-cache = 0\n");
+	ok(p && p->log_dest == POLICY_LOG_SYSLOG && p->log_level == POLICY_LEVEL_DEBUG &&
+	   p->session_cache == 0, "log=syslog, log-level=debug, session-cache=0");
+	policy_free(p);
+
+	p = parse("log = file:/var/log/t.log\nsession-cache = 100000\nlog-level = ERROR\n");
+	ok(p && p->log_dest == POLICY_LOG_FILE && p->log_path &&
+	   strcmp(p->log_path, "/var/log/t.log") == 0 && p->session_cache == 100000 &&
+	   p->log_level == POLICY_LEVEL_ERROR, "log=file:PATH, session-cache max, level case-insensitive");
+	policy_free(p);
+
+	p = parse("log = stderr\nlog-level = info\n");
+	ok(p && p->log_dest == POLICY_LOG_STDERR && p->log_level == POLICY_LEVEL_INFO, "log=stderr, info");
+	policy_free(p);
+
+	bad("log = file:var/log/x\n", 1, "absolute");
+	bad("log = file:\n", 1, "absolute");
+	bad("log = journal\n", 1, "bad log \"journal\"");
+	bad("log-level = verbose\n", 1, "bad log-level \"verbose\"");
+	bad("session-cache = 100001\n", 1, "bad session-cache");
+	bad("session-cache = -1\n", 1, "bad session-cache");
+	bad("session-cache = 12abc\n", 1, "bad session-cache");
+	bad("session-cache = 99999999999999999999999\n", 1, "bad session-cache");
+	bad("log = stderr\nlog = syslog\n", 2, "duplicate key \"log\" (first at line 1)");
+	bad("[a]\nmatch = *:*\nlog = syslog\n", 3, "global key \"log\" inside rule [a]");
+	bad("match = *:*\n", 1, "key \"match\" outside a rule");
+	bad("port = 443\n", 1, "key \"port\" outside a rule");
+	bad("colour = blue\n", 1, "unknown key \"colour\"");
+	bad("log =\n", 1, "empty value for \"log\"");
+}
+
+static void test_syntax(void)
+{
+	struct policy *p;
+
+	p = parse("  [api]   # the api\n\tmatch\t=\tapi.example.com:443   \r\n"
+		  "alpn = a#b   # a#b is a value, this is a comment\n");
+	ok(p && p->n_rules == 1 && p->rules[0].n_alpn == 1 && strcmp(p->rules[0].alpn[0], "a#b") == 0,
+	   "whitespace trimmed, tabs, CRLF, '#' inside a value kept");
+	policy_free(p);
+
+	p = parse("\xef\xbb\xbf[bom]\nmatch = *:*\n");
+	ok(p && p->n_rules == 1 && strcmp(p->rules[0].name, "bom") == 0, "UTF-8 BOM ignored");
+	policy_free(p);
+
+	p = parse("[a]\nmatch = *:1");
+	ok(p && p->n_rules == 1 && p->rules[0].matches[0].port == 1, "no final newline");
+	policy_free(p);
+
+	p = parse("[ spaced ]\nmatch = *:*\n");
+	ok(p && strcmp(p->rules[0].name, "spaced") == 0, "spaces inside [ ] trimmed");
+	policy_free(p);
+
+	char name64[80], buf[200];
+	memset(name64, 'n', 64);
+	name64[64] = '\0';
+	snprintf(buf, sizeof buf, "[%s]\nmatch = *:*\n", name64);
+	good(buf, "a 64-character rule name");
+	snprintf(buf, sizeof buf, "[%sx]\nmatch = *:*\n", name64);
+	bad(buf, 1, "longer than 64");
+	good("[A-z_0.9]\nmatch = *:*\n", "rule name with letters, digits, - _ .");
+	bad("[a b]\nmatch = *:*\n", 1, "bad rule name [a b]");
+	bad("[api!]\nmatch = *:*\n", 1, "bad rule name");
+	bad("[]\nmatch = *:*\n", 1, "empty rule name");
+	bad("[api\nmatch = *:*\n", 1, "bad section header");
+	bad("[api] x\nmatch = *:*\n", 1, "bad section header");
+	bad("[a]\nmatch = *:*\njust some words\n", 3, "expected \"key = value\"");
+	bad("[a]\nmatch = *:*\n= 5\n", 3, "missing key");
+	bad("[api]\nmatch = *:*\nprot = 443\n", 3, "unknown key \"prot\" in rule [api]");
+	bad("[api]\nMatch = *:*\n", 2, "unknown key \"Match\" in rule [api]");
+	bad("[api]\nmatch = *:*\nport =   \n", 3, "empty value for \"port\" in rule [api]");
+	bad("[api]\nport = 1\n", 1, "rule [api] has no \"match\"");
+	bad("[a]\nmatch=*:*\n[b]\n[c]\nmatch=*:*\n", 3, "rule [b] has no \"match\"");
+	bad("[api]\nmatch = *:1\n\n[api]\nmatch = *:2\n", 4, "duplicate rule name [api] (first at line 1)");
+	bad("[api]\nmatch = *:1\nport = 2\nport = 3\n", 4, "duplicate key \"port\" in rule [api] (first at line 3)");
+	bad("[api]\nmatch = *:1\naction = tls\naction = deny\n", 4, "duplicate key \"action\"");
+	bad("[api]\nmatch = *:1\nalpn = h2\nalpn = h2\n", 4, "duplicate key \"alpn\"");
+	bad("[api]\nmatch = *:1\nresume = on\nresume = on\n", 4, "duplicate key \"resume\"");
+	bad("[api]\nmatch = *:1\nserver-name = a.com\nserver-name = b.com\n", 4, "duplicate key \"server-name\"");
+	bad("[api]\nmatch = *:1\nca = system\nca = /x\n", 4, "duplicate key \"ca\"");
+	bad("[api]\nmatch = *:1\nca = /x\nca = system\n", 4, "duplicate key \"ca\"");
+
+	/* A key repeated in another rule is fine. */
+	good("[a]\nmatch=*:1\nport=2\n[b]\nmatch=*:1\nport=3\n", "the same key in two rules");
+
+	/* match and pin are repeatable. */
+	p = parse("[a]\nmatch = a.com:1\nmatch = b.com:2, c.com:3\nmatch=d.com:4,e.com:5 , f.com:6\n");
+	ok(p && p->rules[0].n_matches == 6 && strcmp(p->rules[0].matches[5].name, "f.com") == 0 &&
+	   p->rules[0].matches[5].port == 6, "repeated match lines and comma lists: 6 entries in order");
+	policy_free(p);
+}
+
+static void test_limits(void)
+{
+	/* NUL bytes. */
+	static const char nul[] = "[a]\nmatch = *:*\nport = 4\0 43\n";
+	struct policy_error e;
+	struct policy *p = policy_parse(nul, sizeof nul - 1, &e);
+	ok(!p && e.line == 3 && strstr(e.msg, "NUL"), "NUL byte reported at its line (%u: %s)",
+	   e.line, e.msg);
+	policy_free(p);
+	static const char nul2[] = "\0";
+	p = policy_parse(nul2, 1, &e);
+	ok(!p && e.line == 1 && strstr(e.msg, "NUL"), "a lone NUL byte");
+	policy_free(p);
+	static const char nul3[] = "# comment \0 in a comment\n";
+	p = policy_parse(nul3, sizeof nul3 - 1, &e);
+	ok(!p && e.line == 1, "NUL byte even inside a comment");
+	policy_free(p);
+
+	/* Long lines: 4096 bytes ok, 4097 not. */
+	char *line = malloc(8192);
+	size_t n = (size_t)snprintf(line, 8192, "# ");
+	memset(line + n, 'x', 4096 - n);
+	line[4096] = '\n';
+	line[4097] = '\0';
+	p = policy_parse(line, 4097, &e);
+	ok(p != NULL, "a 4096-byte line is fine");
+	policy_free(p);
+	memmove(line + 1, line, 4098);
+	line[0] = '#';
+	p = policy_parse(line, 4098, &e);
+	ok(!p && e.line == 1 && strstr(e.msg, "too long"), "a 4097-byte line is an error (%s)", e.msg);
+	policy_free(p);
+	free(line);
+
+	/* A long value in an error message is bounded and printable. */
+	char *big = malloc(5000);
+	n = (size_t)snprintf(big, 5000, "[a]\nmatch = *:*\nport = ");
+	memset(big + n, '\x01', 4000);
+	big[n + 4000] = '\0';
+	p = policy_parse(big, strlen(big), &e);
+	bool printable = true;
+	for (const char *c = e.msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			printable = false;
+	ok(!p && e.line == 3 && printable && strstr(e.msg, "..."),
+	   "long value with control characters: message bounded and printable");
+	free(big);
+
+	/* 10000 rules ok, 10001 not. */
+	size_t cap = 10001 * 40;
+	char *many = malloc(cap);
+	size_t len = 0;
+	for (int i = 0; i < 10000; i++)
+		len += (size_t)snprintf(many + len, cap - len, "[r%d]\nmatch=*:%d\n", i, i % 65535 + 1);
+	p = policy_parse(many, len, &e);
+	ok(p && p->n_rules == 10000, "10000 rules are accepted");
+	ok(p && strcmp(which(p, NULL, "1.2.3.4", 9999), "r9998") == 0, "...and the right one matches");
+	policy_free(p);
+	len += (size_t)snprintf(many + len, cap - len, "[r10000]\nmatch=*:*\n");
+	p = policy_parse(many, len, &e);
+	ok(!p && e.line == 20001 && strstr(e.msg, "too many rules"), "10001 rules: error at line %u (%s)",
+	   e.line, e.msg);
+	free(many);
+
+	/* 1 MiB limit. */
+	size_t mib = 1024 * 1024;
+	char *huge = malloc(mib + 1);
+	memset(huge, '\n', mib + 1);
+	p = policy_parse(huge, mib, &e);
+	ok(p != NULL, "exactly 1 MiB is accepted");
+	policy_free(p);
+	p = policy_parse(huge, mib + 1, &e);
+	ok(!p && e.line == 0 && strstr(e.msg, "too large"), "1 MiB + 1 byte is rejected (%s)", e.msg);
+	free(huge);
+}
+
+static void test_hosts_syntax(void)
+{
+	struct policy *p;
+	const struct policy_match *m;
+
+	p = rule("match = *:*");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_ANY && m->port == 0, "*:* is any host, any port");
+	policy_free(p);
+
+	p = rule("match = *.Example.COM.:443");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_WILDCARD && strcmp(m->name, ".example.com") == 0 &&
+	   m->port == 443, "*.Example.COM. -> wildcard suffix .example.com");
+	policy_free(p);
+
+	p = rule("match = WWW.Example.Com.:80");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_NAME && strcmp(m->name, "www.example.com") == 0,
+	   "names lower-cased, one trailing dot stripped");
+	policy_free(p);
+
+	p = rule("match = my_host-1.local:1");
+	ok(p && strcmp(p->rules[0].matches[0].name, "my_host-1.local") == 0, "underscore and hyphen in names");
+	policy_free(p);
+
+	p = rule("match = localhost:631");
+	ok(p && p->rules[0].matches[0].kind == POLICY_HOST_NAME, "single-label name");
+	policy_free(p);
+
+	p = rule("match = 192.0.2.7:25");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_CIDR && m->family == AF_INET && m->prefix == 32 &&
+	   memcmp(m->addr, "\xc0\x00\x02\x07", 4) == 0, "IPv4 address -> /32");
+	policy_free(p);
+
+	p = rule("match = 10.1.2.3/8:*");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_CIDR && m->prefix == 8 && memcmp(m->addr, "\x0a\0\0\0", 4) == 0,
+	   "IPv4 CIDR with host bits set is masked");
+	policy_free(p);
+
+	p = rule("match = 10.255.255.255/13:1");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && memcmp(m->addr, "\x0a\xf8\0\0", 4) == 0, "mask on a non-byte boundary (/13)");
+	policy_free(p);
+
+	p = rule("match = 0.0.0.0/0:*, 1.2.3.4/32:5");
+	ok(p && p->rules[0].matches[0].prefix == 0 && p->rules[0].matches[1].prefix == 32,
+	   "/0 and /32 prefixes");
+	policy_free(p);
+
+	p = rule("match = [::1]:443");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->kind == POLICY_HOST_CIDR && m->family == AF_INET6 && m->prefix == 128 &&
+	   m->addr[15] == 1 && m->port == 443, "[::1]:443");
+	policy_free(p);
+
+	p = rule("match = [fd00::1]/8:*");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->family == AF_INET6 && m->prefix == 8 && m->addr[0] == 0xfd && m->addr[15] == 0,
+	   "[fd00::1]/8 masked to fd00::/8");
+	policy_free(p);
+
+	p = rule("match = [2001:db8::/32]:80");
+	m = p ? &p->rules[0].matches[0] : NULL;
+	ok(m && m->prefix == 32 && m->port == 80, "prefix inside the brackets also accepted");
+	policy_free(p);
+
+	p = rule("match = [::ffff:10.0.0.1]:1");
+	ok(p && p->rules[0].matches[0].family == AF_INET6, "IPv4-mapped IPv6 literal");
+	policy_free(p);
+
+	p = rule("match = a.com:00443");
+	ok(p && p->rules[0].matches[0].port == 443, "leading zeros in a port");
+	policy_free(p);
+
+	p = rule("match = *.com:65535");
+	ok(p && p->rules[0].matches[0].kind == POLICY_HOST_WILDCARD && p->rules[0].matches[0].port == 65535,
+	   "*.com and port 65535");
+	policy_free(p);
+
+	char longname[300], body[400];
+	/* 253 characters: four 62-character labels + dots + "a" */
+	snprintf(longname, sizeof longname, "%.62s.%.62s.%.62s.%.62s.a",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+		 "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+	ok(strlen(longname) == 253, "test name is 253 characters");
+	snprintf(body, sizeof body, "match = %s:1", longname);
+	p = rule(body);
+	ok(p != NULL, "a 253-character name is accepted");
+	policy_free(p);
+	snprintf(body, sizeof body, "match = %s.:1", longname);
+	p = rule(body);
+	ok(p != NULL, "... with a trailing dot too");
+	policy_free(p);
+	snprintf(body, sizeof body, "match = a%s:1", longname);
+	bad_rule(body, "longer than 253");
+	char label[70];
+	memset(label, 'l', 63);
+	label[63] = '\0';
+	snprintf(body, sizeof body, "match = %s.com:1", label);
+	p = rule(body);
+	ok(p != NULL, "a 63-character label is accepted");
+	policy_free(p);
+	snprintf(body, sizeof body, "match = %sl.com:1", label);
+	bad_rule(body, "longer than 63");
+
+	bad_rule("match = a..b.com:1", "empty label");
+	bad_rule("match = .a.com:1", "empty label");
+	bad_rule("match = a.com..:1", "empty label");
+	bad_rule("match = .:1", "empty name");
+	bad_rule("match = exa$mple.com:1", "bad character");
+	bad_rule("match = foo*.com:1", "only allowed as a leading");
+	bad_rule("match = a.*.com:1", "only allowed as a leading");
+	bad_rule("match = **.com:1", "only allowed as a leading");
+	bad_rule("match = *.:1", "empty name after");
+	bad_rule("match = *.*.com:1", "only allowed as a leading");
+	bad_rule("match = 300.1.1.1:80", "numeric");
+	bad_rule("match = 1.2.3:80", "numeric");
+	bad_rule("match = 1.2.3.4.5:80", "numeric");
+	bad_rule("match = api.example.com", "missing port");
+	bad_rule("match = api.example.com:", "bad port");
+	bad_rule("match = api.example.com:0", "bad port");
+	bad_rule("match = api.example.com:65536", "bad port");
+	bad_rule("match = api.example.com:70000", "bad port");
+	bad_rule("match = api.example.com:-1", "bad port");
+	bad_rule("match = api.example.com:+1", "bad port");
+	bad_rule("match = api.example.com:4 43", "bad port");
+	bad_rule("match = api.example.com:http", "bad port");
+	bad_rule("match = :443", "missing host");
+	bad_rule("match = ::1:443", "brackets");
+	bad_rule("match = fd00::/8:443", "brackets");
+	bad_rule("match = [::1]", "missing port");
+	bad_rule("match = [::1]443", "missing port");
+	bad_rule("match = [::1]x:443", "unexpected text");
+	bad_rule("match = [::1:443", "missing \"]\"");
+	bad_rule("match = [1.2.3.4]:443", "bad IPv6 address");
+	bad_rule("match = [zz::1]:443", "bad IPv6 address");
+	bad_rule("match = []:443", "bad IPv6 address");
+	bad_rule("match = [::1]/129:443", "longer than the address (128 bits)");
+	bad_rule("match = [::1]/:443", "bad prefix");
+	bad_rule("match = [::1/64]/64:443", "two prefix");
+	bad_rule("match = 10.0.0.0/33:1", "longer than the address (32 bits)");
+	bad_rule("match = 10.0.0.0/:1", "bad prefix");
+	bad_rule("match = 10.0.0.0/8/8:1", "bad prefix");
+	bad_rule("match = 10.0.0.0/-1:1", "bad prefix");
+	bad_rule("match = example.com/8:1", "bad IPv4 address before");
+	bad_rule("match = a.com:1,,b.com:2", "empty entry");
+	bad_rule("match = a.com:1,", "empty entry");
+	bad_rule("match = ,a.com:1", "empty entry");
+	bad_rule("match = a.com:1, ,b.com:2", "empty entry");
+	bad_rule("match = a.com:1, b.com", "missing port");
+	bad("[r]\nmatch = a.com:1\nmatch = b.com:x\n", 3, "bad match \"b.com:x\" in rule [r]");
+}
+
+static void test_rule_keys(void)
+{
+	struct policy *p;
+
+	p = rule("match=*:*\naction = plain");
+	ok(p && p->rules[0].action == POLICY_PLAIN, "action = plain");
+	policy_free(p);
+	p = rule("match=*:*\naction = DENY");
+	ok(p && p->rules[0].action == POLICY_DENY, "action = DENY (case-insensitive)");
+	policy_free(p);
+	p = rule("match=*:*\naction = tls");
+	ok(p && p->rules[0].action == POLICY_TLS, "action = tls");
+	policy_free(p);
+	bad_rule("action = upgrade\nmatch=*:*", "bad action \"upgrade\" in rule [r]");
+
+	p = rule("match=*:*\nport = 8443");
+	ok(p && p->rules[0].port == 8443, "port = 8443");
+	policy_free(p);
+	bad_rule("port = 70000\nmatch=*:*", "bad port \"70000\" in rule [r]: expected 1-65535");
+	bad_rule("port = 0\nmatch=*:*", "bad port");
+	bad_rule("port = *\nmatch=*:*", "bad port");
+	bad_rule("port = 44x\nmatch=*:*", "bad port");
+
+	p = rule("match=*:*\nserver-name = API.Example.com.");
+	ok(p && strcmp(p->rules[0].server_name, "api.example.com") == 0 && !p->rules[0].server_name_is_ip,
+	   "server-name is a DNS name, normalized");
+	policy_free(p);
+	p = rule("match=*:*\nserver-name = 192.0.2.1");
+	ok(p && strcmp(p->rules[0].server_name, "192.0.2.1") == 0 && p->rules[0].server_name_is_ip,
+	   "server-name IPv4 literal");
+	policy_free(p);
+	p = rule("match=*:*\nserver-name = [2001:DB8::1]");
+	ok(p && strcmp(p->rules[0].server_name, "2001:db8::1") == 0 && p->rules[0].server_name_is_ip,
+	   "server-name [IPv6] literal stored without brackets");
+	policy_free(p);
+	p = rule("match=*:*\nserver-name = ::1");
+	ok(p && strcmp(p->rules[0].server_name, "::1") == 0 && p->rules[0].server_name_is_ip,
+	   "server-name IPv6 literal without brackets");
+	policy_free(p);
+	bad_rule("server-name = *.example.com\nmatch=*:*", "bad server-name");
+	bad_rule("server-name = [1.2.3.4]\nmatch=*:*", "bad IPv6");
+	bad_rule("server-name = [::1\nmatch=*:*", "bad IPv6");
+	bad_rule("server-name = []\nmatch=*:*", "bad IPv6");
+	bad_rule("server-name = a b\nmatch=*:*", "bad character");
+	bad_rule("server-name = 1.2.3.256\nmatch=*:*", "numeric");
+	bad_rule("server-name = example.com:443\nmatch=*:*", "bad server-name");
+
+	p = rule("match=*:*\nca = system");
+	ok(p && p->rules[0].ca == NULL && p->rules[0].ca_line == 3, "ca = system -> NULL");
+	policy_free(p);
+	p = rule("match=*:*\nca = /etc/ssl/my ca.pem\ncert = /c.pem\nkey = /k.pem");
+	ok(p && strcmp(p->rules[0].ca, "/etc/ssl/my ca.pem") == 0 && p->rules[0].ca_line == 3 &&
+	   strcmp(p->rules[0].cert, "/c.pem") == 0 && p->rules[0].cert_line == 4 &&
+	   strcmp(p->rules[0].key, "/k.pem") == 0 && p->rules[0].key_line == 5,
+	   "ca, cert, key paths and their lines");
+	policy_free(p);
+	bad_rule("ca = certs/ca.pem\nmatch=*:*", "must be \"system\" or an absolute path");
+	bad_rule("cert = c.pem\nkey=/k\nmatch=*:*", "bad cert \"c.pem\" in rule [r]: must be an absolute path");
+	bad_rule("key = ./k.pem\ncert=/c\nmatch=*:*", "must be an absolute path");
+	bad_rule("key = ~/k.pem\ncert=/c\nmatch=*:*", "must be an absolute path");
+	bad("[r]\nmatch=*:*\ncert = /c.pem\n", 3, "\"cert\" without \"key\" in rule [r]");
+	bad("[r]\nmatch=*:*\n\nkey = /k.pem\n[s]\nmatch=*:*\n", 4, "\"key\" without \"cert\" in rule [r]");
+
+	static const char pin1[] = "sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=";
+	static const uint8_t pin1_bytes[32] = {
+		0xca, 0x97, 0x81, 0x12, 0xca, 0x1b, 0xbd, 0xca, 0xfa, 0xc2, 0x31, 0xb3, 0x9a, 0x23, 0xdc, 0x4d,
+		0xa7, 0x86, 0xef, 0xf8, 0x14, 0x7c, 0x4e, 0x72, 0xb9, 0x80, 0x77, 0x85, 0xaf, 0xee, 0x48, 0xbb,
+	};  /* sha256("a") */
+	char body[512];
+	snprintf(body, sizeof body, "match=*:*\npin = %s\npin = SHA256//PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0",
+		 pin1);
+	p = rule(body);
+	ok(p && p->rules[0].n_pins == 2 && memcmp(p->rules[0].pins[0], pin1_bytes, 32) == 0,
+	   "two pins decoded (padding optional, prefix case-insensitive)");
+	if (p && p->rules[0].n_pins == 2) {
+		char s[POLICY_PIN_STRLEN];
+		ok(strcmp(policy_pin_str(p->rules[0].pins[0], s, sizeof s), pin1) == 0,
+		   "policy_pin_str re-encodes the pin (%s)", s);
+		ok(strcmp(policy_pin_str(p->rules[0].pins[1], s, sizeof s),
+			  "sha256//PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0=") == 0,
+		   "second pin re-encoded with padding");
+	}
+	policy_free(p);
+	p = rule("match=*:*\npin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7_gUfE5yuYB3ha_uSLs, "
+		 "sha256//PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0=");
+	ok(p && p->rules[0].n_pins == 2 && memcmp(p->rules[0].pins[0], pin1_bytes, 32) == 0,
+	   "pin list with commas; base64url accepted");
+	policy_free(p);
+	bad_rule("pin = ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nmatch=*:*", "expected sha256//");
+	bad_rule("pin = sha1//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nmatch=*:*", "expected sha256//");
+	bad_rule("pin = sha256//\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSL=\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLsA\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLt=\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uS!s=\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs==\nmatch=*:*", "exactly 32 bytes");
+	bad_rule("pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=,\nmatch=*:*", "empty entry");
+
+	p = rule("match=*:*\nalpn = h2, http/1.1 ,x");
+	ok(p && p->rules[0].n_alpn == 3 && strcmp(p->rules[0].alpn[0], "h2") == 0 &&
+	   strcmp(p->rules[0].alpn[1], "http/1.1") == 0 && strcmp(p->rules[0].alpn[2], "x") == 0,
+	   "alpn list in order, trimmed");
+	policy_free(p);
+	char alpn[300];
+	memset(alpn, 'p', 255);
+	alpn[255] = '\0';
+	snprintf(body, sizeof body, "match=*:*\nalpn = %s", alpn);
+	p = rule(body);
+	ok(p && strlen(p->rules[0].alpn[0]) == 255, "a 255-byte ALPN protocol");
+	policy_free(p);
+	snprintf(body, sizeof body, "alpn = %sp\nmatch=*:*", alpn);
+	bad_rule(body, "at most 255 bytes");
+	bad_rule("alpn = h2,,http/1.1\nmatch=*:*", "empty protocol");
+	bad_rule("alpn = h2,\nmatch=*:*", "empty protocol");
+	bad_rule("alpn = http 1.1\nmatch=*:*", "printable ASCII");
+	bad_rule("alpn = caf\xc3\xa9\nmatch=*:*", "printable ASCII");
+
+	static const char *const yes[] = { "on", "yes", "true", "1", "ON", "Yes" };
+	static const char *const no[] = { "off", "no", "false", "0", "OFF", "False" };
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(body, sizeof body, "match=*:*\nresume = %s", yes[i]);
+		p = rule(body);
+		ok(p && p->rules[0].resume, "resume = %s", yes[i]);
+		policy_free(p);
+		snprintf(body, sizeof body, "match=*:*\nresume = %s", no[i]);
+		p = rule(body);
+		ok(p && !p->rules[0].resume, "resume = %s", no[i]);
+		policy_free(p);
+	}
+	bad_rule("resume = maybe\nmatch=*:*", "bad resume \"maybe\"");
+	bad_rule("resume = 2\nmatch=*:*", "bad resume");
+
+	/* An IP-only TLS rule without server-name or pin is not a parse error. */
+	good("[ip]\nmatch = 10.0.0.0/8:443, [fd00::]/8:443, *:8443\n", "an IP-only tls rule without server-name");
+
+	/* TLS settings on plain/deny rules are accepted (and unused). */
+	good("[d]\nmatch = *:1\naction = deny\nport = 2\nalpn = h2\n", "TLS keys on a deny rule");
+
+	/* An error in a later rule frees the earlier ones (valgrind checks). */
+	bad("[a]\nmatch = a.com:1, 10.0.0.0/8:2\nalpn=h2,x\npin=sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs\n"
+	    "server-name=x.com\nca=/ca\ncert=/c\nkey=/k\n[b]\nmatch=*:*\nbogus=1\n", 11, "unknown key \"bogus\"");
+}
+
+static void test_matching(void)
+{
+	struct policy *p = parse(
+		"[local]\nmatch = 127.0.0.0/8:*, [::1]:*, localhost:*\naction = plain\n"
+		"[deny]\nmatch = bad.example.com:80\naction = deny\n"
+		"[exact]\nmatch = API.example.com:443\n"
+		"[wild]\nmatch = *.example.com:443\n"
+		"[net4]\nmatch = 10.0.0.0/8:5432\n"
+		"[net6]\nmatch = [fd00::]/8:*\n"
+		"[mapped]\nmatch = [::ffff:192.0.2.0]/120:7\n"
+		"[anyhost]\nmatch = *:9999\n"
+		"[multi]\nmatch = a.test:1, b.test:2\nmatch = 198.51.100.0/24:3\n");
+	ok(p && p->n_rules == 9, "matching policy parsed");
+	if (!p)
+		return;
+	expect_match(p, NULL, "127.0.0.1", 80, "local");
+	expect_match(p, NULL, "127.255.1.2", 1, "local");
+	expect_match(p, NULL, "::1", 443, "local");
+	expect_match(p, "localhost", "192.0.2.1", 80, "local");
+	expect_match(p, "LOCALHOST.", "192.0.2.1", 80, "local");
+	expect_match(p, NULL, "::ffff:127.0.0.1", 80, "local");
+	expect_match(p, "bad.example.com", "192.0.2.1", 80, "deny");
+	expect_match(p, "bad.example.com", "192.0.2.1", 443, "wild");
+	expect_match(p, "api.example.com", "192.0.2.1", 443, "exact");
+	expect_match(p, "Api.Example.Com.", "192.0.2.1", 443, "exact");
+	expect_match(p, "api.example.com", "192.0.2.1", 80, "-");
+	expect_match(p, "www.example.com", "192.0.2.1", 443, "wild");
+	expect_match(p, "a.b.c.example.com", "192.0.2.1", 443, "wild");
+	expect_match(p, "example.com", "192.0.2.1", 443, "-");
+	expect_match(p, "badexample.com", "192.0.2.1", 443, "-");
+	expect_match(p, "example.com.evil", "192.0.2.1", 443, "-");
+	expect_match(p, NULL, "10.1.2.3", 5432, "net4");
+	expect_match(p, NULL, "10.1.2.3", 5433, "-");
+	expect_match(p, NULL, "11.1.2.3", 5432, "-");
+	expect_match(p, NULL, "::ffff:10.9.9.9", 5432, "net4");
+	expect_match(p, NULL, "::10.9.9.9", 5432, "-");
+	expect_match(p, NULL, "fd12:3456::1", 1, "net6");
+	expect_match(p, NULL, "fe80::1", 1, "-");
+	expect_match(p, NULL, "::ffff:192.0.2.55", 7, "mapped");
+	expect_match(p, NULL, "192.0.2.55", 7, "-");
+	expect_match(p, NULL, "203.0.113.1", 9999, "anyhost");
+	expect_match(p, NULL, "2001:db8::1", 9999, "anyhost");
+	expect_match(p, "b.test", "203.0.113.1", 2, "multi");
+	expect_match(p, "a.test", "203.0.113.1", 2, "-");
+	expect_match(p, NULL, "198.51.100.200", 3, "multi");
+
+	/* Several names: any may match. */
+	const char *names[3] = { "x.invalid", "api.example.com", "y.invalid" };
+	uint8_t a[4] = { 192, 0, 2, 1 };
+	const struct policy_rule *r = policy_match(p, names, 3, AF_INET, a, 443);
+	ok(r && strcmp(r->name, "exact") == 0, "the second of three names matches");
+	r = policy_match(p, names, 1, AF_INET, a, 443);
+	ok(r == NULL, "n_names limits the names looked at");
+	ok(policy_match(NULL, names, 3, AF_INET, a, 443) == NULL, "NULL policy matches nothing");
+	ok(policy_match(p, NULL, 0, AF_UNIX, a, 5432) == NULL, "unknown family matches no CIDR");
+	policy_free(p);
+
+	/* First match wins, in file order. */
+	p = parse("[first]\nmatch = *.example.com:*\n[second]\nmatch = www.example.com:443\n");
+	expect_match(p, "www.example.com", "192.0.2.1", 443, "first");
+	policy_free(p);
+	p = parse("[all4]\nmatch = 0.0.0.0/0:*\n[all6]\nmatch = [::]/0:*\n");
+	expect_match(p, NULL, "8.8.8.8", 53, "all4");
+	expect_match(p, NULL, "2001:4860::8888", 53, "all6");
+	expect_match(p, NULL, "::ffff:8.8.8.8", 53, "all4");
+	policy_free(p);
+}
+
+static void test_name_matches(void)
+{
+	struct policy_match m = { .kind = POLICY_HOST_NAME, .name = "example.com" };
+	ok(policy_name_matches(&m, "example.com"), "name: exact");
+	ok(policy_name_matches(&m, "EXAMPLE.com."), "name: case and trailing dot");
+	ok(!policy_name_matches(&m, "example.com.."), "name: two trailing dots");
+	ok(!policy_name_matches(&m, "www.example.com"), "name: subdomain does not match");
+	ok(!policy_name_matches(&m, "example.co"), "name: prefix does not match");
+	ok(!policy_name_matches(&m, ""), "name: empty");
+	ok(!policy_name_matches(&m, NULL), "name: NULL");
+	struct policy_match w = { .kind = POLICY_HOST_WILDCARD, .name = ".example.com" };
+	ok(policy_name_matches(&w, "a.example.com"), "wildcard: one level");
+	ok(policy_name_matches(&w, "A.B.EXAMPLE.COM."), "wildcard: deeper, case, dot");
+	ok(!policy_name_matches(&w, "example.com"), "wildcard: not the base name");
+	ok(!policy_name_matches(&w, "example.com."), "wildcard: not the base name with dot");
+	ok(!policy_name_matches(&w, "aexample.com"), "wildcard: label boundary");
+	ok(!policy_name_matches(&w, "a.example.com.x"), "wildcard: suffix must be at the end");
+	struct policy_match any = { .kind = POLICY_HOST_ANY };
+	ok(policy_name_matches(&any, "whatever"), "any: matches a name");
+	struct policy_match c = { .kind = POLICY_HOST_CIDR, .family = AF_INET, .prefix = 8 };
+	ok(!policy_name_matches(&c, "10.0.0.1"), "cidr: names never match");
+	ok(!policy_name_matches(NULL, "x"), "NULL match entry");
+}
+
+static void test_names_and_strings(void)
+{
+	ok(strcmp(policy_action_name(POLICY_TLS), "tls") == 0 &&
+	   strcmp(policy_action_name(POLICY_PLAIN), "plain") == 0 &&
+	   strcmp(policy_action_name(POLICY_DENY), "deny") == 0 &&
+	   strcmp(policy_action_name((enum policy_action)42), "?") == 0, "policy_action_name");
+	ok(strcmp(policy_level_name(POLICY_LEVEL_ERROR), "error") == 0 &&
+	   strcmp(policy_level_name(POLICY_LEVEL_WARNING), "warning") == 0 &&
+	   strcmp(policy_level_name(POLICY_LEVEL_INFO), "info") == 0 &&
+	   strcmp(policy_level_name(POLICY_LEVEL_DEBUG), "debug") == 0 &&
+	   strcmp(policy_level_name((enum policy_log_level)9), "?") == 0, "policy_level_name");
+	ok(policy_level_parse("error") == POLICY_LEVEL_ERROR && policy_level_parse("Warning") == POLICY_LEVEL_WARNING &&
+	   policy_level_parse("INFO") == POLICY_LEVEL_INFO && policy_level_parse("debug") == POLICY_LEVEL_DEBUG,
+	   "policy_level_parse known names");
+	ok(policy_level_parse("warn") == -1 && policy_level_parse("") == -1 && policy_level_parse(NULL) == -1 &&
+	   policy_level_parse("debugx") == -1, "policy_level_parse unknown names");
+
+	struct policy *p = rule("match = *:*, *.Ex.com:1, a.com:2, 10.1.0.0/16:3, 1.2.3.4:4, [fd00::]/8:5, [::1]:*");
+	static const char *const want[] = { "*:*", "*.ex.com:1", "a.com:2", "10.1.0.0/16:3", "1.2.3.4:4",
+					    "[fd00::]/8:5", "[::1]:*" };
+	for (size_t i = 0; p && i < 7; i++)
+		ok(strcmp(mstr(&p->rules[0].matches[i]), want[i]) == 0, "policy_match_str: %s", want[i]);
+	char tiny[4];
+	if (p)
+		policy_match_str(&p->rules[0].matches[2], tiny, sizeof tiny);
+	ok(strcmp(tiny, "a.c") == 0, "policy_match_str truncates safely");
+	policy_free(p);
+}
+
+static void test_examples(void)
+{
+	const char *top = getenv("top_srcdir");
+	static const struct {
+		const char *file;
+		size_t rules;
+	} ex[] = {
+		{ "basic.policy", 2 },
+		{ "mtls.policy", 2 },
+		{ "pinning.policy", 2 },
+		{ "mixed.policy", 6 },
+	};
+	if (!top || !*top)
+		top = ".";
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+		char path[PATH_MAX];
+		size_t len = 0;
+		snprintf(path, sizeof path, "%s/policy/%s", top, ex[i].file);
+		char *text = read_file(path, &len);
+		ok(text != NULL, "read example %s", path);
+		if (!text)
+			continue;
+		struct policy_error e = { 0 };
+		struct policy *p = policy_parse(text, len, &e);
+		ok(p && p->n_rules == ex[i].rules, "example %s parses: %zu rules%s%s", ex[i].file,
+		   p ? p->n_rules : 0, p ? "" : " -- ", p ? "" : e.msg);
+		if (p)
+			check_roundtrip(p, ex[i].file);
+		policy_free(p);
+		free(text);
+	}
+}
+
+static void test_print(void)
+{
+	struct policy *p = parse(
+		"log = file:/tmp/x.log\nlog-level = debug\nsession-cache = 0\n"
+		"[full]\nmatch = a.com:1, *.b.com:*, 10.0.0.0/8:2, [fd00::]/8:*\naction = tls\nport = 443\n"
+		"server-name = [::1]\nca = /ca.pem\ncert = /c.pem\nkey = /k.pem\n"
+		"pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nalpn = h2,http/1.1\nresume = off\n"
+		"[p]\nmatch = *:*\naction = plain\n[d]\nmatch = x.com:1\naction = deny\n");
+	ok(p != NULL, "print policy parsed");
+	if (!p)
+		return;
+	check_roundtrip(p, "a policy using every key");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	policy_print(p, f);
+	fclose(f);
+	ok(out && strstr(out, "[full]") && strstr(out, "line 4") && strstr(out, "server-name = ::1") &&
+	   strstr(out, "pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=") &&
+	   strstr(out, "resume = off") && strstr(out, "log = file:/tmp/x.log") && strstr(out, "action = deny"),
+	   "policy_print shows rules, lines, pins, server-name, resume");
+	free(out);
+	policy_print(NULL, stdout);
+	ok(true, "policy_print(NULL) is harmless");
+	policy_free(p);
+}
+
+static void test_load(void)
+{
+	char dir[] = "/tmp/tlsshim-policy-test.XXXXXX";
+	char path[PATH_MAX], other[PATH_MAX], err[512], body[3 * PATH_MAX];
+	if (!mkdtemp(dir)) {
+		ok(false, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/policy", dir);
+
+	static const char text[] = "[a]\nmatch = a.example.com:443\n";
+	write_file(path, text, sizeof text - 1, 0644);
+	struct policy *p = policy_load(path, err, sizeof err);
+	ok(p && p->n_rules == 1, "policy_load of a good file%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+
+	write_file(path, text, sizeof text - 1, 0600);
+	p = policy_load(path, err, sizeof err);
+	ok(p != NULL, "mode 0600 is fine");
+	policy_free(p);
+
+	write_file(path, "[a]\nmatch = a.example.com:443\nprot = 1\n", 37, 0644);
+	p = policy_load(path, err, sizeof err);
+	snprintf(body, sizeof body, "%s:3: unknown key \"prot\" in rule [a]", path);
+	ok(!p && strcmp(err, body) == 0, "parse error formatted PATH:LINE: reason (%s)", err);
+	policy_free(p);
+
+	write_file(path, text, sizeof text - 1, 0664);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "writable by group or others") && strncmp(err, path, strlen(path)) == 0,
+	   "group-writable policy refused (%s)", err);
+	write_file(path, text, sizeof text - 1, 0646);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "writable by group or others"), "world-writable policy refused");
+
+	snprintf(other, sizeof other, "%s/link", dir);
+	write_file(path, text, sizeof text - 1, 0644);
+	ok(symlink(path, other) == 0, "make a symlink to the policy");
+	p = policy_load(other, err, sizeof err);
+	ok(!p && strstr(err, "symbolic link"), "symlinked policy refused (%s)", err);
+
+	p = policy_load(dir, err, sizeof err);
+	ok(!p && strstr(err, "not a regular file"), "a directory is refused (%s)", err);
+
+	snprintf(other, sizeof other, "%s/missing", dir);
+	p = policy_load(other, err, sizeof err);
+	snprintf(body, sizeof body, "%s: cannot open: No such file or directory", other);
+	ok(!p && strcmp(err, body) == 0, "missing policy: %s", err);
+
+	p = policy_load("", err, sizeof err);
+	ok(!p, "empty path refused");
+	p = policy_load(other, NULL, 0);
+	ok(!p, "NULL errbuf is fine");
+	p = policy_load(other, err, 5);
+	ok(!p && strlen(err) == 4, "short errbuf truncated");
+
+	/* Size limit on disk. */
+	size_t mib = 1024 * 1024;
+	char *huge = malloc(mib + 1);
+	memset(huge, '\n', mib + 1);
+	write_file(path, huge, mib + 1, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "too large"), "a file over 1 MiB is refused (%s)", err);
+	write_file(path, huge, mib, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p != NULL, "a 1 MiB file is accepted");
+	policy_free(p);
+	free(huge);
+
+	/* Referenced files. */
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+	snprintf(cert, sizeof cert, "%s/c.pem", dir);
+	snprintf(key, sizeof key, "%s/k.pem", dir);
+	write_file(ca, "x", 1, 0644);
+	write_file(cert, "x", 1, 0644);
+	write_file(key, "x", 1, 0600);
+	int n = snprintf(body, sizeof body, "# mtls\n[m]\nmatch = m.example.com:443\nca = %s\ncert = %s\n\nkey = %s\n",
+			 ca, cert, key);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p && p->rules[0].key && strcmp(p->rules[0].key, key) == 0, "ca/cert/key files present%s%s",
+	   p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+
+	unlink(key);
+	p = policy_load(path, err, sizeof err);
+	char want[3 * PATH_MAX];
+	snprintf(want, sizeof want, "%s:7: cannot read key file %s: No such file or directory", path, key);
+	ok(!p && strcmp(err, want) == 0, "missing key file reported at its line: %s", err);
+
+	write_file(key, "x", 1, 0620);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:7: key file %s is writable by group or others (mode 0620)", path, key);
+	ok(!p && strcmp(err, want) == 0, "group-writable key file refused: %s", err);
+	write_file(key, "x", 1, 0600);
+
+	chmod(ca, 0666);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":4: ca file") && strstr(err, "writable"), "world-writable ca refused: %s", err);
+	chmod(ca, 0644);
+
+	unlink(cert);
+	mkdir(cert, 0755);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":5: cert file") && strstr(err, "not a regular file"), "cert is a directory: %s", err);
+	rmdir(cert);
+	write_file(cert, "x", 1, 0644);
+
+	/* A symlinked key is followed, and the target checked. */
+	char target[PATH_MAX];
+	snprintf(target, sizeof target, "%s/real-key.pem", dir);
+	write_file(target, "x", 1, 0600);
+	unlink(key);
+	ok(symlink(target, key) == 0, "make a symlinked key file");
+	p = policy_load(path, err, sizeof err);
+	ok(p != NULL, "a symlinked key file is followed%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+	chmod(target, 0666);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "writable"), "... and its target checked: %s", err);
+	unlink(target);
+	unlink(key);
+
+	if (geteuid() == 0) {
+		write_file(key, "x", 1, 0600);
+		if (chown(key, 4242, 4242) == 0) {
+			p = policy_load(path, err, sizeof err);
+			ok(!p && strstr(err, "owned by uid 4242"), "key owned by another user refused: %s", err);
+			policy_free(p);
+		}
+		write_file(path, text, sizeof text - 1, 0644);
+		if (chown(path, 4242, 0) == 0) {
+			p = policy_load(path, err, sizeof err);
+			ok(!p && strstr(err, "owned by uid 4242"), "policy owned by another user refused: %s", err);
+			policy_free(p);
+		}
+	} else {
+		skip("ownership checks need root");
+		skip("ownership checks need root");
+	}
+
+	/* policy_find */
+	char buf[PATH_MAX];
+	const char *r;
+	char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	setenv("TLSSHIM_POLICY", "/some/where/policy", 1);
+	r = policy_find(buf, sizeof buf);
+	ok(r == buf && strcmp(buf, "/some/where/policy") == 0, "policy_find: $TLSSHIM_POLICY first");
+	errno = 0;
+	r = policy_find(buf, 5);
+	ok(r == NULL && errno == ENAMETOOLONG, "policy_find: buffer too small -> ENAMETOOLONG");
+	setenv("TLSSHIM_POLICY", "", 1);
+	setenv("HOME", dir, 1);
+	char cfg[PATH_MAX];
+	snprintf(cfg, sizeof cfg, "%s/.config", dir);
+	mkdir(cfg, 0700);
+	snprintf(cfg, sizeof cfg, "%s/.config/tlsshim", dir);
+	mkdir(cfg, 0700);
+	snprintf(cfg, sizeof cfg, "%s/.config/tlsshim/policy", dir);
+	write_file(cfg, text, sizeof text - 1, 0644);
+	r = policy_find(buf, sizeof buf);
+	ok(r && strcmp(r, cfg) == 0, "policy_find: empty TLSSHIM_POLICY ignored, ~/.config/tlsshim/policy found");
+	unlink(cfg);
+	unsetenv("TLSSHIM_POLICY");
+	errno = 12345;
+	r = policy_find(buf, sizeof buf);
+	ok((r == NULL && errno == 0) || (r && strcmp(r, SYSCONFDIR "/tlsshim/policy") == 0),
+	   "policy_find: else " SYSCONFDIR "/tlsshim/policy or nothing (%s)", r ? r : "none");
+	unsetenv("HOME");
+	r = policy_find(buf, sizeof buf);
+	ok(r == NULL || strcmp(r, SYSCONFDIR "/tlsshim/policy") == 0, "policy_find without HOME");
+	if (old_home)
+		setenv("HOME", old_home, 1);
+	free(old_home);
+	rmdir(cfg);
+	snprintf(cfg, sizeof cfg, "%s/.config/tlsshim", dir);
+	rmdir(cfg);
+	snprintf(cfg, sizeof cfg, "%s/.config", dir);
+	rmdir(cfg);
+
+	unlink(ca);
+	unlink(cert);
+	unlink(key);
+	unlink(path);
+	snprintf(other, sizeof other, "%s/link", dir);
+	unlink(other);
+	ok(rmdir(dir) == 0, "temporary directory cleaned up");
+}
+
+/* Random inputs: never crash, never leak (run under valgrind/ASan). */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void test_fuzz(void)
+{
+	static const char seed[] =
+		"log = syslog\nlog-level = info\nsession-cache = 5\n"
+		"[a]\nmatch = a.com:1, *.b.com:*, 10.0.0.0/8:2, [fd00::]/8:*\nport = 443\n"
+		"server-name = [::1]\nca = /ca.pem\ncert = /c.pem\nkey = /k.pem\n"
+		"pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nalpn = h2,http/1.1\nresume = off\n"
+		"[b]\nmatch = *:*\naction = plain\n";
+	static const char alphabet[] = "[]=:,/#*.\n \t\r\0aZ09-_sha/+";
+	size_t accepted = 0, rejected = 0;
+	char buf[sizeof seed + 64];
+	FILE *null = fopen("/dev/null", "w");
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t len = sizeof seed - 1;
+		memcpy(buf, seed, len);
+		int muts = 1 + (int)(rnd() % 4);
+		for (int k = 0; k < muts; k++) {
+			size_t pos = rnd() % len;
+			switch (rnd() % 3) {
+			case 0:
+				buf[pos] = alphabet[rnd() % (sizeof alphabet - 1)];
+				break;
+			case 1:
+				buf[pos] = (char)(rnd() & 0xff);
+				break;
+			case 2:
+				if (len > 1) {
+					memmove(buf + pos, buf + pos + 1, len - pos - 1);
+					len--;
+				}
+				break;
+			}
+		}
+		struct policy_error e;
+		struct policy *p = policy_parse(buf, len, &e);
+		if (p) {
+			accepted++;
+			uint8_t a[16] = { 10, 1, 2, 3 };
+			const char *names[] = { "x.b.com", "a.com" };
+			policy_match(p, names, 2, AF_INET, a, 2);
+			policy_match(p, names, 2, AF_INET6, a, 443);
+			if (null)
+				policy_print(p, null);
+		} else {
+			rejected++;
+			if (!memchr(e.msg, '\0', sizeof e.msg))
+				break;
+		}
+		policy_free(p);
+	}
+	/* Pure random bytes too. */
+	for (int iter = 0; iter < 2000; iter++) {
+		size_t len = rnd() % sizeof buf;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (char)(rnd() & 0xff);
+		struct policy_error e;
+		policy_free(policy_parse(buf, len, &e));
+	}
+	if (null)
+		fclose(null);
+	ok(accepted > 0 && rejected > 0, "22000 mutated/random inputs: %zu accepted, %zu rejected, no crash",
+	   accepted, rejected);
+}
+
+int main(void)
+{
+	test_defaults();
+	test_globals();
+	test_syntax();
+	test_limits();
+	test_hosts_syntax();
+	test_rule_keys();
+	test_matching();
+	test_name_matches();
+	test_names_and_strings();
+	test_examples();
+	test_print();
+	test_load();
+	test_fuzz();
+	return done();
+}
