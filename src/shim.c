@@ -43,8 +43,11 @@ static void init_once(void)
 	path = secure_getenv("TLSSHIM_POLICY");
 	if (path && *path)
 		snprintf(policy_path, sizeof policy_path, "%s", path);
-	else if (!policy_find(policy_path, sizeof policy_path))
+	else if (!policy_find(policy_path, sizeof policy_path)) {
+		if (errno == ENAMETOOLONG)
+			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
 		policy_path[0] = '\0';
+	}
 	if (policy_path[0]) {
 		policy = policy_load(policy_path, err, sizeof err);
 		if (!policy)

@@ -1,0 +1,476 @@
+/* hosts.c - the hosts file: address -> names and name -> addresses.
+ * Hosts files can be large (ad-blocking lists have 100k+ lines), so both
+ * directions use small open-addressing hash tables.  Pure except hosts_load. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "hosts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_HOSTS_FILE (64u * 1024 * 1024)
+#define MAX_NAME 253
+
+struct addr_entry {          /* one distinct address (IPv4-mapped stored as IPv4) */
+	int family;
+	uint8_t addr[16];
+	const char **names;      /* point into name_entry.name */
+	size_t n, cap;
+};
+
+struct addr_ref {
+	int family;              /* as written in the file */
+	uint8_t addr[16];
+};
+
+struct name_entry {          /* one distinct name */
+	char *name;              /* lower-case, no trailing dot */
+	struct addr_ref *addrs;
+	size_t n, cap;
+};
+
+struct table {
+	size_t *slots;           /* index + 1; 0 = empty */
+	size_t size;             /* power of two, or 0 */
+};
+
+struct hosts {
+	struct addr_entry *a;
+	size_t na, capa;
+	struct table at;
+	struct name_entry *nm;
+	size_t nn, capn;
+	struct table nt;
+};
+
+/* ---------------------------------------------------------------- utils */
+
+static char to_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static uint64_t fnv(const void *data, size_t n, uint64_t h)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+#define FNV_INIT 14695981039346656037ull
+
+static bool is_mapped(const uint8_t *a)
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pfx, 12) == 0;
+}
+
+/* Normalize an address: IPv4-mapped IPv6 becomes IPv4; unused bytes zero. */
+static bool normalize(int family, const uint8_t *in, int *nfam, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (family == AF_INET) {
+		memcpy(out, in, 4);
+		*nfam = AF_INET;
+		return true;
+	}
+	if (family == AF_INET6) {
+		if (is_mapped(in)) {
+			memcpy(out, in + 12, 4);
+			*nfam = AF_INET;
+		} else {
+			memcpy(out, in, 16);
+			*nfam = AF_INET6;
+		}
+		return true;
+	}
+	return false;
+}
+
+static uint64_t addr_hash(int family, const uint8_t *addr)
+{
+	uint8_t f = (uint8_t)family;
+	return fnv(addr, 16, fnv(&f, 1, FNV_INIT));
+}
+
+static uint64_t name_hash(const char *name)
+{
+	return fnv(name, strlen(name), FNV_INIT);
+}
+
+/* ---------------------------------------------------------- hash tables */
+
+static size_t addr_find(const struct hosts *h, int family, const uint8_t *addr)
+{
+	if (!h->at.size)
+		return 0;
+	size_t mask = h->at.size - 1;
+	for (size_t i = addr_hash(family, addr) & mask;; i = (i + 1) & mask) {
+		size_t s = h->at.slots[i];
+		if (!s)
+			return 0;
+		const struct addr_entry *e = &h->a[s - 1];
+		if (e->family == family && memcmp(e->addr, addr, 16) == 0)
+			return s;
+	}
+}
+
+static size_t name_find(const struct hosts *h, const char *name)
+{
+	if (!h->nt.size)
+		return 0;
+	size_t mask = h->nt.size - 1;
+	for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+		size_t s = h->nt.slots[i];
+		if (!s)
+			return 0;
+		if (strcmp(h->nm[s - 1].name, name) == 0)
+			return s;
+	}
+}
+
+/* Make sure the table has room for COUNT entries at load <= 1/2; rehash
+ * with HASH(index). */
+static bool table_reserve(struct table *t, size_t count, const struct hosts *h,
+			  uint64_t (*hash)(const struct hosts *, size_t))
+{
+	if (t->size && count * 2 <= t->size)
+		return true;
+	size_t size = t->size ? t->size * 2 : 64;
+	while (size < count * 2)
+		size *= 2;
+	size_t *slots = calloc(size, sizeof *slots);
+	if (!slots)
+		return false;
+	for (size_t i = 0; i < t->size; i++) {
+		size_t s = t->slots[i];
+		if (!s)
+			continue;
+		size_t j = hash(h, s - 1) & (size - 1);
+		while (slots[j])
+			j = (j + 1) & (size - 1);
+		slots[j] = s;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->size = size;
+	return true;
+}
+
+static void table_insert(struct table *t, uint64_t hv, size_t index)
+{
+	size_t mask = t->size - 1;
+	size_t j = hv & mask;
+	while (t->slots[j])
+		j = (j + 1) & mask;
+	t->slots[j] = index + 1;
+}
+
+static uint64_t addr_hash_at(const struct hosts *h, size_t i)
+{
+	return addr_hash(h->a[i].family, h->a[i].addr);
+}
+
+static uint64_t name_hash_at(const struct hosts *h, size_t i)
+{
+	return name_hash(h->nm[i].name);
+}
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t ncap = *cap ? *cap * 2 : 4;
+	while (ncap < need)
+		ncap *= 2;
+	void *n = realloc(*arr, ncap * elem);
+	if (!n)
+		return false;
+	*arr = n;
+	*cap = ncap;
+	return true;
+}
+
+/* Record NAME (normalized) for the address as written (FAMILY, ADDR). */
+static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const char *name)
+{
+	int nfam;
+	uint8_t norm[16];
+	normalize(family, addr, &nfam, norm);
+
+	/* The name. */
+	size_t ni = name_find(h, name);
+	if (!ni) {
+		if (!grow((void **)&h->nm, &h->capn, h->nn + 1, sizeof *h->nm))
+			return false;
+		if (!table_reserve(&h->nt, h->nn + 1, h, name_hash_at))
+			return false;
+		char *copy = strdup(name);
+		if (!copy)
+			return false;
+		struct name_entry *e = &h->nm[h->nn];
+		memset(e, 0, sizeof *e);
+		e->name = copy;
+		table_insert(&h->nt, name_hash(copy), h->nn);
+		ni = ++h->nn;
+	}
+	struct name_entry *ne = &h->nm[ni - 1];
+	for (size_t i = 0; i < ne->n; i++) {
+		int f;
+		uint8_t a[16];
+		normalize(ne->addrs[i].family, ne->addrs[i].addr, &f, a);
+		if (f == nfam && memcmp(a, norm, 16) == 0)
+			return true;   /* already listed for this address */
+	}
+	if (!grow((void **)&ne->addrs, &ne->cap, ne->n + 1, sizeof *ne->addrs))
+		return false;
+	ne->addrs[ne->n].family = family;
+	memset(ne->addrs[ne->n].addr, 0, 16);
+	memcpy(ne->addrs[ne->n].addr, addr, family == AF_INET ? 4 : 16);
+	ne->n++;
+
+	/* The address. */
+	size_t ai = addr_find(h, nfam, norm);
+	if (!ai) {
+		if (!grow((void **)&h->a, &h->capa, h->na + 1, sizeof *h->a))
+			return false;
+		if (!table_reserve(&h->at, h->na + 1, h, addr_hash_at))
+			return false;
+		struct addr_entry *e = &h->a[h->na];
+		memset(e, 0, sizeof *e);
+		e->family = nfam;
+		memcpy(e->addr, norm, 16);
+		table_insert(&h->at, addr_hash(nfam, norm), h->na);
+		ai = ++h->na;
+	}
+	struct addr_entry *ae = &h->a[ai - 1];
+	if (!grow((void **)&ae->names, &ae->cap, ae->n + 1, sizeof *ae->names)) {
+		ne->n--;   /* keep both directions consistent */
+		return false;
+	}
+	ae->names[ae->n++] = ne->name;
+	return true;
+}
+
+/* -------------------------------------------------------------- parsing */
+
+static bool parse_addr(const char *tok, size_t n, int *family, uint8_t addr[16])
+{
+	char buf[64];
+	for (size_t i = 0; i < n; i++)
+		if (tok[i] == '%') {   /* IPv6 zone: ignored */
+			n = i;
+			break;
+		}
+	if (n == 0 || n >= sizeof buf)
+		return false;
+	memcpy(buf, tok, n);
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n))
+		return false;
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, buf, addr) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, addr) == 1) {
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+/* Normalize a name token into OUT (MAX_NAME + 1 bytes); false if unusable. */
+static bool parse_name(const char *tok, size_t n, char *out)
+{
+	if (n > 0 && tok[n - 1] == '.')
+		n--;
+	if (n == 0 || n > MAX_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = tok[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+		out[i] = to_lower(c);
+	}
+	out[n] = '\0';
+	return true;
+}
+
+static bool parse_line(struct hosts *h, const char *s, size_t n)
+{
+	const char *hash = memchr(s, '#', n);
+	if (hash)
+		n = (size_t)(hash - s);
+	size_t i = 0;
+	int family = 0;
+	uint8_t addr[16];
+	bool have_addr = false;
+	while (i < n) {
+		while (i < n && is_blank(s[i]))
+			i++;
+		if (i >= n)
+			break;
+		size_t start = i;
+		while (i < n && !is_blank(s[i]))
+			i++;
+		const char *tok = s + start;
+		size_t tl = i - start;
+		if (!have_addr) {
+			if (!parse_addr(tok, tl, &family, addr))
+				return true;   /* bad line: skipped */
+			have_addr = true;
+			continue;
+		}
+		char name[MAX_NAME + 1];
+		if (!parse_name(tok, tl, name))
+			continue;          /* bad name: skipped */
+		if (!add_pair(h, family, addr, name))
+			return false;
+	}
+	return true;
+}
+
+struct hosts *hosts_parse(const char *text, size_t len)
+{
+	struct hosts *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	if (!text)
+		return h;
+	size_t pos = 0;
+	while (pos < len) {
+		const char *start = text + pos;
+		const char *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		if (!parse_line(h, start, n)) {
+			hosts_free(h);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return h;
+}
+
+void hosts_free(struct hosts *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->na; i++)
+		free(h->a[i].names);
+	for (size_t i = 0; i < h->nn; i++) {
+		free(h->nm[i].name);
+		free(h->nm[i].addrs);
+	}
+	free(h->a);
+	free(h->nm);
+	free(h->at.slots);
+	free(h->nt.slots);
+	free(h);
+}
+
+/* -------------------------------------------------------------- lookups */
+
+size_t hosts_names_for(const struct hosts *h, int family, const uint8_t *addr,
+		       const char **names, size_t max)
+{
+	int nfam;
+	uint8_t norm[16];
+	if (!h || !addr || !normalize(family, addr, &nfam, norm))
+		return 0;
+	size_t ai = addr_find(h, nfam, norm);
+	if (!ai)
+		return 0;
+	const struct addr_entry *e = &h->a[ai - 1];
+	for (size_t i = 0; i < e->n && i < max && names; i++)
+		names[i] = e->names[i];
+	return e->n;
+}
+
+size_t hosts_addrs_for(const struct hosts *h, const char *name, int *families,
+		       uint8_t (*addrs)[16], size_t max)
+{
+	char norm[MAX_NAME + 1];
+	if (!h || !name || !parse_name(name, strlen(name), norm))
+		return 0;
+	size_t ni = name_find(h, norm);
+	if (!ni)
+		return 0;
+	const struct name_entry *e = &h->nm[ni - 1];
+	for (size_t i = 0; i < e->n && i < max; i++) {
+		if (families)
+			families[i] = e->addrs[i].family;
+		if (addrs)
+			memcpy(addrs[i], e->addrs[i].addr, 16);
+	}
+	return e->n;
+}
+
+struct hosts *hosts_load(const char *path)
+{
+	if (!path)
+		return NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_HOSTS_FILE) {
+		close(fd);
+		return NULL;
+	}
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	if (cap < 4096)
+		cap = 4096;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (n == cap) {
+			if (cap > MAX_HOSTS_FILE)
+				break;   /* grew while reading: use what fits */
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	struct hosts *h = hosts_parse(buf, n);
+	free(buf);
+	return h;
+}

@@ -1,0 +1,1071 @@
+/* policy.c - the policy file parser and the rule matcher.  Pure: text in,
+ * rules out; no I/O, no environment, no global mutable state. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_FILE (1024 * 1024)
+#define MAX_LINE 4096
+#define MAX_RULES 10000
+#define MAX_RULE_NAME 64
+#define MAX_SESSION_CACHE 100000
+#define MAX_DNS_NAME 253
+
+/* ---------------------------------------------------------------- ASCII */
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char to_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool ascii_caseeq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (to_lower(*a) != to_lower(*b))
+			return false;
+	return *a == *b;
+}
+
+static bool ascii_caseeq_n(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (to_lower(a[i]) != to_lower(b[i]))
+			return false;
+	return true;
+}
+
+/* Trim in place; return the start. */
+static char *trim(char *s)
+{
+	while (is_space(*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && is_space(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* A printable, bounded rendering of a user string for error messages. */
+static const char *show(const char *s, char *buf, size_t len)
+{
+	size_t i = 0, j = 0;
+	const size_t max = len > 4 ? len - 4 : 0;
+	for (; s[i] && j < max; i++, j++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[j] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (s[i] && len >= 4) {
+		memcpy(buf + j, "...", 3);
+		j += 3;
+	}
+	if (len > 0)
+		buf[j < len ? j : len - 1] = '\0';
+	return buf;
+}
+
+/* ------------------------------------------------------------- numbers */
+
+/* Decimal digits only, no sign, value <= MAX. */
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!is_digit(*s))
+			return false;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* ----------------------------------------------------------- DNS names */
+
+/* Check a DNS name and write its normalized form (lower-case, one trailing
+ * dot stripped) into OUT (at least MAX_DNS_NAME + 1 bytes).  Return NULL on
+ * success or a reason. */
+static const char *check_dns_name(const char *in, char *out)
+{
+	size_t n = strlen(in);
+	if (n > 0 && in[n - 1] == '.')
+		n--;
+	if (n == 0)
+		return "empty name";
+	if (n > MAX_DNS_NAME)
+		return "name longer than 253 characters";
+	size_t label = 0;
+	bool all_digits = true;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == '.') {
+			if (label == 0)
+				return "empty label in name";
+			label = 0;
+			all_digits = true;
+			out[i] = '.';
+			continue;
+		}
+		if (c == '*')
+			return "\"*\" is only allowed as a leading \"*.\" (as in *.example.com)";
+		if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
+			return "bad character in name (letters, digits, \"-\", \"_\" and \".\" only)";
+		if (!is_digit(c))
+			all_digits = false;
+		if (++label > 63)
+			return "label longer than 63 characters in name";
+		out[i] = to_lower(c);
+	}
+	if (label == 0)
+		return "empty label in name";
+	if (all_digits)
+		return "neither a name nor an IPv4 address (the last label is numeric)";
+	out[n] = '\0';
+	return NULL;
+}
+
+/* -------------------------------------------------------------- base64 */
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* Decode exactly 32 bytes: 43 base64 characters plus an optional "=". */
+static bool decode_pin(const char *s, uint8_t out[POLICY_PIN_LEN])
+{
+	size_t n = strlen(s);
+	if (n == 44 && s[43] == '=')
+		n = 43;
+	if (n != 43)
+		return false;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val(s[i]);
+		if (v < 0)
+			return false;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* 43 * 6 = 258 bits: 32 bytes and 2 left-over bits, which must be 0. */
+	return o == POLICY_PIN_LEN && acc == 0;
+}
+
+char *policy_pin_str(const uint8_t pin[POLICY_PIN_LEN], char *buf, size_t len)
+{
+	char tmp[POLICY_PIN_STRLEN];
+	size_t j = 0;
+	memcpy(tmp, "sha256//", 8);
+	j = 8;
+	for (size_t i = 0; i < POLICY_PIN_LEN; i += 3) {
+		uint32_t v = (uint32_t)pin[i] << 16;
+		size_t left = POLICY_PIN_LEN - i;
+		if (left > 1)
+			v |= (uint32_t)pin[i + 1] << 8;
+		if (left > 2)
+			v |= pin[i + 2];
+		tmp[j++] = b64chars[(v >> 18) & 63];
+		tmp[j++] = b64chars[(v >> 12) & 63];
+		tmp[j++] = left > 1 ? b64chars[(v >> 6) & 63] : '=';
+		tmp[j++] = left > 2 ? b64chars[v & 63] : '=';
+	}
+	tmp[j] = '\0';
+	if (len > 0)
+		snprintf(buf, len, "%s", tmp);
+	return buf;
+}
+
+/* ---------------------------------------------------------- addresses */
+
+static void mask_prefix(uint8_t *addr, size_t alen, unsigned prefix)
+{
+	for (size_t i = 0; i < alen; i++) {
+		unsigned bit = (unsigned)i * 8;
+		if (bit >= prefix)
+			addr[i] = 0;
+		else if (prefix - bit < 8)
+			addr[i] &= (uint8_t)(0xffu << (8 - (prefix - bit)));
+	}
+}
+
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rem = bits % 8;
+	if (memcmp(a, b, full) != 0)
+		return false;
+	if (rem) {
+		uint8_t mask = (uint8_t)(0xffu << (8 - rem));
+		return ((a[full] ^ b[full]) & mask) == 0;
+	}
+	return true;
+}
+
+static bool is_v4mapped(const uint8_t *a)
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pfx, 12) == 0;
+}
+
+char *policy_match_str(const struct policy_match *m, char *buf, size_t len)
+{
+	char host[POLICY_MATCH_STRLEN];
+	char port[8];
+	if (len == 0)
+		return buf;
+	switch (m->kind) {
+	case POLICY_HOST_ANY:
+		snprintf(host, sizeof host, "*");
+		break;
+	case POLICY_HOST_NAME:
+		snprintf(host, sizeof host, "%s", m->name ? m->name : "?");
+		break;
+	case POLICY_HOST_WILDCARD:
+		snprintf(host, sizeof host, "*%s", m->name ? m->name : "?");
+		break;
+	case POLICY_HOST_CIDR: {
+		char a[INET6_ADDRSTRLEN] = "?";
+		if (m->family == AF_INET) {
+			inet_ntop(AF_INET, m->addr, a, sizeof a);
+			if (m->prefix < 32)
+				snprintf(host, sizeof host, "%s/%u", a, m->prefix);
+			else
+				snprintf(host, sizeof host, "%s", a);
+		} else {
+			inet_ntop(AF_INET6, m->addr, a, sizeof a);
+			if (m->prefix < 128)
+				snprintf(host, sizeof host, "[%s]/%u", a, m->prefix);
+			else
+				snprintf(host, sizeof host, "[%s]", a);
+		}
+		break;
+	}
+	default:
+		snprintf(host, sizeof host, "?");
+	}
+	if (m->port)
+		snprintf(port, sizeof port, "%u", (unsigned)m->port);
+	else
+		snprintf(port, sizeof port, "*");
+	snprintf(buf, len, "%s:%s", host, port);
+	return buf;
+}
+
+/* ------------------------------------------------------------- parser */
+
+enum key_id {
+	K_LOG, K_LOG_LEVEL, K_SESSION_CACHE,
+	K_MATCH, K_ACTION, K_PORT, K_SERVER_NAME, K_CA, K_CERT, K_KEY, K_PIN,
+	K_ALPN, K_RESUME,
+	K_COUNT
+};
+
+static const struct {
+	const char *name;
+	bool global;
+	bool repeatable;
+} key_table[K_COUNT] = {
+	[K_LOG] = { "log", true, false },
+	[K_LOG_LEVEL] = { "log-level", true, false },
+	[K_SESSION_CACHE] = { "session-cache", true, false },
+	[K_MATCH] = { "match", false, true },
+	[K_ACTION] = { "action", false, false },
+	[K_PORT] = { "port", false, false },
+	[K_SERVER_NAME] = { "server-name", false, false },
+	[K_CA] = { "ca", false, false },
+	[K_CERT] = { "cert", false, false },
+	[K_KEY] = { "key", false, false },
+	[K_PIN] = { "pin", false, true },
+	[K_ALPN] = { "alpn", false, false },
+	[K_RESUME] = { "resume", false, false },
+};
+
+struct parser {
+	struct policy *p;
+	struct policy_error *err;
+	unsigned line;
+	size_t cap_rules;
+	bool in_rule;            /* the last rule of p->rules is being filled */
+	unsigned seen[K_COUNT];  /* line where each key was set in this scope */
+};
+
+#define QLEN 72  /* quoted user text in messages */
+
+__attribute__((format(printf, 3, 4)))
+static bool fail(struct parser *ps, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	ps->err->line = line;
+	va_start(ap, fmt);
+	vsnprintf(ps->err->msg, sizeof ps->err->msg, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static bool oom(struct parser *ps)
+{
+	return fail(ps, ps->line, "out of memory");
+}
+
+static struct policy_rule *cur_rule(struct parser *ps)
+{
+	return &ps->p->rules[ps->p->n_rules - 1];
+}
+
+static bool set_string(struct parser *ps, char **field, const char *value)
+{
+	char *s = strdup(value);
+	if (!s)
+		return oom(ps);
+	free(*field);
+	*field = s;
+	return true;
+}
+
+static bool bad_value(struct parser *ps, const char *key, const char *value, const char *why)
+{
+	char q[QLEN];
+	if (ps->in_rule)
+		return fail(ps, ps->line, "bad %s \"%s\" in rule [%s]: %s", key,
+			    show(value, q, sizeof q), cur_rule(ps)->name, why);
+	return fail(ps, ps->line, "bad %s \"%s\": %s", key, show(value, q, sizeof q), why);
+}
+
+static bool parse_port(const char *s, bool star_ok, uint16_t *out)
+{
+	unsigned long v;
+	if (star_ok && strcmp(s, "*") == 0) {
+		*out = 0;
+		return true;
+	}
+	if (!parse_uint(s, 65535, &v) || v == 0)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+/* Parse a "/N" prefix length (S points after the "/"). */
+static const char *parse_prefix(const char *s, unsigned bits, unsigned *out)
+{
+	unsigned long v;
+	if (!parse_uint(s, 999, &v))
+		return "bad prefix length";
+	if (v > bits)
+		return bits == 32 ? "prefix longer than the address (32 bits)"
+				  : "prefix longer than the address (128 bits)";
+	*out = (unsigned)v;
+	return NULL;
+}
+
+/* Parse one HOST:PORT item (modified in place).  Return NULL or a reason. */
+static const char *parse_match_item(char *s, struct policy_match *m)
+{
+	char *host, *port;
+	const char *why;
+
+	memset(m, 0, sizeof *m);
+	if (s[0] == '[') {
+		char *close = strchr(s, ']');
+		if (!close)
+			return "missing \"]\" after the IPv6 address";
+		*close = '\0';
+		char *addr = s + 1, *rest = close + 1;
+		char *slash = strchr(addr, '/');   /* also accept [fd00::/8] */
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET6, addr, m->addr) != 1)
+			return "bad IPv6 address";
+		m->kind = POLICY_HOST_CIDR;
+		m->family = AF_INET6;
+		m->prefix = 128;
+		char *colon = strchr(rest, ':');
+		if (!colon)
+			return "missing port (write [ADDR]:PORT, or [ADDR]:* for any port)";
+		*colon = '\0';
+		port = colon + 1;
+		if (slash && rest[0] == '/')
+			return "two prefix lengths";
+		if (slash) {
+			if ((why = parse_prefix(slash + 1, 128, &m->prefix)))
+				return why;
+		} else if (rest[0] == '/') {
+			if ((why = parse_prefix(rest + 1, 128, &m->prefix)))
+				return why;
+		} else if (rest[0] != '\0') {
+			return "unexpected text after \"]\"";
+		}
+		mask_prefix(m->addr, 16, m->prefix);
+	} else {
+		char *colon = strrchr(s, ':');
+		if (!colon)
+			return "missing port (write HOST:PORT, or HOST:* for any port)";
+		*colon = '\0';
+		host = s;
+		port = colon + 1;
+		if (strchr(host, ':'))
+			return "an IPv6 address must be in brackets, as in [::1]:443";
+		if (host[0] == '\0')
+			return "missing host (write HOST:PORT, or *:PORT for any host)";
+		char *slash = strchr(host, '/');
+		if (strcmp(host, "*") == 0) {
+			m->kind = POLICY_HOST_ANY;
+		} else if (slash) {
+			*slash = '\0';
+			if (inet_pton(AF_INET, host, m->addr) != 1)
+				return "bad IPv4 address before \"/\"";
+			m->kind = POLICY_HOST_CIDR;
+			m->family = AF_INET;
+			if ((why = parse_prefix(slash + 1, 32, &m->prefix)))
+				return why;
+			mask_prefix(m->addr, 4, m->prefix);
+		} else if (inet_pton(AF_INET, host, m->addr) == 1) {
+			m->kind = POLICY_HOST_CIDR;
+			m->family = AF_INET;
+			m->prefix = 32;
+		} else {
+			char norm[MAX_DNS_NAME + 2];
+			bool wild = host[0] == '*' && host[1] == '.';
+			if (wild && host[2] == '\0')
+				return "empty name after \"*.\"";
+			if ((why = check_dns_name(wild ? host + 2 : host, norm + 1)))
+				return why;
+			norm[0] = '.';
+			m->kind = wild ? POLICY_HOST_WILDCARD : POLICY_HOST_NAME;
+			m->name = strdup(wild ? norm : norm + 1);
+			if (!m->name)
+				return "out of memory";
+		}
+	}
+	if (!parse_port(port, true, &m->port)) {
+		free(m->name);
+		m->name = NULL;
+		return "bad port (1-65535, or * for any port)";
+	}
+	return NULL;
+}
+
+static bool do_match(struct parser *ps, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	char *save = NULL;
+	char *item;
+	/* Empty items: check the raw text first, strtok would skip them. */
+	{
+		const char *v = value;
+		bool empty = true;
+		for (; ; v++) {
+			if (*v == ',' || *v == '\0') {
+				if (empty)
+					return bad_value(ps, "match", value, "empty entry in the list");
+				if (*v == '\0')
+					break;
+				empty = true;
+			} else if (!is_space(*v)) {
+				empty = false;
+			}
+		}
+	}
+	char copy[MAX_LINE + 1];
+	snprintf(copy, sizeof copy, "%s", value);
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		char orig[MAX_LINE + 1];
+		snprintf(orig, sizeof orig, "%s", item);
+		struct policy_match m;
+		const char *why = parse_match_item(item, &m);
+		if (why) {
+			if (strcmp(why, "out of memory") == 0)
+				return oom(ps);
+			return bad_value(ps, "match", orig, why);
+		}
+		struct policy_match *nm = realloc(r->matches, (r->n_matches + 1) * sizeof *nm);
+		if (!nm) {
+			free(m.name);
+			return oom(ps);
+		}
+		r->matches = nm;
+		r->matches[r->n_matches++] = m;
+	}
+	return true;
+}
+
+static bool do_pin(struct parser *ps, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	char *save = NULL;
+	char copy[MAX_LINE + 1];
+	if (value[strlen(value) - 1] == ',' || value[0] == ',' || strstr(value, ",,"))
+		return bad_value(ps, "pin", value, "empty entry in the list");
+	snprintf(copy, sizeof copy, "%s", value);
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		uint8_t pin[POLICY_PIN_LEN];
+		if (!ascii_caseeq_n(item, "sha256//", 8) || strlen(item) < 8)
+			return bad_value(ps, "pin", item, "expected sha256//BASE64 (the base64 of a 32-byte SPKI SHA-256 digest)");
+		if (!decode_pin(item + 8, pin))
+			return bad_value(ps, "pin", item, "the part after sha256// must be the base64 of exactly 32 bytes");
+		uint8_t (*np)[POLICY_PIN_LEN] = realloc(r->pins, (r->n_pins + 1) * sizeof *np);
+		if (!np)
+			return oom(ps);
+		r->pins = np;
+		memcpy(r->pins[r->n_pins++], pin, POLICY_PIN_LEN);
+	}
+	return true;
+}
+
+static bool do_alpn(struct parser *ps, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	const char *p = value;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char item[MAX_LINE + 1];
+		memcpy(item, p, n);
+		item[n] = '\0';
+		char *t = trim(item);
+		size_t tl = strlen(t);
+		if (tl == 0)
+			return bad_value(ps, "alpn", value, "empty protocol name in the list");
+		if (tl > 255)
+			return bad_value(ps, "alpn", t, "a protocol name is at most 255 bytes");
+		for (size_t i = 0; i < tl; i++)
+			if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
+				return bad_value(ps, "alpn", t, "protocol names are printable ASCII without spaces");
+		char **na = realloc(r->alpn, (r->n_alpn + 1) * sizeof *na);
+		if (!na)
+			return oom(ps);
+		r->alpn = na;
+		if (!(r->alpn[r->n_alpn] = strdup(t)))
+			return oom(ps);
+		r->n_alpn++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return true;
+}
+
+static bool do_path(struct parser *ps, const char *key, char **field, unsigned *line,
+		    const char *value)
+{
+	if (value[0] != '/')
+		return bad_value(ps, key, value,
+				 strcmp(key, "ca") == 0
+				 ? "must be \"system\" or an absolute path"
+				 : "must be an absolute path");
+	*line = ps->line;
+	return set_string(ps, field, value);
+}
+
+static bool do_server_name(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	uint8_t a[16];
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(value);
+
+	if (value[0] == '[') {
+		if (n < 3 || value[n - 1] != ']' || n - 2 >= sizeof buf)
+			return bad_value(ps, "server-name", value, "bad IPv6 address");
+		memcpy(buf, value + 1, n - 2);
+		buf[n - 2] = '\0';
+		if (inet_pton(AF_INET6, buf, a) != 1)
+			return bad_value(ps, "server-name", value, "bad IPv6 address");
+		inet_ntop(AF_INET6, a, buf, sizeof buf);
+		r->server_name_is_ip = true;
+		return set_string(ps, &r->server_name, buf);
+	}
+	if (inet_pton(AF_INET6, value, a) == 1) {
+		inet_ntop(AF_INET6, a, buf, sizeof buf);
+		r->server_name_is_ip = true;
+		return set_string(ps, &r->server_name, buf);
+	}
+	if (inet_pton(AF_INET, value, a) == 1) {
+		inet_ntop(AF_INET, a, buf, sizeof buf);
+		r->server_name_is_ip = true;
+		return set_string(ps, &r->server_name, buf);
+	}
+	char norm[MAX_DNS_NAME + 1];
+	const char *why = check_dns_name(value, norm);
+	if (why)
+		return bad_value(ps, "server-name", value, why);
+	r->server_name_is_ip = false;
+	return set_string(ps, &r->server_name, norm);
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (ascii_caseeq(s, yes[i])) {
+			*out = true;
+			return true;
+		}
+		if (ascii_caseeq(s, no[i])) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool do_key(struct parser *ps, enum key_id k, char *value)
+{
+	struct policy *p = ps->p;
+	unsigned long v;
+
+	switch (k) {
+	case K_LOG:
+		if (ascii_caseeq(value, "stderr")) {
+			p->log_dest = POLICY_LOG_STDERR;
+		} else if (ascii_caseeq(value, "syslog")) {
+			p->log_dest = POLICY_LOG_SYSLOG;
+		} else if (ascii_caseeq_n(value, "file:", 5)) {
+			const char *path = trim(value + 5);
+			if (path[0] != '/')
+				return bad_value(ps, "log", value, "the file must be an absolute path (file:/PATH)");
+			if (!set_string(ps, &p->log_path, path))
+				return false;
+			p->log_dest = POLICY_LOG_FILE;
+		} else {
+			return bad_value(ps, "log", value, "expected stderr, syslog or file:/PATH");
+		}
+		return true;
+	case K_LOG_LEVEL: {
+		int l = policy_level_parse(value);
+		if (l < 0)
+			return bad_value(ps, "log-level", value, "expected error, warning, info or debug");
+		p->log_level = (enum policy_log_level)l;
+		return true;
+	}
+	case K_SESSION_CACHE:
+		if (!parse_uint(value, MAX_SESSION_CACHE, &v))
+			return bad_value(ps, "session-cache", value, "expected a number from 0 to 100000");
+		p->session_cache = (unsigned)v;
+		return true;
+	case K_MATCH:
+		return do_match(ps, value);
+	case K_ACTION: {
+		struct policy_rule *r = cur_rule(ps);
+		if (ascii_caseeq(value, "tls"))
+			r->action = POLICY_TLS;
+		else if (ascii_caseeq(value, "plain"))
+			r->action = POLICY_PLAIN;
+		else if (ascii_caseeq(value, "deny"))
+			r->action = POLICY_DENY;
+		else
+			return bad_value(ps, "action", value, "expected tls, plain or deny");
+		return true;
+	}
+	case K_PORT:
+		if (!parse_port(value, false, &cur_rule(ps)->port))
+			return bad_value(ps, "port", value, "expected 1-65535");
+		return true;
+	case K_SERVER_NAME:
+		return do_server_name(ps, value);
+	case K_CA: {
+		struct policy_rule *r = cur_rule(ps);
+		if (ascii_caseeq(value, "system")) {
+			free(r->ca);
+			r->ca = NULL;
+			r->ca_line = ps->line;
+			return true;
+		}
+		return do_path(ps, "ca", &r->ca, &r->ca_line, value);
+	}
+	case K_CERT:
+		return do_path(ps, "cert", &cur_rule(ps)->cert, &cur_rule(ps)->cert_line, value);
+	case K_KEY:
+		return do_path(ps, "key", &cur_rule(ps)->key, &cur_rule(ps)->key_line, value);
+	case K_PIN:
+		return do_pin(ps, value);
+	case K_ALPN:
+		return do_alpn(ps, value);
+	case K_RESUME:
+		if (!parse_bool(value, &cur_rule(ps)->resume))
+			return bad_value(ps, "resume", value, "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_COUNT:
+		break;
+	}
+	return fail(ps, ps->line, "internal error");
+}
+
+/* The rule being filled is complete: check it. */
+static bool finish_rule(struct parser *ps)
+{
+	if (!ps->in_rule)
+		return true;
+	struct policy_rule *r = cur_rule(ps);
+	ps->in_rule = false;
+	if (r->n_matches == 0)
+		return fail(ps, r->line, "rule [%s] has no \"match\"", r->name);
+	if (r->cert && !r->key)
+		return fail(ps, r->cert_line, "\"cert\" without \"key\" in rule [%s]", r->name);
+	if (r->key && !r->cert)
+		return fail(ps, r->key_line, "\"key\" without \"cert\" in rule [%s]", r->name);
+	return true;
+}
+
+static bool do_section(struct parser *ps, char *s)
+{
+	char q[QLEN];
+	size_t n = strlen(s);
+	if (s[n - 1] != ']')
+		return fail(ps, ps->line, "bad section header \"%s\" (expected [NAME])",
+			    show(s, q, sizeof q));
+	s[n - 1] = '\0';
+	char *name = trim(s + 1);
+	size_t nl = strlen(name);
+	if (nl == 0)
+		return fail(ps, ps->line, "empty rule name \"[]\"");
+	if (nl > MAX_RULE_NAME)
+		return fail(ps, ps->line, "rule name [%s] is longer than %d characters",
+			    show(name, q, sizeof q), MAX_RULE_NAME);
+	for (size_t i = 0; i < nl; i++)
+		if (!is_alpha(name[i]) && !is_digit(name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			return fail(ps, ps->line,
+				    "bad rule name [%s] (letters, digits, \".\", \"_\" and \"-\" only)",
+				    show(name, q, sizeof q));
+	if (!finish_rule(ps))
+		return false;
+	struct policy *p = ps->p;
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (strcmp(p->rules[i].name, name) == 0)
+			return fail(ps, ps->line, "duplicate rule name [%s] (first at line %u)",
+				    name, p->rules[i].line);
+	if (p->n_rules >= MAX_RULES)
+		return fail(ps, ps->line, "too many rules (at most %d)", MAX_RULES);
+	if (p->n_rules == ps->cap_rules) {
+		size_t cap = ps->cap_rules ? ps->cap_rules * 2 : 8;
+		struct policy_rule *nr = realloc(p->rules, cap * sizeof *nr);
+		if (!nr)
+			return oom(ps);
+		p->rules = nr;
+		ps->cap_rules = cap;
+	}
+	struct policy_rule *r = &p->rules[p->n_rules];
+	memset(r, 0, sizeof *r);
+	if (!(r->name = strdup(name)))
+		return oom(ps);
+	p->n_rules++;
+	r->line = ps->line;
+	r->action = POLICY_TLS;
+	r->resume = true;
+	ps->in_rule = true;
+	memset(ps->seen, 0, sizeof ps->seen);
+	return true;
+}
+
+static bool do_line(struct parser *ps, char *line)
+{
+	char q[QLEN];
+
+	/* A "#" at the start or after whitespace starts a comment. */
+	for (size_t i = 0; line[i]; i++) {
+		if (line[i] == '#' && (i == 0 || is_space(line[i - 1]))) {
+			line[i] = '\0';
+			break;
+		}
+	}
+	char *s = trim(line);
+	if (*s == '\0')
+		return true;
+	if (*s == '[')
+		return do_section(ps, s);
+
+	char *eq = strchr(s, '=');
+	if (!eq)
+		return fail(ps, ps->line,
+			    "expected \"key = value\", \"[NAME]\", a comment or a blank line, not \"%s\"",
+			    show(s, q, sizeof q));
+	*eq = '\0';
+	char *key = trim(s);
+	char *value = trim(eq + 1);
+	if (*key == '\0')
+		return fail(ps, ps->line, "missing key before \"=\"");
+
+	int k = -1;
+	for (int i = 0; i < K_COUNT; i++)
+		if (strcmp(key, key_table[i].name) == 0)
+			k = i;
+	if (k < 0) {
+		if (ps->in_rule)
+			return fail(ps, ps->line, "unknown key \"%s\" in rule [%s]",
+				    show(key, q, sizeof q), cur_rule(ps)->name);
+		return fail(ps, ps->line, "unknown key \"%s\"", show(key, q, sizeof q));
+	}
+	if (key_table[k].global && ps->in_rule)
+		return fail(ps, ps->line,
+			    "global key \"%s\" inside rule [%s] (global keys go before the first [rule])",
+			    key, cur_rule(ps)->name);
+	if (!key_table[k].global && !ps->in_rule)
+		return fail(ps, ps->line, "key \"%s\" outside a rule (put it under a [NAME] header)",
+			    key);
+	if (*value == '\0') {
+		if (ps->in_rule)
+			return fail(ps, ps->line, "empty value for \"%s\" in rule [%s]", key,
+				    cur_rule(ps)->name);
+		return fail(ps, ps->line, "empty value for \"%s\"", key);
+	}
+	if (ps->seen[k] && !key_table[k].repeatable) {
+		if (ps->in_rule)
+			return fail(ps, ps->line, "duplicate key \"%s\" in rule [%s] (first at line %u)",
+				    key, cur_rule(ps)->name, ps->seen[k]);
+		return fail(ps, ps->line, "duplicate key \"%s\" (first at line %u)", key, ps->seen[k]);
+	}
+	if (!ps->seen[k])
+		ps->seen[k] = ps->line;
+	return do_key(ps, (enum key_id)k, value);
+}
+
+static void policy_defaults(struct policy *p)
+{
+	p->log_dest = POLICY_LOG_STDERR;
+	p->log_level = POLICY_LEVEL_WARNING;
+	p->session_cache = 64;
+}
+
+struct policy *policy_new_empty(void)
+{
+	struct policy *p = calloc(1, sizeof *p);
+	if (p)
+		policy_defaults(p);
+	return p;
+}
+
+struct policy *policy_parse(const char *text, size_t len, struct policy_error *err)
+{
+	struct policy_error dummy;
+	if (!err)
+		err = &dummy;
+	memset(err, 0, sizeof *err);
+	if (!text && len > 0) {
+		snprintf(err->msg, sizeof err->msg, "no text");
+		return NULL;
+	}
+	if (len > MAX_FILE) {
+		snprintf(err->msg, sizeof err->msg,
+			 "policy file too large (%zu bytes, at most 1 MiB)", len);
+		return NULL;
+	}
+	struct parser ps = { .err = err };
+	ps.p = policy_new_empty();
+	if (!ps.p) {
+		snprintf(err->msg, sizeof err->msg, "out of memory");
+		return NULL;
+	}
+	char *buf = malloc(MAX_LINE + 1);
+	if (!buf) {
+		policy_free(ps.p);
+		snprintf(err->msg, sizeof err->msg, "out of memory");
+		return NULL;
+	}
+
+	size_t pos = 0;
+	bool ok = true;
+	/* A UTF-8 byte order mark is ignored. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (ok && pos < len) {
+		const char *start = text + pos;
+		const char *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		ps.line++;
+		if (memchr(start, '\0', n)) {
+			ok = fail(&ps, ps.line, "NUL byte in line");
+			break;
+		}
+		if (n > MAX_LINE) {
+			ok = fail(&ps, ps.line, "line too long (%zu bytes, at most %d)", n, MAX_LINE);
+			break;
+		}
+		memcpy(buf, start, n);
+		buf[n] = '\0';
+		ok = do_line(&ps, buf);
+	}
+	if (ok)
+		ok = finish_rule(&ps);
+	free(buf);
+	if (!ok) {
+		policy_free(ps.p);
+		return NULL;
+	}
+	if (ps.p->n_rules < ps.cap_rules && ps.p->n_rules > 0) {
+		struct policy_rule *r = realloc(ps.p->rules, ps.p->n_rules * sizeof *r);
+		if (r)
+			ps.p->rules = r;
+	}
+	return ps.p;
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		struct policy_rule *r = &p->rules[i];
+		free(r->name);
+		for (size_t j = 0; j < r->n_matches; j++)
+			free(r->matches[j].name);
+		free(r->matches);
+		free(r->server_name);
+		free(r->ca);
+		free(r->cert);
+		free(r->key);
+		free(r->pins);
+		for (size_t j = 0; j < r->n_alpn; j++)
+			free(r->alpn[j]);
+		free(r->alpn);
+	}
+	free(p->rules);
+	free(p->log_path);
+	free(p);
+}
+
+/* ------------------------------------------------------------ matching */
+
+bool policy_name_matches(const struct policy_match *m, const char *name)
+{
+	if (!m)
+		return false;
+	if (m->kind == POLICY_HOST_ANY)
+		return true;
+	if (!name || !m->name || (m->kind != POLICY_HOST_NAME && m->kind != POLICY_HOST_WILDCARD))
+		return false;
+	size_t n = strlen(name);
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	size_t ml = strlen(m->name);
+	if (m->kind == POLICY_HOST_NAME)
+		return n == ml && ascii_caseeq_n(name, m->name, n);
+	/* ".example.com": strictly below, at any depth. */
+	return n > ml && ascii_caseeq_n(name + n - ml, m->name, ml);
+}
+
+static bool entry_matches(const struct policy_match *m, const char *const *names, size_t n_names,
+			  int family, const uint8_t *addr)
+{
+	switch (m->kind) {
+	case POLICY_HOST_ANY:
+		return true;
+	case POLICY_HOST_NAME:
+	case POLICY_HOST_WILDCARD:
+		if (!names)
+			return false;
+		for (size_t i = 0; i < n_names; i++)
+			if (policy_name_matches(m, names[i]))
+				return true;
+		return false;
+	case POLICY_HOST_CIDR:
+		if (!addr)
+			return false;
+		if (m->family == family)
+			return prefix_equal(m->addr, addr, m->prefix);
+		if (m->family == AF_INET && family == AF_INET6 && is_v4mapped(addr))
+			return prefix_equal(m->addr, addr + 12, m->prefix);
+		return false;
+	}
+	return false;
+}
+
+const struct policy_rule *policy_match(const struct policy *policy,
+				       const char *const *names, size_t n_names,
+				       int family, const uint8_t *addr, uint16_t port)
+{
+	if (!policy)
+		return NULL;
+	for (size_t i = 0; i < policy->n_rules; i++) {
+		const struct policy_rule *r = &policy->rules[i];
+		for (size_t j = 0; j < r->n_matches; j++) {
+			const struct policy_match *m = &r->matches[j];
+			if (m->port != 0 && m->port != port)
+				continue;
+			if (entry_matches(m, names, n_names, family, addr))
+				return r;
+		}
+	}
+	return NULL;
+}
+
+/* --------------------------------------------------------------- names */
+
+const char *policy_action_name(enum policy_action action)
+{
+	switch (action) {
+	case POLICY_TLS: return "tls";
+	case POLICY_PLAIN: return "plain";
+	case POLICY_DENY: return "deny";
+	}
+	return "?";
+}
+
+const char *policy_level_name(enum policy_log_level level)
+{
+	switch (level) {
+	case POLICY_LEVEL_ERROR: return "error";
+	case POLICY_LEVEL_WARNING: return "warning";
+	case POLICY_LEVEL_INFO: return "info";
+	case POLICY_LEVEL_DEBUG: return "debug";
+	}
+	return "?";
+}
+
+int policy_level_parse(const char *name)
+{
+	if (!name)
+		return -1;
+	for (int l = POLICY_LEVEL_ERROR; l <= POLICY_LEVEL_DEBUG; l++)
+		if (ascii_caseeq(name, policy_level_name((enum policy_log_level)l)))
+			return l;
+	return -1;
+}

@@ -1,0 +1,330 @@
+/* policy_load.c - the policy file on disk: reading it safely (no stdio: this
+ * runs inside arbitrary programs), checking the files it names, finding it,
+ * and printing it for `tlsshim check`. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "policy_load.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+#define MAX_POLICY_FILE (1024 * 1024)
+
+__attribute__((format(printf, 3, 4)))
+static void put_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errbuf || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const char *errstr(int e, char *buf, size_t len)
+{
+	/* GNU strerror_r: returns the message (maybe not in BUF). */
+	return strerror_r(e, buf, len);
+}
+
+/* Is the file described by ST safe to trust?  Return NULL or a reason
+ * (written to WHY). */
+static const char *check_owner_mode(const struct stat *st, char *why, size_t len)
+{
+	uid_t euid = geteuid();
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, len, "is not a regular file");
+		return why;
+	}
+	if (st->st_uid != 0 && st->st_uid != euid) {
+		snprintf(why, len, "is owned by uid %u (must be root or uid %u)",
+			 (unsigned)st->st_uid, (unsigned)euid);
+		return why;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, len, "is writable by group or others (mode %04o)",
+			 (unsigned)(st->st_mode & 07777));
+		return why;
+	}
+	return NULL;
+}
+
+/* Read all of FD (a regular file of about SIZE bytes) up to MAX bytes.
+ * Return the buffer (caller frees) or NULL with errno set (EFBIG: too
+ * large). */
+static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
+{
+	size_t cap = size + 1 > max + 1 ? max + 1 : size + 1;
+	if (cap < 4096)
+		cap = 4096;
+	char *buf = malloc(cap);
+	size_t n = 0;
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			if (cap > max) {
+				free(buf);
+				errno = EFBIG;
+				return NULL;
+			}
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				free(buf);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	*out_len = n;
+	return buf;
+}
+
+/* Check a file named by the policy (ca, cert, key). */
+static bool check_ref(const char *policy_path, unsigned line, const char *what,
+		      const char *file, char *errbuf, size_t errlen)
+{
+	char eb[128], why[160];
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		put_err(errbuf, errlen, "%s:%u: cannot read %s file %s: %s", policy_path, line,
+			what, file, errstr(e, eb, sizeof eb));
+		return false;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		put_err(errbuf, errlen, "%s:%u: cannot read %s file %s: %s", policy_path, line,
+			what, file, errstr(e, eb, sizeof eb));
+		return false;
+	}
+	close(fd);
+	if (check_owner_mode(&st, why, sizeof why)) {
+		put_err(errbuf, errlen, "%s:%u: %s file %s %s", policy_path, line, what, file, why);
+		return false;
+	}
+	return true;
+}
+
+struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
+{
+	char eb[128], why[160];
+	if (!path || !*path) {
+		put_err(errbuf, errlen, "(no policy file): empty path");
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			put_err(errbuf, errlen, "%s: is a symbolic link (not allowed for the policy file)",
+				path);
+		else
+			put_err(errbuf, errlen, "%s: cannot open: %s", path, errstr(e, eb, sizeof eb));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		put_err(errbuf, errlen, "%s: cannot stat: %s", path, errstr(e, eb, sizeof eb));
+		return NULL;
+	}
+	if (check_owner_mode(&st, why, sizeof why)) {
+		close(fd);
+		put_err(errbuf, errlen, "%s: %s", path, why);
+		return NULL;
+	}
+	if (st.st_size > MAX_POLICY_FILE) {
+		close(fd);
+		put_err(errbuf, errlen, "%s: policy file too large (%lld bytes, at most 1 MiB)", path,
+			(long long)st.st_size);
+		return NULL;
+	}
+	size_t len = 0;
+	char *text = read_all(fd, (size_t)st.st_size, MAX_POLICY_FILE, &len);
+	int e = errno;
+	close(fd);
+	if (!text) {
+		if (e == EFBIG)
+			put_err(errbuf, errlen, "%s: policy file too large (at most 1 MiB)", path);
+		else
+			put_err(errbuf, errlen, "%s: cannot read: %s", path, errstr(e, eb, sizeof eb));
+		return NULL;
+	}
+
+	struct policy_error perr;
+	struct policy *p = policy_parse(text, len, &perr);
+	free(text);
+	if (!p) {
+		if (perr.line)
+			put_err(errbuf, errlen, "%s:%u: %s", path, perr.line, perr.msg);
+		else
+			put_err(errbuf, errlen, "%s: %s", path, perr.msg);
+		return NULL;
+	}
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if ((r->ca && !check_ref(path, r->ca_line, "ca", r->ca, errbuf, errlen)) ||
+		    (r->cert && !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
+		    (r->key && !check_ref(path, r->key_line, "key", r->key, errbuf, errlen))) {
+			policy_free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* Copy S into BUF; NULL with ENAMETOOLONG if it does not fit. */
+static const char *put_path(char *buf, size_t buflen, const char *s)
+{
+	size_t n = strlen(s);
+	if (!buf || n >= buflen) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	memcpy(buf, s, n + 1);
+	errno = 0;
+	return buf;
+}
+
+const char *policy_find(char *buf, size_t buflen)
+{
+	struct stat st;
+	const char *env = secure_getenv("TLSSHIM_POLICY");
+	if (env && *env)
+		return put_path(buf, buflen, env);
+
+	const char *home = secure_getenv("HOME");
+	if (home && *home) {
+		static const char rel[] = "/.config/tlsshim/policy";
+		size_t hl = strlen(home);
+		char *p = malloc(hl + sizeof rel);
+		if (p) {
+			memcpy(p, home, hl);
+			memcpy(p + hl, rel, sizeof rel);
+			if (lstat(p, &st) == 0) {
+				const char *r = put_path(buf, buflen, p);
+				int e = errno;
+				free(p);
+				errno = e;
+				return r;
+			}
+			free(p);
+		}
+	}
+
+	static const char sys[] = SYSCONFDIR "/tlsshim/policy";
+	if (lstat(sys, &st) == 0)
+		return put_path(buf, buflen, sys);
+	errno = 0;
+	return NULL;
+}
+
+/* ------------------------------------------------------------ printing */
+
+void policy_print(const struct policy *p, FILE *out)
+{
+	if (!p || !out)
+		return;
+	fprintf(out, "# tlsshim policy as understood: %zu rule%s, tried in this order\n",
+		p->n_rules, p->n_rules == 1 ? "" : "s");
+	switch (p->log_dest) {
+	case POLICY_LOG_STDERR:
+		fprintf(out, "log = stderr\n");
+		break;
+	case POLICY_LOG_SYSLOG:
+		fprintf(out, "log = syslog\n");
+		break;
+	case POLICY_LOG_FILE:
+		fprintf(out, "log = file:%s\n", p->log_path ? p->log_path : "?");
+		break;
+	}
+	fprintf(out, "log-level = %s\n", policy_level_name(p->log_level));
+	fprintf(out, "session-cache = %u%s\n", p->session_cache,
+		p->session_cache ? "" : "  # resumption off");
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		char buf[POLICY_MATCH_STRLEN];
+		bool tls = r->action == POLICY_TLS;
+
+		fprintf(out, "\n[%s]  # line %u, rule %zu\n", r->name, r->line, i + 1);
+		for (size_t j = 0; j < r->n_matches; j++)
+			fprintf(out, "match = %s\n", policy_match_str(&r->matches[j], buf, sizeof buf));
+		switch (r->action) {
+		case POLICY_TLS:
+			fprintf(out, "action = tls  # upgrade to TLS 1.3\n");
+			break;
+		case POLICY_PLAIN:
+			fprintf(out, "action = plain  # passed through untouched\n");
+			break;
+		case POLICY_DENY:
+			fprintf(out, "action = deny  # connect() fails with ECONNREFUSED\n");
+			break;
+		}
+		if (r->port)
+			fprintf(out, "port = %u\n", (unsigned)r->port);
+		else if (tls)
+			fprintf(out, "# port: the port the program connects to\n");
+		if (r->server_name)
+			fprintf(out, "server-name = %s%s\n", r->server_name,
+				r->server_name_is_ip ? "  # IP address: verified against the IP SAN, no SNI sent" : "");
+		else if (tls)
+			fprintf(out, "# server-name: the host name the program resolved for the address\n");
+		fprintf(out, "ca = %s\n", r->ca ? r->ca : "system");
+		if (r->cert)
+			fprintf(out, "cert = %s\n", r->cert);
+		if (r->key)
+			fprintf(out, "key = %s\n", r->key);
+		if (!r->cert && tls)
+			fprintf(out, "# no client certificate\n");
+		for (size_t j = 0; j < r->n_pins; j++) {
+			char pin[POLICY_PIN_STRLEN];
+			fprintf(out, "pin = %s\n", policy_pin_str(r->pins[j], pin, sizeof pin));
+		}
+		if (r->n_alpn) {
+			fprintf(out, "alpn = ");
+			for (size_t j = 0; j < r->n_alpn; j++)
+				fprintf(out, "%s%s", j ? "," : "", r->alpn[j]);
+			fprintf(out, "\n");
+		} else if (tls) {
+			fprintf(out, "# alpn: none offered\n");
+		}
+		fprintf(out, "resume = %s\n", r->resume ? "on" : "off");
+	}
+}

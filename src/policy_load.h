@@ -1,0 +1,41 @@
+/* policy_load.h - reading the policy file from disk (permission checks,
+ * referenced files), finding it, and printing it. */
+#ifndef TLSSHIM_POLICY_LOAD_H
+#define TLSSHIM_POLICY_LOAD_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "policy.h"
+
+/* Read and parse the policy file at PATH.  The file is opened with
+ * O_NOFOLLOW|O_CLOEXEC, must be a regular file owned by root or by the
+ * effective user, not writable by group or others, and at most 1 MiB.  Files
+ * the rules name (ca, cert, key) must exist, be readable regular files, owned
+ * by root or the effective user, not writable by group or others (they are
+ * opened following symbolic links, and the target is checked).  On error
+ * return NULL and write one line into ERRBUF: "PATH:LINE: reason" (or
+ * "PATH: reason" when no line applies), e.g.
+ * "/etc/p:7: cannot read key file /x/k.pem: No such file or directory".
+ * Uses open/fstat/read only (no stdio). */
+struct policy *policy_load(const char *path, char *errbuf, size_t errlen);
+
+/* Which policy file to use when none was given: $TLSSHIM_POLICY (via
+ * secure_getenv, so ignored in setuid programs; an empty value counts as
+ * unset), else ~/.config/tlsshim/policy (HOME via secure_getenv) if it exists,
+ * else SYSCONFDIR "/tlsshim/policy" if it exists.  "Exists" means lstat()
+ * succeeds, so a symbolic link there is found and then refused by
+ * policy_load (fail closed).  Writes the path into BUF and returns BUF, or
+ * returns NULL when there is no policy at all (errno 0), or when the chosen
+ * path does not fit in BUF (errno ENAMETOOLONG: treat as an error, not as
+ * "no policy"). */
+const char *policy_find(char *buf, size_t buflen);
+
+/* Print the policy as understood (for `tlsshim check`): globals, then each
+ * rule with its line, matches, action, port, server-name, ca (or system),
+ * cert/key, pins (re-encoded sha256//...), alpn, resume.  One block per rule.
+ * The output is in policy syntax (explanations in comments) and parses back
+ * to the same policy. */
+void policy_print(const struct policy *policy, FILE *out);
+
+#endif
