@@ -257,9 +257,9 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	conn->roff = 0;
 	if (conn->rlen >= RBUF_SIZE)
 		return conn->rlen;
-	tls_set_nonblock(conn->tls, nonblock);
+	tls_set_read_nonblock(conn->tls, nonblock);
 	ret = tls_recv(conn->tls, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen);
-	tls_set_nonblock(conn->tls, false);
+	tls_set_read_nonblock(conn->tls, false);
 	save_ticket(conn);
 	if (ret > 0) {
 		conn->rlen += ret;
@@ -317,9 +317,9 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				break;
 			continue;
 		} else {
-			tls_set_nonblock(conn->tls, dontwait);
+			tls_set_read_nonblock(conn->tls, dontwait);
 			ret = tls_recv(conn->tls, (char *)buf + done, len - done);
-			tls_set_nonblock(conn->tls, false);
+			tls_set_read_nonblock(conn->tls, false);
 			save_ticket(conn);
 			if (ret > 0) {
 				done += ret;
@@ -355,9 +355,9 @@ static void capture_alert(struct conn *conn)
 
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
-	tls_set_nonblock(conn->tls, true);
+	tls_set_read_nonblock(conn->tls, true);
 	(void)tls_recv(conn->tls, scratch, sizeof scratch);
-	tls_set_nonblock(conn->tls, false);
+	tls_set_read_nonblock(conn->tls, false);
 	pthread_mutex_unlock(&conn->rlock);
 }
 
@@ -377,9 +377,9 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	} else if (conn->shut_wr) {
 		ret = -EPIPE;
 	} else {
-		tls_set_nonblock(conn->tls, dontwait);
+		tls_set_write_nonblock(conn->tls, dontwait);
 		ret = tls_send(conn->tls, buf, len);
-		tls_set_nonblock(conn->tls, false);
+		tls_set_write_nonblock(conn->tls, false);
 		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
 			capture_alert(conn);
 			log_error("rule [%s] %s -> %s: write failed: %s", rule_name(conn), conn->app_dest,
@@ -462,9 +462,9 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	}
 	if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
 	    pthread_mutex_trylock(&conn->wlock) == 0) {
-		tls_set_nonblock(conn->tls, true);
+		tls_set_write_nonblock(conn->tls, true);
 		(void)tls_flush(conn->tls);
-		tls_set_nonblock(conn->tls, false);
+		tls_set_write_nonblock(conn->tls, false);
 		pthread_mutex_unlock(&conn->wlock);
 	}
 	if ((want & POLLOUT) && !tls_flush_pending(conn->tls) && ((krevents & POLLOUT) || just_opened))
@@ -516,9 +516,9 @@ void conn_closing(struct conn *conn)
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
 		return;
 	if (!conn->shut_wr) {
-		tls_set_nonblock(conn->tls, true);
+		tls_set_write_nonblock(conn->tls, true);
 		(void)tls_bye(conn->tls);
-		tls_set_nonblock(conn->tls, false);
+		tls_set_write_nonblock(conn->tls, false);
 		conn->shut_wr = true;
 	}
 	pthread_mutex_unlock(&conn->wlock);

@@ -23,8 +23,10 @@ struct tls {
 	gnutls_session_t session;
 	const struct policy_rule *rule;
 	int fd;
-	int io_flags;            /* extra flags for the transport (MSG_DONTWAIT) */
-	bool saw_eagain;         /* the transport itself would have blocked */
+	/* A reader and a writer may run at once (GnuTLS allows one of each),
+	 * so each direction has its own transport flags and would-block mark. */
+	int rflags, wflags;      /* extra flags for recv / send (MSG_DONTWAIT) */
+	bool r_eagain, w_eagain; /* the transport itself would have blocked */
 	int last_errno;          /* errno of the last transport failure */
 	bool ticket_arrived;
 	bool flush_pending;
@@ -210,11 +212,11 @@ static int verify_peer(gnutls_session_t session)
 static ssize_t transport_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
 	struct tls *tls = ptr;
-	ssize_t ret = real.send(tls->fd, buf, len, MSG_NOSIGNAL | tls->io_flags);
+	ssize_t ret = real.send(tls->fd, buf, len, MSG_NOSIGNAL | tls->wflags);
 
 	if (ret < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->saw_eagain = true;
+			tls->w_eagain = true;
 		else
 			tls->last_errno = errno;
 		gnutls_transport_set_errno(tls->session, errno);
@@ -231,10 +233,10 @@ static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *io
 	memset(&msg, 0, sizeof msg);
 	msg.msg_iov = (struct iovec *)iov;
 	msg.msg_iovlen = iovcnt;
-	ret = real.sendmsg(tls->fd, &msg, MSG_NOSIGNAL | tls->io_flags);
+	ret = real.sendmsg(tls->fd, &msg, MSG_NOSIGNAL | tls->wflags);
 	if (ret < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->saw_eagain = true;
+			tls->w_eagain = true;
 		else
 			tls->last_errno = errno;
 		gnutls_transport_set_errno(tls->session, errno);
@@ -245,11 +247,11 @@ static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *io
 static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	struct tls *tls = ptr;
-	ssize_t ret = real.recv(tls->fd, buf, len, tls->io_flags);
+	ssize_t ret = real.recv(tls->fd, buf, len, tls->rflags);
 
 	if (ret < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->saw_eagain = true;
+			tls->r_eagain = true;
 		else
 			tls->last_errno = errno;
 		gnutls_transport_set_errno(tls->session, errno);
@@ -267,7 +269,7 @@ static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	int ret;
 	int fl;
 
-	if (tls->io_flags & MSG_DONTWAIT)
+	if (tls->rflags & MSG_DONTWAIT)
 		return 1;
 	fl = real.fcntl(tls->fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
@@ -407,7 +409,17 @@ void tls_set_fd(struct tls *tls, int fd)
 
 void tls_set_nonblock(struct tls *tls, bool nonblock)
 {
-	tls->io_flags = nonblock ? MSG_DONTWAIT : 0;
+	tls->rflags = tls->wflags = nonblock ? MSG_DONTWAIT : 0;
+}
+
+void tls_set_read_nonblock(struct tls *tls, bool nonblock)
+{
+	tls->rflags = nonblock ? MSG_DONTWAIT : 0;
+}
+
+void tls_set_write_nonblock(struct tls *tls, bool nonblock)
+{
+	tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
 /* Turn a fatal GnuTLS error into an errno and a reason. */
@@ -423,14 +435,16 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		return -ECONNRESET;
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 		alert = gnutls_alert_get(tls->session);
-		snprintf(tls->reason, sizeof tls->reason, "fatal alert received during %s: %s (%d)",
+		snprintf(tls->reason, sizeof tls->reason, "fatal alert received during %s: %s (%d)%s",
 			 during, gnutls_alert_get_name(alert) ? gnutls_alert_get_name(alert) : "unknown",
-			 alert);
+			 alert, strcmp(during, "handshake") == 0 && (alert == GNUTLS_A_PROTOCOL_VERSION ||
+			 alert == GNUTLS_A_HANDSHAKE_FAILURE) ? " (does the server speak TLS 1.3?)" : "");
 		return -ECONNRESET;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
 		snprintf(tls->reason, sizeof tls->reason,
-			 "peer closed the connection without close_notify during %s (truncated)", during);
+			 "peer closed the connection without close_notify during %s (%s)", during,
+			 strcmp(during, "handshake") == 0 ? "does the server speak TLS 1.3?" : "truncated");
 		return -ECONNRESET;
 	case GNUTLS_E_PUSH_ERROR:
 	case GNUTLS_E_PULL_ERROR:
@@ -459,17 +473,17 @@ int tls_handshake(struct tls *tls)
 	int ret;
 
 	for (;;) {
-		tls->saw_eagain = false;
+		tls->r_eagain = tls->w_eagain = false;
 		ret = gnutls_handshake(tls->session);
 		if (ret == 0)
 			return 0;
 		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->saw_eagain)
+			if (tls->r_eagain || tls->w_eagain)
 				return -EAGAIN;
 			continue;
 		}
 		if (ret == GNUTLS_E_INTERRUPTED) {
-			if (tls->io_flags & MSG_DONTWAIT)
+			if (tls->rflags & MSG_DONTWAIT)
 				return -EAGAIN;
 			continue;
 		}
@@ -491,14 +505,14 @@ ssize_t tls_recv(struct tls *tls, void *buf, size_t len)
 	if (len == 0)
 		return 0;
 	for (;;) {
-		tls->saw_eagain = false;
+		tls->r_eagain = false;
 		ret = gnutls_record_recv(tls->session, buf, len);
 		if (ret >= 0)
 			return ret;
 		/* E_AGAIN also follows a ticket or a KeyUpdate that carried no
 		 * data: only a transport that would block ends the loop. */
 		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->saw_eagain)
+			if (tls->r_eagain)
 				return -EAGAIN;
 			continue;
 		}
@@ -515,14 +529,14 @@ int tls_flush(struct tls *tls)
 	ssize_t ret;
 
 	while (tls->flush_pending) {
-		tls->saw_eagain = false;
+		tls->w_eagain = false;
 		ret = gnutls_record_send(tls->session, NULL, 0);
 		if (ret >= 0) {
 			tls->flush_pending = false;
 			break;
 		}
 		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->saw_eagain)
+			if (tls->w_eagain)
 				return -EAGAIN;
 			continue;
 		}
@@ -547,14 +561,14 @@ ssize_t tls_send(struct tls *tls, const void *buf, size_t len)
 	if (ret < 0)
 		return ret;
 	while (done < len) {
-		tls->saw_eagain = false;
+		tls->w_eagain = false;
 		ret = gnutls_record_send(tls->session, (const char *)buf + done, len - done);
 		if (ret > 0) {
 			done += ret;
 			continue;
 		}
 		if (ret == GNUTLS_E_AGAIN) {
-			if (!tls->saw_eagain)
+			if (!tls->w_eagain)
 				continue;
 			/* The record is encrypted and queued: it counts as sent. */
 			tls->flush_pending = true;
@@ -615,19 +629,19 @@ void *tls_take_ticket(struct tls *tls, size_t *len)
 {
 	gnutls_datum_t data = { NULL, 0 };
 	void *copy;
-	int saved = tls->io_flags;
+	int saved = tls->rflags;
 
 	if (!tls->ticket_arrived)
 		return NULL;
 	tls->ticket_arrived = false;
 	/* The ticket is already here: make sure nothing waits for another. */
-	tls->io_flags = MSG_DONTWAIT;
+	tls->rflags = MSG_DONTWAIT;
 	if (gnutls_session_get_data2(tls->session, &data) < 0 || data.size < 16) {
-		tls->io_flags = saved;
+		tls->rflags = saved;
 		gnutls_free(data.data);
 		return NULL;
 	}
-	tls->io_flags = saved;
+	tls->rflags = saved;
 	copy = malloc(data.size);
 	if (copy) {
 		memcpy(copy, data.data, data.size);

@@ -35,6 +35,9 @@ void tls_set_fd(struct tls *tls, int fd);
 /* While set, the transport adds MSG_DONTWAIT: probes from poll/epoll and
  * close must never block, whatever the socket's mode. */
 void tls_set_nonblock(struct tls *tls, bool nonblock);
+/* The same for one direction only: a reader and a writer run at once. */
+void tls_set_read_nonblock(struct tls *tls, bool nonblock);
+void tls_set_write_nonblock(struct tls *tls, bool nonblock);
 
 int tls_handshake(struct tls *tls);
 /* During a handshake that returned -EAGAIN: true if it waits to read. */
