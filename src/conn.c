@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define RBUF_SIZE 16384 /* one record of plaintext */
 
@@ -24,6 +25,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 {
 	struct conn *conn = calloc(1, sizeof *conn);
 	struct tls_params tp;
+	struct stat st;
 	void *ticket = NULL;
 	size_t ticket_len = 0;
 	int ret;
@@ -37,6 +39,10 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	pthread_mutex_init(&conn->wlock, NULL);
 	atomic_init(&conn->state, CONN_CONNECTING);
 	conn->fd = params->fd;
+	if (fstat(params->fd, &st) == 0) {
+		conn->sock_dev = st.st_dev;
+		conn->sock_ino = st.st_ino;
+	}
 	conn->generation = atomic_load(&shim_generation);
 	conn->rule = params->rule;
 	conn->dest = dup_or_null(params->dest);
@@ -82,6 +88,14 @@ void conn_unref(struct conn *conn)
 		pthread_mutex_destroy(&conn->wlock);
 	}
 	free(conn);
+}
+
+bool conn_is_socket(const struct conn *conn, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (unsigned long long)st.st_ino == conn->sock_ino &&
+	       (unsigned long long)st.st_dev == conn->sock_dev;
 }
 
 bool conn_foreign(const struct conn *conn)

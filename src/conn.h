@@ -29,6 +29,7 @@ struct conn {
 	pthread_mutex_t rlock, wlock;
 	_Atomic enum conn_state state;
 	int fd;                      /* transport descriptor */
+	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
 	unsigned generation;         /* process generation that created it (fork) */
 	const struct policy_rule *rule;
 	struct tls *tls;
@@ -65,6 +66,11 @@ void conn_unref(struct conn *conn);
 /* The TCP connect returned: 0 (connected) or IN_PROGRESS.  For a connected
  * blocking socket the handshake runs now.  Return 0 or a negative errno. */
 int conn_start(struct conn *conn, bool in_progress);
+
+/* Does FD still name this connection's socket?  (Programs close
+ * descriptors behind our back, e.g. with syscall(SYS_close), and the number
+ * comes back for another file.) */
+bool conn_is_socket(const struct conn *conn, int fd);
 
 /* Used by a process other than the one that created it (after fork)? */
 bool conn_foreign(const struct conn *conn);

@@ -62,7 +62,7 @@ int fdtab_put(int fd, struct conn *conn, bool app_cloexec)
 struct conn *fdtab_get(int fd)
 {
 	struct slot *slot = slot_of(fd, false);
-	struct conn *conn;
+	struct conn *conn, *stale = NULL;
 
 	if (!slot || !atomic_load_explicit(&slot->conn, memory_order_relaxed))
 		return NULL;
@@ -71,7 +71,21 @@ struct conn *fdtab_get(int fd)
 	if (conn)
 		conn_ref(conn);
 	pthread_mutex_unlock(&fdtab_lock);
-	return conn;
+	if (!conn || conn_is_socket(conn, fd))
+		return conn;
+	/* The descriptor was closed without our close() and now names
+	 * something else: forget the mapping, say nothing on the new file. */
+	pthread_mutex_lock(&fdtab_lock);
+	if (atomic_load(&slot->conn) == conn) {
+		stale = atomic_exchange(&slot->conn, NULL);
+		slot->app_cloexec = false;
+		atomic_fetch_sub(&n_mapped, 1);
+	}
+	pthread_mutex_unlock(&fdtab_lock);
+	if (stale)
+		conn_unref(stale);
+	conn_unref(conn);
+	return NULL;
 }
 
 struct conn *fdtab_remove(int fd)

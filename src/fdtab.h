@@ -15,7 +15,9 @@ struct conn;
  * Return 0 or -ENOMEM / -EBADF. */
 int fdtab_put(int fd, struct conn *conn, bool app_cloexec);
 
-/* The connection for FD with a new reference (conn_unref it), or NULL. */
+/* The connection for FD with a new reference (conn_unref it), or NULL.
+ * A mapping whose descriptor no longer names the connection's socket
+ * (closed behind our back, number reused) is dropped here. */
 struct conn *fdtab_get(int fd);
 
 /* Unmap FD; return the reference the table held (or NULL). */

@@ -37,6 +37,8 @@ struct ep_reg {
 	bool disarmed;         /* EPOLLONESHOT delivered, waiting for EPOLL_CTL_MOD */
 	unsigned last_gen;     /* plaintext generation last reported (EPOLLET) */
 	bool failed_reported;  /* EPOLLET: the failure was reported once */
+	const struct conn *conn; /* identity only (no reference): a registration
+				  * whose fd now names another connection is stale */
 	struct ep_reg *next_free;
 };
 
@@ -178,6 +180,7 @@ static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct 
 		}
 		reg->epfd = epfd;
 		reg->fd = fd;
+		reg->conn = conn;
 		reg->app_events = ev->events & ~EPOLLEXCLUSIVE;
 		reg->app_data = ev->data;
 		reg->disarmed = false;
@@ -390,8 +393,16 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 				short ready;
 				uint32_t ev;
 
-				if (!reg->live || reg->epfd != epfd || !(conn = fdtab_get(reg->fd)))
+				if (!reg->live || reg->epfd != epfd)
 					continue;
+				conn = fdtab_get(reg->fd);
+				if (conn != reg->conn) {
+					/* Closed behind our back; the kernel forgot it too. */
+					reg_free(reg);
+					if (conn)
+						conn_unref(conn);
+					continue;
+				}
 				kernel_update(reg, kernel_events(reg, conn, &ready), EPOLL_CTL_MOD);
 				if (ready && (ev = deliverable(reg, conn, ready)))
 					n_out = add_event(events, n_out, maxevents, reg, ev);
@@ -432,7 +443,12 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			}
 			pthread_mutex_lock(&ep_lock);
 			reg = (struct ep_reg *)(uintptr_t)kev[i].data.u64;
-			if (reg->live && reg->epfd == epfd && (conn = fdtab_get(reg->fd))) {
+			conn = reg->live && reg->epfd == epfd ? fdtab_get(reg->fd) : NULL;
+			if (conn && conn != reg->conn) {
+				conn_unref(conn);
+				conn = NULL;
+			}
+			if (conn) {
 				result = conn_poll_result(conn, (short)(reg->app_events & APP_BITS),
 							  (short)(kev[i].events & 0xffff));
 				if ((ev = deliverable(reg, conn, result)))
