@@ -103,6 +103,17 @@ bool conn_foreign(const struct conn *conn)
 	return conn->generation != atomic_load_explicit(&shim_generation, memory_order_relaxed);
 }
 
+/* I/O by a forked child on its parent's connection: refused, said once. */
+static ssize_t refuse_foreign(struct conn *conn)
+{
+	if (!conn->foreign_logged) {
+		conn->foreign_logged = true;
+		log_error("rule [%s] %s -> %s: connection inherited across fork belongs to the parent "
+			  "process: I/O refused (EIO)", conn->rule->name, conn->app_dest, conn->dest);
+	}
+	return -EIO;
+}
+
 void conn_set_fd(struct conn *conn, int fd)
 {
 	conn->fd = fd;
@@ -309,7 +320,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	ssize_t ret;
 
 	if (conn_foreign(conn))
-		return -EIO;
+		return refuse_foreign(conn);
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
@@ -381,7 +392,7 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	ssize_t ret;
 
 	if (conn_foreign(conn))
-		return -EIO;
+		return refuse_foreign(conn);
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;

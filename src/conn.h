@@ -41,6 +41,7 @@ struct conn {
 	int so_error;                /* reported once by getsockopt(SO_ERROR) */
 	bool eof;                    /* close_notify received */
 	bool shut_wr;                /* close_notify sent */
+	bool foreign_logged;         /* a forked child was told once */
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */

@@ -267,6 +267,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	}
 	if (ret < 0) {
 		ret = -errno;
+		log_error("rule [%s] %s -> %s: connect failed: %s", rule->name, app_dest, dest, strerror(-ret));
 		conn_unref(fdtab_remove(fd));
 		conn_unref(conn);
 		return ret;
