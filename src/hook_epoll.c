@@ -484,14 +484,11 @@ int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask)
 {
-	static int (*real_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
 	int ms;
 
-	if (!shim_enter() || !epfd_has_managed(epfd)) {
-		if (!real_pwait2)
-			real_pwait2 = dlsym_next("epoll_pwait2");
-		return real_pwait2 ? real_pwait2(epfd, events, maxevents, timeout, sigmask) : (int)shim_result(-ENOSYS);
-	}
+	if (!shim_enter() || !epfd_has_managed(epfd))
+		return real.epoll_pwait2 ? real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask)
+					 : (int)shim_result(-ENOSYS);
 	ms = timeout ? (int)(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
 	return shim_epoll_wait(epfd, events, maxevents, ms, sigmask);
 }

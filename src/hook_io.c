@@ -238,15 +238,11 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct timespec *timeout)
 {
-	static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	struct conn *conn = MANAGED(fd);
 	ssize_t ret;
 
-	if (!conn) {
-		if (!real_recvmmsg)
-			real_recvmmsg = dlsym_next("recvmmsg");
-		return real_recvmmsg ? real_recvmmsg(fd, msgs, vlen, flags, timeout) : shim_result(-ENOSYS);
-	}
+	if (!conn)
+		return real.recvmmsg ? real.recvmmsg(fd, msgs, vlen, flags, timeout) : shim_result(-ENOSYS);
 	conn_unref(conn);
 	if (vlen == 0)
 		return 0;
@@ -259,15 +255,11 @@ int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct 
 
 int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
 {
-	static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 	struct conn *conn = MANAGED(fd);
 	unsigned i;
 
-	if (!conn) {
-		if (!real_sendmmsg)
-			real_sendmmsg = dlsym_next("sendmmsg");
-		return real_sendmmsg ? real_sendmmsg(fd, msgs, vlen, flags) : shim_result(-ENOSYS);
-	}
+	if (!conn)
+		return real.sendmmsg ? real.sendmmsg(fd, msgs, vlen, flags) : shim_result(-ENOSYS);
 	conn_unref(conn);
 	for (i = 0; i < vlen; i++) {
 		ssize_t ret = sendmsg(fd, &msgs[i].msg_hdr, flags);
@@ -283,14 +275,10 @@ int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
  * plain reading and writing. */
 ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
 {
-	static ssize_t (*real_preadv2)(int, const struct iovec *, int, off_t, int);
 	struct conn *conn = MANAGED(fd);
 
-	if (!conn) {
-		if (!real_preadv2)
-			real_preadv2 = dlsym_next("preadv2");
-		return real_preadv2 ? real_preadv2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
-	}
+	if (!conn)
+		return real.preadv2 ? real.preadv2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
 	if (offset != -1) {
 		conn_unref(conn);
 		return shim_result(-ESPIPE);
@@ -300,14 +288,10 @@ ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int f
 
 ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
 {
-	static ssize_t (*real_pwritev2)(int, const struct iovec *, int, off_t, int);
 	struct conn *conn = MANAGED(fd);
 
-	if (!conn) {
-		if (!real_pwritev2)
-			real_pwritev2 = dlsym_next("pwritev2");
-		return real_pwritev2 ? real_pwritev2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
-	}
+	if (!conn)
+		return real.pwritev2 ? real.pwritev2(fd, iov, iovcnt, offset, flags) : shim_result(-ENOSYS);
 	if (offset != -1) {
 		conn_unref(conn);
 		return shim_result(-ESPIPE);

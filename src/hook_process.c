@@ -10,14 +10,13 @@
 
 pid_t _Fork(void)
 {
-	static pid_t (*real_Fork)(void);
 	pid_t pid;
 
-	if (!real_Fork)
-		real_Fork = dlsym_next("_Fork");
-	if (!real_Fork)
+	if (!real._Fork)
+		real_init();
+	if (!real._Fork)
 		return (pid_t)shim_result(-ENOSYS);
-	pid = real_Fork();
+	pid = real._Fork();
 	if (pid == 0)
 		atomic_fetch_add(&shim_generation, 1);
 	return pid;

@@ -74,13 +74,10 @@ static FILE *open_stream(int fd, const char *mode, bool owns_fd)
 
 FILE *fdopen(int fd, const char *mode)
 {
-	static FILE *(*real_fdopen)(int, const char *);
 	struct conn *conn;
 
-	if (!real_fdopen)
-		real_fdopen = dlsym_next("fdopen");
 	if (!shim_enter() || !fdtab_any() || !(conn = fdtab_get(fd)))
-		return real_fdopen(fd, mode);
+		return real.fdopen(fd, mode);
 	conn_unref(conn);
 	return open_stream(fd, mode, true);
 }

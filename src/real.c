@@ -66,6 +66,13 @@ static void resolve_all(void)
 	RESOLVE(gethostbyname2);
 	RESOLVE(gethostbyname_r);
 	RESOLVE(gethostbyname2_r);
+	RESOLVE(recvmmsg);
+	RESOLVE(sendmmsg);
+	RESOLVE(preadv2);
+	RESOLVE(pwritev2);
+	RESOLVE(epoll_pwait2);
+	RESOLVE(fdopen);
+	RESOLVE(_Fork);
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;
 }
@@ -79,12 +86,3 @@ void real_init(void)
 	shim_guard--;
 }
 
-void *dlsym_next(const char *name)
-{
-	void *fn;
-
-	shim_guard++;
-	fn = lookup(name);
-	shim_guard--;
-	return fn;
-}

@@ -53,6 +53,13 @@ struct real_fns {
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*preadv2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+	FILE *(*fdopen)(int, const char *);
+	pid_t (*_Fork)(void);
 };
 
 extern struct real_fns real;
@@ -66,7 +73,4 @@ void real_init(void);
 extern __thread int shim_guard;
 
 
-
-/* dlsym(RTLD_NEXT, NAME) for functions resolved on first use. */
-void *dlsym_next(const char *name);
 #endif
