@@ -2,6 +2,8 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,15 +11,39 @@
 struct real_fns real;
 __thread int shim_guard __attribute__((tls_model("initial-exec")));
 
+/* Where our own object is mapped: a symbol found there is our wrapper. */
+static uintptr_t self_start, self_end;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t probe = (uintptr_t)arg;
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && probe >= start && probe < start + ph->p_memsz) {
+			self_start = info->dlpi_addr;
+			for (i = 0; i < info->dlpi_phnum; i++) {
+				ph = &info->dlpi_phdr[i];
+				if (ph->p_type == PT_LOAD && info->dlpi_addr + ph->p_vaddr + ph->p_memsz > self_end)
+					self_end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+			}
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void *lookup(const char *name)
 {
 	void *fn = dlsym(RTLD_NEXT, name);
-	Dl_info self, found;
 
 	/* A lookup that finds our own wrapper would recurse forever: refuse it
-	 * loudly rather than hang (proxychains-ng's circular-reference check). */
-	if (fn && dladdr(fn, &found) && dladdr((void *)lookup, &self) &&
-	    found.dli_fbase == self.dli_fbase) {
+	 * loudly rather than hang (proxychains-ng's circular-reference check).
+	 * (dladdr would say so too, but costs a symbol-table scan per call.) */
+	if (fn && (uintptr_t)fn >= self_start && (uintptr_t)fn < self_end) {
 		static const char msg[] = "tlsshim: dlsym returned our own wrapper\n";
 		ssize_t unused = write(2, msg, sizeof msg - 1);
 		(void)unused;
@@ -30,6 +56,7 @@ static void *lookup(const char *name)
 
 static void resolve_all(void)
 {
+	dl_iterate_phdr(find_self, (void *)lookup);
 	RESOLVE(connect);
 	RESOLVE(read);
 	RESOLVE(write);

@@ -5,7 +5,12 @@
  * transport -> handshake.  The transport calls the real libc functions, so
  * GnuTLS never reaches our own hooks. */
 #include "tls.h"
+#include "tls_module.h"
 #include "real.h"
+
+/* The real libc functions, handed over by the library that loads us. */
+static const struct real_fns *real_fns;
+#define real (*real_fns)
 
 #include <errno.h>
 #include <fcntl.h>
@@ -302,7 +307,7 @@ static int keylog_off(gnutls_session_t session, const char *label, const gnutls_
 
 /* ---- sessions ---- */
 
-int tls_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
+int mod_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
 {
 	const struct policy_rule *rule = params->rule;
 	gnutls_certificate_credentials_t cred;
@@ -311,10 +316,7 @@ int tls_open(struct tls **out, const struct tls_params *params, char *err, size_
 	const char *where = NULL;
 	int ret;
 
-	/* GnuTLS and p11-kit read files here: keep our hooks out of it. */
-	shim_guard++;
 	ret = cred_get(rule, &cred, err, errlen);
-	shim_guard--;
 	if (ret < 0)
 		return ret;
 	tls = calloc(1, sizeof *tls);
@@ -396,7 +398,7 @@ fail_nosession:
 	return -EINVAL;
 }
 
-void tls_free(struct tls *tls)
+void mod_free(struct tls *tls)
 {
 	if (!tls)
 		return;
@@ -405,22 +407,22 @@ void tls_free(struct tls *tls)
 	free(tls);
 }
 
-void tls_set_fd(struct tls *tls, int fd)
+void mod_set_fd(struct tls *tls, int fd)
 {
 	tls->fd = fd;
 }
 
-void tls_set_nonblock(struct tls *tls, bool nonblock)
+void mod_set_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->rflags = tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
-void tls_set_read_nonblock(struct tls *tls, bool nonblock)
+void mod_set_read_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->rflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
-void tls_set_write_nonblock(struct tls *tls, bool nonblock)
+void mod_set_write_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
@@ -471,7 +473,7 @@ static int fatal(struct tls *tls, int ret, const char *during)
 	}
 }
 
-int tls_handshake(struct tls *tls)
+int mod_handshake(struct tls *tls)
 {
 	int ret;
 
@@ -496,12 +498,12 @@ int tls_handshake(struct tls *tls)
 	}
 }
 
-bool tls_wants_read(struct tls *tls)
+bool mod_wants_read(struct tls *tls)
 {
 	return gnutls_record_get_direction(tls->session) == 0;
 }
 
-ssize_t tls_recv(struct tls *tls, void *buf, size_t len)
+ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
 {
 	ssize_t ret;
 
@@ -527,7 +529,7 @@ ssize_t tls_recv(struct tls *tls, void *buf, size_t len)
 	}
 }
 
-int tls_flush(struct tls *tls)
+int mod_flush(struct tls *tls)
 {
 	ssize_t ret;
 
@@ -550,17 +552,17 @@ int tls_flush(struct tls *tls)
 	return 0;
 }
 
-bool tls_flush_pending(struct tls *tls)
+bool mod_flush_pending(struct tls *tls)
 {
 	return tls->flush_pending;
 }
 
-ssize_t tls_send(struct tls *tls, const void *buf, size_t len)
+ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 {
 	size_t done = 0;
 	ssize_t ret;
 
-	ret = tls_flush(tls);
+	ret = mod_flush(tls);
 	if (ret < 0)
 		return ret;
 	while (done < len) {
@@ -590,32 +592,32 @@ ssize_t tls_send(struct tls *tls, const void *buf, size_t len)
 	return done;
 }
 
-size_t tls_pending(struct tls *tls)
+size_t mod_pending(struct tls *tls)
 {
 	return gnutls_record_check_pending(tls->session);
 }
 
-int tls_bye(struct tls *tls)
+int mod_bye(struct tls *tls)
 {
 	int ret;
 
-	if (tls_flush(tls) < 0)
+	if (mod_flush(tls) < 0)
 		return -EAGAIN;
 	ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
 	return ret < 0 ? -EAGAIN : 0;
 }
 
-const char *tls_reason(struct tls *tls)
+static const char *mod_reason(struct tls *tls)
 {
 	return tls->reason[0] ? tls->reason : "unknown error";
 }
 
-bool tls_resumed(struct tls *tls)
+bool mod_resumed(struct tls *tls)
 {
 	return gnutls_session_is_resumed(tls->session) != 0;
 }
 
-void tls_describe(struct tls *tls, char *buf, size_t len)
+void mod_describe(struct tls *tls, char *buf, size_t len)
 {
 	gnutls_datum_t alpn = { NULL, 0 };
 	const char *version = gnutls_protocol_get_name(gnutls_protocol_get_version(tls->session));
@@ -628,7 +630,7 @@ void tls_describe(struct tls *tls, char *buf, size_t len)
 		 have_alpn ? (int)alpn.size : 1, have_alpn ? (char *)alpn.data : "-");
 }
 
-void *tls_take_ticket(struct tls *tls, size_t *len)
+static void *mod_take_ticket(struct tls *tls, size_t *len)
 {
 	gnutls_datum_t data = { NULL, 0 };
 	void *copy;
@@ -653,3 +655,33 @@ void *tls_take_ticket(struct tls *tls, size_t *len)
 	gnutls_free(data.data);
 	return copy;
 }
+
+/* ---- the module's one export ---- */
+
+static void mod_init(const struct real_fns *fns)
+{
+	real_fns = fns;
+}
+
+__attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
+	.abi = TLS_OPS_ABI,
+	.init = mod_init,
+	.open = mod_open,
+	.free = mod_free,
+	.set_fd = mod_set_fd,
+	.set_nonblock = mod_set_nonblock,
+	.set_read_nonblock = mod_set_read_nonblock,
+	.set_write_nonblock = mod_set_write_nonblock,
+	.handshake = mod_handshake,
+	.wants_read = mod_wants_read,
+	.recv = mod_recv,
+	.send = mod_send,
+	.flush = mod_flush,
+	.flush_pending = mod_flush_pending,
+	.pending = mod_pending,
+	.bye = mod_bye,
+	.reason = mod_reason,
+	.describe = mod_describe,
+	.resumed = mod_resumed,
+	.take_ticket = mod_take_ticket,
+};

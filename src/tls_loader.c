@@ -1,0 +1,106 @@
+/* tls_loader.c - load libtlsshim-tls.so on first use and forward tls.h to
+ * it.  The module is looked for next to this library (the build tree keeps
+ * both in src/.libs), then in PKGLIBDIR. */
+#include "tls.h"
+#include "tls_module.h"
+#include "log.h"
+#include "real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef PKGLIBDIR
+#define PKGLIBDIR "/usr/local/lib/tlsshim"
+#endif
+
+static const struct tls_ops *ops;
+static char load_error[512];
+
+static void *try_open(const char *dir)
+{
+	char path[4200];
+
+	snprintf(path, sizeof path, "%.4000s/%s", dir, TLS_MODULE_NAME);
+	return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+static void load_module(void)
+{
+	Dl_info self;
+	char dir[4096], *slash;
+	void *handle = NULL;
+	const struct tls_ops *found;
+
+	shim_guard++;
+	if (dladdr((void *)load_module, &self) && self.dli_fname) {
+		snprintf(dir, sizeof dir, "%s", self.dli_fname);
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			handle = try_open(dir);
+			if (!handle) {
+				snprintf(slash, sizeof dir - (slash - dir), "/tlsshim");
+				handle = try_open(dir);
+			}
+		}
+	}
+	if (!handle)
+		handle = try_open(PKGLIBDIR);
+	if (!handle) {
+		snprintf(load_error, sizeof load_error, "cannot load the TLS engine %s: %s", TLS_MODULE_NAME,
+			 dlerror());
+		goto out;
+	}
+	found = dlsym(handle, "tlsshim_tls_ops");
+	if (!found || found->abi != TLS_OPS_ABI) {
+		snprintf(load_error, sizeof load_error, "%s does not match this library", TLS_MODULE_NAME);
+		goto out;
+	}
+	found->init(&real);
+	ops = found;
+out:
+	shim_guard--;
+}
+
+int tls_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int ret;
+
+	pthread_once(&once, load_module);
+	if (!ops) {
+		snprintf(err, errlen, "%s", load_error);
+		return -ENOSYS;
+	}
+	/* GnuTLS and p11-kit read files here: keep our hooks out of it. */
+	shim_guard++;
+	ret = ops->open(out, params, err, errlen);
+	shim_guard--;
+	return ret;
+}
+
+void tls_free(struct tls *tls)
+{
+	if (tls)
+		ops->free(tls);
+}
+
+void tls_set_fd(struct tls *tls, int fd) { ops->set_fd(tls, fd); }
+void tls_set_nonblock(struct tls *tls, bool nb) { ops->set_nonblock(tls, nb); }
+void tls_set_read_nonblock(struct tls *tls, bool nb) { ops->set_read_nonblock(tls, nb); }
+void tls_set_write_nonblock(struct tls *tls, bool nb) { ops->set_write_nonblock(tls, nb); }
+int tls_handshake(struct tls *tls) { return ops->handshake(tls); }
+bool tls_wants_read(struct tls *tls) { return ops->wants_read(tls); }
+ssize_t tls_recv(struct tls *tls, void *buf, size_t len) { return ops->recv(tls, buf, len); }
+ssize_t tls_send(struct tls *tls, const void *buf, size_t len) { return ops->send(tls, buf, len); }
+int tls_flush(struct tls *tls) { return ops->flush(tls); }
+bool tls_flush_pending(struct tls *tls) { return ops->flush_pending(tls); }
+size_t tls_pending(struct tls *tls) { return ops->pending(tls); }
+int tls_bye(struct tls *tls) { return ops->bye(tls); }
+const char *tls_reason(struct tls *tls) { return ops->reason(tls); }
+void tls_describe(struct tls *tls, char *buf, size_t len) { ops->describe(tls, buf, len); }
+bool tls_resumed(struct tls *tls) { return ops->resumed(tls); }
+void *tls_take_ticket(struct tls *tls, size_t *len) { return ops->take_ticket(tls, len); }
