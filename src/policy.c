@@ -299,9 +299,10 @@ char *policy_match_str(const struct policy_match *m, char *buf, size_t len)
 /* ------------------------------------------------------------- parser */
 
 enum key_id {
-	K_LOG, K_LOG_LEVEL, K_SESSION_CACHE,
+	K_LOG, K_LOG_LEVEL, K_SESSION_CACHE, K_KEYLOG, K_LOG_FORMAT,
 	K_MATCH, K_ACTION, K_PORT, K_SERVER_NAME, K_CA, K_CERT, K_KEY, K_PIN,
-	K_ALPN, K_RESUME,
+	K_ALPN, K_RESUME, K_EARLY_DATA, K_REKEY_AFTER, K_OCSP, K_GROUPS, K_CIPHERS,
+	K_HANDSHAKE_TIMEOUT,
 	K_COUNT
 };
 
@@ -313,6 +314,8 @@ static const struct {
 	[K_LOG] = { "log", true, false },
 	[K_LOG_LEVEL] = { "log-level", true, false },
 	[K_SESSION_CACHE] = { "session-cache", true, false },
+	[K_KEYLOG] = { "keylog", true, false },
+	[K_LOG_FORMAT] = { "log-format", true, false },
 	[K_MATCH] = { "match", false, true },
 	[K_ACTION] = { "action", false, false },
 	[K_PORT] = { "port", false, false },
@@ -323,6 +326,23 @@ static const struct {
 	[K_PIN] = { "pin", false, true },
 	[K_ALPN] = { "alpn", false, false },
 	[K_RESUME] = { "resume", false, false },
+	[K_EARLY_DATA] = { "early-data", false, false },
+	[K_REKEY_AFTER] = { "rekey-after", false, false },
+	[K_OCSP] = { "ocsp", false, false },
+	[K_GROUPS] = { "groups", false, false },
+	[K_CIPHERS] = { "ciphers", false, false },
+	[K_HANDSHAKE_TIMEOUT] = { "handshake-timeout", false, false },
+};
+
+/* Names accepted by "groups" and "ciphers" (the GnuTLS spellings, without
+ * GnuTLS's "GROUP-" prefix), in the order the documentation lists them. */
+static const char *const known_groups[] = {
+	"X25519", "X448", "SECP256R1", "SECP384R1", "SECP521R1",
+	"FFDHE2048", "FFDHE3072", "FFDHE4096", "FFDHE6144", "FFDHE8192",
+};
+
+static const char *const known_ciphers[] = {
+	"AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305", "AES-128-CCM", "AES-128-CCM-8",
 };
 
 struct parser {
@@ -603,6 +623,167 @@ static bool do_path(struct parser *ps, const char *key, char **field, unsigned *
 	return set_string(ps, field, value);
 }
 
+bool policy_is_pkcs11(const char *value)
+{
+	return value && ascii_caseeq_n(value, "pkcs11:", 7);
+}
+
+/* cert and key: an absolute path, or a PKCS#11 URI (RFC 7512). */
+static bool do_cert_key(struct parser *ps, const char *key, char **field, unsigned *line,
+			const char *value)
+{
+	if (!policy_is_pkcs11(value)) {
+		if (value[0] != '/')
+			return bad_value(ps, key, value,
+					 "must be an absolute path or a PKCS#11 URI (pkcs11:...)");
+		return do_path(ps, key, field, line, value);
+	}
+	for (const char *c = value; *c; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f)
+			return bad_value(ps, key, value,
+					 "a PKCS#11 URI has no spaces or control characters "
+					 "(percent-encode them, as in %20)");
+	/* Stored with the scheme in lower case, the spelling every library takes. */
+	char *s = strdup(value);
+	if (!s)
+		return oom(ps);
+	memcpy(s, "pkcs11:", 7);
+	free(*field);
+	*field = s;
+	*line = ps->line;
+	return true;
+}
+
+/* A comma-separated list of names from KNOWN (N of them), case-insensitive,
+ * no duplicates; stored as the canonical (upper-case) spellings, in order. */
+static bool do_name_list(struct parser *ps, const char *key, const char *what, char *value,
+			 const char *const *known, size_t n_known, char ***out, size_t *n_out)
+{
+	struct policy_rule *r = cur_rule(ps);
+	char q[40];
+	const char *p = value;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char item[MAX_LINE + 1];
+		memcpy(item, p, n);
+		item[n] = '\0';
+		char *t = trim(item);
+		if (*t == '\0')
+			return bad_value(ps, key, value, "empty entry in the list");
+		size_t k = 0;
+		while (k < n_known && !ascii_caseeq(t, known[k]))
+			k++;
+		if (k == n_known) {
+			char list[256];
+			size_t len = 0;
+			for (size_t i = 0; i < n_known; i++)
+				len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+							i ? ", " : "", known[i]);
+			return fail(ps, ps->line, "unknown %s \"%s\" in rule [%s] (known: %s)", what,
+				    show(t, q, sizeof q), r->name, list);
+		}
+		for (size_t i = 0; i < *n_out; i++)
+			if (strcmp((*out)[i], known[k]) == 0)
+				return fail(ps, ps->line, "%s %s listed twice in rule [%s]", what,
+					    known[k], r->name);
+		char **na = realloc(*out, (*n_out + 1) * sizeof *na);
+		if (!na)
+			return oom(ps);
+		*out = na;
+		if (!((*out)[*n_out] = strdup(known[k])))
+			return oom(ps);
+		(*n_out)++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return true;
+}
+
+/* Skip spaces and tabs. */
+static const char *skip_blanks(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* Leading decimal digits of S as a number (at most MAX); *END after them. */
+static bool parse_leading_uint(const char *s, uint64_t max, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	if (!is_digit(*s))
+		return false;
+	for (; is_digit(*s); s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	*end = s;
+	return true;
+}
+
+/* A byte count: N, optionally followed by K, M, G or T (powers of 1024,
+ * case-insensitive), then optionally "B" or "iB" ("64K", "64KiB", "1M",
+ * "4096B"); at most 1T. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	const char *e;
+	if (!parse_leading_uint(s, POLICY_REKEY_AFTER_MAX, &v, &e))
+		return false;
+	e = skip_blanks(e);
+	unsigned shift = 0;
+	switch (to_lower(*e)) {
+	case 'k': shift = 10; break;
+	case 'm': shift = 20; break;
+	case 'g': shift = 30; break;
+	case 't': shift = 40; break;
+	default: break;
+	}
+	if (shift) {
+		e++;
+		if (to_lower(e[0]) == 'i' && to_lower(e[1]) == 'b')
+			e += 2;
+		else if (to_lower(e[0]) == 'b')
+			e++;
+	} else if (to_lower(e[0]) == 'b') {
+		e++;
+	}
+	if (*e != '\0')
+		return false;
+	if (v > (POLICY_REKEY_AFTER_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+/* A duration: "10s", "500ms", "2m", or a bare number of seconds, within
+ * 100ms..10m; result in milliseconds. */
+static bool parse_duration(const char *s, unsigned *out_ms)
+{
+	uint64_t v;
+	const char *e;
+	if (!parse_leading_uint(s, 1000000000, &v, &e))
+		return false;
+	e = skip_blanks(e);
+	uint64_t ms;
+	if (*e == '\0' || ascii_caseeq(e, "s"))
+		ms = v * 1000;
+	else if (ascii_caseeq(e, "ms"))
+		ms = v;
+	else if (ascii_caseeq(e, "m"))
+		ms = v * 60 * 1000;
+	else
+		return false;
+	if (ms < POLICY_HANDSHAKE_TIMEOUT_MIN_MS || ms > POLICY_HANDSHAKE_TIMEOUT_MAX_MS)
+		return false;
+	*out_ms = (unsigned)ms;
+	return true;
+}
+
 static bool do_server_name(struct parser *ps, const char *value)
 {
 	struct policy_rule *r = cur_rule(ps);
@@ -690,6 +871,25 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 			return bad_value(ps, "session-cache", value, "expected a number from 0 to 100000");
 		p->session_cache = (unsigned)v;
 		return true;
+	case K_KEYLOG:
+		if (ascii_caseeq(value, "off")) {
+			free(p->keylog_path);
+			p->keylog_path = NULL;
+		} else if (value[0] != '/') {
+			return bad_value(ps, "keylog", value, "expected off or an absolute path");
+		} else if (!set_string(ps, &p->keylog_path, value)) {
+			return false;
+		}
+		p->keylog_line = ps->line;
+		return true;
+	case K_LOG_FORMAT:
+		if (ascii_caseeq(value, "text"))
+			p->log_format = POLICY_FORMAT_TEXT;
+		else if (ascii_caseeq(value, "json"))
+			p->log_format = POLICY_FORMAT_JSON;
+		else
+			return bad_value(ps, "log-format", value, "expected text or json");
+		return true;
 	case K_MATCH:
 		return do_match(ps, value);
 	case K_ACTION: {
@@ -721,9 +921,9 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 		return do_path(ps, "ca", &r->ca, &r->ca_line, value);
 	}
 	case K_CERT:
-		return do_path(ps, "cert", &cur_rule(ps)->cert, &cur_rule(ps)->cert_line, value);
+		return do_cert_key(ps, "cert", &cur_rule(ps)->cert, &cur_rule(ps)->cert_line, value);
 	case K_KEY:
-		return do_path(ps, "key", &cur_rule(ps)->key, &cur_rule(ps)->key_line, value);
+		return do_cert_key(ps, "key", &cur_rule(ps)->key, &cur_rule(ps)->key_line, value);
 	case K_PIN:
 		return do_pin(ps, value);
 	case K_ALPN:
@@ -731,6 +931,41 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 	case K_RESUME:
 		if (!parse_bool(value, &cur_rule(ps)->resume))
 			return bad_value(ps, "resume", value, "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_EARLY_DATA:
+		if (!parse_bool(value, &cur_rule(ps)->early_data))
+			return bad_value(ps, "early-data", value,
+					 "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_REKEY_AFTER:
+		if (!parse_size(value, &cur_rule(ps)->rekey_after))
+			return bad_value(ps, "rekey-after", value,
+					 "expected a byte count like 0, 64K, 64KiB or 1M (at most 1T; 0 = never)");
+		return true;
+	case K_OCSP: {
+		struct policy_rule *r = cur_rule(ps);
+		if (ascii_caseeq(value, "off"))
+			r->ocsp = POLICY_OCSP_OFF;
+		else if (ascii_caseeq(value, "request"))
+			r->ocsp = POLICY_OCSP_REQUEST;
+		else if (ascii_caseeq(value, "require"))
+			r->ocsp = POLICY_OCSP_REQUIRE;
+		else
+			return bad_value(ps, "ocsp", value, "expected off, request or require");
+		return true;
+	}
+	case K_GROUPS:
+		return do_name_list(ps, "groups", "group", value, known_groups,
+				    sizeof known_groups / sizeof known_groups[0],
+				    &cur_rule(ps)->groups, &cur_rule(ps)->n_groups);
+	case K_CIPHERS:
+		return do_name_list(ps, "ciphers", "cipher", value, known_ciphers,
+				    sizeof known_ciphers / sizeof known_ciphers[0],
+				    &cur_rule(ps)->ciphers, &cur_rule(ps)->n_ciphers);
+	case K_HANDSHAKE_TIMEOUT:
+		if (!parse_duration(value, &cur_rule(ps)->handshake_timeout_ms))
+			return bad_value(ps, "handshake-timeout", value,
+					 "expected a duration like 10s or 500ms (100ms..10m)");
 		return true;
 	case K_COUNT:
 		break;
@@ -800,6 +1035,10 @@ static bool do_section(struct parser *ps, char *s)
 	r->line = ps->line;
 	r->action = POLICY_TLS;
 	r->resume = true;
+	r->early_data = false;
+	r->rekey_after = 0;
+	r->ocsp = POLICY_OCSP_REQUEST;
+	r->handshake_timeout_ms = POLICY_HANDSHAKE_TIMEOUT_MS;
 	ps->in_rule = true;
 	memset(ps->seen, 0, sizeof ps->seen);
 	return true;
@@ -872,6 +1111,8 @@ static void policy_defaults(struct policy *p)
 	p->log_dest = POLICY_LOG_STDERR;
 	p->log_level = POLICY_LEVEL_WARNING;
 	p->session_cache = 64;
+	p->keylog_path = NULL;
+	p->log_format = POLICY_FORMAT_TEXT;
 }
 
 struct policy *policy_new_empty(void)
@@ -966,9 +1207,16 @@ void policy_free(struct policy *p)
 		for (size_t j = 0; j < r->n_alpn; j++)
 			free(r->alpn[j]);
 		free(r->alpn);
+		for (size_t j = 0; j < r->n_groups; j++)
+			free(r->groups[j]);
+		free(r->groups);
+		for (size_t j = 0; j < r->n_ciphers; j++)
+			free(r->ciphers[j]);
+		free(r->ciphers);
 	}
 	free(p->rules);
 	free(p->log_path);
+	free(p->keylog_path);
 	free(p);
 }
 
@@ -1045,6 +1293,25 @@ const char *policy_action_name(enum policy_action action)
 	case POLICY_TLS: return "tls";
 	case POLICY_PLAIN: return "plain";
 	case POLICY_DENY: return "deny";
+	}
+	return "?";
+}
+
+const char *policy_ocsp_name(enum policy_ocsp ocsp)
+{
+	switch (ocsp) {
+	case POLICY_OCSP_REQUEST: return "request";
+	case POLICY_OCSP_OFF: return "off";
+	case POLICY_OCSP_REQUIRE: return "require";
+	}
+	return "?";
+}
+
+const char *policy_format_name(enum policy_log_format format)
+{
+	switch (format) {
+	case POLICY_FORMAT_TEXT: return "text";
+	case POLICY_FORMAT_JSON: return "json";
 	}
 	return "?";
 }

@@ -13,6 +13,15 @@ enum policy_action { POLICY_TLS = 0, POLICY_PLAIN, POLICY_DENY };
 
 enum policy_log_dest { POLICY_LOG_STDERR = 0, POLICY_LOG_SYSLOG, POLICY_LOG_FILE };
 
+/* log-format: one text line per event, or one JSON object per line. */
+enum policy_log_format { POLICY_FORMAT_TEXT = 0, POLICY_FORMAT_JSON };
+
+/* ocsp: request (default) asks for a stapled OCSP response and, when one
+ * comes, requires it to be valid and good; require also refuses a server that
+ * staples none; off neither asks nor checks.  A must-staple certificate
+ * always requires a good stapled response, whatever the rule says. */
+enum policy_ocsp { POLICY_OCSP_REQUEST = 0, POLICY_OCSP_OFF, POLICY_OCSP_REQUIRE };
+
 /* Ordered: a message is shown when its level <= the configured level. */
 enum policy_log_level {
 	POLICY_LEVEL_ERROR = 0,
@@ -39,6 +48,11 @@ struct policy_match {
 
 #define POLICY_PIN_LEN 32     /* SHA-256 */
 
+#define POLICY_HANDSHAKE_TIMEOUT_MS 10000                 /* default: 10s */
+#define POLICY_HANDSHAKE_TIMEOUT_MIN_MS 100               /* 100ms */
+#define POLICY_HANDSHAKE_TIMEOUT_MAX_MS (10u * 60 * 1000) /* 10m */
+#define POLICY_REKEY_AFTER_MAX ((uint64_t)1 << 40)        /* 1 TiB */
+
 struct policy_rule {
 	char *name;
 	unsigned line;            /* line of the [section] header */
@@ -49,14 +63,22 @@ struct policy_rule {
 	char *server_name;        /* NULL = the name the program resolved */
 	bool server_name_is_ip;   /* server_name is an IP literal: verify IP SAN, no SNI */
 	char *ca;                 /* NULL = system trust store, else a PEM path */
-	char *cert;               /* client certificate chain (PEM path) or NULL */
-	char *key;                /* its private key (PEM path) or NULL */
+	char *cert;               /* client certificate chain (PEM path or pkcs11: URI) or NULL */
+	char *key;                /* its private key (PEM path or pkcs11: URI) or NULL */
 	unsigned ca_line, cert_line, key_line;  /* where they were set, for load errors */
 	uint8_t (*pins)[POLICY_PIN_LEN];        /* decoded sha256 pins */
 	size_t n_pins;
 	char **alpn;              /* protocols offered, in order */
 	size_t n_alpn;
 	bool resume;              /* use the session cache (default on) */
+	bool early_data;          /* send the first bytes as 0-RTT on resumption (default off) */
+	uint64_t rekey_after;     /* KeyUpdate after this many bytes sent; 0 = never */
+	enum policy_ocsp ocsp;    /* default POLICY_OCSP_REQUEST */
+	char **groups;            /* key-exchange groups, canonical upper-case names, in order */
+	size_t n_groups;          /* 0 = the GnuTLS default */
+	char **ciphers;           /* TLS 1.3 cipher suites, canonical upper-case names, in order */
+	size_t n_ciphers;         /* 0 = the GnuTLS default */
+	unsigned handshake_timeout_ms;  /* default POLICY_HANDSHAKE_TIMEOUT_MS */
 };
 
 struct policy {
@@ -64,6 +86,9 @@ struct policy {
 	char *log_path;           /* POLICY_LOG_FILE */
 	enum policy_log_level log_level;
 	unsigned session_cache;   /* tickets kept per process; 0 = off */
+	char *keylog_path;        /* NSS key log file (absolute); NULL = off */
+	unsigned keylog_line;     /* where keylog was set, for load errors */
+	enum policy_log_format log_format;
 	struct policy_rule *rules;
 	size_t n_rules;
 };
@@ -95,7 +120,15 @@ const struct policy_rule *policy_match(const struct policy *policy,
  * a trailing dot ignored.) */
 bool policy_name_matches(const struct policy_match *m, const char *name);
 
+/* Is VALUE (a cert or key setting) a PKCS#11 URI (RFC 7512), i.e. does it
+ * start with "pkcs11:" (scheme case-insensitive)?  False for NULL.  Such a
+ * value is not a file: policy_load does not check it, and the parser stores
+ * it with the scheme in lower case. */
+bool policy_is_pkcs11(const char *value);
+
 const char *policy_action_name(enum policy_action action);
+const char *policy_ocsp_name(enum policy_ocsp ocsp);            /* "request", ... */
+const char *policy_format_name(enum policy_log_format format);  /* "text", "json" */
 const char *policy_level_name(enum policy_log_level level);
 /* Parse a level name ("error", ...); return -1 if unknown. */
 int policy_level_parse(const char *name);

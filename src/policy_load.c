@@ -139,6 +139,64 @@ static bool check_ref(const char *policy_path, unsigned line, const char *what,
 	return true;
 }
 
+/* Check the keylog file FILE (absolute): if it exists, a regular file (not a
+ * symbolic link) owned by root or the effective user, and neither readable
+ * nor writable by group or others (it will hold TLS secrets); if it does not
+ * exist, its directory must. */
+static bool check_keylog(const char *policy_path, unsigned line, const char *file,
+			 char *errbuf, size_t errlen)
+{
+	char eb[128], why[160];
+	struct stat st;
+	if (lstat(file, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			put_err(errbuf, errlen,
+				"%s:%u: keylog file %s is a symbolic link (not allowed: it will hold TLS secrets)",
+				policy_path, line, file);
+			return false;
+		}
+		if (check_owner_mode(&st, why, sizeof why)) {
+			put_err(errbuf, errlen, "%s:%u: keylog file %s %s", policy_path, line, file, why);
+			return false;
+		}
+		if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+			put_err(errbuf, errlen,
+				"%s:%u: keylog file %s is accessible by group or others (mode %04o; "
+				"it will hold TLS secrets: chmod 600 it)",
+				policy_path, line, file, (unsigned)(st.st_mode & 07777));
+			return false;
+		}
+		return true;
+	}
+	int e = errno;
+	if (e != ENOENT) {
+		put_err(errbuf, errlen, "%s:%u: cannot check keylog file %s: %s", policy_path, line,
+			file, errstr(e, eb, sizeof eb));
+		return false;
+	}
+	/* Not there yet: it is created (mode 0600) in an existing directory. */
+	const char *slash = strrchr(file, '/');
+	size_t dl = slash && slash != file ? (size_t)(slash - file) : 1;
+	char *dir = strndup(file, dl);
+	if (!dir) {
+		put_err(errbuf, errlen, "%s:%u: out of memory", policy_path, line);
+		return false;
+	}
+	bool good = false;
+	if (stat(dir, &st) != 0) {
+		e = errno;
+		put_err(errbuf, errlen, "%s:%u: keylog file %s: cannot use its directory %s: %s",
+			policy_path, line, file, dir, errstr(e, eb, sizeof eb));
+	} else if (!S_ISDIR(st.st_mode)) {
+		put_err(errbuf, errlen, "%s:%u: keylog file %s: %s is not a directory", policy_path,
+			line, file, dir);
+	} else {
+		good = true;
+	}
+	free(dir);
+	return good;
+}
+
 struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
 {
 	char eb[128], why[160];
@@ -197,11 +255,18 @@ struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
 		return NULL;
 	}
 
+	if (p->keylog_path && !check_keylog(path, p->keylog_line, p->keylog_path, errbuf, errlen)) {
+		policy_free(p);
+		return NULL;
+	}
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = &p->rules[i];
+		/* A PKCS#11 URI names an object in a token, not a file. */
 		if ((r->ca && !check_ref(path, r->ca_line, "ca", r->ca, errbuf, errlen)) ||
-		    (r->cert && !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
-		    (r->key && !check_ref(path, r->key_line, "key", r->key, errbuf, errlen))) {
+		    (r->cert && !policy_is_pkcs11(r->cert) &&
+		     !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
+		    (r->key && !policy_is_pkcs11(r->key) &&
+		     !check_ref(path, r->key_line, "key", r->key, errbuf, errlen))) {
 			policy_free(p);
 			return NULL;
 		}
@@ -257,6 +322,42 @@ const char *policy_find(char *buf, size_t buflen)
 
 /* ------------------------------------------------------------ printing */
 
+/* BYTES in the largest unit that is exact: "64KiB", "1GiB", "1000". */
+static const char *size_str(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "TiB", "GiB", "MiB", "KiB" };
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned shift = 40 - 10 * i;
+		uint64_t unit = (uint64_t)1 << shift;
+		if (bytes >= unit && bytes % unit == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(bytes >> shift), units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)bytes);
+	return buf;
+}
+
+/* MS in the largest unit that is exact: "2m", "10s", "1500ms". */
+static const char *duration_str(unsigned ms, char *buf, size_t len)
+{
+	if (ms >= 60000 && ms % 60000 == 0)
+		snprintf(buf, len, "%um", ms / 60000);
+	else if (ms >= 1000 && ms % 1000 == 0)
+		snprintf(buf, len, "%us", ms / 1000);
+	else
+		snprintf(buf, len, "%ums", ms);
+	return buf;
+}
+
+static void print_list(FILE *out, const char *key, char *const *items, size_t n)
+{
+	fprintf(out, "%s = ", key);
+	for (size_t j = 0; j < n; j++)
+		fprintf(out, "%s%s", j ? "," : "", items[j]);
+	fprintf(out, "\n");
+}
+
 void policy_print(const struct policy *p, FILE *out)
 {
 	if (!p || !out)
@@ -277,6 +378,12 @@ void policy_print(const struct policy *p, FILE *out)
 	fprintf(out, "log-level = %s\n", policy_level_name(p->log_level));
 	fprintf(out, "session-cache = %u%s\n", p->session_cache,
 		p->session_cache ? "" : "  # resumption off");
+	fprintf(out, "log-format = %s\n", policy_format_name(p->log_format));
+	if (p->keylog_path)
+		fprintf(out, "keylog = %s  # DEBUGGING ONLY: TLS secrets are written to this file\n",
+			p->keylog_path);
+	else
+		fprintf(out, "keylog = off\n");
 
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = &p->rules[i];
@@ -308,9 +415,11 @@ void policy_print(const struct policy *p, FILE *out)
 			fprintf(out, "# server-name: the host name the program resolved for the address\n");
 		fprintf(out, "ca = %s\n", r->ca ? r->ca : "system");
 		if (r->cert)
-			fprintf(out, "cert = %s\n", r->cert);
+			fprintf(out, "cert = %s%s\n", r->cert,
+				policy_is_pkcs11(r->cert) ? "  # PKCS#11 URI" : "");
 		if (r->key)
-			fprintf(out, "key = %s\n", r->key);
+			fprintf(out, "key = %s%s\n", r->key,
+				policy_is_pkcs11(r->key) ? "  # PKCS#11 URI" : "");
 		if (!r->cert && tls)
 			fprintf(out, "# no client certificate\n");
 		for (size_t j = 0; j < r->n_pins; j++) {
@@ -326,5 +435,43 @@ void policy_print(const struct policy *p, FILE *out)
 			fprintf(out, "# alpn: none offered\n");
 		}
 		fprintf(out, "resume = %s\n", r->resume ? "on" : "off");
+
+		char val[32];
+		if (r->early_data)
+			fprintf(out, "early-data = on  # 0-RTT on resumed connections: replayable, "
+				"idempotent requests only\n");
+		else if (tls)
+			fprintf(out, "# early-data: off\n");
+		if (r->rekey_after)
+			fprintf(out, "rekey-after = %s  # %llu bytes sent, then a KeyUpdate\n",
+				size_str(r->rekey_after, val, sizeof val),
+				(unsigned long long)r->rekey_after);
+		else if (tls)
+			fprintf(out, "# rekey-after: 0 (never; the peer's KeyUpdate is always answered)\n");
+		switch (r->ocsp) {
+		case POLICY_OCSP_REQUEST:
+			if (tls)
+				fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
+			break;
+		case POLICY_OCSP_OFF:
+			fprintf(out, "ocsp = off  # not requested (must-staple certificates still need one)\n");
+			break;
+		case POLICY_OCSP_REQUIRE:
+			fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");
+			break;
+		}
+		if (r->n_groups)
+			print_list(out, "groups", r->groups, r->n_groups);
+		else if (tls)
+			fprintf(out, "# groups: the GnuTLS defaults\n");
+		if (r->n_ciphers)
+			print_list(out, "ciphers", r->ciphers, r->n_ciphers);
+		else if (tls)
+			fprintf(out, "# ciphers: the GnuTLS defaults\n");
+		if (r->handshake_timeout_ms != POLICY_HANDSHAKE_TIMEOUT_MS)
+			fprintf(out, "handshake-timeout = %s\n",
+				duration_str(r->handshake_timeout_ms, val, sizeof val));
+		else if (tls)
+			fprintf(out, "# handshake-timeout: 10s\n");
 	}
 }

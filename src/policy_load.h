@@ -13,11 +13,15 @@
  * effective user, not writable by group or others, and at most 1 MiB.  Files
  * the rules name (ca, cert, key) must exist, be readable regular files, owned
  * by root or the effective user, not writable by group or others (they are
- * opened following symbolic links, and the target is checked).  On error
+ * opened following symbolic links, and the target is checked); a cert or key
+ * that is a PKCS#11 URI is not a file and is not checked.  The keylog file,
+ * if set and present, must be a regular file (not a symbolic link) owned by
+ * root or the effective user, with no group or other permissions at all (it
+ * will hold secrets); if absent, its directory must exist.  On error
  * return NULL and write one line into ERRBUF: "PATH:LINE: reason" (or
  * "PATH: reason" when no line applies), e.g.
  * "/etc/p:7: cannot read key file /x/k.pem: No such file or directory".
- * Uses open/fstat/read only (no stdio). */
+ * Uses open/fstat/read/lstat/stat only (no stdio). */
 struct policy *policy_load(const char *path, char *errbuf, size_t errlen);
 
 /* Which policy file to use when none was given: $TLSSHIM_POLICY (via
@@ -33,7 +37,9 @@ const char *policy_find(char *buf, size_t buflen);
 
 /* Print the policy as understood (for `tlsshim check`): globals, then each
  * rule with its line, matches, action, port, server-name, ca (or system),
- * cert/key, pins (re-encoded sha256//...), alpn, resume.  One block per rule.
+ * cert/key, pins (re-encoded sha256//...), alpn, resume, early-data,
+ * rekey-after, ocsp, groups, ciphers, handshake-timeout (the defaults of tls
+ * rules as comments).  One block per rule.
  * The output is in policy syntax (explanations in comments) and parses back
  * to the same policy. */
 void policy_print(const struct policy *policy, FILE *out);

@@ -140,21 +140,31 @@ static bool write_file(const char *path, const char *text, size_t len, mode_t mo
 /* Do two policies say the same thing? */
 static bool same_policy(const struct policy *a, const struct policy *b)
 {
+#define SAMESTR(x, y) (((x) == NULL) == ((y) == NULL) && (!(x) || strcmp((x), (y)) == 0))
 	if (a->log_dest != b->log_dest || a->log_level != b->log_level ||
-	    a->session_cache != b->session_cache || a->n_rules != b->n_rules)
+	    a->session_cache != b->session_cache || a->n_rules != b->n_rules ||
+	    a->log_format != b->log_format || !SAMESTR(a->keylog_path, b->keylog_path))
 		return false;
 	if ((a->log_path == NULL) != (b->log_path == NULL) ||
 	    (a->log_path && strcmp(a->log_path, b->log_path)))
 		return false;
-#define SAMESTR(x, y) (((x) == NULL) == ((y) == NULL) && (!(x) || strcmp((x), (y)) == 0))
 	for (size_t i = 0; i < a->n_rules; i++) {
 		const struct policy_rule *r = &a->rules[i], *s = &b->rules[i];
 		if (strcmp(r->name, s->name) || r->n_matches != s->n_matches || r->action != s->action ||
 		    r->port != s->port || !SAMESTR(r->server_name, s->server_name) ||
 		    r->server_name_is_ip != s->server_name_is_ip || !SAMESTR(r->ca, s->ca) ||
 		    !SAMESTR(r->cert, s->cert) || !SAMESTR(r->key, s->key) ||
-		    r->n_pins != s->n_pins || r->n_alpn != s->n_alpn || r->resume != s->resume)
+		    r->n_pins != s->n_pins || r->n_alpn != s->n_alpn || r->resume != s->resume ||
+		    r->early_data != s->early_data || r->rekey_after != s->rekey_after ||
+		    r->ocsp != s->ocsp || r->n_groups != s->n_groups || r->n_ciphers != s->n_ciphers ||
+		    r->handshake_timeout_ms != s->handshake_timeout_ms)
 			return false;
+		for (size_t j = 0; j < r->n_groups; j++)
+			if (strcmp(r->groups[j], s->groups[j]))
+				return false;
+		for (size_t j = 0; j < r->n_ciphers; j++)
+			if (strcmp(r->ciphers[j], s->ciphers[j]))
+				return false;
 		for (size_t j = 0; j < r->n_matches; j++) {
 			const struct policy_match *m = &r->matches[j], *n = &s->matches[j];
 			if (m->kind != n->kind || m->port != n->port || !SAMESTR(m->name, n->name) ||
@@ -200,13 +210,15 @@ static void test_defaults(void)
 {
 	struct policy *p = parse("");
 	ok(p && p->n_rules == 0 && p->log_dest == POLICY_LOG_STDERR &&
-	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64 && !p->log_path,
-	   "empty text: no rules, default globals");
+	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64 && !p->log_path &&
+	   !p->keylog_path && p->log_format == POLICY_FORMAT_TEXT,
+	   "empty text: no rules, default globals (keylog off, log-format text)");
 	policy_free(p);
 
 	p = policy_new_empty();
 	ok(p && p->n_rules == 0 && p->log_dest == POLICY_LOG_STDERR &&
-	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64,
+	   p->log_level == POLICY_LEVEL_WARNING && p->session_cache == 64 &&
+	   !p->keylog_path && p->log_format == POLICY_FORMAT_TEXT,
 	   "policy_new_empty has the defaults");
 	ok(policy_match(p, NULL, 0, AF_INET, (const uint8_t *)"\x7f\0\0\1", 80) == NULL,
 	   "empty policy matches nothing");
@@ -230,6 +242,10 @@ static void test_defaults(void)
 		ok(r->action == POLICY_TLS && r->resume && r->port == 0 && !r->server_name &&
 		   !r->server_name_is_ip && !r->ca && !r->cert && !r->key && r->n_pins == 0 &&
 		   r->n_alpn == 0, "rule defaults: tls, resume on, no port/name/ca/cert/pins/alpn");
+		ok(!r->early_data && r->rekey_after == 0 && r->ocsp == POLICY_OCSP_REQUEST &&
+		   r->n_groups == 0 && !r->groups && r->n_ciphers == 0 && !r->ciphers &&
+		   r->handshake_timeout_ms == 10000 && POLICY_HANDSHAKE_TIMEOUT_MS == 10000,
+		   "rule defaults: early-data off, no rekey, ocsp request, default groups/ciphers, 10s handshake");
 		ok(r->n_matches == 1 && r->matches[0].kind == POLICY_HOST_NAME &&
 		   strcmp(r->matches[0].name, "api.example.com") == 0 && r->matches[0].port == 443,
 		   "match api.example.com:443");
@@ -709,6 +725,288 @@ static void test_rule_keys(void)
 	    "server-name=x.com\nca=/ca\ncert=/c\nkey=/k\n[b]\nmatch=*:*\nbogus=1\n", 11, "unknown key \"bogus\"");
 }
 
+static void test_new_globals(void)
+{
+	struct policy *p;
+
+	p = parse("keylog = /tmp/keys.log\nlog-format = json\n");
+	ok(p && p->keylog_path && strcmp(p->keylog_path, "/tmp/keys.log") == 0 && p->keylog_line == 1 &&
+	   p->log_format == POLICY_FORMAT_JSON, "keylog = /PATH, log-format = json");
+	policy_free(p);
+	p = parse("log-format = TEXT\n\nkeylog = OFF\n");
+	ok(p && !p->keylog_path && p->keylog_line == 3 && p->log_format == POLICY_FORMAT_TEXT,
+	   "keylog = OFF -> NULL, log-format = TEXT (case-insensitive)");
+	policy_free(p);
+	p = parse("keylog = /var/tmp/my keys.log\n");
+	ok(p && p->keylog_path && strcmp(p->keylog_path, "/var/tmp/my keys.log") == 0,
+	   "keylog path with a space");
+	policy_free(p);
+
+	bad("keylog = keys.log\n", 1, "bad keylog \"keys.log\": expected off or an absolute path");
+	bad("keylog = ~/keys.log\n", 1, "expected off or an absolute path");
+	bad("keylog = on\n", 1, "bad keylog \"on\"");
+	bad("keylog = $SSLKEYLOGFILE\n", 1, "bad keylog");
+	bad("keylog =\n", 1, "empty value for \"keylog\"");
+	bad("keylog = off\nkeylog = /k\n", 2, "duplicate key \"keylog\" (first at line 1)");
+	bad("[a]\nmatch = *:*\nkeylog = /k\n", 3, "global key \"keylog\" inside rule [a]");
+	bad("log-format = xml\n", 1, "bad log-format \"xml\": expected text or json");
+	bad("log-format = json-lines\n", 1, "bad log-format");
+	bad("log-format = json\nlog-format = text\n", 2, "duplicate key \"log-format\"");
+	bad("[a]\nmatch = *:*\nlog-format = json\n", 3, "global key \"log-format\" inside rule [a]");
+}
+
+/* rekey-after = VALUE must give WANT bytes. */
+static void check_size(const char *value, uint64_t want)
+{
+	char body[256];
+	snprintf(body, sizeof body, "match=*:*\nrekey-after = %s", value);
+	struct policy *p = rule(body);
+	ok(p && p->rules[0].rekey_after == want, "rekey-after = %s -> %llu (got %llu)", value,
+	   (unsigned long long)want, p ? (unsigned long long)p->rules[0].rekey_after : 0ull);
+	policy_free(p);
+}
+
+/* handshake-timeout = VALUE must give WANT milliseconds. */
+static void check_duration(const char *value, unsigned want)
+{
+	char body[256];
+	snprintf(body, sizeof body, "match=*:*\nhandshake-timeout = %s", value);
+	struct policy *p = rule(body);
+	ok(p && p->rules[0].handshake_timeout_ms == want, "handshake-timeout = %s -> %u ms (got %u)",
+	   value, want, p ? p->rules[0].handshake_timeout_ms : 0);
+	policy_free(p);
+}
+
+static void test_new_rule_keys(void)
+{
+	struct policy *p;
+	char body[1024];
+
+	/* early-data: a boolean like resume. */
+	static const char *const yes[] = { "on", "yes", "true", "1", "ON", "True" };
+	static const char *const no[] = { "off", "no", "false", "0", "Off", "NO" };
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(body, sizeof body, "match=*:*\nearly-data = %s", yes[i]);
+		p = rule(body);
+		ok(p && p->rules[0].early_data, "early-data = %s", yes[i]);
+		policy_free(p);
+		snprintf(body, sizeof body, "match=*:*\nearly-data = %s", no[i]);
+		p = rule(body);
+		ok(p && !p->rules[0].early_data, "early-data = %s", no[i]);
+		policy_free(p);
+	}
+	bad_rule("early-data = 0rtt\nmatch=*:*", "bad early-data \"0rtt\" in rule [r]: expected on or off");
+	bad_rule("early-data = onn\nmatch=*:*", "bad early-data");
+	bad("[r]\nmatch=*:*\nearly-data = on\nearly-data = off\n", 4,
+	    "duplicate key \"early-data\" in rule [r] (first at line 3)");
+
+	/* rekey-after: bytes with binary suffixes. */
+	check_size("0", 0);
+	check_size("1", 1);
+	check_size("1000", 1000);
+	check_size("4096B", 4096);
+	check_size("64K", 64 * 1024);
+	check_size("64k", 64 * 1024);
+	check_size("64KiB", 64 * 1024);
+	check_size("64kib", 64 * 1024);
+	check_size("64KB", 64 * 1024);
+	check_size("64 KiB", 64 * 1024);
+	check_size("1M", 1024 * 1024);
+	check_size("16MiB", 16ull << 20);
+	check_size("2G", 2ull << 30);
+	check_size("1024G", 1ull << 40);
+	check_size("1T", 1ull << 40);
+	check_size("1tib", 1ull << 40);
+	check_size("0K", 0);
+	check_size("1099511627776", 1ull << 40);
+	bad_rule("rekey-after = 1099511627777\nmatch=*:*", "bad rekey-after \"1099511627777\" in rule [r]: "
+		 "expected a byte count like 0, 64K, 64KiB or 1M (at most 1T; 0 = never)");
+	bad_rule("rekey-after = 2T\nmatch=*:*", "at most 1T");
+	bad_rule("rekey-after = 1025G\nmatch=*:*", "at most 1T");
+	bad_rule("rekey-after = 99999999999999999999999999\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = -1\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = +1K\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 1.5M\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = K\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 64Ki\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 64iB\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 64KBB\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 64P\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 64KB x\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = 0x100\nmatch=*:*", "bad rekey-after");
+	bad_rule("rekey-after = never\nmatch=*:*", "bad rekey-after");
+
+	/* ocsp */
+	p = rule("match=*:*\nocsp = off");
+	ok(p && p->rules[0].ocsp == POLICY_OCSP_OFF, "ocsp = off");
+	policy_free(p);
+	p = rule("match=*:*\nocsp = Require");
+	ok(p && p->rules[0].ocsp == POLICY_OCSP_REQUIRE, "ocsp = Require (case-insensitive)");
+	policy_free(p);
+	p = rule("match=*:*\nocsp = request");
+	ok(p && p->rules[0].ocsp == POLICY_OCSP_REQUEST, "ocsp = request");
+	policy_free(p);
+	bad_rule("ocsp = on\nmatch=*:*", "bad ocsp \"on\" in rule [r]: expected off, request or require");
+	bad_rule("ocsp = must-staple\nmatch=*:*", "bad ocsp");
+	bad("[r]\nmatch=*:*\nocsp = off\n\nocsp = off\n", 5, "duplicate key \"ocsp\"");
+
+	/* cert and key as PKCS#11 URIs. */
+	p = rule("match=*:*\ncert = pkcs11:token=tlsshim;object=client;type=cert\n"
+		 "key = PKCS11:token=tlsshim;object=client;type=private?pin-value=1234");
+	ok(p && strcmp(p->rules[0].cert, "pkcs11:token=tlsshim;object=client;type=cert") == 0 &&
+	   strcmp(p->rules[0].key, "pkcs11:token=tlsshim;object=client;type=private?pin-value=1234") == 0 &&
+	   p->rules[0].cert_line == 3 && p->rules[0].key_line == 4,
+	   "cert and key as PKCS#11 URIs (scheme stored lower-case), with their lines");
+	policy_free(p);
+	p = rule("match=*:*\ncert = /etc/tlsshim/client.crt\nkey = pkcs11:object=client%20key;type=private");
+	ok(p && strcmp(p->rules[0].cert, "/etc/tlsshim/client.crt") == 0 && policy_is_pkcs11(p->rules[0].key),
+	   "cert a file, key a URI");
+	policy_free(p);
+	p = rule("match=*:*\ncert = pkcs11:object=c\nkey = /k.pem");
+	ok(p && policy_is_pkcs11(p->rules[0].cert) && !policy_is_pkcs11(p->rules[0].key),
+	   "cert a URI, key a file");
+	policy_free(p);
+	p = rule("match=*:*\ncert = pkcs11:object=c#frag\nkey = pkcs11:object=c #comment");
+	ok(p && strcmp(p->rules[0].cert, "pkcs11:object=c#frag") == 0 &&
+	   strcmp(p->rules[0].key, "pkcs11:object=c") == 0, "'#' in a URI kept, ' #' starts a comment");
+	policy_free(p);
+	bad_rule("cert = pkcs11:object=my key\nkey = /k\nmatch=*:*",
+		 "bad cert \"pkcs11:object=my key\" in rule [r]: a PKCS#11 URI has no spaces");
+	bad_rule("key = pkcs11:object=a\tb\ncert = /c\nmatch=*:*", "bad key");
+	bad_rule("key = pkcs11:object=a\x01" "b\ncert = /c\nmatch=*:*", "no spaces or control characters");
+	bad_rule("key = pkcs11-object=a\ncert = /c\nmatch=*:*",
+		 "bad key \"pkcs11-object=a\" in rule [r]: must be an absolute path or a PKCS#11 URI");
+	bad_rule("key = pkcs:object=a\ncert = /c\nmatch=*:*", "must be an absolute path or a PKCS#11 URI");
+	bad_rule("cert = file:/c.pem\nkey = /k\nmatch=*:*", "must be an absolute path or a PKCS#11 URI");
+	bad("[r]\nmatch=*:*\ncert = pkcs11:object=c\n", 3, "\"cert\" without \"key\" in rule [r]");
+	bad("[r]\nmatch=*:*\nkey = pkcs11:object=c\n", 3, "\"key\" without \"cert\" in rule [r]");
+	bad_rule("ca = pkcs11:object=ca\nmatch=*:*", "bad ca");
+	ok(policy_is_pkcs11("pkcs11:") && policy_is_pkcs11("PkCs11:token=x") &&
+	   !policy_is_pkcs11("pkcs11") && !policy_is_pkcs11("/pkcs11:x") && !policy_is_pkcs11("") &&
+	   !policy_is_pkcs11(NULL), "policy_is_pkcs11");
+
+	/* groups */
+	p = rule("match=*:*\ngroups = x25519, Secp256r1,FFDHE2048 ,x448,SECP384R1,secp521r1,"
+		 "ffdhe3072,ffdhe4096,ffdhe6144,ffdhe8192");
+	static const char *const all_groups[] = { "X25519", "SECP256R1", "FFDHE2048", "X448", "SECP384R1",
+						  "SECP521R1", "FFDHE3072", "FFDHE4096", "FFDHE6144",
+						  "FFDHE8192" };
+	bool gok = p && p->rules[0].n_groups == 10;
+	for (size_t i = 0; gok && i < 10; i++)
+		gok = strcmp(p->rules[0].groups[i], all_groups[i]) == 0;
+	ok(gok, "all ten groups, in order, stored upper-case");
+	policy_free(p);
+	p = rule("match=*:*\ngroups = SECP384R1");
+	ok(p && p->rules[0].n_groups == 1 && strcmp(p->rules[0].groups[0], "SECP384R1") == 0, "one group");
+	policy_free(p);
+	bad_rule("groups = X25519,X25520\nmatch=*:*",
+		 "unknown group \"X25520\" in rule [r] (known: X25519, X448, SECP256R1, SECP384R1, "
+		 "SECP521R1, FFDHE2048, FFDHE3072, FFDHE4096, FFDHE6144, FFDHE8192)");
+	bad_rule("groups = GROUP-X25519\nmatch=*:*", "unknown group \"GROUP-X25519\"");
+	bad_rule("groups = P-256\nmatch=*:*", "unknown group \"P-256\"");
+	bad_rule("groups = X25519, x25519\nmatch=*:*", "group X25519 listed twice in rule [r]");
+	bad_rule("groups = X25519,,X448\nmatch=*:*", "bad groups \"X25519,,X448\" in rule [r]: empty entry");
+	bad_rule("groups = X25519,\nmatch=*:*", "empty entry");
+	bad_rule("groups = ,X25519\nmatch=*:*", "empty entry");
+	bad_rule("groups = X25519 X448\nmatch=*:*", "unknown group \"X25519 X448\"");
+	bad("[r]\nmatch=*:*\ngroups = X25519\ngroups = X448\n", 4, "duplicate key \"groups\" in rule [r]");
+
+	/* A very long unknown name: the message stays bounded and still lists the names. */
+	char longname[300];
+	memset(longname, 'Z', 200);
+	longname[200] = '\0';
+	snprintf(body, sizeof body, "[a-rather-long-rule-name-of-sixty-four-characters-xxxxxxxxxxxxxxx]\n"
+		 "match=*:*\ngroups = %s\n", longname);
+	bad(body, 3, "(known: X25519, X448, SECP256R1, SECP384R1, SECP521R1, FFDHE2048, FFDHE3072, "
+	    "FFDHE4096, FFDHE6144, FFDHE8192)");
+
+	/* ciphers */
+	p = rule("match=*:*\nciphers = chacha20-poly1305, AES-256-GCM,aes-128-gcm,AES-128-CCM,aes-128-ccm-8");
+	static const char *const all_ciphers[] = { "CHACHA20-POLY1305", "AES-256-GCM", "AES-128-GCM",
+						   "AES-128-CCM", "AES-128-CCM-8" };
+	bool cok = p && p->rules[0].n_ciphers == 5;
+	for (size_t i = 0; cok && i < 5; i++)
+		cok = strcmp(p->rules[0].ciphers[i], all_ciphers[i]) == 0;
+	ok(cok, "all five ciphers, in order, stored upper-case");
+	policy_free(p);
+	bad_rule("ciphers = AES-128-GCM,AES-192-GCM\nmatch=*:*",
+		 "unknown cipher \"AES-192-GCM\" in rule [r] (known: AES-128-GCM, AES-256-GCM, "
+		 "CHACHA20-POLY1305, AES-128-CCM, AES-128-CCM-8)");
+	bad_rule("ciphers = TLS_AES_128_GCM_SHA256\nmatch=*:*", "unknown cipher");
+	bad_rule("ciphers = AES-128-CBC\nmatch=*:*", "unknown cipher \"AES-128-CBC\"");
+	bad_rule("ciphers = AES-128-GCM,aes-128-gcm\nmatch=*:*", "cipher AES-128-GCM listed twice");
+	bad_rule("ciphers = ,\nmatch=*:*", "empty entry");
+	bad("[r]\nmatch=*:*\nciphers = AES-128-GCM\nciphers = AES-256-GCM\n", 4, "duplicate key \"ciphers\"");
+
+	/* handshake-timeout */
+	check_duration("10s", 10000);
+	check_duration("10", 10000);
+	check_duration("500ms", 500);
+	check_duration("100ms", 100);
+	check_duration("100MS", 100);
+	check_duration("1500ms", 1500);
+	check_duration("2m", 120000);
+	check_duration("10m", 600000);
+	check_duration("600", 600000);
+	check_duration("600s", 600000);
+	check_duration("1", 1000);
+	check_duration("30 s", 30000);
+	check_duration("600000ms", 600000);
+	bad_rule("handshake-timeout = fast\nmatch=*:*", "bad handshake-timeout \"fast\" in rule [r]: "
+		 "expected a duration like 10s or 500ms (100ms..10m)");
+	bad_rule("handshake-timeout = 99ms\nmatch=*:*", "(100ms..10m)");
+	bad_rule("handshake-timeout = 0\nmatch=*:*", "bad handshake-timeout \"0\"");
+	bad_rule("handshake-timeout = 0s\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 601\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 11m\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 600001ms\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 1h\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 1.5s\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = -1s\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = s\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 10sec\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 10s5\nmatch=*:*", "bad handshake-timeout");
+	bad_rule("handshake-timeout = 99999999999999999999s\nmatch=*:*", "bad handshake-timeout");
+	bad("[r]\nmatch=*:*\nhandshake-timeout = 1s\nhandshake-timeout = 2s\n", 4,
+	    "duplicate key \"handshake-timeout\"");
+
+	/* Rule keys are not global keys. */
+	bad("early-data = on\n", 1, "key \"early-data\" outside a rule");
+	bad("groups = X25519\n", 1, "key \"groups\" outside a rule");
+	bad("handshake-timeout = 5s\n", 1, "key \"handshake-timeout\" outside a rule");
+
+	/* Each setting is per rule; the defaults apply to rules that don't set it. */
+	p = parse("[a]\nmatch = a.com:1\nhandshake-timeout = 3s\nearly-data = on\nrekey-after = 1M\n"
+		  "ocsp = require\ngroups = X25519\nciphers = AES-256-GCM\n[b]\nmatch = b.com:1\n");
+	ok(p && p->n_rules == 2 && p->rules[0].handshake_timeout_ms == 3000 && p->rules[0].early_data &&
+	   p->rules[0].rekey_after == 1048576 && p->rules[0].ocsp == POLICY_OCSP_REQUIRE &&
+	   p->rules[0].n_groups == 1 && p->rules[0].n_ciphers == 1 &&
+	   p->rules[1].handshake_timeout_ms == 10000 && !p->rules[1].early_data &&
+	   p->rules[1].rekey_after == 0 && p->rules[1].ocsp == POLICY_OCSP_REQUEST &&
+	   p->rules[1].n_groups == 0 && p->rules[1].n_ciphers == 0, "settings are per rule, defaults elsewhere");
+	policy_free(p);
+
+	/* Accepted (and unused) on plain and deny rules. */
+	good("[d]\nmatch = *:1\naction = deny\nearly-data = on\nrekey-after = 1K\nocsp = require\n"
+	     "groups = X448\nciphers = AES-128-CCM\nhandshake-timeout = 1m\n"
+	     "cert = pkcs11:object=c\nkey = pkcs11:object=c\n", "the new keys on a deny rule");
+	good("[p]\nmatch = *:1\naction = plain\nocsp = off\nhandshake-timeout = 100ms\n",
+	     "the new keys on a plain rule");
+
+	/* An error after lists were filled frees them (valgrind/ASan check). */
+	bad("[a]\nmatch=*:*\ngroups = X25519,X448\nciphers = AES-128-GCM\ncert = pkcs11:x\nkey = pkcs11:y\n"
+	    "[b]\nmatch=*:*\ngroups = X448,SECP256R1,X448\n", 9, "group X448 listed twice in rule [b]");
+	bad("keylog = /k\n[a]\nmatch=*:*\nciphers = AES-128-GCM, nope\n", 4, "unknown cipher \"nope\" in rule [a]");
+
+	ok(strcmp(policy_ocsp_name(POLICY_OCSP_OFF), "off") == 0 &&
+	   strcmp(policy_ocsp_name(POLICY_OCSP_REQUEST), "request") == 0 &&
+	   strcmp(policy_ocsp_name(POLICY_OCSP_REQUIRE), "require") == 0 &&
+	   strcmp(policy_ocsp_name((enum policy_ocsp)7), "?") == 0, "policy_ocsp_name");
+	ok(strcmp(policy_format_name(POLICY_FORMAT_TEXT), "text") == 0 &&
+	   strcmp(policy_format_name(POLICY_FORMAT_JSON), "json") == 0 &&
+	   strcmp(policy_format_name((enum policy_log_format)7), "?") == 0, "policy_format_name");
+}
+
 static void test_matching(void)
 {
 	struct policy *p = parse(
@@ -841,6 +1139,7 @@ static void test_examples(void)
 		{ "mtls.policy", 2 },
 		{ "pinning.policy", 2 },
 		{ "mixed.policy", 6 },
+		{ "advanced.policy", 2 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -887,6 +1186,58 @@ static void test_print(void)
 	free(out);
 	policy_print(NULL, stdout);
 	ok(true, "policy_print(NULL) is harmless");
+	policy_free(p);
+
+	/* The new keys: non-defaults printed as keys, tls defaults as comments. */
+	p = parse("keylog = /tmp/k.log\nlog-format = json\n"
+		  "[new]\nmatch = a.com:1\nearly-data = on\nrekey-after = 64K\nocsp = require\n"
+		  "groups = x25519,secp256r1\nciphers = chacha20-poly1305,aes-128-gcm\n"
+		  "handshake-timeout = 1500ms\ncert = PKCS11:object=c;type=cert\n"
+		  "key = pkcs11:object=c;type=private?pin-value=1234\n"
+		  "[defaults]\nmatch = b.com:1\n"
+		  "[odd]\nmatch = c.com:1\nrekey-after = 1000\nhandshake-timeout = 120\nocsp = off\n"
+		  "[big]\nmatch = d.com:1\nrekey-after = 1T\nhandshake-timeout = 600000ms\n"
+		  "[sizes]\nmatch = e.com:1\nrekey-after = 3072M\nhandshake-timeout = 61s\n"
+		  "[d]\nmatch = f.com:1\naction = deny\nearly-data = yes\nocsp = off\n");
+	ok(p != NULL, "policy with the new keys parsed");
+	if (!p)
+		return;
+	check_roundtrip(p, "a policy using the new keys");
+	out = NULL;
+	f = open_memstream(&out, &len);
+	policy_print(p, f);
+	fclose(f);
+	ok(out && strstr(out, "keylog = /tmp/k.log  # DEBUGGING ONLY") && strstr(out, "log-format = json\n") &&
+	   strstr(out, "early-data = on") && strstr(out, "rekey-after = 64KiB") &&
+	   strstr(out, "ocsp = require") && strstr(out, "groups = X25519,SECP256R1\n") &&
+	   strstr(out, "ciphers = CHACHA20-POLY1305,AES-128-GCM\n") &&
+	   strstr(out, "handshake-timeout = 1500ms\n") &&
+	   strstr(out, "cert = pkcs11:object=c;type=cert  # PKCS#11 URI") &&
+	   strstr(out, "rekey-after = 1000 ") && strstr(out, "handshake-timeout = 2m\n") &&
+	   strstr(out, "ocsp = off") && strstr(out, "rekey-after = 1TiB") &&
+	   strstr(out, "handshake-timeout = 10m\n") && strstr(out, "rekey-after = 3GiB") &&
+	   strstr(out, "handshake-timeout = 61s\n"),
+	   "policy_print shows the new keys in canonical form");
+	const char *dflt = out ? strstr(out, "[defaults]") : NULL;
+	ok(dflt && strstr(dflt, "# early-data: off") && strstr(dflt, "# rekey-after: 0") &&
+	   strstr(dflt, "# ocsp: request") && strstr(dflt, "# groups: the GnuTLS defaults") &&
+	   strstr(dflt, "# ciphers: the GnuTLS defaults") && strstr(dflt, "# handshake-timeout: 10s"),
+	   "policy_print shows the defaults of a tls rule as comments");
+	const char *deny = out ? strstr(out, "[d]") : NULL;
+	ok(deny && strstr(deny, "early-data = on") && strstr(deny, "ocsp = off") &&
+	   !strstr(deny, "# groups"), "a deny rule: set keys printed, no default comments");
+	free(out);
+	policy_free(p);
+
+	p = parse("");
+	out = NULL;
+	f = open_memstream(&out, &len);
+	policy_print(p, f);
+	fclose(f);
+	ok(out && strstr(out, "keylog = off\n") && strstr(out, "log-format = text\n"),
+	   "policy_print shows keylog = off and log-format = text");
+	check_roundtrip(p, "the empty policy");
+	free(out);
 	policy_free(p);
 }
 
@@ -1014,6 +1365,93 @@ static void test_load(void)
 	unlink(target);
 	unlink(key);
 
+	/* PKCS#11 URIs are not files: no file checks for them. */
+	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\nca = %s\n"
+		     "cert = pkcs11:token=tlsshim;object=client;type=cert\n"
+		     "key = pkcs11:token=tlsshim;object=client;type=private?pin-value=1234\n", ca);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p && policy_is_pkcs11(p->rules[0].cert) && policy_is_pkcs11(p->rules[0].key),
+	   "PKCS#11 cert and key: no file checks%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\ncert = %s/missing.crt\n"
+		     "key = pkcs11:object=client;type=private\n", dir);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":3: cannot read cert file") && strstr(err, "missing.crt"),
+	   "a file cert next to a URI key is still checked: %s", err);
+	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\ncert = pkcs11:object=client\n"
+		     "key = %s/missing.key\n", dir);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":4: cannot read key file") && strstr(err, "missing.key"),
+	   "a file key next to a URI cert is still checked: %s", err);
+
+	/* keylog: absent (directory must exist) or a private regular file. */
+	char keylog[PATH_MAX], kdir[PATH_MAX];
+	snprintf(keylog, sizeof keylog, "%s/keys.log", dir);
+	n = snprintf(body, sizeof body, "log-format = json\nkeylog = %s\n[a]\nmatch = a.example.com:443\n",
+		     keylog);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p && p->keylog_path && strcmp(p->keylog_path, keylog) == 0 && p->log_format == POLICY_FORMAT_JSON,
+	   "keylog file absent, directory present: fine%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+	write_file(keylog, "", 0, 0600);
+	p = policy_load(path, err, sizeof err);
+	ok(p != NULL, "keylog file present, mode 0600: fine%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+	chmod(keylog, 0640);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:2: keylog file %s is accessible by group or others (mode 0640;", path,
+		 keylog);
+	ok(!p && strncmp(err, want, strlen(want)) == 0, "group-readable keylog refused: %s", err);
+	chmod(keylog, 0604);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "accessible by group or others (mode 0604"), "world-readable keylog refused: %s", err);
+	chmod(keylog, 0602);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":2: keylog file") && strstr(err, "writable by group or others"),
+	   "world-writable keylog refused: %s", err);
+	chmod(keylog, 0600);
+	snprintf(target, sizeof target, "%s/real-keys.log", dir);
+	write_file(target, "", 0, 0600);
+	unlink(keylog);
+	ok(symlink(target, keylog) == 0, "make a symlinked keylog file");
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":2: keylog file") && strstr(err, "symbolic link"), "symlinked keylog refused: %s", err);
+	unlink(keylog);
+	unlink(target);
+	mkdir(keylog, 0700);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "not a regular file"), "keylog is a directory: %s", err);
+	rmdir(keylog);
+
+	snprintf(kdir, sizeof kdir, "%s/nodir", dir);
+	snprintf(keylog, sizeof keylog, "%s/nodir/keys.log", dir);
+	n = snprintf(body, sizeof body, "\n\n\nkeylog = %s\n", keylog);
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:4: keylog file %s: cannot use its directory %s: No such file or directory",
+		 path, keylog, kdir);
+	ok(!p && strcmp(err, want) == 0, "keylog in a missing directory refused: %s", err);
+	write_file(kdir, "x", 1, 0600);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":4: cannot check keylog file") && strstr(err, "Not a directory"),
+	   "keylog under a regular file refused: %s", err);
+	unlink(kdir);
+	n = snprintf(body, sizeof body, "keylog = /keys.log\n");
+	write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p || strstr(err, "keylog file /keys.log") != NULL, "keylog in / (the directory exists)%s%s",
+	   p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+
+	/* Back to the mutual-TLS policy. */
+	n = snprintf(body, sizeof body, "# mtls\n[m]\nmatch = m.example.com:443\nca = %s\ncert = %s\n\nkey = %s\n",
+		     ca, cert, key);
+	write_file(path, body, (size_t)n, 0644);
+
 	if (geteuid() == 0) {
 		write_file(key, "x", 1, 0600);
 		if (chown(key, 4242, 4242) == 0) {
@@ -1021,6 +1459,18 @@ static void test_load(void)
 			ok(!p && strstr(err, "owned by uid 4242"), "key owned by another user refused: %s", err);
 			policy_free(p);
 		}
+		char klog[PATH_MAX];
+		snprintf(klog, sizeof klog, "%s/keys.log", dir);
+		write_file(klog, "", 0, 0600);
+		n = snprintf(body, sizeof body, "keylog = %s\n", klog);
+		write_file(path, body, (size_t)n, 0644);
+		if (chown(klog, 4242, 4242) == 0) {
+			p = policy_load(path, err, sizeof err);
+			ok(!p && strstr(err, ":1: keylog file") && strstr(err, "owned by uid 4242"),
+			   "keylog owned by another user refused: %s", err);
+			policy_free(p);
+		}
+		unlink(klog);
 		write_file(path, text, sizeof text - 1, 0644);
 		if (chown(path, 4242, 0) == 0) {
 			p = policy_load(path, err, sizeof err);
@@ -1028,6 +1478,7 @@ static void test_load(void)
 			policy_free(p);
 		}
 	} else {
+		skip("ownership checks need root");
 		skip("ownership checks need root");
 		skip("ownership checks need root");
 	}
@@ -1094,14 +1545,17 @@ static uint64_t rnd(void)
 static void test_fuzz(void)
 {
 	static const char seed[] =
-		"log = syslog\nlog-level = info\nsession-cache = 5\n"
+		"log = syslog\nlog-level = info\nsession-cache = 5\nkeylog = /k.log\nlog-format = json\n"
 		"[a]\nmatch = a.com:1, *.b.com:*, 10.0.0.0/8:2, [fd00::]/8:*\nport = 443\n"
 		"server-name = [::1]\nca = /ca.pem\ncert = /c.pem\nkey = /k.pem\n"
 		"pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nalpn = h2,http/1.1\nresume = off\n"
-		"[b]\nmatch = *:*\naction = plain\n";
-	static const char alphabet[] = "[]=:,/#*.\n \t\r\0aZ09-_sha/+";
+		"early-data = on\nrekey-after = 64KiB\nocsp = require\ngroups = X25519,SECP256R1\n"
+		"ciphers = AES-128-GCM,AES-128-CCM-8\nhandshake-timeout = 500ms\n"
+		"[b]\nmatch = *:*\naction = plain\ncert = pkcs11:object=c\nkey = pkcs11:object=k\n";
+	static const char alphabet[] = "[]=:,/#*.\n \t\r\0aZ09-_sha/+KMGTiBms";
 	size_t accepted = 0, rejected = 0;
 	char buf[sizeof seed + 64];
+	int roundtrip_bad = 0;
 	FILE *null = fopen("/dev/null", "w");
 	for (int iter = 0; iter < 20000; iter++) {
 		size_t len = sizeof seed - 1;
@@ -1134,6 +1588,22 @@ static void test_fuzz(void)
 			policy_match(p, names, 2, AF_INET6, a, 443);
 			if (null)
 				policy_print(p, null);
+			/* Every accepted policy prints back to itself. */
+			char *out = NULL;
+			size_t outlen = 0;
+			FILE *f = open_memstream(&out, &outlen);
+			if (f) {
+				policy_print(p, f);
+				fclose(f);
+				struct policy *q = policy_parse(out, outlen, &e);
+				if (!q || !same_policy(p, q)) {
+					if (roundtrip_bad++ == 0)
+						diag("round trip failed for:\n%.*s\n-- printed:\n%s", (int)len,
+						     buf, out);
+				}
+				policy_free(q);
+				free(out);
+			}
 		} else {
 			rejected++;
 			if (!memchr(e.msg, '\0', sizeof e.msg))
@@ -1153,6 +1623,8 @@ static void test_fuzz(void)
 		fclose(null);
 	ok(accepted > 0 && rejected > 0, "22000 mutated/random inputs: %zu accepted, %zu rejected, no crash",
 	   accepted, rejected);
+	ok(roundtrip_bad == 0, "every accepted mutated policy prints back to the same policy (%d did not)",
+	   roundtrip_bad);
 }
 
 int main(void)
@@ -1163,6 +1635,8 @@ int main(void)
 	test_limits();
 	test_hosts_syntax();
 	test_rule_keys();
+	test_new_globals();
+	test_new_rule_keys();
 	test_matching();
 	test_name_matches();
 	test_names_and_strings();
