@@ -13,6 +13,7 @@ struct ticket {
 	char *key;
 	void *data;
 	size_t len;
+	uint32_t early_max;
 	time_t stored;
 	struct ticket *prev, *next; /* oldest first */
 };
@@ -60,7 +61,7 @@ void cache_set_limit(unsigned new_limit)
 	pthread_mutex_unlock(&cache_lock);
 }
 
-void cache_put(const char *key, void *data, size_t len)
+void cache_put(const char *key, void *data, size_t len, uint32_t early_max)
 {
 	struct ticket *t = NULL;
 
@@ -73,6 +74,7 @@ void cache_put(const char *key, void *data, size_t len)
 	}
 	t->data = data;
 	t->len = len;
+	t->early_max = early_max;
 	t->stored = time(NULL);
 	t->prev = tail;
 	if (tail)
@@ -85,7 +87,7 @@ void cache_put(const char *key, void *data, size_t len)
 	pthread_mutex_unlock(&cache_lock);
 }
 
-void *cache_take(const char *key, size_t *len)
+void *cache_take(const char *key, size_t *len, uint32_t *early_max)
 {
 	struct ticket *t, *prev;
 	void *data = NULL;
@@ -101,6 +103,7 @@ void *cache_take(const char *key, size_t *len)
 		if (now - t->stored <= TICKET_MAX_AGE) {
 			data = t->data;
 			*len = t->len;
+			*early_max = t->early_max;
 			t->data = NULL;
 		}
 		free_ticket(t);

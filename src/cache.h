@@ -6,15 +6,17 @@
 #define TLSSHIM_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Maximum number of tickets kept; 0 turns the cache off. */
 void cache_set_limit(unsigned limit);
 
-/* Store a ticket (takes ownership of DATA, malloc'd). */
-void cache_put(const char *key, void *data, size_t len);
+/* Store a ticket (takes ownership of DATA, malloc'd); EARLY_MAX is the
+ * 0-RTT size it allows (0: none). */
+void cache_put(const char *key, void *data, size_t len, uint32_t early_max);
 
 /* Take one ticket for KEY (caller frees), or NULL. */
-void *cache_take(const char *key, size_t *len);
+void *cache_take(const char *key, size_t *len, uint32_t *early_max);
 
 /* Tickets held now (for tests and soak measurements). */
 size_t cache_count(void);

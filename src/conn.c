@@ -11,8 +11,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define RBUF_SIZE 16384 /* one record of plaintext */
+/* 0-RTT: how long a program that only waits may take to write first. */
+#define EARLY_GRACE_NS (50 * 1000000LL)
 
 atomic_uint shim_generation;
 
@@ -28,6 +31,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	struct stat st;
 	void *ticket = NULL;
 	size_t ticket_len = 0;
+	uint32_t early_max = 0;
 	int ret;
 
 	if (!conn) {
@@ -51,7 +55,10 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	conn->cache_key = dup_or_null(params->cache_key);
 
 	if (conn->cache_key)
-		ticket = cache_take(conn->cache_key, &ticket_len);
+		ticket = cache_take(conn->cache_key, &ticket_len, &early_max);
+	/* 0-RTT only with a ticket that allows it (GnuTLS 3.7 would try
+	 * with any): the handshake then waits for the program's first write. */
+	conn->early_pending = params->rule->early_data && ticket && early_max > 0;
 	memset(&tp, 0, sizeof tp);
 	tp.rule = params->rule;
 	tp.fd = params->fd;
@@ -59,6 +66,8 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	tp.verify_name = params->verify_name;
 	tp.ticket = ticket;
 	tp.ticket_len = ticket_len;
+	tp.early_data = conn->early_pending;
+	tp.keylog_fd = log_keylog_fd();
 	ret = tls_open(&conn->tls, &tp, err, errlen);
 	free(ticket);
 	if (ret < 0) {
@@ -83,6 +92,7 @@ void conn_unref(struct conn *conn)
 	free(conn->server_name);
 	free(conn->cache_key);
 	free(conn->rbuf);
+	free(conn->early_buf);
 	if (!conn_foreign(conn)) {
 		pthread_mutex_destroy(&conn->rlock);
 		pthread_mutex_destroy(&conn->wlock);
@@ -146,28 +156,115 @@ static void fail(struct conn *conn, int error, int so_error)
 static void save_ticket(struct conn *conn)
 {
 	size_t len = 0;
-	void *ticket = tls_take_ticket(conn->tls, &len);
+	uint32_t early_max = 0;
+	void *ticket = tls_take_ticket(conn->tls, &len, &early_max);
 
 	if (!ticket)
 		return;
 	if (conn->cache_key) {
-		log_debug("rule [%s] %s: session ticket stored (%zu bytes)", rule_name(conn), conn->dest, len);
-		cache_put(conn->cache_key, ticket, len);
+		log_debug("rule [%s] %s: session ticket stored (%zu bytes, early data %s)", rule_name(conn),
+			  conn->dest, len, early_max ? "allowed" : "not allowed");
+		cache_put(conn->cache_key, ticket, len, early_max);
 	} else {
 		free(ticket);
 	}
 }
 
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void reset_deadline(struct conn *conn)
+{
+	unsigned ms = conn->rule->handshake_timeout_ms ? conn->rule->handshake_timeout_ms : 10000;
+
+	conn->deadline_ns = now_ns() + (long long)ms * 1000000LL;
+}
+
+static const char *early_word(struct conn *conn)
+{
+	if (!conn->early_sent)
+		return "-";
+	return tls_early_accepted(conn->tls) ? "accepted" : "rejected";
+}
+
 static void log_open(struct conn *conn)
 {
-	char desc[256];
+	struct tls_info info;
 
+	if (!log_enabled(POLICY_LEVEL_INFO) && !log_enabled(POLICY_LEVEL_WARNING))
+		return;
+	tls_get_info(conn->tls, &info);
+	if (info.keylog_written)
+		log_warning("rule [%s] %s -> %s: key log: this connection's secrets were written to %s "
+			    "(debugging only: anyone who can read that file can decrypt the traffic)",
+			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
 	if (!log_enabled(POLICY_LEVEL_INFO))
 		return;
-	tls_describe(conn->tls, desc, sizeof desc);
-	log_info("rule [%s] %s -> %s: server-name=%s verified %s resumed=%s", rule_name(conn),
-		 conn->app_dest, conn->dest, conn->server_name ? conn->server_name : "-(pin only)", desc,
-		 tls_resumed(conn->tls) ? "yes" : "no");
+	if (log_is_json()) {
+		char fields[3072], e[8][300];
+
+		log_json_escape(e[0], sizeof e[0], rule_name(conn));
+		log_json_escape(e[1], sizeof e[1], conn->server_name ? conn->server_name : "");
+		log_json_escape(e[2], sizeof e[2], info.alpn);
+		log_json_escape(e[3], sizeof e[3], info.subject);
+		log_json_escape(e[4], sizeof e[4], info.issuer);
+		log_json_escape(e[5], sizeof e[5], info.spki);
+		log_json_escape(e[6], sizeof e[6], info.expiry);
+		snprintf(fields, sizeof fields,
+			 "\"event\":\"connected\",\"rule\":\"%s\",\"app_dest\":\"%s\",\"dest\":\"%s\","
+			 "\"server_name\":\"%s\",\"verified\":true,\"version\":\"%s\",\"cipher\":\"%s\","
+			 "\"group\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s,\"early_data\":\"%s\","
+			 "\"peer_subject\":\"%s\",\"peer_issuer\":\"%s\",\"peer_spki_sha256\":\"%s\","
+			 "\"peer_expiry\":\"%s\"",
+			 e[0], conn->app_dest, conn->dest, e[1], info.version, info.cipher, info.group, e[2],
+			 info.resumed ? "true" : "false", early_word(conn), e[3], e[4], e[5], e[6]);
+		log_json(POLICY_LEVEL_INFO, fields);
+		return;
+	}
+	log_info("rule [%s] %s -> %s: server-name=%s verified version=%s cipher=%s group=%s alpn=%s "
+		 "resumed=%s early-data=%s", rule_name(conn), conn->app_dest, conn->dest,
+		 conn->server_name ? conn->server_name : "-(pin only)", info.version, info.cipher, info.group,
+		 info.alpn, info.resumed ? "yes" : "no", early_word(conn));
+}
+
+/* A failure, at error level: rule, destination, what failed and why. */
+static void log_failure(struct conn *conn, const char *what, const char *reason)
+{
+	if (log_is_json()) {
+		char fields[2048], e[3][600];
+
+		log_json_escape(e[0], sizeof e[0], rule_name(conn));
+		log_json_escape(e[1], sizeof e[1], conn->server_name ? conn->server_name : "");
+		log_json_escape(e[2], sizeof e[2], reason);
+		snprintf(fields, sizeof fields,
+			 "\"event\":\"%s\",\"rule\":\"%s\",\"app_dest\":\"%s\",\"dest\":\"%s\","
+			 "\"server_name\":\"%s\",\"reason\":\"%s\"",
+			 what, e[0], conn->app_dest, conn->dest, e[1], e[2]);
+		log_json(POLICY_LEVEL_ERROR, fields);
+		return;
+	}
+	log_error("rule [%s] %s -> %s: %s%s%s: %s", rule_name(conn), conn->app_dest, conn->dest, what,
+		  conn->server_name ? " with " : "", conn->server_name ? conn->server_name : "", reason);
+}
+
+/* The early data the server refused goes again, now as ordinary data. */
+static int resend_rejected_early(struct conn *conn)
+{
+	ssize_t ret;
+
+	if (!conn->early_sent || tls_early_accepted(conn->tls) || !conn->early_buf)
+		return 0;
+	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
+		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
+	ret = tls_send(conn->tls, conn->early_buf, conn->early_len);
+	free(conn->early_buf);
+	conn->early_buf = NULL;
+	return ret < 0 && ret != -EAGAIN ? (int)ret : 0;
 }
 
 /* One step of TCP completion + handshake.  Both locks held.  Return 0 when
@@ -188,28 +285,56 @@ static int step_locked(struct conn *conn, bool nonblock)
 		if (real.getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err) {
-			log_error("rule [%s] %s -> %s: connect failed: %s", rule_name(conn), conn->app_dest,
-				  conn->dest, strerror(err));
+			log_failure(conn, "connect failed", strerror(err));
 			fail(conn, err, err);
 			return -err;
 		}
 		atomic_store(&conn->state, CONN_HANDSHAKING);
+		if (conn->early_pending) {
+			conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+			return 0; /* the handshake starts with the program's first write */
+		}
 	}
 	if (state_of(conn) == CONN_HANDSHAKING) {
+		if (conn->deadline_ns && now_ns() > conn->deadline_ns) {
+			char why[96];
+
+			snprintf(why, sizeof why, "the server did not complete the handshake within %u ms",
+				 conn->rule->handshake_timeout_ms);
+			log_failure(conn, "TLS handshake timed out", why);
+			fail(conn, ETIMEDOUT, ETIMEDOUT);
+			return -ETIMEDOUT;
+		}
+		/* Reached without the program writing first: no early data;
+		 * the handshake starts now, and so does its clock. */
+		if (conn->early_pending) {
+			conn->early_pending = false;
+			reset_deadline(conn);
+		}
 		tls_set_nonblock(conn->tls, nonblock);
 		ret = tls_handshake(conn->tls);
 		tls_set_nonblock(conn->tls, false);
 		if (ret == -EAGAIN || ret == -EINTR)
 			return ret;
 		if (ret < 0) {
-			log_error("rule [%s] %s -> %s: TLS handshake failed%s%s: %s", rule_name(conn),
-				  conn->app_dest, conn->dest, conn->server_name ? " with " : "",
-				  conn->server_name ? conn->server_name : "", tls_reason(conn->tls));
-			fail(conn, ret == -EPROTO ? EPROTO : ECONNRESET, ECONNREFUSED);
+			log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
+			if (conn->early_sent)
+				log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
+					  "sent again (the server may have acted on them)", rule_name(conn),
+					  conn->app_dest, conn->dest, conn->early_len);
+			fail(conn, ret == -EPROTO ? EPROTO : ret == -ETIMEDOUT ? ETIMEDOUT : ECONNRESET,
+			     ECONNREFUSED);
 			return -ECONNREFUSED;
 		}
 		atomic_store(&conn->state, CONN_OPEN);
+		conn->deadline_ns = 0;
 		log_open(conn);
+		ret = resend_rejected_early(conn);
+		if (ret < 0) {
+			log_failure(conn, "resending rejected early data failed", tls_reason(conn->tls));
+			fail(conn, (int)-ret, (int)-ret);
+			return ret;
+		}
 	}
 	if (state_of(conn) == CONN_FAILED)
 		return -conn->error;
@@ -246,9 +371,14 @@ int conn_start(struct conn *conn, bool in_progress)
 {
 	int ret;
 
+	reset_deadline(conn);
 	if (in_progress)
 		return 0;
 	atomic_store(&conn->state, CONN_HANDSHAKING);
+	if (conn->early_pending) {
+		conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+		return 0; /* TCP is up; the program's first write starts the handshake */
+	}
 	if (socket_nonblocking(conn->fd))
 		return 0; /* the handshake advances from the program's own calls */
 	pthread_mutex_lock(&conn->rlock);
@@ -264,8 +394,7 @@ int conn_start(struct conn *conn, bool in_progress)
 /* A fatal read error: remember it, say why. */
 static ssize_t read_failed(struct conn *conn, ssize_t ret)
 {
-	log_error("rule [%s] %s -> %s: %s", rule_name(conn), conn->app_dest, conn->dest,
-		  tls_reason(conn->tls));
+	log_failure(conn, "read failed", tls_reason(conn->tls));
 	fail(conn, (int)-ret, (int)-ret);
 	return ret;
 }
@@ -386,6 +515,69 @@ static void capture_alert(struct conn *conn)
 	pthread_mutex_unlock(&conn->rlock);
 }
 
+/* rekey-after: a KeyUpdate once that many bytes went out.  wlock held. */
+static void maybe_rekey(struct conn *conn, size_t sent)
+{
+	int ret;
+
+	if (!conn->rule->rekey_after)
+		return;
+	conn->sent_since_rekey += sent;
+	if (conn->sent_since_rekey < conn->rule->rekey_after)
+		return;
+	ret = tls_key_update(conn->tls);
+	if (ret == -EAGAIN)
+		return; /* the transport is full: try again after the next write */
+	if (ret < 0) {
+		log_failure(conn, "key update failed", tls_reason(conn->tls));
+		fail(conn, (int)-ret, (int)-ret);
+		return;
+	}
+	conn->sent_since_rekey = 0;
+	conn->key_updates++;
+	log_debug("rule [%s] %s -> %s: KeyUpdate %u sent after %llu bytes", rule_name(conn), conn->app_dest,
+		  conn->dest, conn->key_updates, (unsigned long long)conn->rule->rekey_after);
+}
+
+/* The program's first write on a connection that may use 0-RTT: the bytes
+ * go as early data with the ClientHello.  Return the bytes taken (> 0), 0 to
+ * carry on as a normal write, or a negative errno. */
+static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool nonblock)
+{
+	ssize_t taken = 0;
+	int ret;
+
+	pthread_mutex_lock(&conn->rlock);
+	pthread_mutex_lock(&conn->wlock);
+	if (!conn->early_pending || state_of(conn) != CONN_HANDSHAKING) {
+		pthread_mutex_unlock(&conn->wlock);
+		pthread_mutex_unlock(&conn->rlock);
+		return 0;
+	}
+	conn->early_pending = false;
+	reset_deadline(conn);
+	taken = tls_send_early(conn->tls, buf, len);
+	if (taken > 0 && (conn->early_buf = malloc((size_t)taken))) {
+		memcpy(conn->early_buf, buf, (size_t)taken);
+		conn->early_len = (size_t)taken;
+		conn->early_sent = true;
+	} else if (taken > 0) {
+		taken = -ENOMEM;
+	}
+	if (taken > 0) {
+		do
+			ret = step_locked(conn, nonblock);
+		while (ret == -EINTR && !nonblock);
+		/* -EAGAIN: the handshake goes on from the program's next calls;
+		 * the bytes are queued, as in a kernel buffer. */
+		if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
+			taken = -conn->error;
+	}
+	pthread_mutex_unlock(&conn->wlock);
+	pthread_mutex_unlock(&conn->rlock);
+	return taken;
+}
+
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT;
@@ -393,6 +585,11 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 
 	if (conn_foreign(conn))
 		return refuse_foreign(conn);
+	if (conn->early_pending && len > 0) {
+		ret = send_early(conn, buf, len, dontwait || socket_nonblocking(conn->fd));
+		if (ret != 0)
+			return ret;
+	}
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
@@ -407,19 +604,33 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 		tls_set_write_nonblock(conn->tls, false);
 		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
 			capture_alert(conn);
-			log_error("rule [%s] %s -> %s: write failed: %s", rule_name(conn), conn->app_dest,
-				  conn->dest, tls_reason(conn->tls));
+			log_failure(conn, "write failed", tls_reason(conn->tls));
 			fail(conn, (int)-ret, (int)-ret);
+		} else if (ret > 0) {
+			maybe_rekey(conn, (size_t)ret);
 		}
 	}
 	pthread_mutex_unlock(&conn->wlock);
 	return ret;
 }
 
+long long conn_deadline(struct conn *conn)
+{
+	enum conn_state state = state_of(conn);
+
+	if (state == CONN_HANDSHAKING && conn->early_pending)
+		return conn->early_wait_until;
+	if (state == CONN_CONNECTING || state == CONN_HANDSHAKING)
+		return conn->deadline_ns;
+	return 0;
+}
+
 unsigned conn_read_generation(struct conn *conn)
 {
 	return atomic_load(&conn->rgen);
 }
+
+static void try_step(struct conn *conn);
 
 short conn_poll_prepare(struct conn *conn, short want, short *ready)
 {
@@ -434,6 +645,22 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	case CONN_CONNECTING:
 		return POLLOUT;
 	case CONN_HANDSHAKING:
+		if (conn->early_pending) {
+			/* Writable now: the first write carries the early data. */
+			if (want & POLLOUT) {
+				*ready = POLLOUT;
+				return 0;
+			}
+			/* Waiting to read is not reading: event loops register
+			 * for input before the program writes.  Give the write a
+			 * moment; a program that only waits for the server to
+			 * speak first gets its handshake, without early data. */
+			if (now_ns() < conn->early_wait_until)
+				return 0;
+			try_step(conn);
+			if (state_of(conn) != CONN_HANDSHAKING)
+				return conn_poll_prepare(conn, want, ready);
+		}
 		return tls_wants_read(conn->tls) ? POLLIN : POLLOUT;
 	case CONN_FAILED:
 		*ready = POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
@@ -473,13 +700,15 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 
 	if (conn_foreign(conn))
 		return POLLERR | (want & (POLLIN | POLLOUT));
-	if ((before == CONN_CONNECTING || before == CONN_HANDSHAKING) && krevents)
+	if ((before == CONN_CONNECTING || before == CONN_HANDSHAKING) &&
+	    (krevents || (conn->deadline_ns && now_ns() > conn->deadline_ns)))
 		try_step(conn);
 	just_opened = before != CONN_OPEN && state_of(conn) == CONN_OPEN;
 	switch (state_of(conn)) {
 	case CONN_CONNECTING:
-	case CONN_HANDSHAKING:
 		return 0;
+	case CONN_HANDSHAKING:
+		return conn->early_pending ? (want & POLLOUT) : 0;
 	case CONN_FAILED:
 		return POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 	case CONN_OPEN:
@@ -533,10 +762,34 @@ int conn_shutdown(struct conn *conn, int how)
 	return 0;
 }
 
+/* Read what the server sent and the program never will (session tickets,
+ * mostly): closing a socket with unread data makes the kernel reset the
+ * connection, and the server then loses what it had not read yet.  The
+ * tickets go to the cache on the way.  Never blocks. */
+static void drain(struct conn *conn)
+{
+	unsigned char scratch[4096];
+	int i;
+
+	if (pthread_mutex_trylock(&conn->rlock) != 0)
+		return;
+	tls_set_read_nonblock(conn->tls, true);
+	for (i = 0; i < 64; i++) {
+		ssize_t ret = tls_recv(conn->tls, scratch, sizeof scratch);
+
+		save_ticket(conn);
+		if (ret <= 0)
+			break;
+	}
+	tls_set_read_nonblock(conn->tls, false);
+	pthread_mutex_unlock(&conn->rlock);
+}
+
 void conn_closing(struct conn *conn)
 {
 	if (conn_foreign(conn) || state_of(conn) != CONN_OPEN)
 		return;
+	drain(conn);
 	/* close_notify when it goes out without blocking the program. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
 		return;
@@ -555,6 +808,36 @@ int conn_take_so_error(struct conn *conn)
 
 	conn->so_error = 0;
 	return err;
+}
+
+void conn_kernel_error(struct conn *conn, int err)
+{
+	unsigned char scratch[512];
+	ssize_t ret;
+
+	if (conn_foreign(conn) || state_of(conn) != CONN_OPEN || pthread_mutex_trylock(&conn->rlock) != 0)
+		return;
+	/* The reason is often an alert that arrived before the reset (TLS 1.3
+	 * rejects a client certificate after our side of the handshake). */
+	tls_set_read_nonblock(conn->tls, true);
+	ret = tls_recv(conn->tls, scratch, sizeof scratch);
+	tls_set_read_nonblock(conn->tls, false);
+	if (ret > 0) {
+		/* Data first: keep it for the program. */
+		if (conn->rbuf || (conn->rbuf = malloc(RBUF_SIZE))) {
+			size_t room = RBUF_SIZE - conn->roff - conn->rlen;
+			size_t n = (size_t)ret < room ? (size_t)ret : room;
+
+			memcpy(conn->rbuf + conn->roff + conn->rlen, scratch, n);
+			conn->rlen += n;
+		}
+	} else if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+		read_failed(conn, ret);
+	} else if (state_of(conn) == CONN_OPEN) {
+		log_failure(conn, "connection failed", strerror(err));
+		fail(conn, err, err);
+	}
+	pthread_mutex_unlock(&conn->rlock);
 }
 
 size_t conn_readable(struct conn *conn)

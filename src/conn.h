@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "policy.h"
@@ -42,6 +43,14 @@ struct conn {
 	bool eof;                    /* close_notify received */
 	bool shut_wr;                /* close_notify sent */
 	bool foreign_logged;         /* a forked child was told once */
+	bool early_pending;          /* 0-RTT possible: wait for the first write */
+	bool early_sent;             /* the first bytes went out as early data */
+	unsigned char *early_buf;    /* a copy, resent if the server rejects them */
+	size_t early_len;
+	uint64_t sent_since_rekey;   /* bytes sent since the last KeyUpdate */
+	unsigned key_updates;
+	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
+	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
@@ -85,6 +94,10 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
  * advances the handshake, flushes, probes one record, never blocks. */
 short conn_poll_prepare(struct conn *conn, short want, short *ready);
 short conn_poll_result(struct conn *conn, short want, short krevents);
+/* The handshake deadline (CLOCK_MONOTONIC ns) while one runs, else 0:
+ * waits must wake up then, so that a silent server fails the connection. */
+long long conn_deadline(struct conn *conn);
+
 /* Plaintext generation: changes when new data becomes readable. */
 unsigned conn_read_generation(struct conn *conn);
 
@@ -93,6 +106,9 @@ int conn_shutdown(struct conn *conn, int how);
 void conn_closing(struct conn *conn);
 /* For getsockopt(SO_ERROR): the pending error, cleared. */
 int conn_take_so_error(struct conn *conn);
+/* getsockopt(SO_ERROR) found ERR pending on the socket: read the alert
+ * that may have come before it, so the log says why. */
+void conn_kernel_error(struct conn *conn, int err);
 /* For FIONREAD: plaintext bytes readable without blocking. */
 size_t conn_readable(struct conn *conn);
 void conn_set_fd(struct conn *conn, int fd);

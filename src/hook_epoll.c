@@ -383,6 +383,7 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 		return (int)shim_result(-ENOMEM);
 	for (;;) {
 		int n_out = 0, n_k, i, s, left_ms;
+		long long wake = 0;
 
 		/* 1. Bring kernel interest up to date; inject what is ready now. */
 		pthread_mutex_lock(&ep_lock);
@@ -406,6 +407,8 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 				kernel_update(reg, kernel_events(reg, conn, &ready), EPOLL_CTL_MOD);
 				if (ready && (ev = deliverable(reg, conn, ready)))
 					n_out = add_event(events, n_out, maxevents, reg, ev);
+				if (conn_deadline(conn) && (!wake || conn_deadline(conn) < wake))
+					wake = conn_deadline(conn);
 				conn_unref(conn);
 			}
 		pthread_mutex_unlock(&ep_lock);
@@ -419,6 +422,15 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			left_ms = (int)((deadline - now_ns() + 999999) / 1000000);
 		if (left_ms < -1)
 			left_ms = 0;
+		/* A handshake deadline wakes us even if the program waits forever. */
+		if (wake && n_out == 0) {
+			int until = (int)((wake - now_ns()) / 1000000) + 1;
+
+			if (until < 0)
+				until = 0;
+			if (left_ms < 0 || until < left_ms)
+				left_ms = until;
+		}
 		n_k = real.epoll_pwait(epfd, kev, n_out < maxevents ? maxevents - n_out : 1, left_ms, sigmask);
 		if (n_k < 0) {
 			if (n_out > 0) {
@@ -457,7 +469,23 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			}
 			pthread_mutex_unlock(&ep_lock);
 		}
-		if (n_out > 0 || left_ms == 0) {
+		/* Past a handshake deadline: fail it, so the program hears of it. */
+		if (wake && now_ns() >= wake) {
+			pthread_mutex_lock(&ep_lock);
+			for (s = 0; s < n_slabs; s++)
+				for (i = 0; i < SLAB_REGS; i++) {
+					struct ep_reg *reg = &slabs[s][i];
+					struct conn *conn;
+
+					if (!reg->live || reg->epfd != epfd || !(conn = fdtab_get(reg->fd)))
+						continue;
+					if (conn == reg->conn && conn_deadline(conn) && now_ns() >= conn_deadline(conn))
+						(void)conn_poll_result(conn, (short)(reg->app_events & APP_BITS), 0);
+					conn_unref(conn);
+				}
+			pthread_mutex_unlock(&ep_lock);
+		}
+		if (n_out > 0 || (deadline >= 0 && now_ns() >= deadline)) {
 			ret = n_out;
 			break;
 		}

@@ -77,6 +77,9 @@ int close_range(unsigned first, unsigned last, int flags)
 	logfd = log_fd();
 	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
 		log_protect_fd(logfd);
+	logfd = log_keylog_fd();
+	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
+		log_protect_fd(logfd);
 	if (fdtab_any())
 		release_range(first, last);
 	ret = real.close_range(first, last, flags);
@@ -259,15 +262,20 @@ int ioctl(int fd, unsigned long request, ...)
 int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 {
 	struct conn *conn;
-	int err;
+	int err, ret;
 
 	if (!shim_enter() || level != SOL_SOCKET || name != SO_ERROR ||
 	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
 		return real.getsockopt(fd, level, name, value, len);
 	err = conn_take_so_error(conn);
+	if (!err) {
+		ret = real.getsockopt(fd, level, name, value, len);
+		if (ret == 0 && value && len && *len >= sizeof(int) && *(int *)value != 0)
+			conn_kernel_error(conn, *(int *)value);
+		conn_unref(conn);
+		return ret;
+	}
 	conn_unref(conn);
-	if (!err)
-		return real.getsockopt(fd, level, name, value, len);
 	if (!value || !len || *len < sizeof(int))
 		return (int)shim_result(-EINVAL);
 	*(int *)value = err;

@@ -55,7 +55,7 @@ static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, cons
 	}
 	for (;;) {
 		int n_ready = 0, count = 0;
-		long long left = -1;
+		long long left = -1, wake = 0;
 		struct timespec ts;
 
 		for (i = 0; i < nfds; i++) {
@@ -63,14 +63,25 @@ static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, cons
 			kfds[i].revents = 0;
 			ready[i] = 0;
 			if (conns[i]) {
+				long long hs = conn_deadline(conns[i]);
+
 				kfds[i].events = conn_poll_prepare(conns[i], fds[i].events, &ready[i]);
 				n_ready += ready[i] != 0;
+				if (hs && (!wake || hs < wake))
+					wake = hs;
 			}
 		}
 		if (n_ready)
 			left = 0;
 		else if (deadline >= 0)
 			left = deadline > now_ns() ? deadline - now_ns() : 0;
+		/* A handshake deadline wakes us even if the program waits forever. */
+		if (wake && !n_ready) {
+			long long until = wake > now_ns() ? wake - now_ns() + 1000000 : 0;
+
+			if (left < 0 || until < left)
+				left = until;
+		}
 		ts.tv_sec = left / 1000000000LL;
 		ts.tv_nsec = left % 1000000000LL;
 		ret = real.ppoll(kfds, nfds, left >= 0 ? &ts : NULL, sigmask);
@@ -86,7 +97,7 @@ static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, cons
 			}
 			count += fds[i].revents != 0;
 		}
-		if (count > 0 || left == 0) {
+		if (count > 0 || (deadline >= 0 && now_ns() >= deadline)) {
 			ret = count;
 			goto out;
 		}

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Our descriptors live high, away from the numbers programs use. */
@@ -19,6 +21,9 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int log_descriptor = -1;
 static enum policy_log_dest log_dest = POLICY_LOG_STDERR;
 static atomic_int log_level = POLICY_LEVEL_WARNING;
+static atomic_int log_format = POLICY_FORMAT_TEXT;
+static atomic_int keylog_descriptor = -1;
+static char keylog_path[4096];
 
 static int move_high(int fd)
 {
@@ -30,6 +35,45 @@ static int move_high(int fd)
 	if (high < 0)
 		high = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	return high;
+}
+
+void log_set_format(enum policy_log_format format)
+{
+	atomic_store(&log_format, format);
+}
+
+bool log_is_json(void)
+{
+	return atomic_load(&log_format) == POLICY_FORMAT_JSON;
+}
+
+int log_open_keylog(const char *path)
+{
+	int opened, fd;
+
+	real_init();
+	opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (opened < 0)
+		return -errno;
+	/* An existing file keeps its mode: make sure it is ours alone. */
+	fchmod(opened, 0600);
+	fd = move_high(opened);
+	real.close(opened);
+	if (fd < 0)
+		return -errno;
+	snprintf(keylog_path, sizeof keylog_path, "%s", path);
+	atomic_store(&keylog_descriptor, fd);
+	return 0;
+}
+
+int log_keylog_fd(void)
+{
+	return atomic_load(&keylog_descriptor);
+}
+
+const char *log_keylog_path(void)
+{
+	return keylog_path;
 }
 
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level)
@@ -66,19 +110,25 @@ int log_fd(void)
 	return atomic_load(&log_descriptor);
 }
 
-void log_protect_fd(int fd)
+static void protect(atomic_int *ours, int fd)
 {
 	int high;
 
-	if (fd < 0 || fd != atomic_load(&log_descriptor))
+	if (fd < 0 || fd != atomic_load(ours))
 		return;
 	pthread_mutex_lock(&log_lock);
-	if (fd == atomic_load(&log_descriptor)) {
+	if (fd == atomic_load(ours)) {
 		high = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-		atomic_store(&log_descriptor, high);
+		atomic_store(ours, high);
 		/* The program closes or replaces FD itself. */
 	}
 	pthread_mutex_unlock(&log_lock);
+}
+
+void log_protect_fd(int fd)
+{
+	protect(&log_descriptor, fd);
+	protect(&keylog_descriptor, fd);
 }
 
 static const char *level_word(enum policy_log_level level)
@@ -101,34 +151,113 @@ static int syslog_priority(enum policy_log_level level)
 	}
 }
 
+size_t log_json_escape(char *out, size_t outlen, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len = 0;
+
+	if (outlen == 0)
+		return 0;
+	for (; in && *in && len + 7 < outlen; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '"' || c == '\\') {
+			out[len++] = '\\';
+			out[len++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			out[len++] = '\\';
+			out[len++] = 'u';
+			out[len++] = '0';
+			out[len++] = '0';
+			out[len++] = hex[c >> 4];
+			out[len++] = hex[c & 15];
+		} else {
+			out[len++] = (char)c;
+		}
+	}
+	out[len] = '\0';
+	return len;
+}
+
+static void emit(enum policy_log_level level, char *line, int len)
+{
+	int fd;
+
+	if (len > 0 && line[len - 1] != '\n')
+		line[len++] = '\n';
+	if (log_dest == POLICY_LOG_SYSLOG) {
+		syslog(syslog_priority(level), "%.*s", len - 1, line);
+		return;
+	}
+	fd = atomic_load(&log_descriptor);
+	if (fd >= 0 && real.write) {
+		ssize_t unused = real.write(fd, line, len);
+		(void)unused;
+	}
+}
+
+/* The start of a JSON line: time, pid, level. */
+static int json_head(char *line, size_t size, enum policy_log_level level)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	return snprintf(line, size, "{\"time\":\"%s.%03ldZ\",\"program\":\"tlsshim\",\"pid\":%ld,\"level\":\"%s\"",
+			stamp, ts.tv_nsec / 1000000, (long)getpid(), level_word(level));
+}
+
+void log_json(enum policy_log_level level, const char *fields)
+{
+	char line[4096];
+	int saved_errno = errno, len;
+
+	if (!log_enabled(level))
+		return;
+	real_init();
+	shim_guard++;
+	len = json_head(line, sizeof line, level);
+	len += snprintf(line + len, sizeof line - len - 3, ",%s}", fields);
+	if (len > (int)sizeof line - 3)
+		len = sizeof line - 3;
+	line[len] = '\0';
+	emit(level, line, len);
+	shim_guard--;
+	errno = saved_errno;
+}
+
 void log_msg(enum policy_log_level level, const char *fmt, ...)
 {
-	char line[2048];
-	int saved_errno = errno, len, fd;
+	char text[2048], line[4096];
+	int saved_errno = errno, len;
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
 	real_init();
 	shim_guard++;
-	len = snprintf(line, sizeof line, "tlsshim[%ld]: %s: ", (long)getpid(), level_word(level));
 	va_start(ap, fmt);
-	len += vsnprintf(line + len, sizeof line - len - 1, fmt, ap);
+	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	if (len > (int)sizeof line - 2)
-		len = sizeof line - 2;
-	line[len++] = '\n';
-	line[len] = '\0';
+	if (log_is_json() && log_dest != POLICY_LOG_SYSLOG) {
+		char escaped[3000];
 
-	if (log_dest == POLICY_LOG_SYSLOG) {
-		syslog(syslog_priority(level), "%s", strchr(line, ':') + 2);
+		log_json_escape(escaped, sizeof escaped, text);
+		len = json_head(line, sizeof line, level);
+		len += snprintf(line + len, sizeof line - len - 3, ",\"message\":\"%s\"}", escaped);
+	} else if (log_dest == POLICY_LOG_SYSLOG) {
+		len = snprintf(line, sizeof line - 2, "%s", text);
 	} else {
-		fd = atomic_load(&log_descriptor);
-		if (fd >= 0 && real.write) {
-			ssize_t unused = real.write(fd, line, len);
-			(void)unused;
-		}
+		len = snprintf(line, sizeof line - 2, "tlsshim[%ld]: %s: %s", (long)getpid(), level_word(level),
+			       text);
 	}
+	if (len > (int)sizeof line - 3)
+		len = sizeof line - 3;
+	line[len] = '\0';
+	emit(level, line, len);
 	shim_guard--;
 	errno = saved_errno;
 }

@@ -4,10 +4,27 @@
 #ifndef TLSSHIM_LOG_H
 #define TLSSHIM_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "policy.h"
 
 /* Set destination and level.  Safe to call again (e.g. after a reload). */
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level);
+
+void log_set_format(enum policy_log_format format);
+bool log_is_json(void);
+/* One JSON line: FIELDS is the inside of an object ("\"a\":1,\"b\":\"x\""),
+ * to which time, pid and level are added. */
+void log_json(enum policy_log_level level, const char *fields);
+/* Escape IN for a JSON string into OUT; return the length written. */
+size_t log_json_escape(char *out, size_t outlen, const char *in);
+
+/* The NSS key log file (keylog = PATH): opened 0600, a descriptor of our own
+ * protected like the log's.  Return 0 or a negative errno. */
+int log_open_keylog(const char *path);
+int log_keylog_fd(void);
+const char *log_keylog_path(void);
 
 /* Is a message of LEVEL shown? */
 int log_enabled(enum policy_log_level level);

@@ -59,8 +59,19 @@ static void init_once(void)
 	level_env = secure_getenv("TLSSHIM_LOG_LEVEL");
 	if (level_env && policy_level_parse(level_env) >= 0)
 		level = policy_level_parse(level_env);
-	if (policy)
+	if (policy) {
 		log_setup(policy->log_dest, policy->log_path, (enum policy_log_level)level);
+		log_set_format(policy->log_format);
+		if (policy->keylog_path) {
+			int ret = log_open_keylog(policy->keylog_path);
+
+			if (ret < 0)
+				log_error("cannot open the key log %s: %s", policy->keylog_path, strerror(-ret));
+			else
+				log_warning("key log on: TLS secrets of upgraded connections go to %s "
+					    "(debugging only)", policy->keylog_path);
+		}
+	}
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
 	cache_set_limit(policy ? policy->session_cache : 0);
@@ -273,7 +284,13 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		return ret;
 	}
 	ret = conn_start(conn, false);
-	if (ret == 0 && atomic_load(&conn->state) != CONN_OPEN) {
+	if (ret == 0 && conn->early_pending && atomic_load(&conn->state) == CONN_HANDSHAKING) {
+		/* 0-RTT: connected; the first write carries the early data. */
+		if (real.fcntl(fd, F_GETFL) & O_NONBLOCK) {
+			ret = -EINPROGRESS;
+			epoll_adopt(fd);
+		}
+	} else if (ret == 0 && atomic_load(&conn->state) != CONN_OPEN) {
 		/* Non-blocking socket: the program waits for writability. */
 		ret = -EINPROGRESS;
 		epoll_adopt(fd);

@@ -20,9 +20,12 @@ static const struct real_fns *real_fns;
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdint.h>
+#include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <gnutls/crypto.h>
 
 struct tls {
 	gnutls_session_t session;
@@ -34,7 +37,11 @@ struct tls {
 	bool r_eagain, w_eagain; /* the transport itself would have blocked */
 	int last_errno;          /* errno of the last transport failure */
 	bool ticket_arrived;
+	bool ticket_early_ok;    /* the last ticket carried the early_data extension */
+	uint32_t ticket_early_max;
 	bool flush_pending;
+	int keylog_fd;           /* NSS key log, or -1 */
+	bool keylog_written;
 	char *verify_name;
 	char reason[512];
 };
@@ -51,6 +58,90 @@ static pthread_mutex_t cred_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cred_entry *creds;
 
 static int verify_peer(gnutls_session_t session);
+
+/* RFC 7512's pin-source names a file holding the PIN.  GnuTLS would ask
+ * p11-kit, which finds nothing without a process-wide callback (and the
+ * program's own GnuTLS settings are not ours to change), so read the file
+ * here and hand GnuTLS the URI with pin-value instead.  Returns a malloc'd
+ * URI, or NULL (ERR set) when the file cannot be read. */
+static char *resolve_pin_source(const char *uri, char *err, size_t errlen)
+{
+	const char *at = strstr(uri, "pin-source="), *value, *end;
+	char path[1024], pin[256], *out, *o;
+	size_t plen = 0, i, n;
+	ssize_t got;
+	int fd;
+
+	if (!at || (at != uri && at[-1] != '?' && at[-1] != '&' && at[-1] != ';'))
+		return strdup(uri);
+	value = at + strlen("pin-source=");
+	end = value + strcspn(value, "&;");
+	/* Percent-decode the path; accept file: URIs. */
+	for (i = 0; value + i < end && plen < sizeof path - 1; i++) {
+		if (value[i] == '%' && value + i + 2 < end + 1 && value[i + 1] && value[i + 2]) {
+			char hex[3] = { value[i + 1], value[i + 2], 0 };
+
+			path[plen++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			path[plen++] = value[i];
+		}
+	}
+	path[plen] = '\0';
+	o = path;
+	if (strncmp(o, "file://", 7) == 0)
+		o += 7;
+	else if (strncmp(o, "file:", 5) == 0)
+		o += 5;
+	fd = open(o, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read the PKCS#11 PIN file %s: %s", o, strerror(errno));
+		return NULL;
+	}
+	got = real.read(fd, pin, sizeof pin - 1);
+	real.close(fd);
+	if (got < 0) {
+		snprintf(err, errlen, "cannot read the PKCS#11 PIN file %s: %s", o, strerror(errno));
+		return NULL;
+	}
+	pin[got] = '\0';
+	pin[strcspn(pin, "\r\n")] = '\0';
+	n = strlen(uri) + 3 * strlen(pin) + 16;
+	out = malloc(n);
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = out;
+	memcpy(o, uri, (size_t)(at - uri));
+	o += at - uri;
+	o += sprintf(o, "pin-value=");
+	for (i = 0; pin[i]; i++) {
+		unsigned char c = (unsigned char)pin[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			*o++ = (char)c;
+		else
+			o += sprintf(o, "%%%02X", c);
+	}
+	strcpy(o, end);
+	explicit_bzero(pin, sizeof pin);
+	return out;
+}
+
+/* A key URI for the log: pin-value=... becomes pin-value=(hidden). */
+static void redact_pin(const char *uri, char *out, size_t outlen)
+{
+	const char *at = strstr(uri, "pin-value=");
+
+	if (!at) {
+		snprintf(out, outlen, "%s", uri);
+		return;
+	}
+	snprintf(out, outlen, "%.*spin-value=(hidden)%s", (int)(at - uri), uri,
+		 at + strlen("pin-value=") + strcspn(at + strlen("pin-value="), "&;"));
+}
 
 static int cred_build(const struct policy_rule *rule, gnutls_certificate_credentials_t *out,
 		      char *err, size_t errlen)
@@ -77,14 +168,31 @@ static int cred_build(const struct policy_rule *rule, gnutls_certificate_credent
 		return -EINVAL;
 	}
 	if (rule->cert && rule->key) {
-		ret = gnutls_certificate_set_x509_key_file(cred, rule->cert, rule->key, GNUTLS_X509_FMT_PEM);
+		/* Files or PKCS#11 URIs alike: GnuTLS takes both here. */
+		char *key = resolve_pin_source(rule->key, err, errlen);
+
+		if (!key) {
+			gnutls_certificate_free_credentials(cred);
+			return -EINVAL;
+		}
+		ret = gnutls_certificate_set_x509_key_file(cred, rule->cert, key, GNUTLS_X509_FMT_PEM);
+		if (strcmp(key, rule->key) != 0)
+			explicit_bzero(key, strlen(key));
+		free(key);
 		if (ret < 0) {
+			char shown[512];
+
+			redact_pin(rule->key, shown, sizeof shown);
 			snprintf(err, errlen, "cannot load client certificate %s with key %s: %s",
-				 rule->cert, rule->key, gnutls_strerror(ret));
+				 rule->cert, shown, gnutls_strerror(ret));
 			gnutls_certificate_free_credentials(cred);
 			return -EINVAL;
 		}
 	}
+	/* ocsp = off: neither check a stapled response nor enforce must-staple
+	 * (GnuTLS skips its OCSP checks under this flag). */
+	if (rule->ocsp == POLICY_OCSP_OFF)
+		gnutls_certificate_set_verify_flags(cred, GNUTLS_VERIFY_DISABLE_CRL_CHECKS);
 	gnutls_certificate_set_verify_function(cred, verify_peer);
 	*out = cred;
 	return 0;
@@ -207,6 +315,11 @@ static int verify_peer(gnutls_session_t session)
 		gnutls_free(words.data);
 		return -1;
 	}
+	if (tls->rule->ocsp == POLICY_OCSP_REQUIRE && !gnutls_ocsp_status_request_is_checked(session, 0)) {
+		snprintf(tls->reason, sizeof tls->reason,
+			 "server sent no valid stapled OCSP response (the rule says ocsp = require)");
+		return -1;
+	}
 	if (tls->rule->n_pins > 0 && check_pins(tls) < 0)
 		return -1;
 	return 0;
@@ -285,35 +398,112 @@ static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	return ret;
 }
 
+/* NewSessionTicket (RFC 8446 4.6.1): lifetime(4) age_add(4) nonce<1> ticket<2>
+ * extensions<2>.  Return the early_data extension's max size, or 0. */
+static uint32_t ticket_early_max(const unsigned char *p, size_t len)
+{
+	size_t off = 8, ext_end;
+
+	if (len < off + 1 || (off += 1 + p[off]) + 2 > len)
+		return 0;
+	off += 2 + ((size_t)p[off] << 8 | p[off + 1]);
+	if (off + 2 > len)
+		return 0;
+	ext_end = off + 2 + ((size_t)p[off] << 8 | p[off + 1]);
+	off += 2;
+	if (ext_end > len)
+		return 0;
+	while (off + 4 <= ext_end) {
+		unsigned type = (unsigned)p[off] << 8 | p[off + 1];
+		size_t elen = (size_t)p[off + 2] << 8 | p[off + 3];
+
+		off += 4;
+		if (off + elen > ext_end)
+			return 0;
+		if (type == 42 && elen == 4)
+			return (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 | (uint32_t)p[off + 2] << 8 |
+			       p[off + 3];
+		off += elen;
+	}
+	return 0;
+}
+
 static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,
 		       unsigned incoming, const gnutls_datum_t *msg)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
 
-	if (htype == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET && incoming)
+	if (htype != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming)
+		return 0;
+	if (when == GNUTLS_HOOK_PRE && msg && msg->data) {
+		/* GnuTLS 3.7 would offer early data with any ticket: only a
+		 * ticket that carries the extension allows it. */
+		uint32_t max = ticket_early_max(msg->data, msg->size);
+
+		if (!max && msg->size > 4)
+			max = ticket_early_max(msg->data + 4, msg->size - 4);
+		tls->ticket_early_max = max;
+		tls->ticket_early_ok = max > 0;
+	} else if (when == GNUTLS_HOOK_POST) {
 		tls->ticket_arrived = true;
+	}
 	return 0;
 }
 
-static void no_keylog(void)
+/* Our own keylog function, always set: it keeps SSLKEYLOGFILE from writing
+ * secrets, and writes the NSS key log only where the policy names a file. */
+static int keylog_write(gnutls_session_t session, const char *label, const gnutls_datum_t *secret)
 {
-}
+	struct tls *tls = gnutls_session_get_ptr(session);
+	gnutls_datum_t client_random, server_random;
+	char line[512];
+	size_t len, i;
 
-static int keylog_off(gnutls_session_t session, const char *label, const gnutls_datum_t *secret)
-{
-	no_keylog();
+	if (!tls || tls->keylog_fd < 0)
+		return 0;
+	gnutls_session_get_random(session, &client_random, &server_random);
+	if (client_random.size != 32 || secret->size > 64)
+		return 0;
+	len = (size_t)snprintf(line, sizeof line, "%s ", label);
+	for (i = 0; i < client_random.size; i++)
+		len += (size_t)snprintf(line + len, sizeof line - len, "%02x", client_random.data[i]);
+	line[len++] = ' ';
+	for (i = 0; i < secret->size; i++)
+		len += (size_t)snprintf(line + len, sizeof line - len, "%02x", secret->data[i]);
+	line[len++] = '\n';
+	if (real.write(tls->keylog_fd, line, len) == (ssize_t)len)
+		tls->keylog_written = true;
 	return 0;
 }
 
 /* ---- sessions ---- */
 
-int mod_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
+/* "-VERS-ALL:+VERS-TLS1.3", then the rule's groups and suites in its order. */
+static void priority_for(const struct policy_rule *rule, char *out, size_t outlen)
+{
+	size_t len, i;
+
+	len = (size_t)snprintf(out, outlen, "-VERS-ALL:+VERS-TLS1.3");
+	if (rule->n_groups) {
+		len += (size_t)snprintf(out + len, outlen - len, ":-GROUP-ALL");
+		for (i = 0; i < rule->n_groups && len < outlen; i++)
+			len += (size_t)snprintf(out + len, outlen - len, ":+GROUP-%s", rule->groups[i]);
+	}
+	if (rule->n_ciphers && len < outlen) {
+		len += (size_t)snprintf(out + len, outlen - len, ":-CIPHER-ALL");
+		for (i = 0; i < rule->n_ciphers && len < outlen; i++)
+			len += (size_t)snprintf(out + len, outlen - len, ":+%s", rule->ciphers[i]);
+	}
+}
+
+static int mod_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
 {
 	const struct policy_rule *rule = params->rule;
 	gnutls_certificate_credentials_t cred;
 	unsigned flags = GNUTLS_CLIENT | GNUTLS_NO_SIGNAL;
 	struct tls *tls;
 	const char *where = NULL;
+	char prio[1024];
 	int ret;
 
 	ret = cred_get(rule, &cred, err, errlen);
@@ -326,6 +516,7 @@ int mod_open(struct tls **out, const struct tls_params *params, char *err, size_
 	}
 	tls->rule = rule;
 	tls->fd = params->fd;
+	tls->keylog_fd = params->keylog_fd;
 	if (params->verify_name && !(tls->verify_name = strdup(params->verify_name))) {
 		free(tls);
 		snprintf(err, errlen, "out of memory");
@@ -335,6 +526,8 @@ int mod_open(struct tls **out, const struct tls_params *params, char *err, size_
 	 * does not name our issuer. */
 	if (rule->cert)
 		flags |= GNUTLS_FORCE_CLIENT_CERT;
+	if (params->early_data)
+		flags |= GNUTLS_ENABLE_EARLY_DATA;
 	ret = gnutls_init(&tls->session, flags);
 	if (ret < 0) {
 		where = "init";
@@ -342,7 +535,7 @@ int mod_open(struct tls **out, const struct tls_params *params, char *err, size_
 	}
 	gnutls_session_set_ptr(tls->session, tls);
 	/* Our own keylog function keeps SSLKEYLOGFILE from writing secrets. */
-	gnutls_session_set_keylog_function(tls->session, keylog_off);
+	gnutls_session_set_keylog_function(tls->session, keylog_write);
 	if (params->sni) {
 		ret = gnutls_server_name_set(tls->session, GNUTLS_NAME_DNS, params->sni, strlen(params->sni));
 		if (ret < 0) {
@@ -351,7 +544,8 @@ int mod_open(struct tls **out, const struct tls_params *params, char *err, size_
 		}
 	}
 	/* TLS 1.3 only, on top of the system's policy: no fallback, ever. */
-	ret = gnutls_set_default_priority_append(tls->session, "-VERS-ALL:+VERS-TLS1.3", NULL, 0);
+	priority_for(rule, prio, sizeof prio);
+	ret = gnutls_set_default_priority_append(tls->session, prio, NULL, 0);
 	if (ret < 0) {
 		where = "priority";
 		goto fail;
@@ -380,8 +574,9 @@ int mod_open(struct tls **out, const struct tls_params *params, char *err, size_
 		gnutls_session_set_data(tls->session, params->ticket, params->ticket_len);
 	}
 	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
-					   GNUTLS_HOOK_POST, ticket_hook);
-	gnutls_handshake_set_timeout(tls->session, 10000);
+					   GNUTLS_HOOK_BOTH, ticket_hook);
+	gnutls_handshake_set_timeout(tls->session, rule->handshake_timeout_ms ? rule->handshake_timeout_ms
+									     : 10000);
 	gnutls_transport_set_ptr(tls->session, tls);
 	gnutls_transport_set_push_function(tls->session, transport_push);
 	gnutls_transport_set_vec_push_function(tls->session, transport_vec_push);
@@ -398,7 +593,7 @@ fail_nosession:
 	return -EINVAL;
 }
 
-void mod_free(struct tls *tls)
+static void mod_free(struct tls *tls)
 {
 	if (!tls)
 		return;
@@ -407,22 +602,22 @@ void mod_free(struct tls *tls)
 	free(tls);
 }
 
-void mod_set_fd(struct tls *tls, int fd)
+static void mod_set_fd(struct tls *tls, int fd)
 {
 	tls->fd = fd;
 }
 
-void mod_set_nonblock(struct tls *tls, bool nonblock)
+static void mod_set_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->rflags = tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
-void mod_set_read_nonblock(struct tls *tls, bool nonblock)
+static void mod_set_read_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->rflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
-void mod_set_write_nonblock(struct tls *tls, bool nonblock)
+static void mod_set_write_nonblock(struct tls *tls, bool nonblock)
 {
 	tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
@@ -473,7 +668,7 @@ static int fatal(struct tls *tls, int ret, const char *during)
 	}
 }
 
-int mod_handshake(struct tls *tls)
+static int mod_handshake(struct tls *tls)
 {
 	int ret;
 
@@ -498,12 +693,12 @@ int mod_handshake(struct tls *tls)
 	}
 }
 
-bool mod_wants_read(struct tls *tls)
+static bool mod_wants_read(struct tls *tls)
 {
 	return gnutls_record_get_direction(tls->session) == 0;
 }
 
-ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
+static ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
 {
 	ssize_t ret;
 
@@ -529,7 +724,7 @@ ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
 	}
 }
 
-int mod_flush(struct tls *tls)
+static int mod_flush(struct tls *tls)
 {
 	ssize_t ret;
 
@@ -552,12 +747,12 @@ int mod_flush(struct tls *tls)
 	return 0;
 }
 
-bool mod_flush_pending(struct tls *tls)
+static bool mod_flush_pending(struct tls *tls)
 {
 	return tls->flush_pending;
 }
 
-ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
+static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 {
 	size_t done = 0;
 	ssize_t ret;
@@ -592,12 +787,12 @@ ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 	return done;
 }
 
-size_t mod_pending(struct tls *tls)
+static size_t mod_pending(struct tls *tls)
 {
 	return gnutls_record_check_pending(tls->session);
 }
 
-int mod_bye(struct tls *tls)
+static int mod_bye(struct tls *tls)
 {
 	int ret;
 
@@ -612,25 +807,104 @@ static const char *mod_reason(struct tls *tls)
 	return tls->reason[0] ? tls->reason : "unknown error";
 }
 
-bool mod_resumed(struct tls *tls)
+static bool mod_resumed(struct tls *tls)
 {
 	return gnutls_session_is_resumed(tls->session) != 0;
 }
 
-void mod_describe(struct tls *tls, char *buf, size_t len)
+static void copy_str(char *dst, size_t dstlen, const char *src)
 {
-	gnutls_datum_t alpn = { NULL, 0 };
-	const char *version = gnutls_protocol_get_name(gnutls_protocol_get_version(tls->session));
-	const char *cipher = gnutls_cipher_get_name(gnutls_cipher_get(tls->session));
-	const char *group = gnutls_group_get_name(gnutls_group_get(tls->session));
-	int have_alpn = gnutls_alpn_get_selected_protocol(tls->session, &alpn) == 0;
-
-	snprintf(buf, len, "version=%s cipher=%s group=%s alpn=%.*s",
-		 version ? version : "?", cipher ? cipher : "?", group ? group : "-",
-		 have_alpn ? (int)alpn.size : 1, have_alpn ? (char *)alpn.data : "-");
+	snprintf(dst, dstlen, "%s", src ? src : "-");
 }
 
-static void *mod_take_ticket(struct tls *tls, size_t *len)
+/* What the session negotiated and who the peer is, for the log. */
+static void mod_get_info(struct tls *tls, struct tls_info *info)
+{
+	gnutls_datum_t alpn = { NULL, 0 }, dn = { NULL, 0 };
+	const gnutls_datum_t *chain;
+	unsigned n_chain = 0;
+	gnutls_x509_crt_t crt;
+
+	memset(info, 0, sizeof *info);
+	copy_str(info->version, sizeof info->version,
+		 gnutls_protocol_get_name(gnutls_protocol_get_version(tls->session)));
+	copy_str(info->cipher, sizeof info->cipher, gnutls_cipher_get_name(gnutls_cipher_get(tls->session)));
+	copy_str(info->group, sizeof info->group, gnutls_group_get_name(gnutls_group_get(tls->session)));
+	if (gnutls_alpn_get_selected_protocol(tls->session, &alpn) == 0)
+		snprintf(info->alpn, sizeof info->alpn, "%.*s", (int)alpn.size, (char *)alpn.data);
+	else
+		copy_str(info->alpn, sizeof info->alpn, NULL);
+	info->resumed = gnutls_session_is_resumed(tls->session) != 0;
+	info->keylog_written = tls->keylog_written;
+	copy_str(info->subject, sizeof info->subject, NULL);
+	copy_str(info->issuer, sizeof info->issuer, NULL);
+	copy_str(info->spki, sizeof info->spki, NULL);
+	copy_str(info->expiry, sizeof info->expiry, NULL);
+	chain = gnutls_certificate_get_peers(tls->session, &n_chain);
+	if (!chain || n_chain == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0) {
+		unsigned char id[64];
+		size_t idlen = sizeof id;
+		time_t expiry = gnutls_x509_crt_get_expiration_time(crt);
+		struct tm tm;
+
+		if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+			copy_str(info->subject, sizeof info->subject, (char *)dn.data);
+			gnutls_free(dn.data);
+		}
+		if (gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0) >= 0) {
+			copy_str(info->issuer, sizeof info->issuer, (char *)dn.data);
+			gnutls_free(dn.data);
+		}
+		if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, id, &idlen) >= 0 && idlen == 32)
+			pin_format(id, info->spki, sizeof info->spki);
+		if (expiry != (time_t)-1 && gmtime_r(&expiry, &tm))
+			strftime(info->expiry, sizeof info->expiry, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	gnutls_x509_crt_deinit(crt);
+}
+
+/* 0-RTT: queue the program's first bytes as early data, before the
+ * handshake.  Returns how many were taken (at most what the ticket allows). */
+static ssize_t mod_send_early(struct tls *tls, const void *buf, size_t len)
+{
+	size_t max = gnutls_record_get_max_early_data_size(tls->session);
+	ssize_t ret;
+
+	if (len > max)
+		len = max;
+	if (len == 0)
+		return 0;
+	ret = gnutls_record_send_early_data(tls->session, buf, len);
+	if (ret < 0) {
+		snprintf(tls->reason, sizeof tls->reason, "cannot queue early data: %s", gnutls_strerror((int)ret));
+		return -EPROTO;
+	}
+	/* GnuTLS 3.7.9 returns 0 for a success. */
+	return (ssize_t)len;
+}
+
+static bool mod_early_accepted(struct tls *tls)
+{
+	return (gnutls_session_get_flags(tls->session) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+}
+
+/* Send a KeyUpdate and ask the peer to update too. */
+static int mod_key_update(struct tls *tls)
+{
+	int ret;
+
+	tls->w_eagain = false;
+	ret = gnutls_session_key_update(tls->session, GNUTLS_KU_PEER);
+	if (ret == 0)
+		return 0;
+	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	return fatal(tls, ret, "key update");
+}
+
+static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 {
 	gnutls_datum_t data = { NULL, 0 };
 	void *copy;
@@ -651,6 +925,7 @@ static void *mod_take_ticket(struct tls *tls, size_t *len)
 	if (copy) {
 		memcpy(copy, data.data, data.size);
 		*len = data.size;
+		*early_max = tls->ticket_early_ok ? tls->ticket_early_max : 0;
 	}
 	gnutls_free(data.data);
 	return copy;
@@ -681,7 +956,10 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.pending = mod_pending,
 	.bye = mod_bye,
 	.reason = mod_reason,
-	.describe = mod_describe,
+	.get_info = mod_get_info,
+	.send_early = mod_send_early,
+	.early_accepted = mod_early_accepted,
+	.key_update = mod_key_update,
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
 };

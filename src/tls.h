@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "policy.h"
@@ -23,6 +24,15 @@ struct tls_params {
 	const char *verify_name;  /* name or IP literal to verify, or NULL (pins only) */
 	const void *ticket;       /* resumption data from the cache, or NULL */
 	size_t ticket_len;
+	bool early_data;          /* the ticket allows 0-RTT and the rule wants it */
+	int keylog_fd;            /* NSS key log file, or -1 */
+};
+
+/* What a session negotiated, and the peer certificate, for the log. */
+struct tls_info {
+	char version[16], cipher[40], group[40], alpn[64];
+	bool resumed, keylog_written;
+	char subject[256], issuer[256], spki[64], expiry[32];
 };
 
 /* Create a client session.  Return 0, or a negative errno with ERR filled. */
@@ -57,10 +67,18 @@ int tls_bye(struct tls *tls);
 
 /* Why the last call failed, in words. */
 const char *tls_reason(struct tls *tls);
-/* "TLS1.3 AES-256-GCM X25519 alpn=h2" and whether the session resumed. */
-void tls_describe(struct tls *tls, char *buf, size_t len);
+void tls_get_info(struct tls *tls, struct tls_info *info);
 bool tls_resumed(struct tls *tls);
-/* A new ticket arrived: return its resumption data (malloc'd), else NULL. */
-void *tls_take_ticket(struct tls *tls, size_t *len);
+/* A new ticket arrived: return its resumption data (malloc'd), else NULL;
+ * *EARLY_MAX is the 0-RTT size the ticket allows (0: none). */
+void *tls_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max);
+
+/* 0-RTT: before the handshake, queue up to what the ticket allows of BUF as
+ * early data.  Return the bytes taken or a negative errno. */
+ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len);
+/* After the handshake: did the server accept the early data? */
+bool tls_early_accepted(struct tls *tls);
+/* Send a KeyUpdate (and request the peer's).  0, -EAGAIN, or an error. */
+int tls_key_update(struct tls *tls);
 
 #endif

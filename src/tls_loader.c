@@ -101,6 +101,12 @@ bool tls_flush_pending(struct tls *tls) { return ops->flush_pending(tls); }
 size_t tls_pending(struct tls *tls) { return ops->pending(tls); }
 int tls_bye(struct tls *tls) { return ops->bye(tls); }
 const char *tls_reason(struct tls *tls) { return ops->reason(tls); }
-void tls_describe(struct tls *tls, char *buf, size_t len) { ops->describe(tls, buf, len); }
+void tls_get_info(struct tls *tls, struct tls_info *info) { ops->get_info(tls, info); }
 bool tls_resumed(struct tls *tls) { return ops->resumed(tls); }
-void *tls_take_ticket(struct tls *tls, size_t *len) { return ops->take_ticket(tls, len); }
+void *tls_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
+{
+	return ops->take_ticket(tls, len, early_max);
+}
+ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len) { return ops->send_early(tls, buf, len); }
+bool tls_early_accepted(struct tls *tls) { return ops->early_accepted(tls); }
+int tls_key_update(struct tls *tls) { return ops->key_update(tls); }

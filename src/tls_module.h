@@ -9,7 +9,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 1
+#define TLS_OPS_ABI 2
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -30,9 +30,12 @@ struct tls_ops {
 	size_t (*pending)(struct tls *tls);
 	int (*bye)(struct tls *tls);
 	const char *(*reason)(struct tls *tls);
-	void (*describe)(struct tls *tls, char *buf, size_t len);
+	void (*get_info)(struct tls *tls, struct tls_info *info);
 	bool (*resumed)(struct tls *tls);
-	void *(*take_ticket)(struct tls *tls, size_t *len);
+	void *(*take_ticket)(struct tls *tls, size_t *len, uint32_t *early_max);
+	ssize_t (*send_early)(struct tls *tls, const void *buf, size_t len);
+	bool (*early_accepted)(struct tls *tls);
+	int (*key_update)(struct tls *tls);
 };
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -253,6 +254,13 @@ static void explain_address(const struct policy *policy, struct hosts *hosts, co
 		n_hosts = hosts_names_for(hosts, family, addr, names + n, 32 - n);
 	if (n_hosts > 32 - n)
 		n_hosts = 32 - n;
+	/* The name asked for may be listed in the hosts file as well. */
+	for (i = n; i < n + n_hosts; i++)
+		if (n == 1 && strcasecmp(names[i], host) == 0) {
+			memmove(&names[i], &names[i + 1], (n + n_hosts - i - 1) * sizeof names[0]);
+			n_hosts--;
+			break;
+		}
 	printf("%s%s%s:%u", family == AF_INET6 ? "[" : "", ip, family == AF_INET6 ? "]" : "", port);
 	if (n + n_hosts > 0) {
 		printf(" (names:");
@@ -286,8 +294,15 @@ static void explain_address(const struct policy *policy, struct hosts *hosts, co
 	       rule->ca ? rule->ca : "the system trust store",
 	       rule->n_pins ? ", and the server key must match a pin" : "");
 	printf("    SNI: %s\n", decide_sni_ok(name) ? name : "(none)");
-	if (rule->cert)
-		printf("    client certificate: %s (key %s)\n", rule->cert, rule->key);
+	if (rule->cert) {
+		const char *pin = strstr(rule->key, "pin-value=");
+
+		if (pin)
+			printf("    client certificate: %s (key %.*spin-value=(hidden)%s)\n", rule->cert,
+			       (int)(pin - rule->key), rule->key, pin + 10 + strcspn(pin + 10, "&;"));
+		else
+			printf("    client certificate: %s (key %s)\n", rule->cert, rule->key);
+	}
 	if (rule->n_alpn) {
 		printf("    ALPN:");
 		for (i = 0; i < rule->n_alpn; i++)
