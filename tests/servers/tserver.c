@@ -11,7 +11,8 @@
  *           [--client-ca F] [--request-client-cert | --require-client-cert]
  *           [--tls12-only] [--priority STRING] [--no-tickets]
  *           [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]
- *           [--idle-timeout SECONDS]
+ *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
+ *           [--reject-early-after N] [--ocsp-response FILE.der]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -19,8 +20,9 @@
  *
  *   listening port=N
  *   conn pid=P peer=ADDR status=ok|handshake-failed|io-error
- *        version=TLS1.3|- cipher=AES-256-GCM|- sni=NAME|- resumed=0|1
+ *        version=TLS1.3|- cipher=AES-256-GCM|- group=X25519|- sni=NAME|- resumed=0|1
  *        client_cert=DN|- alpn=PROTO|- bytes_in=N bytes_out=N
+ *        early_data=N key_updates=N
  *        closed=notify|eof|reset|timeout|- sha256_in=HEX
  *        first_line=URLENCODED|- reason=URLENCODED|-
  *
@@ -29,6 +31,10 @@
  *   status    ok: handshake done and the exchange ended without a transport
  *             error (a plain EOF counts as ok; see closed); handshake-failed;
  *             io-error: a record-layer error after the handshake.
+ *   group     the key-exchange group negotiated (GnuTLS name, e.g. X25519,
+ *             SECP256R1); "-" if none (failed handshake, PSK-only resumption).
+ *   early_data application bytes that came as 0-RTT (included in bytes_in).
+ *   key_updates KeyUpdate messages received from the client.
  *   sni       captured from the ClientHello, so also known for failed
  *             handshakes ("-" if the client sent none, e.g. for an IP).
  *   bytes_in  APPLICATION bytes received (0 if the handshake failed);
@@ -59,7 +65,9 @@
  * once in the parent, so a later connection can resume with a ticket
  * issued on an earlier one.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -95,6 +103,11 @@ static const char *opt_priority;
 static const char *opt_alpn;
 static int opt_port = 0;
 static int opt_ipv6 = 0;
+static unsigned opt_earlydata = 0;      /* max 0-RTT bytes accepted; 0 = off */
+static long opt_reject_early_after = 0; /* connections after the Nth reject 0-RTT */
+static const char *opt_ocsp_file;       /* a DER OCSP response to staple */
+static long conn_index;                 /* 1-based number of this connection */
+static gnutls_anti_replay_t anti_replay;
 static int opt_tls12 = 0;
 static int opt_no_tickets = 0;
 static unsigned opt_cert_req = GNUTLS_CERT_IGNORE;
@@ -213,9 +226,17 @@ struct conn {
     int first_line_done;
     gnutls_hash_hd_t sha;        /* SHA-256 of all application bytes received */
     int handshake_ok;
+    unsigned long long early_bytes;  /* application bytes that came as 0-RTT */
+    unsigned key_updates;        /* KeyUpdate messages received */
+    char *pushback;              /* early data, read by the application first */
+    size_t pushback_len, pushback_off;
 };
 
 static struct conn C;            /* one connection per child process */
+
+static int key_update_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                           unsigned incoming, const gnutls_datum_t *msg);
+static void read_early_data(void);
 
 /* Captured from the ClientHello, so it is known even if the handshake fails. */
 static char sni_name[256];
@@ -311,6 +332,15 @@ static void note_received(const char *data, size_t n)
  * a failure/EOF (C.closed/C.status/C.reason are set accordingly). */
 static ssize_t conn_recv(char *data, size_t size)
 {
+    if (C.pushback_off < C.pushback_len) {
+        size_t n = C.pushback_len - C.pushback_off;
+        if (n > size)
+            n = size;
+        memcpy(data, C.pushback + C.pushback_off, n);
+        C.pushback_off += n;
+        note_received(data, n);
+        return (ssize_t)n;
+    }
     for (;;) {
         errno = 0;
         ssize_t r = gnutls_record_recv(C.s, data, size);
@@ -531,7 +561,12 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     if (gnutls_hash_init(&C.sha, GNUTLS_DIG_SHA256) < 0)
         die("gnutls_hash_init failed");
 
-    int ret = gnutls_init(&C.s, GNUTLS_SERVER);
+    unsigned init_flags = GNUTLS_SERVER;
+    int early_ok = opt_earlydata &&
+                   !(opt_reject_early_after && conn_index > opt_reject_early_after);
+    if (early_ok)
+        init_flags |= GNUTLS_ENABLE_EARLY_DATA;
+    int ret = gnutls_init(&C.s, init_flags);
     if (ret < 0)
         die("gnutls_init: %s", gnutls_strerror(ret));
     gnutls_priority_set(C.s, prio);
@@ -542,6 +577,12 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     if (alpn_count)
         gnutls_alpn_set_protocols(C.s, alpn_protos, alpn_count, GNUTLS_ALPN_SERVER_PRECEDENCE);
     gnutls_handshake_set_post_client_hello_function(C.s, post_client_hello);
+    gnutls_handshake_set_hook_function(C.s, GNUTLS_HANDSHAKE_KEY_UPDATE, GNUTLS_HOOK_POST,
+                                       key_update_hook);
+    if (early_ok) {
+        gnutls_record_set_max_early_data_size(C.s, opt_earlydata);
+        gnutls_anti_replay_enable(C.s, anti_replay);
+    }
     gnutls_transport_set_int(C.s, fd);
     gnutls_handshake_set_timeout(C.s, HANDSHAKE_TIMEOUT_MS);
 
@@ -560,6 +601,8 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
         gnutls_alert_send_appropriate(C.s, ret);
     } else {
         C.handshake_ok = 1;
+        if (gnutls_session_get_flags(C.s) & GNUTLS_SFLAGS_EARLY_DATA)
+            read_early_data();
         gnutls_record_set_timeout(C.s, (unsigned)opt_idle_timeout * 1000u);
         switch (opt_mode) {
         case MODE_HTTP:
@@ -589,11 +632,15 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     if (C.handshake_ok) {
         const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(C.s));
         const char *c = gnutls_cipher_get_name(gnutls_cipher_get(C.s));
+        /* the key-exchange group (NULL: none, e.g. a PSK-only resumption) */
+        const char *g = gnutls_group_get_name(gnutls_group_get(C.s));
         buf_field_str(&b, "version", v);
         buf_field_str(&b, "cipher", c);
+        buf_field_str(&b, "group", g);
     } else {
         buf_field_str(&b, "version", NULL);
         buf_field_str(&b, "cipher", NULL);
+        buf_field_str(&b, "group", NULL);
     }
     buf_field_str(&b, "sni", sni_name);
     buf_printf(&b, " resumed=%d", C.handshake_ok && gnutls_session_is_resumed(C.s) ? 1 : 0);
@@ -628,6 +675,7 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     }
 
     buf_printf(&b, " bytes_in=%llu bytes_out=%llu", C.bytes_in, C.bytes_out);
+    buf_printf(&b, " early_data=%llu key_updates=%u", C.early_bytes, C.key_updates);
     buf_field_str(&b, "closed", C.closed);
 
     {
@@ -723,6 +771,43 @@ static void on_chld(int sig)
     (void)sig;   /* only interrupts poll(); reaping happens in the main loop */
 }
 
+/* Count the client's KeyUpdate messages. */
+static int key_update_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                           unsigned incoming, const gnutls_datum_t *msg)
+{
+    (void)s; (void)when; (void)msg;
+    if (htype == GNUTLS_HANDSHAKE_KEY_UPDATE && incoming)
+        C.key_updates++;
+    return 0;
+}
+
+/* The 0-RTT data the server accepted: the start of the application stream. */
+static void read_early_data(void)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = gnutls_record_recv_early_data(C.s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        char *grown = realloc(C.pushback, C.pushback_len + (size_t)n);
+        if (!grown)
+            break;
+        C.pushback = grown;
+        memcpy(C.pushback + C.pushback_len, buf, (size_t)n);
+        C.pushback_len += (size_t)n;
+        C.early_bytes += (unsigned long long)n;
+    }
+}
+
+/* Anti-replay database: this test server accepts every 0-RTT it is offered
+ * (each ticket is used once by the client under test anyway). */
+static int anti_replay_add(void *ptr, time_t exp, const gnutls_datum_t *key,
+                           const gnutls_datum_t *data)
+{
+    (void)ptr; (void)exp; (void)key; (void)data;
+    return 0;
+}
+
 static void reap(long *active)
 {
     pid_t p;
@@ -737,7 +822,8 @@ static void usage(void)
             "               [--client-ca F] [--request-client-cert | --require-client-cert]\n"
             "               [--tls12-only] [--priority STRING] [--no-tickets]\n"
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
-            "               [--idle-timeout SECONDS]\n");
+            "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
+            "               [--reject-early-after N] [--ocsp-response FILE.der]\n");
     exit(2);
 }
 
@@ -755,7 +841,8 @@ int main(int argc, char **argv)
 {
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
-        O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE
+        O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
+        O_EARLY, O_REJECT_EARLY, O_OCSP
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -774,6 +861,9 @@ int main(int argc, char **argv)
         { "max-conns", required_argument, NULL, O_MAX },
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "ipv6", no_argument, NULL, O_IPV6 },
+        { "earlydata", required_argument, NULL, O_EARLY },
+        { "reject-early-after", required_argument, NULL, O_REJECT_EARLY },
+        { "ocsp-response", required_argument, NULL, O_OCSP },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -801,6 +891,9 @@ int main(int argc, char **argv)
         case O_MAX: opt_max_conns = parse_num(optarg, "max-conns", 1, LONG_MAX); break;
         case O_IDLE: opt_idle_timeout = (int)parse_num(optarg, "idle-timeout", 1, 86400); break;
         case O_IPV6: opt_ipv6 = 1; break;
+        case O_EARLY: opt_earlydata = (unsigned)parse_num(optarg, "earlydata", 1, 1 << 24); break;
+        case O_REJECT_EARLY: opt_reject_early_after = parse_num(optarg, "reject-early-after", 1, LONG_MAX); break;
+        case O_OCSP: opt_ocsp_file = optarg; break;
         default: usage();
         }
     }
@@ -820,6 +913,16 @@ int main(int argc, char **argv)
         die("gnutls_global_init: %s", gnutls_strerror(ret));
     gnutls_certificate_allocate_credentials(&xcred);
     ret = gnutls_certificate_set_x509_key_file(xcred, opt_cert, opt_key, GNUTLS_X509_FMT_PEM);
+    if (ret >= 0 && opt_ocsp_file) {
+        int r2 = gnutls_certificate_set_ocsp_status_request_file(xcred, opt_ocsp_file, 0);
+        if (r2 < 0)
+            die("loading OCSP response %s: %s", opt_ocsp_file, gnutls_strerror(r2));
+    }
+    if (opt_earlydata) {
+        if (gnutls_anti_replay_init(&anti_replay) < 0)
+            die("gnutls_anti_replay_init failed");
+        gnutls_anti_replay_set_add_function(anti_replay, anti_replay_add);
+    }
     if (ret < 0)
         die("loading %s / %s: %s", opt_cert, opt_key, gnutls_strerror(ret));
     if (opt_client_ca) {
@@ -927,6 +1030,7 @@ int main(int argc, char **argv)
                 die("accept: %s", strerror(errno));
             }
             accepted++;
+            conn_index = accepted;
             pid_t pid = fork();
             if (pid < 0) {
                 fprintf(stderr, "tserver: fork: %s\n", strerror(errno));

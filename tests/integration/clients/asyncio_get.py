@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Non-blocking client: asyncio (epoll selector) plain HTTP/1.1 GET of
 http://HOST:PORT/PATH, N times in sequence, then M concurrently.  Prints the
-bodies' first lines and the byte counts.  Knows nothing about TLS."""
+bodies' first lines and the byte counts (and, for the sequential fetches,
+a line "sha256 HEX" of each body).  Knows nothing about TLS."""
 import asyncio
+import hashlib
 import sys
 
 
@@ -24,6 +26,7 @@ async def main():
     for _ in range(sequential):
         status, body = await get(host, port, path)
         print(status, len(body), body.split(b"\n")[0].decode(errors="replace"))
+        print("sha256", hashlib.sha256(body).hexdigest())
     if concurrent:
         results = await asyncio.gather(*(get(host, port, path) for _ in range(concurrent)))
         ok = sum(1 for status, _ in results if status.endswith("200 OK"))

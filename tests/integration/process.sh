@@ -1,0 +1,123 @@
+#!/bin/bash
+# process.sh -- upgraded connections across fork, exec and dup (fail closed).
+# Proves, from tserver's log (bytes_in, sha256_in, first_line, status):
+#   * fork: a TLS connection belongs to one process.  The child's send and
+#     recv on the inherited socket fail with EIO and the server receives
+#     nothing from it; the parent then sends a request and gets the answer,
+#     and the server received exactly the parent's bytes;
+#   * exec: a program exec'd with the socket as its stdin/stdout (bash:
+#     cat <&3, cat >&3) cannot use it (bad file descriptor), and no plaintext
+#     ever reaches the server, while bash itself keeps using the connection;
+#   * dup, dup2, fcntl(F_DUPFD), fcntl(F_DUPFD_CLOEXEC): writes through any
+#     duplicate arrive encrypted and in order, reads through any duplicate
+#     return the decrypted stream, closing the original keeps it alive.
+
+# shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+set -u
+
+[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
+[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
+[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+CLIENTS=$top_srcdir/tests/integration/clients
+
+# policy NAME PORT
+policy() {
+    write_policy "$WORK/$1.policy" <<EOF
+log = file:$WORK/$1.tlsshim.log
+log-level = info
+
+[$1]
+match = localhost:18080
+port = $2
+ca = $CERTS/ca.pem
+EOF
+}
+run() {
+    local p=$1
+    shift
+    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
+}
+sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
+
+# ==== 1. fork ==========================================================================================
+start_tserver frk
+policy frk "$frk_port"
+out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080)
+ok $? "fork: client exits 0"
+diag "$out"
+is "$(printf '%s\n' "$out" | sed -n 's/^child //p')" "send=EIO recv=EIO" \
+    "fork: the child's send and recv on the inherited connection fail with EIO"
+is "$(printf '%s\n' "$out" | sed -n 's/^parent status=//p')" "HTTP/1.1 200 OK" \
+    "fork: the parent still gets its answer"
+check "fork: server logged the connection" wait_for_lines "$frk_log" 1
+is "$(tserver_conns "$frk_log")" 1 "fork: one connection only"
+is "$(tserver_field "$frk_log" 1 version) $(tserver_field "$frk_log" 1 status)" "TLS1.3 ok" \
+    "fork: server saw TLS1.3, status=ok"
+is "$(tserver_field "$frk_log" 1 first_line)" "GET /parent HTTP/1.1" "fork: the first line the server got is the parent's"
+is "$(tserver_field "$frk_log" 1 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/^parent sha256_out=//p')" \
+    "fork: server received exactly the parent's bytes (nothing from the child)"
+check "fork: tlsshim log explains the refusal in the child" \
+    grep -q 'error: rule \[frk\] .*inherited across fork.*EIO' "$WORK/frk.tlsshim.log"
+
+# The child closing its copy must not end the parent's connection (no
+# shutdown, no close_notify from the child).
+out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080 close)
+ok $? "fork+close: client exits 0"
+is "$(printf '%s\n' "$out" | sed -n 's/^child //p')" "send=EIO recv=EIO closed" \
+    "fork+close: the child's I/O fails with EIO, then it closes its copy"
+is "$(printf '%s\n' "$out" | sed -n 's/^parent status=//p')" "HTTP/1.1 200 OK" \
+    "fork+close: the parent still gets its answer"
+check "fork+close: server logged the connection" wait_for_lines "$frk_log" 2
+is "$(tserver_field "$frk_log" 2 status) $(tserver_field "$frk_log" 2 first_line)" "ok GET /parent HTTP/1.1" \
+    "fork+close: server got the parent's request"
+is "$(tserver_field "$frk_log" 2 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/^parent sha256_out=//p')" \
+    "fork+close: server received exactly the parent's bytes"
+
+# ==== 2. exec ===========================================================================================
+# bash itself (the process that connected) uses the connection; cat, a new
+# program image, gets the socket as stdin or stdout and must not.
+start_tserver exe --mode echo
+policy exe "$exe_port"
+out=$(run exe bash -c '
+exec 3<>/dev/tcp/localhost/18080 || exit 9
+echo "first from bash" >&3
+read -r l <&3; echo "echo1=$l"
+printf "PLAINTEXT-LEAK\n" | cat >&3; echo "cat-write=$?"
+timeout 10 cat <&3; echo "cat-read=$?"
+echo "second from bash" >&3
+read -r l <&3; echo "echo2=$l"
+exec 3>&-' 2>"$WORK/exe.err")
+ok $? "exec: bash script exits 0"
+diag "$out"
+diag "$(cat "$WORK/exe.err")"
+is "$(printf '%s\n' "$out" | sed -n 's/^echo1=//p')" "first from bash" "exec: bash's own line echoed before the exec"
+like "$(printf '%s\n' "$out" | sed -n 's/^cat-write=//p')" '^[1-9][0-9]*$' "exec: cat >&3 (write in a new program) fails"
+like "$(printf '%s\n' "$out" | sed -n 's/^cat-read=//p')" '^[1-9]$' "exec: cat <&3 (read in a new program) fails"
+check "exec: cat says bad file descriptor" grep -qi 'bad file descriptor' "$WORK/exe.err"
+is "$(printf '%s\n' "$out" | sed -n 's/^echo2=//p')" "second from bash" "exec: bash still uses the connection afterwards"
+check "exec: server logged the connection" wait_for_lines "$exe_log" 1
+is "$(tserver_field "$exe_log" 1 status) $(tserver_field "$exe_log" 1 version)" "ok TLS1.3" \
+    "exec: server saw TLS1.3 and no garbage (status=ok)"
+is "$(tserver_field "$exe_log" 1 bytes_in)" 33 "exec: server received only bash's 33 bytes"
+is "$(tserver_field "$exe_log" 1 sha256_in)" "$(sha 'first from bash\nsecond from bash\n')" \
+    "exec: server's sha256_in = bash's two lines, no PLAINTEXT-LEAK"
+
+# ==== 3. dup, dup2, F_DUPFD ================================================================================
+start_tserver dup --mode echo
+policy dup "$dup_port"
+out=$(run dup "$PYTHON" "$CLIENTS/dup_client.py" localhost 18080)
+ok $? "dup: client exits 0"
+exp=$'via socket\nvia dup\nvia dup2\nvia F_DUPFD\nvia F_DUPFD_CLOEXEC\nafter close'
+is "$(printf '%s\n' "$out" | grep -v '=' )" "$exp" "dup: every line echoed back through another descriptor"
+check "dup: server logged the connection" wait_for_lines "$dup_log" 1
+is "$(tserver_field "$dup_log" 1 version) $(tserver_field "$dup_log" 1 status)" "TLS1.3 ok" \
+    "dup: server saw TLS1.3, status=ok"
+is "$(tserver_field "$dup_log" 1 first_line)" "via socket" "dup: server's first_line"
+is "$(tserver_field "$dup_log" 1 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/^sha256_out=//p')" \
+    "dup: server received exactly the bytes written through all descriptors, in order"
+is "$(tserver_field "$dup_log" 1 bytes_in)" "$(printf '%s\n' "$out" | sed -n 's/^bytes_out=//p')" \
+    "dup: bytes_in matches"
+is "$(tserver_field "$dup_log" 1 closed)" notify "dup: closing the last descriptor sent close_notify"
+
+done_testing
