@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "cache.h"
 #include "log.h"
+#include "owner.h"
 #include "real.h"
 #include "tls.h"
 
@@ -17,7 +18,6 @@
 /* 0-RTT: how long a program that only waits may take to write first. */
 #define EARLY_GRACE_NS (50 * 1000000LL)
 
-atomic_uint shim_generation;
 
 static char *dup_or_null(const char *s)
 {
@@ -47,7 +47,12 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 		conn->sock_dev = st.st_dev;
 		conn->sock_ino = st.st_ino;
 	}
-	conn->generation = atomic_load(&shim_generation);
+	conn->owner = owner_new(&conn->owner_private);
+	if (!conn->owner) {
+		snprintf(err, errlen, "out of memory");
+		free(conn);
+		return NULL;
+	}
 	conn->rule = params->rule;
 	conn->dest = dup_or_null(params->dest);
 	conn->app_dest = dup_or_null(params->app_dest);
@@ -93,10 +98,11 @@ void conn_unref(struct conn *conn)
 	free(conn->cache_key);
 	free(conn->rbuf);
 	free(conn->early_buf);
-	if (!conn_foreign(conn)) {
+	if (owner_state(conn->owner) == OWNER_SELF) {
 		pthread_mutex_destroy(&conn->rlock);
 		pthread_mutex_destroy(&conn->wlock);
 	}
+	owner_delete(conn->owner, conn->owner_private);
 	free(conn);
 }
 
@@ -110,16 +116,27 @@ bool conn_is_socket(const struct conn *conn, int fd)
 
 bool conn_foreign(const struct conn *conn)
 {
-	return conn->generation != atomic_load_explicit(&shim_generation, memory_order_relaxed);
+	return owner_state(conn->owner) == OWNER_OTHER;
 }
 
-/* I/O by a forked child on its parent's connection: refused, said once. */
+bool conn_claim(struct conn *conn)
+{
+	return owner_claim(conn->owner);
+}
+
+void conn_release_for_fork(struct conn *conn)
+{
+	owner_release(conn->owner);
+}
+
+/* I/O on a connection another process owns since fork: refused, said once. */
 static ssize_t refuse_foreign(struct conn *conn)
 {
 	if (!conn->foreign_logged) {
 		conn->foreign_logged = true;
-		log_error("rule [%s] %s -> %s: connection inherited across fork belongs to the parent "
-			  "process: I/O refused (EIO)", conn->rule->name, conn->app_dest, conn->dest);
+		log_error("rule [%s] %s -> %s: since fork() another process (pid %d) uses this connection: "
+			  "I/O refused here (EIO)", conn->rule->name, conn->app_dest, conn->dest,
+			  atomic_load(conn->owner));
 	}
 	return -EIO;
 }
@@ -448,7 +465,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	size_t done = 0;
 	ssize_t ret;
 
-	if (conn_foreign(conn))
+	if (!conn_claim(conn))
 		return refuse_foreign(conn);
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
@@ -583,7 +600,7 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	bool dontwait = flags & MSG_DONTWAIT;
 	ssize_t ret;
 
-	if (conn_foreign(conn))
+	if (!conn_claim(conn))
 		return refuse_foreign(conn);
 	if (conn->early_pending && len > 0) {
 		ret = send_early(conn, buf, len, dontwait || socket_nonblocking(conn->fd));
@@ -637,9 +654,15 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	short kernel = 0;
 
 	*ready = 0;
-	if (conn_foreign(conn)) {
+	switch (owner_state(conn->owner)) {
+	case OWNER_OTHER:
 		*ready = POLLERR | (want & (POLLIN | POLLOUT));
 		return 0;
+	case OWNER_NONE:
+		/* Unclaimed since fork: waiting is not using; the kernel says. */
+		return want;
+	case OWNER_SELF:
+		break;
 	}
 	switch (state_of(conn)) {
 	case CONN_CONNECTING:
@@ -698,8 +721,14 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	bool just_opened;
 	short out = 0;
 
-	if (conn_foreign(conn))
+	switch (owner_state(conn->owner)) {
+	case OWNER_OTHER:
 		return POLLERR | (want & (POLLIN | POLLOUT));
+	case OWNER_NONE:
+		return krevents & (want | POLLERR | POLLHUP);
+	case OWNER_SELF:
+		break;
+	}
 	if ((before == CONN_CONNECTING || before == CONN_HANDSHAKING) &&
 	    (krevents || (conn->deadline_ns && now_ns() > conn->deadline_ns)))
 		try_step(conn);
@@ -749,7 +778,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 
 int conn_shutdown(struct conn *conn, int how)
 {
-	if (conn_foreign(conn))
+	if (!conn_claim(conn))
 		return -EIO;
 	if ((how == SHUT_WR || how == SHUT_RDWR) && state_of(conn) == CONN_OPEN) {
 		pthread_mutex_lock(&conn->wlock);
@@ -787,7 +816,9 @@ static void drain(struct conn *conn)
 
 void conn_closing(struct conn *conn)
 {
-	if (conn_foreign(conn) || state_of(conn) != CONN_OPEN)
+	/* Only the owner says goodbye; an unclaimed connection may live on in
+	 * another process. */
+	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN)
 		return;
 	drain(conn);
 	/* close_notify when it goes out without blocking the program. */
@@ -815,7 +846,8 @@ void conn_kernel_error(struct conn *conn, int err)
 	unsigned char scratch[512];
 	ssize_t ret;
 
-	if (conn_foreign(conn) || state_of(conn) != CONN_OPEN || pthread_mutex_trylock(&conn->rlock) != 0)
+	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN ||
+	    pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
 	/* The reason is often an alert that arrived before the reset (TLS 1.3
 	 * rejects a client certificate after our side of the handshake). */

@@ -31,7 +31,8 @@ struct conn {
 	_Atomic enum conn_state state;
 	int fd;                      /* transport descriptor */
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
-	unsigned generation;         /* process generation that created it (fork) */
+	atomic_int *owner;           /* which process uses it (owner.h), shared across fork */
+	bool owner_private;
 	const struct policy_rule *rule;
 	struct tls *tls;
 	char *dest;                  /* "127.0.0.1:8443" as connected */
@@ -56,8 +57,6 @@ struct conn {
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
 };
 
-/* The generation of this process: bumped in every forked child. */
-extern atomic_uint shim_generation;
 
 struct conn_params {
 	int fd;
@@ -82,8 +81,12 @@ int conn_start(struct conn *conn, bool in_progress);
  * comes back for another file.) */
 bool conn_is_socket(const struct conn *conn, int fd);
 
-/* Used by a process other than the one that created it (after fork)? */
+/* Does another process own it (since fork)? */
 bool conn_foreign(const struct conn *conn);
+/* Use it from this process: true if ours (claimed now if unowned). */
+bool conn_claim(struct conn *conn);
+/* Before fork(): let whichever process uses it first have it. */
+void conn_release_for_fork(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);

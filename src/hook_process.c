@@ -1,9 +1,10 @@
-/* hook_process.c - process life.  fork() runs our pthread_atfork handler
- * (shim.c); _Fork runs none, so the child learns it here.  Connections
- * inherited by a child belong to the parent: in the child they fail with
- * EIO and are never written to (no nonce reuse, no close_notify). */
+/* hook_process.c - process life.  fork() runs our pthread_atfork handlers
+ * (shim.c); _Fork runs none, so the child learns its pid here.  Without the
+ * prepare handler the parent keeps its connections: the child gets EIO. */
 #include "shim.h"
 #include "conn.h"
+#include "owner.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -17,7 +18,9 @@ pid_t _Fork(void)
 	if (!real._Fork)
 		return (pid_t)shim_result(-ENOSYS);
 	pid = real._Fork();
-	if (pid == 0)
-		atomic_fetch_add(&shim_generation, 1);
+	if (pid == 0) {
+		owner_forked();
+		tls_after_fork();
+	}
 	return pid;
 }

@@ -7,6 +7,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "names.h"
+#include "owner.h"
 #include "policy.h"
 #include "policy_load.h"
 
@@ -26,9 +27,22 @@ static char policy_problem[1024]; /* non-empty: the policy is broken, fail close
 static struct hosts *hosts;
 static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
 
+static void release_one(int fd, struct conn *conn, void *arg)
+{
+	conn_release_for_fork(conn);
+}
+
+/* Before fork: every connection of ours becomes unowned, so that whichever
+ * process uses it first keeps it (owner.h). */
+static void fork_prepare(void)
+{
+	if (fdtab_any())
+		fdtab_foreach(release_one, NULL);
+}
+
 static void fork_child(void)
 {
-	atomic_fetch_add(&shim_generation, 1);
+	owner_forked();
 }
 
 static void init_once(void)
@@ -75,7 +89,7 @@ static void init_once(void)
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
 	cache_set_limit(policy ? policy->session_cache : 0);
-	pthread_atfork(NULL, NULL, fork_child);
+	pthread_atfork(fork_prepare, NULL, fork_child);
 	shim_guard--;
 }
 
@@ -152,7 +166,7 @@ static int connect_again(struct conn *conn)
 {
 	short ready = 0;
 
-	if (conn_foreign(conn))
+	if (!conn_claim(conn))
 		return -EIO;
 	conn_poll_prepare(conn, POLLOUT, &ready);
 	conn_poll_result(conn, POLLOUT, POLLOUT);

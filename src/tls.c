@@ -933,6 +933,12 @@ static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 
 /* ---- the module's one export ---- */
 
+/* _Fork runs no atfork handlers, GnuTLS's included: reseed. */
+static void mod_after_fork(void)
+{
+	gnutls_rnd_refresh();
+}
+
 static void mod_init(const struct real_fns *fns)
 {
 	real_fns = fns;
@@ -960,6 +966,7 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.send_early = mod_send_early,
 	.early_accepted = mod_early_accepted,
 	.key_update = mod_key_update,
+	.after_fork = mod_after_fork,
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
 };

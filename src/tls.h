@@ -78,6 +78,8 @@ void *tls_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max);
 ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len);
 /* After the handshake: did the server accept the early data? */
 bool tls_early_accepted(struct tls *tls);
+/* In a child made by _Fork (no atfork handlers ran): reseed the RNG. */
+void tls_after_fork(void);
 /* Send a KeyUpdate (and request the peer's).  0, -EAGAIN, or an error. */
 int tls_key_update(struct tls *tls);
 

@@ -9,7 +9,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 2
+#define TLS_OPS_ABI 3
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -36,6 +36,7 @@ struct tls_ops {
 	ssize_t (*send_early)(struct tls *tls, const void *buf, size_t len);
 	bool (*early_accepted)(struct tls *tls);
 	int (*key_update)(struct tls *tls);
+	void (*after_fork)(void);
 };
 
 #endif

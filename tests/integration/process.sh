@@ -1,10 +1,10 @@
 #!/bin/bash
 # process.sh -- upgraded connections across fork, exec and dup (fail closed).
 # Proves, from tserver's log (bytes_in, sha256_in, first_line, status):
-#   * fork: a TLS connection belongs to one process.  The child's send and
-#     recv on the inherited socket fail with EIO and the server receives
-#     nothing from it; the parent then sends a request and gets the answer,
-#     and the server received exactly the parent's bytes;
+#   * fork: a TLS connection belongs to whichever process uses it first
+#     (the parent, like a server forking helpers, or the child, like a
+#     program that daemonizes); the other's send and recv fail with EIO and
+#     the server receives exactly the user's bytes, nothing from the other;
 #   * exec: a program exec'd with the socket as its stdin/stdout (bash:
 #     cat <&3, cat >&3) cannot use it (bad file descriptor), and no plaintext
 #     ever reaches the server, while bash itself keeps using the connection;
@@ -41,37 +41,43 @@ run() {
 sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
 
 # ==== 1. fork ==========================================================================================
+# A connection belongs to whichever process uses it first after fork(); the
+# other gets EIO and never puts a byte on the wire (no nonce is reused).
 start_tserver frk
 policy frk "$frk_port"
-out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080)
-ok $? "fork: client exits 0"
-diag "$out"
-is "$(printf '%s\n' "$out" | sed -n 's/^child //p')" "send=EIO recv=EIO" \
-    "fork: the child's send and recv on the inherited connection fail with EIO"
-is "$(printf '%s\n' "$out" | sed -n 's/^parent status=//p')" "HTTP/1.1 200 OK" \
-    "fork: the parent still gets its answer"
-check "fork: server logged the connection" wait_for_lines "$frk_log" 1
-is "$(tserver_conns "$frk_log")" 1 "fork: one connection only"
-is "$(tserver_field "$frk_log" 1 version) $(tserver_field "$frk_log" 1 status)" "TLS1.3 ok" \
-    "fork: server saw TLS1.3, status=ok"
-is "$(tserver_field "$frk_log" 1 first_line)" "GET /parent HTTP/1.1" "fork: the first line the server got is the parent's"
-is "$(tserver_field "$frk_log" 1 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/^parent sha256_out=//p')" \
-    "fork: server received exactly the parent's bytes (nothing from the child)"
-check "fork: tlsshim log explains the refusal in the child" \
-    grep -q 'error: rule \[frk\] .*inherited across fork.*EIO' "$WORK/frk.tlsshim.log"
+n=0
+for mode in parent-first child-first; do
+    first=${mode%%-*}
+    out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080 "$mode")
+    ok $? "fork ($mode): client exits 0"
+    diag "$out"
+    n=$((n + 1))
+    is "$(printf '%s\n' "$out" | sed -n 's/^user=\([a-z]*\) status=\([^ ]* [^ ]* [^ ]*\) .*/\1 \2/p')" \
+        "$first HTTP/1.1 200 OK" "fork ($mode): the $first, which used it first, gets its answer"
+    is "$(printf '%s\n' "$out" | sed -n 's/^other //p')" "send=EIO recv=EIO" \
+        "fork ($mode): the other process's send and recv fail with EIO"
+    check "fork ($mode): server logged the connection" wait_for_lines "$frk_log" "$n"
+    is "$(tserver_field "$frk_log" "$n" version) $(tserver_field "$frk_log" "$n" status)" "TLS1.3 ok" \
+        "fork ($mode): server saw TLS1.3, status=ok"
+    is "$(tserver_field "$frk_log" "$n" first_line)" "GET /$first HTTP/1.1" \
+        "fork ($mode): the first line the server got is the $first's"
+    is "$(tserver_field "$frk_log" "$n" sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/.*sha256_out=//p')" \
+        "fork ($mode): server received exactly the $first's bytes (nothing from the other)"
+done
+is "$(tserver_conns "$frk_log")" 2 "fork: one connection per run"
+check "fork: tlsshim log explains the refusal" \
+    grep -q 'error: rule \[frk\] .*another process (pid [0-9]*) uses this connection.*EIO' "$WORK/frk.tlsshim.log"
 
-# The child closing its copy must not end the parent's connection (no
-# shutdown, no close_notify from the child).
-out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080 close)
+# The child closing its copy without using it must not end the parent's
+# connection (no shutdown, no close_notify from the child).
+out=$(run frk "$PYTHON" "$CLIENTS/fork_client.py" localhost 18080 child-close)
 ok $? "fork+close: client exits 0"
-is "$(printf '%s\n' "$out" | sed -n 's/^child //p')" "send=EIO recv=EIO closed" \
-    "fork+close: the child's I/O fails with EIO, then it closes its copy"
-is "$(printf '%s\n' "$out" | sed -n 's/^parent status=//p')" "HTTP/1.1 200 OK" \
-    "fork+close: the parent still gets its answer"
-check "fork+close: server logged the connection" wait_for_lines "$frk_log" 2
-is "$(tserver_field "$frk_log" 2 status) $(tserver_field "$frk_log" 2 first_line)" "ok GET /parent HTTP/1.1" \
+is "$(printf '%s\n' "$out" | sed -n 's/^user=\([a-z]*\) status=\([^ ]* [^ ]* [^ ]*\) .*/\1 \2/p')" \
+    "parent HTTP/1.1 200 OK" "fork+close: the parent still gets its answer"
+check "fork+close: server logged the connection" wait_for_lines "$frk_log" 3
+is "$(tserver_field "$frk_log" 3 status) $(tserver_field "$frk_log" 3 first_line)" "ok GET /parent HTTP/1.1" \
     "fork+close: server got the parent's request"
-is "$(tserver_field "$frk_log" 2 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/^parent sha256_out=//p')" \
+is "$(tserver_field "$frk_log" 3 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/.*sha256_out=//p')" \
     "fork+close: server received exactly the parent's bytes"
 
 # ==== 2. exec ===========================================================================================
