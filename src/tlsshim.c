@@ -187,14 +187,15 @@ static int run(const char *policy_arg, int verbose, char **argv)
 		return 2;
 	}
 	old = getenv("LD_PRELOAD");
-	if (old && *old) {
-		preload = malloc(strlen(library) + strlen(old) + 2);
-		if (!preload)
-			return 2;
-		sprintf(preload, "%s %s", library, old);
-	} else {
-		preload = strdup(library);
-	}
+#ifdef ASAN_RUNTIME
+	/* A sanitizer build: the ASan runtime must come first. */
+	if (asprintf(&preload, "%s %s%s%s", ASAN_RUNTIME, library, old && *old ? " " : "",
+		     old && *old ? old : "") < 0)
+		return 2;
+#else
+	if (asprintf(&preload, "%s%s%s", library, old && *old ? " " : "", old && *old ? old : "") < 0)
+		return 2;
+#endif
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("TLSSHIM_POLICY", path, 1);
 	if (verbose)

@@ -92,7 +92,7 @@ like "$out" 'passed through' "explain unmatched: passed through"
 check_fail "explain unmatched: names no rule" grep -q '\[api\]' <<<"$out"
 
 # ==== 4. LD_PRELOAD by hand =======================================================================================
-LD_PRELOAD=$TLSSHIM_LIBRARY TLSSHIM_POLICY=$GOOD "${CURL[@]}" -o /dev/null http://localhost:18080/preload
+LD_PRELOAD=${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY} TLSSHIM_POLICY=$GOOD "${CURL[@]}" -o /dev/null http://localhost:18080/preload
 ok $? "LD_PRELOAD by hand: curl exits 0"
 n=$((n + 1))
 check "LD_PRELOAD by hand: server logged it" wait_for_lines "$srv_log" $n
@@ -100,7 +100,7 @@ is "$(field $n version) $(field $n sni) $(field $n first_line)" "TLS1.3 localhos
     "LD_PRELOAD by hand: server got the request over TLS1.3"
 
 # ... with a broken policy: every TCP connection is refused, nothing leaves
-LD_PRELOAD=$TLSSHIM_LIBRARY TLSSHIM_POLICY=$BAD "${CURL[@]}" -o /dev/null \
+LD_PRELOAD=${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY} TLSSHIM_POLICY=$BAD "${CURL[@]}" -o /dev/null \
     "http://127.0.0.1:$srv_port/preload-bad" 2>"$WORK/preload-bad.err"
 is "$?" 7 "LD_PRELOAD, bad policy: curl cannot connect (even to an unmatched address)"
 like "$(cat "$WORK/preload-bad.err")" 'invalid policy' "LD_PRELOAD, bad policy: the log says invalid policy"
