@@ -17,6 +17,8 @@
 #define RBUF_SIZE 16384 /* one record of plaintext */
 /* 0-RTT: how long a program that only waits may take to write first. */
 #define EARLY_GRACE_NS (50 * 1000000LL)
+/* rekey-after: at most four KeyUpdates a second. */
+#define REKEY_MIN_NS (250 * 1000000LL)
 
 
 static char *dup_or_null(const char *s)
@@ -209,19 +211,28 @@ static const char *early_word(struct conn *conn)
 	return tls_early_accepted(conn->tls) ? "accepted" : "rejected";
 }
 
-static void log_open(struct conn *conn)
+/* keylog: one warning for every connection whose secrets were written. */
+static void warn_keylog(struct conn *conn)
 {
 	struct tls_info info;
 
-	if (!log_enabled(POLICY_LEVEL_INFO) && !log_enabled(POLICY_LEVEL_WARNING))
+	if (log_keylog_fd() < 0)
 		return;
 	tls_get_info(conn->tls, &info);
 	if (info.keylog_written)
 		log_warning("rule [%s] %s -> %s: key log: this connection's secrets were written to %s "
 			    "(debugging only: anyone who can read that file can decrypt the traffic)",
 			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
+}
+
+static void log_open(struct conn *conn)
+{
+	struct tls_info info;
+
+	warn_keylog(conn);
 	if (!log_enabled(POLICY_LEVEL_INFO))
 		return;
+	tls_get_info(conn->tls, &info);
 	if (log_is_json()) {
 		char fields[3072], e[8][300];
 
@@ -335,6 +346,7 @@ static int step_locked(struct conn *conn, bool nonblock)
 			return ret;
 		if (ret < 0) {
 			log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
+			warn_keylog(conn);
 			if (conn->early_sent)
 				log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
 					  "sent again (the server may have acted on them)", rule_name(conn),
@@ -542,7 +554,16 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 	conn->sent_since_rekey += sent;
 	if (conn->sent_since_rekey < conn->rule->rekey_after)
 		return;
+	/* Peers refuse a flood of KeyUpdates (GnuTLS allows 8 a second): at
+	 * most one every REKEY_MIN_NS; a fast sender's next write catches up. */
+	if (conn->last_rekey_ns && now_ns() - conn->last_rekey_ns < REKEY_MIN_NS)
+		return;
+	/* A reader thread may be inside GnuTLS handling the peer's records:
+	 * change keys only with both directions to ourselves. */
+	if (pthread_mutex_trylock(&conn->rlock) != 0)
+		return;
 	ret = tls_key_update(conn->tls);
+	pthread_mutex_unlock(&conn->rlock);
 	if (ret == -EAGAIN)
 		return; /* the transport is full: try again after the next write */
 	if (ret < 0) {
@@ -551,6 +572,7 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 		return;
 	}
 	conn->sent_since_rekey = 0;
+	conn->last_rekey_ns = now_ns();
 	conn->key_updates++;
 	log_debug("rule [%s] %s -> %s: KeyUpdate %u sent after %llu bytes", rule_name(conn), conn->app_dest,
 		  conn->dest, conn->key_updates, (unsigned long long)conn->rule->rekey_after);

@@ -49,6 +49,7 @@ struct conn {
 	unsigned char *early_buf;    /* a copy, resent if the server rejects them */
 	size_t early_len;
 	uint64_t sent_since_rekey;   /* bytes sent since the last KeyUpdate */
+	long long last_rekey_ns;
 	unsigned key_updates;
 	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
 	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */

@@ -18,7 +18,7 @@ enum policy_log_format { POLICY_FORMAT_TEXT = 0, POLICY_FORMAT_JSON };
 
 /* ocsp: request (default) asks for a stapled OCSP response and, when one
  * comes, requires it to be valid and good; require also refuses a server that
- * staples none; off neither asks nor checks.  A must-staple certificate
+ * staples none; off ignores stapled responses (GnuTLS 3.7 asks anyway).  A must-staple certificate
  * always requires a good stapled response, whatever the rule says. */
 enum policy_ocsp { POLICY_OCSP_REQUEST = 0, POLICY_OCSP_OFF, POLICY_OCSP_REQUIRE };
 

@@ -454,7 +454,7 @@ void policy_print(const struct policy *p, FILE *out)
 				fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
 			break;
 		case POLICY_OCSP_OFF:
-			fprintf(out, "ocsp = off  # not requested (must-staple certificates still need one)\n");
+			fprintf(out, "ocsp = off  # stapled responses ignored (must-staple certificates still need a good one)\n");
 			break;
 		case POLICY_OCSP_REQUIRE:
 			fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");

@@ -189,10 +189,6 @@ static int cred_build(const struct policy_rule *rule, gnutls_certificate_credent
 			return -EINVAL;
 		}
 	}
-	/* ocsp = off: neither check a stapled response nor enforce must-staple
-	 * (GnuTLS skips its OCSP checks under this flag). */
-	if (rule->ocsp == POLICY_OCSP_OFF)
-		gnutls_certificate_set_verify_flags(cred, GNUTLS_VERIFY_DISABLE_CRL_CHECKS);
 	gnutls_certificate_set_verify_function(cred, verify_peer);
 	*out = cred;
 	return 0;
@@ -283,6 +279,66 @@ static int check_pins(struct tls *tls)
 	return -1;
 }
 
+/* Does the server's certificate carry the must-staple TLS feature (RFC 7633)? */
+static bool must_staple(gnutls_session_t session)
+{
+	const gnutls_datum_t *chain;
+	unsigned n_chain = 0, i, feature;
+	gnutls_x509_crt_t crt;
+	gnutls_x509_tlsfeatures_t features;
+	bool found = false;
+
+	chain = gnutls_certificate_get_peers(session, &n_chain);
+	if (!chain || n_chain == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return false;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_tlsfeatures_init(&features) >= 0) {
+		if (gnutls_x509_crt_get_tlsfeatures(crt, features, 0, NULL) >= 0)
+			for (i = 0; gnutls_x509_tlsfeatures_get(features, i, &feature) >= 0; i++)
+				if (feature == 5)
+					found = true;
+		gnutls_x509_tlsfeatures_deinit(features);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return found;
+}
+
+#define OCSP_STATUS_BITS (GNUTLS_CERT_REVOKED | GNUTLS_CERT_INVALID_OCSP_STATUS | \
+			  GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED | \
+			  GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
+
+/* The chain, name and purpose checked again with the same trust anchors but
+ * without the stapled OCSP response (ocsp = off).  Returns a status. */
+static unsigned verify_without_ocsp(gnutls_session_t session, gnutls_typed_vdata_st *data, unsigned n)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_x509_trust_list_t tlist;
+	const gnutls_datum_t *chain;
+	gnutls_x509_crt_t crts[16];
+	unsigned n_chain = 0, i, n_crts = 0, status = GNUTLS_CERT_INVALID;
+
+	if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0)
+		return status;
+	gnutls_certificate_get_trust_list(cred, &tlist);
+	chain = gnutls_certificate_get_peers(session, &n_chain);
+	for (i = 0; chain && i < n_chain && i < 16; i++) {
+		if (gnutls_x509_crt_init(&crts[n_crts]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crts[n_crts], &chain[i], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crts[n_crts]);
+			break;
+		}
+		n_crts++;
+	}
+	if (n_crts == n_chain && n_crts > 0 &&
+	    gnutls_x509_trust_list_verify_crt2(tlist, crts, n_crts, data, n,
+					       GNUTLS_VERIFY_DISABLE_CRL_CHECKS, &status, NULL) < 0)
+		status = GNUTLS_CERT_INVALID;
+	for (i = 0; i < n_crts; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	return status;
+}
+
 static int verify_peer(gnutls_session_t session)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
@@ -307,6 +363,11 @@ static int verify_peer(gnutls_session_t session)
 			 gnutls_strerror(ret));
 		return -1;
 	}
+	/* ocsp = off: a stapled response is ignored, whatever it says (GnuTLS
+	 * 3.7 asks for one anyway).  A must-staple certificate without one
+	 * (GNUTLS_CERT_MISSING_OCSP_STATUS) is still refused. */
+	if (tls->rule->ocsp == POLICY_OCSP_OFF && (status & OCSP_STATUS_BITS) && !must_staple(session))
+		status = verify_without_ocsp(session, data, n);
 	if (status != 0) {
 		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &words, 0);
 		snprintf(tls->reason, sizeof tls->reason, "certificate rejected%s%s%s: %s",
@@ -637,8 +698,10 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		alert = gnutls_alert_get(tls->session);
 		snprintf(tls->reason, sizeof tls->reason, "fatal alert received during %s: %s (%d)%s",
 			 during, gnutls_alert_get_name(alert) ? gnutls_alert_get_name(alert) : "unknown",
-			 alert, strcmp(during, "handshake") == 0 && (alert == GNUTLS_A_PROTOCOL_VERSION ||
-			 alert == GNUTLS_A_HANDSHAKE_FAILURE) ? " (does the server speak TLS 1.3?)" : "");
+			 alert, strcmp(during, "handshake") != 0 ? "" :
+			 alert == GNUTLS_A_PROTOCOL_VERSION ? " (does the server speak TLS 1.3?)" :
+			 alert == GNUTLS_A_HANDSHAKE_FAILURE ?
+			 " (no TLS 1.3 version, cipher suite or group in common with the server?)" : "");
 		return -ECONNRESET;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
@@ -890,13 +953,15 @@ static bool mod_early_accepted(struct tls *tls)
 	return (gnutls_session_get_flags(tls->session) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }
 
-/* Send a KeyUpdate and ask the peer to update too. */
+/* Send a KeyUpdate for our sending key.  The peer is not asked to update
+ * its own (that would double the handshake messages, and GnuTLS peers
+ * accept only a few per second). */
 static int mod_key_update(struct tls *tls)
 {
 	int ret;
 
 	tls->w_eagain = false;
-	ret = gnutls_session_key_update(tls->session, GNUTLS_KU_PEER);
+	ret = gnutls_session_key_update(tls->session, 0);
 	if (ret == 0)
 		return 0;
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)

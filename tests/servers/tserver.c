@@ -12,7 +12,7 @@
  *           [--tls12-only] [--priority STRING] [--no-tickets]
  *           [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]
  *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
- *           [--reject-early-after N] [--ocsp-response FILE.der]
+ *           [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -22,7 +22,8 @@
  *   conn pid=P peer=ADDR status=ok|handshake-failed|io-error
  *        version=TLS1.3|- cipher=AES-256-GCM|- group=X25519|- sni=NAME|- resumed=0|1
  *        client_cert=DN|- alpn=PROTO|- bytes_in=N bytes_out=N
- *        early_data=N key_updates=N
+ *        early_data=N key_updates=N status_request=0|1 ocsp_stapled=0|1
+ *        client_random=HEX|-
  *        closed=notify|eof|reset|timeout|- sha256_in=HEX
  *        first_line=URLENCODED|- reason=URLENCODED|-
  *
@@ -35,6 +36,10 @@
  *             SECP256R1); "-" if none (failed handshake, PSK-only resumption).
  *   early_data application bytes that came as 0-RTT (included in bytes_in).
  *   key_updates KeyUpdate messages received from the client.
+ *   status_request 1 if the ClientHello asked for a stapled OCSP response.
+ *   ocsp_stapled 1 if we sent one (--ocsp-response, and the client asked).
+ *   client_random the ClientHello's random (64 hex digits; the key of an NSS
+ *             key log line), "-" if the handshake failed.
  *   sni       captured from the ClientHello, so also known for failed
  *             handshakes ("-" if the client sent none, e.g. for an IP).
  *   bytes_in  APPLICATION bytes received (0 if the handshake failed);
@@ -57,6 +62,10 @@
  *   sink    count everything until the client closes; send nothing.
  * The handshake times out after 10 s, reads after --idle-timeout (60 s).
  * Client certificates are verified against --client-ca when given.
+ * --ocsp-response FILE.der: staple that OCSP response.  GnuTLS checks it
+ * when loading (it refuses e.g. a "revoked" one); with --ocsp-raw the file's
+ * bytes are stapled as they are, unchecked (revoked, for another
+ * certificate, garbage: what a broken or hostile server would send).
  * --max-conns N: stop accepting after N connections, wait for them, exit 0.
  * SIGTERM/SIGINT: exit at once; children die too (PR_SET_PDEATHSIG).
  *
@@ -106,6 +115,8 @@ static int opt_ipv6 = 0;
 static unsigned opt_earlydata = 0;      /* max 0-RTT bytes accepted; 0 = off */
 static long opt_reject_early_after = 0; /* connections after the Nth reject 0-RTT */
 static const char *opt_ocsp_file;       /* a DER OCSP response to staple */
+static int opt_ocsp_raw = 0;            /* staple it unchecked (its bytes as read) */
+static gnutls_datum_t ocsp_raw;         /* --ocsp-raw: the file's contents */
 static long conn_index;                 /* 1-based number of this connection */
 static gnutls_anti_replay_t anti_replay;
 static int opt_tls12 = 0;
@@ -228,14 +239,16 @@ struct conn {
     int handshake_ok;
     unsigned long long early_bytes;  /* application bytes that came as 0-RTT */
     unsigned key_updates;        /* KeyUpdate messages received */
+    int status_request;          /* the ClientHello asked for OCSP stapling */
+    int ocsp_stapled;            /* we sent a stapled OCSP response */
     char *pushback;              /* early data, read by the application first */
     size_t pushback_len, pushback_off;
 };
 
 static struct conn C;            /* one connection per child process */
 
-static int key_update_hook(gnutls_session_t s, unsigned htype, unsigned when,
-                           unsigned incoming, const gnutls_datum_t *msg);
+static int handshake_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                          unsigned incoming, const gnutls_datum_t *msg);
 static void read_early_data(void);
 
 /* Captured from the ClientHello, so it is known even if the handshake fails. */
@@ -577,8 +590,8 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     if (alpn_count)
         gnutls_alpn_set_protocols(C.s, alpn_protos, alpn_count, GNUTLS_ALPN_SERVER_PRECEDENCE);
     gnutls_handshake_set_post_client_hello_function(C.s, post_client_hello);
-    gnutls_handshake_set_hook_function(C.s, GNUTLS_HANDSHAKE_KEY_UPDATE, GNUTLS_HOOK_POST,
-                                       key_update_hook);
+    gnutls_handshake_set_hook_function(C.s, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST,
+                                       handshake_hook);
     if (early_ok) {
         gnutls_record_set_max_early_data_size(C.s, opt_earlydata);
         gnutls_anti_replay_enable(C.s, anti_replay);
@@ -676,6 +689,23 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
 
     buf_printf(&b, " bytes_in=%llu bytes_out=%llu", C.bytes_in, C.bytes_out);
     buf_printf(&b, " early_data=%llu key_updates=%u", C.early_bytes, C.key_updates);
+    if (opt_ocsp_file && !opt_ocsp_raw)
+        C.ocsp_stapled = C.handshake_ok && C.status_request; /* GnuTLS staples it then */
+    buf_printf(&b, " status_request=%d ocsp_stapled=%d", C.status_request, C.ocsp_stapled);
+    {
+        gnutls_datum_t cr = { NULL, 0 }, sr = { NULL, 0 };
+        char hex[2 * 32 + 1];
+        if (C.handshake_ok) {
+            gnutls_session_get_random(C.s, &cr, &sr);
+        }
+        if (cr.data && cr.size == 32) {
+            for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", cr.data[i]);
+            buf_printf(&b, " client_random=%s", hex);
+        } else {
+            buf_field_str(&b, "client_random", NULL);
+        }
+    }
     buf_field_str(&b, "closed", C.closed);
 
     {
@@ -771,13 +801,43 @@ static void on_chld(int sig)
     (void)sig;   /* only interrupts poll(); reaping happens in the main loop */
 }
 
-/* Count the client's KeyUpdate messages. */
-static int key_update_hook(gnutls_session_t s, unsigned htype, unsigned when,
-                           unsigned incoming, const gnutls_datum_t *msg)
+/* ClientHello extension 5 (status_request): the client wants a staple. */
+static int hello_ext(void *ctx, unsigned tls_id, const unsigned char *data, unsigned size)
 {
-    (void)s; (void)when; (void)msg;
+    (void)ctx; (void)data; (void)size;
+    if (tls_id == 5)
+        C.status_request = 1;
+    return 0;
+}
+
+/* Count the client's KeyUpdate messages; note its status_request. */
+static int handshake_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                          unsigned incoming, const gnutls_datum_t *msg)
+{
+    (void)s; (void)when;
     if (htype == GNUTLS_HANDSHAKE_KEY_UPDATE && incoming)
         C.key_updates++;
+    if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && incoming && msg && msg->size > 4) {
+        /* the message body; some versions hand over its 4-byte header too */
+        if (gnutls_ext_raw_parse(NULL, hello_ext, msg, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0) {
+            gnutls_datum_t body = { msg->data + 4, msg->size - 4 };
+            C.status_request = 0;
+            (void)gnutls_ext_raw_parse(NULL, hello_ext, &body, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+        }
+    }
+    return 0;
+}
+
+/* --ocsp-raw: hand GnuTLS the file's bytes, unchecked. */
+static int ocsp_raw_cb(gnutls_session_t s, void *ptr, gnutls_datum_t *resp)
+{
+    (void)s; (void)ptr;
+    resp->data = gnutls_malloc(ocsp_raw.size);
+    if (!resp->data)
+        return GNUTLS_E_MEMORY_ERROR;
+    memcpy(resp->data, ocsp_raw.data, ocsp_raw.size);
+    resp->size = ocsp_raw.size;
+    C.ocsp_stapled = 1;
     return 0;
 }
 
@@ -823,7 +883,7 @@ static void usage(void)
             "               [--tls12-only] [--priority STRING] [--no-tickets]\n"
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
             "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
-            "               [--reject-early-after N] [--ocsp-response FILE.der]\n");
+            "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n");
     exit(2);
 }
 
@@ -842,7 +902,7 @@ int main(int argc, char **argv)
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
         O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
-        O_EARLY, O_REJECT_EARLY, O_OCSP
+        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -864,6 +924,7 @@ int main(int argc, char **argv)
         { "earlydata", required_argument, NULL, O_EARLY },
         { "reject-early-after", required_argument, NULL, O_REJECT_EARLY },
         { "ocsp-response", required_argument, NULL, O_OCSP },
+        { "ocsp-raw", no_argument, NULL, O_OCSP_RAW },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -894,6 +955,7 @@ int main(int argc, char **argv)
         case O_EARLY: opt_earlydata = (unsigned)parse_num(optarg, "earlydata", 1, 1 << 24); break;
         case O_REJECT_EARLY: opt_reject_early_after = parse_num(optarg, "reject-early-after", 1, LONG_MAX); break;
         case O_OCSP: opt_ocsp_file = optarg; break;
+        case O_OCSP_RAW: opt_ocsp_raw = 1; break;
         default: usage();
         }
     }
@@ -913,7 +975,14 @@ int main(int argc, char **argv)
         die("gnutls_global_init: %s", gnutls_strerror(ret));
     gnutls_certificate_allocate_credentials(&xcred);
     ret = gnutls_certificate_set_x509_key_file(xcred, opt_cert, opt_key, GNUTLS_X509_FMT_PEM);
-    if (ret >= 0 && opt_ocsp_file) {
+    if (opt_ocsp_raw && !opt_ocsp_file)
+        die("--ocsp-raw needs --ocsp-response");
+    if (ret >= 0 && opt_ocsp_file && opt_ocsp_raw) {
+        int r2 = gnutls_load_file(opt_ocsp_file, &ocsp_raw);
+        if (r2 < 0)
+            die("reading OCSP response %s: %s", opt_ocsp_file, gnutls_strerror(r2));
+        gnutls_certificate_set_ocsp_status_request_function(xcred, ocsp_raw_cb, NULL);
+    } else if (ret >= 0 && opt_ocsp_file) {
         int r2 = gnutls_certificate_set_ocsp_status_request_file(xcred, opt_ocsp_file, 0);
         if (r2 < 0)
             die("loading OCSP response %s: %s", opt_ocsp_file, gnutls_strerror(r2));

@@ -1,0 +1,125 @@
+#!/bin/bash
+# timeouts.sh -- "handshake-timeout": a server that accepts the TCP
+# connection and then never answers fails the connection in time.
+# The "server" is clients/silent_server.py: it accepts, never sends, and
+# logs what it received when the client goes away.  Proves:
+#   * handshake-timeout = 1s: curl (blocking) fails after ~1 s (1-4 s, not
+#     the 10 s default nor curl's own 20 s), so do python's asyncio
+#     (non-blocking, epoll) and urllib (blocking) clients; tlsshim's log
+#     names the timeout;
+#   * handshake-timeout = 3s: the client fails after 3 s, not earlier;
+#   * server side: each connection brought exactly one TLS record -- a
+#     ClientHello (16 03 xx, handshake type 01) -- and never plaintext
+#     ("GET ..."); the client then closed the connection.
+
+# shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+set -u
+
+need_cmd curl
+[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
+[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+CLIENTS=$top_srcdir/tests/integration/clients
+
+# ---- the silent server -----------------------------------------------------------------------
+SLOG=$WORK/silent.log
+: >"$SLOG"
+"$PYTHON" "$CLIENTS/silent_server.py" "$WORK/silent.port" "$SLOG" 30 </dev/null >"$WORK/silent.err" 2>&1 &
+_remember silent $!
+for _ in $(seq 100); do [ -s "$WORK/silent.port" ] && break; sleep 0.05; done
+[ -s "$WORK/silent.port" ] || bail_out "silent server did not start: $(cat "$WORK/silent.err")"
+SPORT=$(cat "$WORK/silent.port")
+
+policy() {
+    write_policy "$WORK/$1.policy" <<EOF
+log = file:$WORK/$1.tlsshim.log
+log-level = info
+
+[hung]
+match = localhost:18080
+port = $SPORT
+ca = $CERTS/ca.pem
+handshake-timeout = $2
+EOF
+}
+now() { date +%s.%N; }
+# within T0 LOW HIGH: is (now - T0) in [LOW, HIGH]?  Prints the elapsed time.
+elapsed() { "$PYTHON" -c "import sys; print('%.2f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$(now)" "$1"; }
+between() { "$PYTHON" -c "import sys; v=float(sys.argv[1]); sys.exit(0 if float(sys.argv[2]) <= v <= float(sys.argv[3]) else 1)" "$@"; }
+
+conns=0
+# silent_conn N: check the silent server's Nth line (exactly one ClientHello)
+silent_conn() {
+    local label=$1 line hex bytes rlen
+    conns=$((conns + 1))
+    if ! wait_for_match "$SLOG" "^conn n=$conns " 10; then
+        fail "$label: silent server logged the connection"
+        return
+    fi
+    pass "$label: silent server logged the connection"
+    line=$(grep "^conn n=$conns " "$SLOG")
+    hex=$(printf '%s\n' "$line" | sed -n 's/.* first_hex=\([0-9a-f-]*\) .*/\1/p')
+    bytes=$(printf '%s\n' "$line" | sed -n 's/.* bytes=\([0-9]*\) .*/\1/p')
+    like "$hex" '^1603[0-9a-f]{6}01' "$label: server got a TLS handshake record with a ClientHello (first bytes $hex)"
+    rlen=$((16#${hex:6:4}))
+    is "$bytes" $((rlen + 5)) "$label: server got exactly that one record ($bytes bytes), nothing more"
+    like "$line" 'plain_http=0' "$label: server never saw plaintext HTTP"
+    like "$line" 'end=(eof|reset)' "$label: the client closed the connection"
+}
+
+# ==== 1. handshake-timeout = 1s ============================================================
+policy one 1s
+t0=$(now)
+out=$(tlsshim_run "$WORK/one.policy" curl -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>&1)
+st=$?
+el=$(elapsed "$t0")
+[ $st -ne 0 ]
+ok $? "curl: fails (exit $st)"
+between "$el" 0.8 4
+ok $? "curl: fails after ~1 s (took $el s)"
+silent_conn "curl"
+check "curl: tlsshim log names the handshake timeout" \
+    grep -Eq 'error: rule \[hung\] .*TLS handshake timed out.*within 1000 ms' "$WORK/one.tlsshim.log"
+diag "curl: $out"
+
+: >"$WORK/one.tlsshim.log"
+t0=$(now)
+out=$(tlsshim_run "$WORK/one.policy" "$PYTHON" "$CLIENTS/asyncio_get.py" localhost 18080 /x 2>&1)
+st=$?
+el=$(elapsed "$t0")
+[ $st -ne 0 ]
+ok $? "asyncio: fails (exit $st)"
+between "$el" 0.8 4
+ok $? "asyncio: fails after ~1 s (took $el s)"
+like "$out" 'TimeoutError|timed out' "asyncio: the program sees a timeout"
+silent_conn "asyncio"
+check "asyncio: tlsshim log names the handshake timeout" \
+    grep -Eq 'error: rule \[hung\] .*TLS handshake timed out' "$WORK/one.tlsshim.log"
+
+: >"$WORK/one.tlsshim.log"
+t0=$(now)
+out=$(tlsshim_run "$WORK/one.policy" "$PYTHON" "$CLIENTS/urllib_get.py" http://localhost:18080/x 2>&1)
+st=$?
+el=$(elapsed "$t0")
+[ $st -ne 0 ]
+ok $? "urllib: fails (exit $st)"
+between "$el" 0.8 4
+ok $? "urllib: fails after ~1 s (took $el s)"
+silent_conn "urllib"
+check "urllib: tlsshim log names the handshake timeout" \
+    grep -Eq 'error: rule \[hung\] .*TLS handshake timed out' "$WORK/one.tlsshim.log"
+
+# ==== 2. handshake-timeout = 3s: not earlier =================================================
+policy three 3s
+t0=$(now)
+tlsshim_run "$WORK/three.policy" curl -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>/dev/null
+st=$?
+el=$(elapsed "$t0")
+[ $st -ne 0 ]
+ok $? "3s: curl fails (exit $st)"
+between "$el" 2.8 6
+ok $? "3s: after ~3 s (took $el s)"
+silent_conn "3s"
+check "3s: tlsshim log: within 3000 ms" grep -q 'within 3000 ms' "$WORK/three.tlsshim.log"
+
+done_testing
