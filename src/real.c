@@ -100,6 +100,7 @@ static void resolve_all(void)
 	RESOLVE(epoll_pwait2);
 	RESOLVE(fdopen);
 	RESOLVE(_Fork);
+	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;
 }

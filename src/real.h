@@ -60,6 +60,7 @@ struct real_fns {
 	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
 	FILE *(*fdopen)(int, const char *);
 	pid_t (*_Fork)(void);
+	void (*chk_fail)(void);
 };
 
 extern struct real_fns real;

@@ -6,6 +6,7 @@
  * GnuTLS never reaches our own hooks. */
 #include "tls.h"
 #include "tls_module.h"
+#include "ticket.h"
 #include "real.h"
 
 /* The real libc functions, handed over by the library that loads us. */
@@ -457,36 +458,6 @@ static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	if (ret < 0)
 		gnutls_transport_set_errno(tls->session, errno);
 	return ret;
-}
-
-/* NewSessionTicket (RFC 8446 4.6.1): lifetime(4) age_add(4) nonce<1> ticket<2>
- * extensions<2>.  Return the early_data extension's max size, or 0. */
-static uint32_t ticket_early_max(const unsigned char *p, size_t len)
-{
-	size_t off = 8, ext_end;
-
-	if (len < off + 1 || (off += 1 + p[off]) + 2 > len)
-		return 0;
-	off += 2 + ((size_t)p[off] << 8 | p[off + 1]);
-	if (off + 2 > len)
-		return 0;
-	ext_end = off + 2 + ((size_t)p[off] << 8 | p[off + 1]);
-	off += 2;
-	if (ext_end > len)
-		return 0;
-	while (off + 4 <= ext_end) {
-		unsigned type = (unsigned)p[off] << 8 | p[off + 1];
-		size_t elen = (size_t)p[off + 2] << 8 | p[off + 3];
-
-		off += 4;
-		if (off + elen > ext_end)
-			return 0;
-		if (type == 42 && elen == 4)
-			return (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 | (uint32_t)p[off + 2] << 8 |
-			       p[off + 3];
-		off += elen;
-	}
-	return 0;
 }
 
 static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,

@@ -187,9 +187,9 @@ static int run(const char *policy_arg, int verbose, char **argv)
 		return 2;
 	}
 	old = getenv("LD_PRELOAD");
-#ifdef ASAN_RUNTIME
-	/* A sanitizer build: the ASan runtime must come first. */
-	if (asprintf(&preload, "%s %s%s%s", ASAN_RUNTIME, library, old && *old ? " " : "",
+#ifdef SAN_RUNTIME
+	/* A sanitizer build: the sanitizer's runtime must come first. */
+	if (asprintf(&preload, "%s %s%s%s", SAN_RUNTIME, library, old && *old ? " " : "",
 		     old && *old ? old : "") < 0)
 		return 2;
 #else
