@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -519,9 +521,10 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 		if (!(flags & MSG_WAITALL) || peek || done == len)
 			break;
 	}
-	if (done > 0)
+	if (done > 0) {
 		ret = done;
-	else if (conn->eof)
+		conn_nodelay_end(conn);
+	} else if (conn->eof)
 		ret = 0;
 	else if (state_of(conn) == CONN_FAILED)
 		ret = -conn->error;
@@ -647,6 +650,7 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 			fail(conn, (int)-ret, (int)-ret);
 		} else if (ret > 0) {
 			maybe_rekey(conn, (size_t)ret);
+			conn_nodelay_end(conn);
 		}
 	}
 	pthread_mutex_unlock(&conn->wlock);
@@ -899,4 +903,41 @@ size_t conn_readable(struct conn *conn)
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
 	return conn->rlen + tls_pending(conn->tls);
+}
+
+void conn_nodelay_begin(struct conn *conn)
+{
+	int on = 1, cur = 0;
+	socklen_t len = sizeof cur;
+
+	if (real.getsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &cur, &len) < 0 || cur)
+		return;
+	if (real.setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) {
+		conn->app_nodelay = 0;
+		conn->nodelay_window = true;
+	}
+}
+
+void conn_nodelay_end(struct conn *conn)
+{
+	int value;
+
+	if (!conn->nodelay_window)
+		return;
+	conn->nodelay_window = false;
+	value = conn->app_nodelay;
+	real.setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value);
+}
+
+bool conn_nodelay_set(struct conn *conn, int value)
+{
+	if (!conn->nodelay_window)
+		return false;
+	conn->app_nodelay = value != 0;
+	return true;
+}
+
+int conn_nodelay_get(struct conn *conn)
+{
+	return conn->nodelay_window ? conn->app_nodelay : -1;
 }

@@ -53,6 +53,8 @@ struct conn {
 	unsigned key_updates;
 	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
 	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */
+	bool nodelay_window;         /* TCP_NODELAY on until the first data moves */
+	int app_nodelay;             /* TCP_NODELAY as the program set it */
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
@@ -113,6 +115,17 @@ int conn_take_so_error(struct conn *conn);
 /* getsockopt(SO_ERROR) found ERR pending on the socket: read the alert
  * that may have come before it, so the log says why. */
 void conn_kernel_error(struct conn *conn, int err);
+/* Nagle would hold the first request behind the unacknowledged handshake
+ * Finished (and the server's delayed ACK: 40 ms): TCP_NODELAY is on from
+ * connect() until the first data moves, then back to what the program set.
+ * setsockopt/getsockopt of TCP_NODELAY during that window see the
+ * program's own value. */
+void conn_nodelay_begin(struct conn *conn);
+void conn_nodelay_end(struct conn *conn);
+/* The program sets TCP_NODELAY: return true if we took it (window open). */
+bool conn_nodelay_set(struct conn *conn, int value);
+/* The program asks: -1 if the kernel's answer is right, else its value. */
+int conn_nodelay_get(struct conn *conn);
 /* For FIONREAD: plaintext bytes readable without blocking. */
 size_t conn_readable(struct conn *conn);
 void conn_set_fd(struct conn *conn, int fd);

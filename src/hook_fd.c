@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
@@ -259,11 +261,36 @@ int ioctl(int fd, unsigned long request, ...)
 	return 0;
 }
 
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	struct conn *conn;
+	bool taken = false;
+
+	if (!shim_enter() || level != IPPROTO_TCP || name != TCP_NODELAY || !value || len < sizeof(int) ||
+	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
+		return real.setsockopt(fd, level, name, value, len);
+	taken = conn_nodelay_set(conn, *(const int *)value);
+	conn_unref(conn);
+	return taken ? 0 : real.setsockopt(fd, level, name, value, len);
+}
+
 int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 {
 	struct conn *conn;
 	int err, ret;
 
+	if (shim_enter() && level == IPPROTO_TCP && name == TCP_NODELAY && value && len &&
+	    *len >= sizeof(int) && (conn = fdtab_any() ? fdtab_get(fd) : NULL)) {
+		int mine = conn_nodelay_get(conn);
+
+		conn_unref(conn);
+		if (mine >= 0) {
+			*(int *)value = mine;
+			*len = sizeof(int);
+			return 0;
+		}
+		return real.getsockopt(fd, level, name, value, len);
+	}
 	if (!shim_enter() || level != SOL_SOCKET || name != SO_ERROR ||
 	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
 		return real.getsockopt(fd, level, name, value, len);

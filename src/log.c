@@ -231,7 +231,7 @@ void log_json(enum policy_log_level level, const char *fields)
 
 void log_msg(enum policy_log_level level, const char *fmt, ...)
 {
-	char text[2048], line[4096];
+	char text[6144], line[8192];
 	int saved_errno = errno, len;
 	va_list ap;
 
@@ -243,7 +243,7 @@ void log_msg(enum policy_log_level level, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	if (log_is_json() && log_dest != POLICY_LOG_SYSLOG) {
-		char escaped[3000];
+		char escaped[7000];
 
 		log_json_escape(escaped, sizeof escaped, text);
 		len = json_head(line, sizeof line, level);

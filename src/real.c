@@ -81,6 +81,7 @@ static void resolve_all(void)
 	RESOLVE(fcntl64);
 	RESOLVE(ioctl);
 	RESOLVE(getsockopt);
+	RESOLVE(setsockopt);
 	RESOLVE(poll);
 	RESOLVE(ppoll);
 	RESOLVE(select);

@@ -23,7 +23,7 @@
 
 static struct policy *policy;
 static char policy_path[4096];
-static char policy_problem[1024]; /* non-empty: the policy is broken, fail closed */
+static char policy_problem[3 * 4096]; /* non-empty: the policy is broken, fail closed */
 static struct hosts *hosts;
 static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
 
@@ -48,7 +48,7 @@ static void fork_child(void)
 static void init_once(void)
 {
 	const char *path, *level_env;
-	char err[1024];
+	char err[3 * 4096];
 	int level;
 
 	shim_guard++;
@@ -279,6 +279,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	}
 	/* An upgraded socket never reaches a new program image in clear. */
 	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
+	conn_nodelay_begin(conn);
 	log_debug("rule [%s] %s: upgrading via %s, server-name %s", rule->name, app_dest, dest,
 		  name ? name : "-");
 

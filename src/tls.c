@@ -672,7 +672,7 @@ static int fatal(struct tls *tls, int ret, const char *during)
 			 alert, strcmp(during, "handshake") != 0 ? "" :
 			 alert == GNUTLS_A_PROTOCOL_VERSION ? " (does the server speak TLS 1.3?)" :
 			 alert == GNUTLS_A_HANDSHAKE_FAILURE ?
-			 " (no TLS 1.3 version, cipher suite or group in common with the server?)" : "");
+			 " (does the server speak TLS 1.3, with a cipher suite and group in common?)" : "");
 		return -ECONNRESET;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:

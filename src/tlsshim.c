@@ -49,10 +49,17 @@ static void usage(FILE *out)
 static int resolve_policy(const char *given, char *path, size_t pathlen)
 {
 	if (given) {
-		if (given[0] == '/')
+		char cwd[PATH_MAX];
+
+		/* Absolute, but not resolved: a symbolic link must still be
+		 * seen (and refused) by policy_load. */
+		if (given[0] == '/') {
 			snprintf(path, pathlen, "%s", given);
-		else if (!realpath(given, path)) {
+		} else if (!getcwd(cwd, sizeof cwd)) {
 			fprintf(stderr, "%s: %s: %s\n", progname, given, strerror(errno));
+			return -1;
+		} else if ((size_t)snprintf(path, pathlen, "%s/%s", cwd, given) >= pathlen) {
+			fprintf(stderr, "%s: %s: path too long\n", progname, given);
 			return -1;
 		}
 		return 0;
@@ -67,7 +74,7 @@ static int resolve_policy(const char *given, char *path, size_t pathlen)
 
 static struct policy *load_policy(const char *given, char *path, size_t pathlen)
 {
-	char err[1024];
+	char err[3 * PATH_MAX];
 	struct policy *policy;
 
 	if (resolve_policy(given, path, pathlen) < 0)
