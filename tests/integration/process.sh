@@ -80,6 +80,22 @@ is "$(tserver_field "$frk_log" 3 status) $(tserver_field "$frk_log" 3 first_line
 is "$(tserver_field "$frk_log" 3 sha256_in)" "$(printf '%s\n' "$out" | sed -n 's/.*sha256_out=//p')" \
     "fork+close: server received exactly the parent's bytes"
 
+# Connections a forked process opens itself are its own, with fresh
+# randomness: a child's, and a double-forked daemon's.
+out=$(run frk "$PYTHON" "$CLIENTS/fork_fresh.py" localhost 18080)
+ok $? "fresh: client exits 0"
+diag "$out"
+for who in parent child daemon; do
+    like "$out" "who=$who status=HTTP/1.1 200 OK" "fresh: the $who's own connection got its answer"
+done
+check "fresh: server logged three more connections" wait_for_lines "$frk_log" 6
+is "$(grep '^conn ' "$frk_log" | tail -n 3 | grep -c 'status=ok version=TLS1.3')" 3 \
+    "fresh: server: the three new connections were TLS 1.3"
+is "$(grep '^conn ' "$frk_log" | tail -n 3 | sed -n 's/.*first_line=GET%20\/\([a-z]*\).*/\1/p' | sort | tr '\n' ' ')" \
+    "child daemon parent " "fresh: server: one request each from the parent, the child and the daemon"
+n_rand=$(sed -n 's/^conn .* client_random=\([0-9a-f]*\).*/\1/p' "$frk_log" | sort -u | wc -l)
+is "$n_rand" "$(tserver_conns "$frk_log")" "fresh: every connection had its own client random"
+
 # ==== 2. exec ===========================================================================================
 # bash itself (the process that connected) uses the connection; cat, a new
 # program image, gets the socket as stdin or stdout and must not.
