@@ -718,7 +718,14 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 		break;
 	}
 	if (want & POLLIN) {
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0)
+		/* Whole records read ahead: decrypt one now, the kernel will
+		 * not say readable for them. */
+		if (conn->rlen == 0 && !conn->eof && tls_pending(conn->tls) == 0 &&
+		    tls_buffered(conn->tls) > 0 && pthread_mutex_trylock(&conn->rlock) == 0) {
+			(void)fill_rbuf(conn, true);
+			pthread_mutex_unlock(&conn->rlock);
+		}
+		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED)
 			*ready |= POLLIN;
 		if (conn->rlen < RBUF_SIZE)
 			kernel |= POLLIN;
@@ -902,6 +909,11 @@ size_t conn_readable(struct conn *conn)
 {
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
+	if (conn->rlen == 0 && tls_pending(conn->tls) == 0 && tls_buffered(conn->tls) > 0 &&
+	    pthread_mutex_trylock(&conn->rlock) == 0) {
+		(void)fill_rbuf(conn, true);
+		pthread_mutex_unlock(&conn->rlock);
+	}
 	return conn->rlen + tls_pending(conn->tls);
 }
 
@@ -913,8 +925,8 @@ void conn_nodelay_begin(struct conn *conn)
 	if (real.getsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &cur, &len) < 0 || cur)
 		return;
 	if (real.setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) {
-		conn->app_nodelay = 0;
-		conn->nodelay_window = true;
+		atomic_store(&conn->app_nodelay, 0);
+		atomic_store(&conn->nodelay_window, true);
 	}
 }
 
@@ -922,22 +934,23 @@ void conn_nodelay_end(struct conn *conn)
 {
 	int value;
 
-	if (!conn->nodelay_window)
+	/* A reader and a writer may both get here: one of them closes it. */
+	if (!atomic_load_explicit(&conn->nodelay_window, memory_order_relaxed) ||
+	    !atomic_exchange(&conn->nodelay_window, false))
 		return;
-	conn->nodelay_window = false;
-	value = conn->app_nodelay;
+	value = atomic_load(&conn->app_nodelay);
 	real.setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value);
 }
 
 bool conn_nodelay_set(struct conn *conn, int value)
 {
-	if (!conn->nodelay_window)
+	if (!atomic_load(&conn->nodelay_window))
 		return false;
-	conn->app_nodelay = value != 0;
+	atomic_store(&conn->app_nodelay, value != 0);
 	return true;
 }
 
 int conn_nodelay_get(struct conn *conn)
 {
-	return conn->nodelay_window ? conn->app_nodelay : -1;
+	return atomic_load(&conn->nodelay_window) ? atomic_load(&conn->app_nodelay) : -1;
 }

@@ -53,8 +53,8 @@ struct conn {
 	unsigned key_updates;
 	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
 	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */
-	bool nodelay_window;         /* TCP_NODELAY on until the first data moves */
-	int app_nodelay;             /* TCP_NODELAY as the program set it */
+	atomic_bool nodelay_window;  /* TCP_NODELAY on until the first data moves */
+	atomic_int app_nodelay;      /* TCP_NODELAY as the program set it */
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */

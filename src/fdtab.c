@@ -62,7 +62,7 @@ int fdtab_put(int fd, struct conn *conn, bool app_cloexec)
 struct conn *fdtab_get(int fd)
 {
 	struct slot *slot = slot_of(fd, false);
-	struct conn *conn, *stale = NULL;
+	struct conn *conn;
 
 	if (!slot || !atomic_load_explicit(&slot->conn, memory_order_relaxed))
 		return NULL;
@@ -71,21 +71,28 @@ struct conn *fdtab_get(int fd)
 	if (conn)
 		conn_ref(conn);
 	pthread_mutex_unlock(&fdtab_lock);
+	return conn;
+}
+
+struct conn *fdtab_get_checked(int fd)
+{
+	struct conn *conn = fdtab_get(fd);
+
 	if (!conn || conn_is_socket(conn, fd))
 		return conn;
-	/* The descriptor was closed without our close() and now names
-	 * something else: forget the mapping, say nothing on the new file. */
-	pthread_mutex_lock(&fdtab_lock);
-	if (atomic_load(&slot->conn) == conn) {
-		stale = atomic_exchange(&slot->conn, NULL);
-		slot->app_cloexec = false;
-		atomic_fetch_sub(&n_mapped, 1);
-	}
-	pthread_mutex_unlock(&fdtab_lock);
-	if (stale)
-		conn_unref(stale);
+	/* Closed without our close() (syscall(SYS_close), as libuv does) and
+	 * the number came back for another file. */
+	fdtab_forget(fd);
 	conn_unref(conn);
 	return NULL;
+}
+
+void fdtab_forget(int fd)
+{
+	struct conn *stale = fdtab_remove(fd);
+
+	if (stale)
+		conn_unref(stale);
 }
 
 struct conn *fdtab_remove(int fd)

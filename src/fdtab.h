@@ -15,10 +15,18 @@ struct conn;
  * Return 0 or -ENOMEM / -EBADF. */
 int fdtab_put(int fd, struct conn *conn, bool app_cloexec);
 
-/* The connection for FD with a new reference (conn_unref it), or NULL.
- * A mapping whose descriptor no longer names the connection's socket
- * (closed behind our back, number reused) is dropped here. */
+/* The connection for FD with a new reference (conn_unref it), or NULL. */
 struct conn *fdtab_get(int fd);
+
+/* The same, but first check (fstat) that FD still names the connection's
+ * socket: a descriptor closed behind our back (syscall(SYS_close), as libuv
+ * does) can come back as another file.  Used where a mapping is made or
+ * trusted anew (connect); descriptors the program creates through libc drop
+ * stale mappings at birth (fdtab_forget, hook_create.c). */
+struct conn *fdtab_get_checked(int fd);
+
+/* FD is new (socket, open, accept, pipe...): any mapping it has is stale. */
+void fdtab_forget(int fd);
 
 /* Unmap FD; return the reference the table held (or NULL). */
 struct conn *fdtab_remove(int fd);

@@ -101,6 +101,19 @@ static void resolve_all(void)
 	RESOLVE(epoll_pwait2);
 	RESOLVE(fdopen);
 	RESOLVE(_Fork);
+	RESOLVE(socket);
+	RESOLVE(socketpair);
+	RESOLVE(accept);
+	RESOLVE(accept4);
+	RESOLVE(open);
+	RESOLVE(open64);
+	RESOLVE(openat);
+	RESOLVE(openat64);
+	RESOLVE(pipe);
+	RESOLVE(pipe2);
+	RESOLVE(epoll_create);
+	RESOLVE(epoll_create1);
+	RESOLVE(eventfd);
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

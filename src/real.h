@@ -62,6 +62,19 @@ struct real_fns {
 	FILE *(*fdopen)(int, const char *);
 	pid_t (*_Fork)(void);
 	void (*chk_fail)(void);
+	int (*socket)(int, int, int);
+	int (*socketpair)(int, int, int, int *);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*open)(const char *, int, ...);
+	int (*open64)(const char *, int, ...);
+	int (*openat)(int, const char *, int, ...);
+	int (*openat64)(int, const char *, int, ...);
+	int (*pipe)(int *);
+	int (*pipe2)(int *, int);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*eventfd)(unsigned int, int);
 };
 
 extern struct real_fns real;

@@ -200,21 +200,21 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 	if (!addr || !read_target(addr, addrlen, &t))
 		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	conn = fdtab_get(fd);
+	conn = fdtab_get_checked(fd);
 	if (conn) {
 		ret = connect_again(conn);
 		conn_unref(conn);
 		return ret;
 	}
+	if (!policy_problem[0] && (!policy || policy->n_rules == 0))
+		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
 	if (!is_stream_socket(fd))
 		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	format_addr(&t, t.port, app_dest, sizeof app_dest);
 	if (policy_problem[0]) {
+		format_addr(&t, t.port, app_dest, sizeof app_dest);
 		log_error("%s: refused: invalid policy %s", app_dest, policy_path);
 		return -ECONNREFUSED;
 	}
-	if (!policy || policy->n_rules == 0)
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
 
 	names_lookup(t.family, t.addr, &resolved);
 	for (i = 0; i < resolved.count; i++)
@@ -228,6 +228,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	rule = policy_match(policy, host_names, n_names, t.family, t.addr, t.port);
 	if (!rule)
 		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	format_addr(&t, t.port, app_dest, sizeof app_dest);
 	if (rule->action == POLICY_DENY) {
 		log_error("rule [%s] %s%s%s: connection denied by policy", rule->name, app_dest,
 			  n_names ? " " : "", n_names ? host_names[0] : "");

@@ -41,6 +41,11 @@ struct tls {
 	bool ticket_early_ok;    /* the last ticket carried the early_data extension */
 	uint32_t ticket_early_max;
 	bool flush_pending;
+	/* Read-ahead: GnuTLS asks for a record's 5-byte header, then its body;
+	 * one recv() fills this buffer instead of two per record.  Freed when
+	 * drained and the socket is idle, so idle connections do not keep it. */
+	unsigned char *rx;
+	size_t rx_off, rx_len;
 	int keylog_fd;           /* NSS key log, or -1 */
 	bool keylog_written;
 	char *verify_name;
@@ -424,19 +429,41 @@ static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *io
 	return ret;
 }
 
+#define RX_CAP (16384 + 256 + 5 + 1024)
+
 static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	struct tls *tls = ptr;
-	ssize_t ret = real.recv(tls->fd, buf, len, tls->rflags);
+	ssize_t ret;
+	size_t n;
 
-	if (ret < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->r_eagain = true;
-		else
-			tls->last_errno = errno;
-		gnutls_transport_set_errno(tls->session, errno);
+	if (tls->rx_len == 0) {
+		if (!tls->rx && !(tls->rx = malloc(RX_CAP)))
+			ret = real.recv(tls->fd, buf, len, tls->rflags); /* no memory: no read-ahead */
+		else if ((ret = real.recv(tls->fd, tls->rx, RX_CAP, tls->rflags)) > 0) {
+			tls->rx_off = 0;
+			tls->rx_len = (size_t)ret;
+		}
+		if (ret < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				tls->r_eagain = true;
+				/* Idle: give the buffer back. */
+				free(tls->rx);
+				tls->rx = NULL;
+			} else {
+				tls->last_errno = errno;
+			}
+			gnutls_transport_set_errno(tls->session, errno);
+			return ret;
+		}
+		if (ret == 0 || !tls->rx)
+			return ret;
 	}
-	return ret;
+	n = len < tls->rx_len ? len : tls->rx_len;
+	memcpy(buf, tls->rx + tls->rx_off, n);
+	tls->rx_off += n;
+	tls->rx_len -= n;
+	return (ssize_t)n;
 }
 
 /* GnuTLS calls this only when it wants to wait with a deadline (the
@@ -449,7 +476,7 @@ static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	int ret;
 	int fl;
 
-	if (tls->rflags & MSG_DONTWAIT)
+	if ((tls->rflags & MSG_DONTWAIT) || tls->rx_len > 0)
 		return 1;
 	fl = real.fcntl(tls->fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
@@ -520,6 +547,12 @@ static void priority_for(const struct policy_rule *rule, char *out, size_t outle
 		len += (size_t)snprintf(out + len, outlen - len, ":-GROUP-ALL");
 		for (i = 0; i < rule->n_groups && len < outlen; i++)
 			len += (size_t)snprintf(out + len, outlen - len, ":+GROUP-%s", rule->groups[i]);
+	} else {
+		/* GnuTLS 3.7 offers P-256 first; X25519 is faster (nettle) and
+		 * what OpenSSL and browsers lead with. */
+		len += (size_t)snprintf(out + len, outlen - len, ":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1"
+					":+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448"
+					":+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096");
 	}
 	if (rule->n_ciphers && len < outlen) {
 		len += (size_t)snprintf(out + len, outlen - len, ":-CIPHER-ALL");
@@ -630,6 +663,7 @@ static void mod_free(struct tls *tls)
 	if (!tls)
 		return;
 	gnutls_deinit(tls->session);
+	free(tls->rx);
 	free(tls->verify_name);
 	free(tls);
 }
@@ -826,6 +860,12 @@ static size_t mod_pending(struct tls *tls)
 	return gnutls_record_check_pending(tls->session);
 }
 
+/* Ciphertext read ahead but not yet decrypted. */
+static size_t mod_buffered(struct tls *tls)
+{
+	return tls->rx_len;
+}
+
 static int mod_bye(struct tls *tls)
 {
 	int ret;
@@ -1003,6 +1043,7 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.early_accepted = mod_early_accepted,
 	.key_update = mod_key_update,
 	.after_fork = mod_after_fork,
+	.buffered = mod_buffered,
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
 };

@@ -62,6 +62,9 @@ int tls_flush(struct tls *tls);
 bool tls_flush_pending(struct tls *tls);
 /* Decrypted bytes held inside the engine. */
 size_t tls_pending(struct tls *tls);
+/* Ciphertext read ahead from the socket, not yet decrypted: the kernel no
+ * longer reports it readable. */
+size_t tls_buffered(struct tls *tls);
 /* Send close_notify (never blocks: the caller sets nonblock as needed). */
 int tls_bye(struct tls *tls);
 

@@ -99,6 +99,7 @@ ssize_t tls_send(struct tls *tls, const void *buf, size_t len) { return ops->sen
 int tls_flush(struct tls *tls) { return ops->flush(tls); }
 bool tls_flush_pending(struct tls *tls) { return ops->flush_pending(tls); }
 size_t tls_pending(struct tls *tls) { return ops->pending(tls); }
+size_t tls_buffered(struct tls *tls) { return ops->buffered(tls); }
 int tls_bye(struct tls *tls) { return ops->bye(tls); }
 const char *tls_reason(struct tls *tls) { return ops->reason(tls); }
 void tls_get_info(struct tls *tls, struct tls_info *info) { ops->get_info(tls, info); }

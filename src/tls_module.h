@@ -9,7 +9,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 3
+#define TLS_OPS_ABI 4
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -37,6 +37,7 @@ struct tls_ops {
 	bool (*early_accepted)(struct tls *tls);
 	int (*key_update)(struct tls *tls);
 	void (*after_fork)(void);
+	size_t (*buffered)(struct tls *tls);
 };
 
 #endif

@@ -1,0 +1,190 @@
+/* hook_create.c - descriptors the program creates.  A new descriptor has
+ * no connection: if its number still has one, that connection's socket was
+ * closed behind our back (syscall(SYS_close), as libuv does) and the mapping
+ * is stale.  Dropping it here keeps the per-call look-up free of syscalls. */
+#include "shim.h"
+#include "fdtab.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static int born(int fd)
+{
+	if (fd >= 0 && fdtab_any())
+		fdtab_forget(fd);
+	return fd;
+}
+
+int socket(int domain, int type, int protocol)
+{
+	if (!real.socket)
+		real_init();
+	return born(real.socket(domain, type, protocol));
+}
+
+int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	int ret;
+
+	if (!real.socketpair)
+		real_init();
+	ret = real.socketpair(domain, type, protocol, sv);
+	if (ret == 0) {
+		born(sv[0]);
+		born(sv[1]);
+	}
+	return ret;
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (!real.accept)
+		real_init();
+	return born(real.accept(fd, addr, len));
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (!real.accept4)
+		real_init();
+	return born(real.accept4(fd, addr, len, flags));
+}
+
+/* open and openat take a mode only with O_CREAT or O_TMPFILE. */
+static mode_t mode_arg(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	if (!real.open)
+		real_init();
+	return born(real.open(path, flags, mode));
+}
+
+int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	if (!real.open64)
+		real_init();
+	return born(real.open64(path, flags, mode));
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	if (!real.openat)
+		real_init();
+	return born(real.openat(dirfd, path, flags, mode));
+}
+
+int openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = mode_arg(flags, ap);
+	va_end(ap);
+	if (!real.openat64)
+		real_init();
+	return born(real.openat64(dirfd, path, flags, mode));
+}
+
+int pipe(int fds[2])
+{
+	int ret;
+
+	if (!real.pipe)
+		real_init();
+	ret = real.pipe(fds);
+	if (ret == 0) {
+		born(fds[0]);
+		born(fds[1]);
+	}
+	return ret;
+}
+
+int pipe2(int fds[2], int flags)
+{
+	int ret;
+
+	if (!real.pipe2)
+		real_init();
+	ret = real.pipe2(fds, flags);
+	if (ret == 0) {
+		born(fds[0]);
+		born(fds[1]);
+	}
+	return ret;
+}
+
+int epoll_create(int size)
+{
+	if (!real.epoll_create)
+		real_init();
+	return born(real.epoll_create(size));
+}
+
+int epoll_create1(int flags)
+{
+	if (!real.epoll_create1)
+		real_init();
+	return born(real.epoll_create1(flags));
+}
+
+int eventfd(unsigned int initval, int flags)
+{
+	if (!real.eventfd)
+		real_init();
+	return born(real.eventfd(initval, flags));
+}
+
+/* _FORTIFY_SOURCE turns open(path, flags) without a mode into these. */
+int __open_2(const char *path, int flags)
+{
+	if (!real.open)
+		real_init();
+	return born(real.open(path, flags, 0));
+}
+
+int __open64_2(const char *path, int flags)
+{
+	if (!real.open64)
+		real_init();
+	return born(real.open64(path, flags, 0));
+}
+
+int __openat_2(int dirfd, const char *path, int flags)
+{
+	if (!real.openat)
+		real_init();
+	return born(real.openat(dirfd, path, flags, 0));
+}
+
+int __openat64_2(int dirfd, const char *path, int flags)
+{
+	if (!real.openat64)
+		real_init();
+	return born(real.openat64(dirfd, path, flags, 0));
+}
