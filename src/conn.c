@@ -847,16 +847,16 @@ static void drain(struct conn *conn)
 	pthread_mutex_unlock(&conn->rlock);
 }
 
-void conn_closing(struct conn *conn)
+bool conn_closing(struct conn *conn)
 {
 	/* Only the owner says goodbye; an unclaimed connection may live on in
 	 * another process. */
 	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN)
-		return;
+		return false;
 	drain(conn);
 	/* close_notify when it goes out without blocking the program. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return;
+		return true;
 	if (!conn->shut_wr) {
 		tls_set_write_nonblock(conn->tls, true);
 		(void)tls_bye(conn->tls);
@@ -864,6 +864,7 @@ void conn_closing(struct conn *conn)
 		conn->shut_wr = true;
 	}
 	pthread_mutex_unlock(&conn->wlock);
+	return true;
 }
 
 int conn_take_so_error(struct conn *conn)

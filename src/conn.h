@@ -108,8 +108,10 @@ long long conn_deadline(struct conn *conn);
 unsigned conn_read_generation(struct conn *conn);
 
 int conn_shutdown(struct conn *conn, int how);
-/* The last descriptor is being closed: send close_notify if possible. */
-void conn_closing(struct conn *conn);
+/* The last descriptor is being closed: read what is pending, send
+ * close_notify if possible.  True if this process owned an open
+ * connection (its socket should linger, linger.h). */
+bool conn_closing(struct conn *conn);
 /* For getsockopt(SO_ERROR): the pending error, cleared. */
 int conn_take_so_error(struct conn *conn);
 /* getsockopt(SO_ERROR) found ERR pending on the socket: read the alert

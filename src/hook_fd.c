@@ -7,6 +7,7 @@
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
+#include "linger.h"
 #include "log.h"
 #include "stdio_swap.h"
 
@@ -23,21 +24,26 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* FD is going away: drop its mapping; the last one says goodbye. */
+/* FD is going away: drop its mapping; the last one says goodbye and leaves
+ * a duplicate lingering until the server closes too (linger.h). */
 static void release(int fd)
 {
 	struct conn *conn = fdtab_remove(fd);
-	int other;
+	int other, keep;
 
 	if (!conn)
 		return;
 	epoll_forget_fd(fd);
-	if (conn->fd == fd) {
-		other = fdtab_other_fd(conn, fd);
-		if (other >= 0)
+	other = fdtab_other_fd(conn, fd);
+	if (other >= 0) {
+		if (conn->fd == fd)
 			conn_set_fd(conn, other);
-		else
-			conn_closing(conn);
+	} else if (conn_closing(conn)) {
+		keep = real.fcntl(fd, F_DUPFD_CLOEXEC, 600);
+		if (keep >= 0) {
+			real.shutdown(keep, SHUT_WR);
+			linger_add(keep);
+		}
 	}
 	conn_unref(conn);
 }
@@ -46,14 +52,19 @@ int close(int fd)
 {
 	if (!shim_enter())
 		return real.close(fd);
+	int ret;
+
 	log_protect_fd(fd);
+	linger_forget(fd);
 	if (fdtab_any()) {
 		if (fd <= 2)
 			stdio_before_replace(fd);
 		release(fd);
 	}
 	epoll_forget_fd(fd);
-	return real.close(fd);
+	ret = real.close(fd);
+	linger_service();
+	return ret;
 }
 
 static void release_range(unsigned first, unsigned last)
@@ -82,6 +93,7 @@ int close_range(unsigned first, unsigned last, int flags)
 	logfd = log_keylog_fd();
 	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
 		log_protect_fd(logfd);
+	linger_forget_range(first, last);
 	if (fdtab_any())
 		release_range(first, last);
 	ret = real.close_range(first, last, flags);
@@ -144,6 +156,7 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 
 	if (oldfd != newfd) {
 		log_protect_fd(newfd);
+		linger_forget(newfd);
 		if (fdtab_any()) {
 			struct conn *replaced = fdtab_get(newfd);
 

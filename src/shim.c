@@ -6,6 +6,7 @@
 #include "fdtab.h"
 #include "hosts.h"
 #include "log.h"
+#include "linger.h"
 #include "names.h"
 #include "owner.h"
 #include "policy.h"
@@ -43,6 +44,7 @@ static void fork_prepare(void)
 static void fork_child(void)
 {
 	owner_forked();
+	linger_forked_child();
 }
 
 static void init_once(void)
@@ -103,6 +105,13 @@ void shim_init(void)
 __attribute__((constructor)) static void shim_constructor(void)
 {
 	shim_init();
+}
+
+/* At exit, the sockets the program closed wait for their servers to read
+ * everything (linger.h), a few seconds at most. */
+__attribute__((destructor)) static void shim_destructor(void)
+{
+	linger_wait_all(5000);
 }
 
 static void load_hosts(void)
@@ -200,6 +209,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 	if (!addr || !read_target(addr, addrlen, &t))
 		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
+	linger_service();
 	conn = fdtab_get_checked(fd);
 	if (conn) {
 		ret = connect_again(conn);

@@ -1,0 +1,27 @@
+/* linger.h - a lingering close for upgraded sockets.
+ *
+ * TLS 1.3 servers send session tickets after the handshake, and a program
+ * that only writes and then closes never reads them.  A socket closed with
+ * unread data, or receiving data after it was closed, answers with a
+ * reset, and the server then loses whatever it had not read yet: the end of
+ * an upload.  So when the program closes an upgraded socket, a duplicate of
+ * ours stays open (write side shut) and reads and discards until the server
+ * closes too; at exit the library waits for those, a few seconds at most. */
+#ifndef TLSSHIM_LINGER_H
+#define TLSSHIM_LINGER_H
+
+/* Keep FD (a duplicate of our own, close-on-exec) until its peer closes. */
+void linger_add(int fd);
+/* Read and discard what arrived; close those whose peer closed or that
+ * waited too long.  Never blocks; cheap when nothing lingers. */
+void linger_service(void);
+/* The program is about to close or replace FD: if it is one of ours, let
+ * it go (the number becomes the program's). */
+void linger_forget(int fd);
+void linger_forget_range(unsigned first, unsigned last);
+/* At exit: wait until every peer closed, at most MAX_MS. */
+void linger_wait_all(int max_ms);
+/* In a forked child: the sockets are the parent's business. */
+void linger_forked_child(void);
+
+#endif
