@@ -123,3 +123,9 @@ size_t cache_count(void)
 	pthread_mutex_unlock(&cache_lock);
 	return n;
 }
+
+/* In a forked child: a thread of the parent may have held the lock. */
+void cache_after_fork(void)
+{
+	pthread_mutex_init(&cache_lock, NULL);
+}

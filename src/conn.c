@@ -51,7 +51,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 		conn->sock_dev = st.st_dev;
 		conn->sock_ino = st.st_ino;
 	}
-	conn->owner = owner_new(&conn->owner_private);
+	conn->owner = owner_new(&conn->owner_private, &conn->owner_gen);
 	if (!conn->owner) {
 		snprintf(err, errlen, "out of memory");
 		free(conn);
@@ -106,7 +106,7 @@ void conn_unref(struct conn *conn)
 		pthread_mutex_destroy(&conn->rlock);
 		pthread_mutex_destroy(&conn->wlock);
 	}
-	owner_delete(conn->owner, conn->owner_private);
+	owner_delete(conn->owner, conn->owner_private, conn->owner_gen);
 	free(conn);
 }
 
@@ -372,6 +372,8 @@ static int step_locked(struct conn *conn, bool nonblock)
 	return 0;
 }
 
+static bool socket_nonblocking(int fd);
+
 /* Make sure the handshake is done before data moves.  Takes both locks. */
 static int ensure_open(struct conn *conn, bool nonblock)
 {
@@ -381,6 +383,8 @@ static int ensure_open(struct conn *conn, bool nonblock)
 		return 0;
 	if (state_of(conn) == CONN_FAILED)
 		return -conn->error;
+	/* A non-blocking socket never waits here, whatever the call's flags. */
+	nonblock = nonblock || socket_nonblocking(conn->fd);
 	pthread_mutex_lock(&conn->rlock);
 	pthread_mutex_lock(&conn->wlock);
 	ret = step_locked(conn, nonblock);

@@ -33,6 +33,7 @@ struct conn {
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
 	atomic_int *owner;           /* which process uses it (owner.h), shared across fork */
 	bool owner_private;
+	unsigned owner_gen;          /* forks before it was made (owner.h) */
 	const struct policy_rule *rule;
 	struct tls *tls;
 	char *dest;                  /* "127.0.0.1:8443" as connected */

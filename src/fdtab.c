@@ -196,3 +196,9 @@ void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg)
 	foreach_locked(call_each, &args);
 	pthread_mutex_unlock(&fdtab_lock);
 }
+
+/* In a forked child: a thread of the parent may have held the lock. */
+void fdtab_after_fork(void)
+{
+	pthread_mutex_init(&fdtab_lock, NULL);
+}

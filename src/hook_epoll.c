@@ -114,8 +114,10 @@ static uint32_t kernel_events(struct ep_reg *reg, struct conn *conn, short *read
 	uint32_t k;
 
 	*ready = 0;
+	/* Disarmed one-shot: the kernel may report an error or a hang-up once
+	 * more, then nothing (events 0 would report them on every wait). */
 	if (reg->disarmed)
-		return 0;
+		return EPOLLONESHOT;
 	k = (uint16_t)conn_poll_prepare(conn, (short)(reg->app_events & APP_BITS), &r);
 	*ready = r;
 	return k | (reg->app_events & EPOLLET);
@@ -283,9 +285,18 @@ void epoll_forget_fd(int fd)
 		return;
 	pthread_mutex_lock(&ep_lock);
 	for (s = 0; s < n_slabs; s++)
-		for (i = 0; i < SLAB_REGS; i++)
-			if (slabs[s][i].live && (slabs[s][i].fd == fd || slabs[s][i].epfd == fd))
-				reg_free(&slabs[s][i]);
+		for (i = 0; i < SLAB_REGS; i++) {
+			struct ep_reg *reg = &slabs[s][i];
+
+			if (!reg->live || (reg->fd != fd && reg->epfd != fd))
+				continue;
+			/* FD is still open: unregister it, for its socket may live
+			 * on (a dup, our lingering copy) and would go on reporting
+			 * events under our cookie. */
+			if (reg->fd == fd)
+				real.epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL);
+			reg_free(reg);
+		}
 	if (is_epfd) {
 		n = atomic_load(&n_epfds);
 		for (i = 0; i < n; i++)
@@ -350,7 +361,7 @@ static uint32_t deliverable(struct ep_reg *reg, struct conn *conn, short ready)
 	}
 	if (events && (reg->app_events & EPOLLONESHOT)) {
 		reg->disarmed = true;
-		kernel_update(reg, 0, EPOLL_CTL_MOD);
+		kernel_update(reg, EPOLLONESHOT, EPOLL_CTL_MOD);
 	}
 	return events;
 }
@@ -405,7 +416,7 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 					continue;
 				}
 				kernel_update(reg, kernel_events(reg, conn, &ready), EPOLL_CTL_MOD);
-				if (ready && (ev = deliverable(reg, conn, ready)))
+				if (ready && n_out < maxevents && (ev = deliverable(reg, conn, ready)))
 					n_out = add_event(events, n_out, maxevents, reg, ev);
 				if (conn_deadline(conn) && (!wake || conn_deadline(conn) < wake))
 					wake = conn_deadline(conn);
@@ -431,7 +442,12 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			if (left_ms < 0 || until < left_ms)
 				left_ms = until;
 		}
-		n_k = real.epoll_pwait(epfd, kev, n_out < maxevents ? maxevents - n_out : 1, left_ms, sigmask);
+		if (n_out >= maxevents) {
+			/* Full: what the kernel has waits for the next call. */
+			ret = n_out;
+			break;
+		}
+		n_k = real.epoll_pwait(epfd, kev, maxevents - n_out, left_ms, sigmask);
 		if (n_k < 0) {
 			if (n_out > 0) {
 				ret = n_out;
@@ -463,7 +479,7 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			if (conn) {
 				result = conn_poll_result(conn, (short)(reg->app_events & APP_BITS),
 							  (short)(kev[i].events & 0xffff));
-				if ((ev = deliverable(reg, conn, result)))
+				if (n_out < maxevents && (ev = deliverable(reg, conn, result)))
 					n_out = add_event(events, n_out, maxevents, reg, ev);
 				conn_unref(conn);
 			}
@@ -519,4 +535,10 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const stru
 					 : (int)shim_result(-ENOSYS);
 	ms = timeout ? (int)(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
 	return shim_epoll_wait(epfd, events, maxevents, ms, sigmask);
+}
+
+/* In a forked child: a thread of the parent may have held the lock. */
+void epoll_after_fork(void)
+{
+	pthread_mutex_init(&ep_lock, NULL);
 }

@@ -79,25 +79,49 @@ static void release_range(unsigned first, unsigned last)
 	}
 }
 
+/* close_range over [FIRST, LAST] except our own descriptors (the log, the
+ * key log, lingering sockets), which stay where they are. */
+static int close_range_except_ours(unsigned first, unsigned last, int flags)
+{
+	int ours[2 + LINGER_LIST_MAX], n = 0, i, j, ret = 0;
+	unsigned from = first;
+
+	ours[n++] = log_fd();
+	ours[n++] = log_keylog_fd();
+	n += linger_fds(ours + n, LINGER_LIST_MAX);
+	/* In ascending order, so the gaps between them are ranges. */
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (ours[j] < ours[i]) {
+				int t = ours[i];
+
+				ours[i] = ours[j];
+				ours[j] = t;
+			}
+	for (i = 0; i < n; i++) {
+		if (ours[i] < 0 || (unsigned)ours[i] < from || (unsigned)ours[i] > last)
+			continue;
+		if ((unsigned)ours[i] > from && real.close_range(from, (unsigned)ours[i] - 1, flags) < 0)
+			ret = -1;
+		from = (unsigned)ours[i] + 1;
+		if (from == 0)
+			return ret;
+	}
+	if (from <= last && real.close_range(from, last, flags) < 0)
+		ret = -1;
+	return ret;
+}
+
 int close_range(unsigned first, unsigned last, int flags)
 {
-	int logfd, ret;
-
 	if (!shim_enter() || !real.close_range)
 		return real.close_range ? real.close_range(first, last, flags) : shim_result(-ENOSYS);
-	if (flags & CLOSE_RANGE_CLOEXEC)
+	/* Bad arguments fail before anything is let go. */
+	if (first > last || (flags & CLOSE_RANGE_CLOEXEC) || (flags & ~(CLOSE_RANGE_CLOEXEC | (1 << 1))))
 		return real.close_range(first, last, flags);
-	logfd = log_fd();
-	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
-		log_protect_fd(logfd);
-	logfd = log_keylog_fd();
-	if (logfd >= 0 && (unsigned)logfd >= first && (unsigned)logfd <= last)
-		log_protect_fd(logfd);
-	linger_forget_range(first, last);
 	if (fdtab_any())
 		release_range(first, last);
-	ret = real.close_range(first, last, flags);
-	return ret;
+	return close_range_except_ours(first, last, flags);
 }
 
 void closefrom(int lowfd)
@@ -129,8 +153,10 @@ static void share(int oldfd, int newfd, bool app_cloexec)
 {
 	struct conn *conn = fdtab_get(oldfd);
 
-	if (!conn)
+	if (!conn) {
+		fdtab_forget(newfd); /* a stale mapping on the new number */
 		return;
+	}
 	fdtab_put(newfd, conn, app_cloexec);
 	real.fcntl(newfd, F_SETFD, FD_CLOEXEC);
 	conn_unref(conn);
@@ -154,6 +180,10 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 
 	struct conn *conn = NULL;
 
+	/* Fail as dup2 would, before NEWFD's connection is let go: a failed
+	 * dup2 must leave it upgraded, not a plain socket. */
+	if (real.fcntl(oldfd, F_GETFD) < 0 || newfd < 0 || (three && ((flags & ~O_CLOEXEC) || oldfd == newfd)))
+		return three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	if (oldfd != newfd) {
 		log_protect_fd(newfd);
 		linger_forget(newfd);

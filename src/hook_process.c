@@ -17,9 +17,11 @@ pid_t _Fork(void)
 		real_init();
 	if (!real._Fork)
 		return (pid_t)shim_result(-ENOSYS);
+	if (shim_enter())
+		shim_fork_prepare();
 	pid = real._Fork();
 	if (pid == 0) {
-		owner_forked();
+		shim_fork_child();
 		tls_after_fork();
 	}
 	return pid;

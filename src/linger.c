@@ -148,3 +148,15 @@ void linger_forked_child(void)
 	atomic_store(&n_lingering, 0);
 	pthread_mutex_init(&linger_lock, NULL);
 }
+
+int linger_fds(int *out, int max)
+{
+	int i, n;
+
+	pthread_mutex_lock(&linger_lock);
+	n = atomic_load(&n_lingering);
+	for (i = 0; i < n && i < max; i++)
+		out[i] = list[i].fd;
+	pthread_mutex_unlock(&linger_lock);
+	return i;
+}

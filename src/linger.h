@@ -19,6 +19,9 @@ void linger_service(void);
  * it go (the number becomes the program's). */
 void linger_forget(int fd);
 void linger_forget_range(unsigned first, unsigned last);
+/* Our lingering descriptors (up to MAX of them) into OUT; returns the count. */
+#define LINGER_LIST_MAX 256
+int linger_fds(int *out, int max);
 /* At exit: wait until every peer closed, at most MAX_MS. */
 void linger_wait_all(int max_ms);
 /* In a forked child: the sockets are the parent's business. */

@@ -261,3 +261,9 @@ void log_msg(enum policy_log_level level, const char *fmt, ...)
 	shim_guard--;
 	errno = saved_errno;
 }
+
+/* In a forked child: a thread of the parent may have held the lock. */
+void log_after_fork(void)
+{
+	pthread_mutex_init(&log_lock, NULL);
+}

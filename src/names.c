@@ -134,3 +134,9 @@ void names_lookup(int family, const uint8_t *addr, struct name_list *out)
 		memcpy(out, &e->list, sizeof *out);
 	pthread_mutex_unlock(&names_lock);
 }
+
+/* In a forked child: a thread of the parent may have held the lock. */
+void names_after_fork(void)
+{
+	pthread_mutex_init(&names_lock, NULL);
+}

@@ -27,6 +27,9 @@ struct free_word {
 static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region region;
 static atomic_int self_pid;
+/* Forks so far: a word that existed at a fork may be in use by the child,
+ * so it is never handed out again. */
+static atomic_uint forks;
 
 pid_t owner_pid(void)
 {
@@ -42,6 +45,12 @@ pid_t owner_pid(void)
 void owner_forked(void)
 {
 	atomic_store(&self_pid, getpid());
+	pthread_mutex_init(&owner_lock, NULL);
+}
+
+void owner_forking(void)
+{
+	atomic_fetch_add(&forks, 1);
 }
 
 static atomic_int *from_region(void)
@@ -73,10 +82,11 @@ static atomic_int *from_region(void)
 	return &region.words[region.used++];
 }
 
-atomic_int *owner_new(bool *private_word)
+atomic_int *owner_new(bool *private_word, unsigned *gen)
 {
 	atomic_int *word;
 
+	*gen = atomic_load(&forks);
 	pthread_mutex_lock(&owner_lock);
 	word = from_region();
 	pthread_mutex_unlock(&owner_lock);
@@ -87,7 +97,7 @@ atomic_int *owner_new(bool *private_word)
 	return word;
 }
 
-void owner_delete(atomic_int *word, bool private_word)
+void owner_delete(atomic_int *word, bool private_word, unsigned gen)
 {
 	struct free_word *f;
 
@@ -97,6 +107,9 @@ void owner_delete(atomic_int *word, bool private_word)
 		free(word);
 		return;
 	}
+	/* A fork since it was made: a child may still own it. */
+	if (gen != atomic_load(&forks))
+		return;
 	pthread_mutex_lock(&owner_lock);
 	/* Words of a parent's region stay as they are: the parent may use them. */
 	if (region.words && region.creator == owner_pid() && word >= region.words &&

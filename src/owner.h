@@ -19,8 +19,10 @@ enum owner_state { OWNER_SELF, OWNER_NONE, OWNER_OTHER };
 /* A new word, owned by this process, or NULL (no memory).  Without shared
  * memory it falls back to a private word (*PRIVATE_WORD set): a child then
  * never owns what its parent created. */
-atomic_int *owner_new(bool *private_word);
-void owner_delete(atomic_int *word, bool private_word);
+atomic_int *owner_new(bool *private_word, unsigned *gen);
+void owner_delete(atomic_int *word, bool private_word, unsigned gen);
+/* A fork is about to happen (both processes keep the count). */
+void owner_forking(void);
 
 enum owner_state owner_state(atomic_int *word);
 /* Own WORD: true if this process owns it now (claimed if it was unowned). */

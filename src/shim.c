@@ -35,15 +35,23 @@ static void release_one(int fd, struct conn *conn, void *arg)
 
 /* Before fork: every connection of ours becomes unowned, so that whichever
  * process uses it first keeps it (owner.h). */
-static void fork_prepare(void)
+void shim_fork_prepare(void)
 {
+	owner_forking();
 	if (fdtab_any())
 		fdtab_foreach(release_one, NULL);
 }
 
-static void fork_child(void)
+/* In the child: our pid, and locks another thread of the parent may have
+ * held at the fork (the child has only the forking thread). */
+void shim_fork_child(void)
 {
 	owner_forked();
+	fdtab_after_fork();
+	epoll_after_fork();
+	log_after_fork();
+	names_after_fork();
+	cache_after_fork();
 	linger_forked_child();
 }
 
@@ -91,7 +99,7 @@ static void init_once(void)
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
 	cache_set_limit(policy ? policy->session_cache : 0);
-	pthread_atfork(fork_prepare, NULL, fork_child);
+	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
 	shim_guard--;
 }
 

@@ -38,4 +38,10 @@ static inline long shim_result(long ret)
 void epoll_adopt(int fd);
 void epoll_forget_fd(int fd);
 
+void epoll_after_fork(void);
+/* After fork, in the child (pthread_atfork, and the _Fork hook). */
+void shim_fork_child(void);
+/* Before fork, in the parent. */
+void shim_fork_prepare(void);
+
 #endif

@@ -839,8 +839,10 @@ static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 			if (!tls->w_eagain)
 				continue;
 			/* The record is encrypted and queued: it counts as sent. */
+			size_t record = gnutls_record_get_max_size(tls->session);
+
 			tls->flush_pending = true;
-			done += len - done > 16384 ? 16384 : len - done;
+			done += len - done > record ? record : len - done;
 			return done;
 		}
 		if (ret == GNUTLS_E_INTERRUPTED) {

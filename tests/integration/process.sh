@@ -142,4 +142,26 @@ is "$(tserver_field "$dup_log" 1 bytes_in)" "$(printf '%s\n' "$out" | sed -n 's/
     "dup: bytes_in matches"
 is "$(tserver_field "$dup_log" 1 closed)" notify "dup: closing the last descriptor sent close_notify"
 
+# A dup2 that fails (a bad source descriptor) leaves the target upgraded:
+# what is written on it afterwards still arrives encrypted, never in clear.
+start_tserver bad --mode echo
+policy bad "$bad_port"
+out=$(run bad "$PYTHON" -c '
+import os, socket
+s = socket.create_connection(("localhost", 18080), timeout=15)
+try:
+    os.dup2(987, s.fileno())
+    print("dup2 succeeded?!")
+except OSError as e:
+    print("dup2 failed", e.errno)
+s.sendall(b"after failed dup2\n")
+print("echo", s.recv(100).decode().strip())
+s.close()')
+ok $? "failed dup2: client exits 0"
+like "$out" "dup2 failed 9" "failed dup2: EBADF, as without tlsshim"
+like "$out" "echo after failed dup2" "failed dup2: the connection still works"
+check "failed dup2: server logged it" wait_for_lines "$bad_log" 1
+is "$(tserver_field "$bad_log" 1 version) $(tserver_field "$bad_log" 1 first_line)" "TLS1.3 after failed dup2" \
+    "failed dup2: server got the line over TLS 1.3"
+
 done_testing
