@@ -543,12 +543,18 @@ static bool do_match(struct parser *ps, char *value)
 				return oom(ps);
 			return bad_value(ps, "match", orig, why);
 		}
-		struct policy_match *nm = realloc(r->matches, (r->n_matches + 1) * sizeof *nm);
-		if (!nm) {
-			free(m.name);
-			return oom(ps);
+		/* Capacity doubles (4, 8, 16, ...): a rule may have tens of
+		 * thousands of entries, and one realloc each is quadratic. */
+		if (r->n_matches == 0 || (r->n_matches >= 4 && !(r->n_matches & (r->n_matches - 1)))) {
+			size_t cap = r->n_matches ? r->n_matches * 2 : 4;
+			struct policy_match *nm = realloc(r->matches, cap * sizeof *nm);
+
+			if (!nm) {
+				free(m.name);
+				return oom(ps);
+			}
+			r->matches = nm;
 		}
-		r->matches = nm;
 		r->matches[r->n_matches++] = m;
 	}
 	return true;

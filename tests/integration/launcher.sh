@@ -104,7 +104,7 @@ LD_PRELOAD=${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY} TLSSHIM_POLICY=$BAD "${CURL[@]}"
     "http://127.0.0.1:$srv_port/preload-bad" 2>"$WORK/preload-bad.err"
 is "$?" 7 "LD_PRELOAD, bad policy: curl cannot connect (even to an unmatched address)"
 like "$(cat "$WORK/preload-bad.err")" 'invalid policy' "LD_PRELOAD, bad policy: the log says invalid policy"
-LD_PRELOAD=$TLSSHIM_LIBRARY TLSSHIM_POLICY=$WORK/missing.policy "${CURL[@]}" -o /dev/null \
+LD_PRELOAD=${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY} TLSSHIM_POLICY=$WORK/missing.policy "${CURL[@]}" -o /dev/null \
     "http://127.0.0.1:$srv_port/preload-missing" 2>/dev/null
 is "$?" 7 "LD_PRELOAD, missing policy file: curl cannot connect"
 sleep 0.3
