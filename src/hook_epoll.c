@@ -275,37 +275,49 @@ void epoll_adopt(int fd)
 
 void epoll_forget_fd(int fd)
 {
-	int i, n = atomic_load(&n_epfds), s;
-	bool is_epfd = false;
+	int i, s;
 
-	for (i = 0; i < n; i++)
-		if (epfds[i] == fd)
-			is_epfd = true;
-	if (!is_epfd && atomic_load(&n_live) == 0)
+	if (atomic_load(&n_live) == 0)
 		return;
 	pthread_mutex_lock(&ep_lock);
 	for (s = 0; s < n_slabs; s++)
 		for (i = 0; i < SLAB_REGS; i++) {
 			struct ep_reg *reg = &slabs[s][i];
 
-			if (!reg->live || (reg->fd != fd && reg->epfd != fd))
+			if (!reg->live || reg->fd != fd)
 				continue;
 			/* FD is still open: unregister it, for its socket may live
 			 * on (a dup, our lingering copy) and would go on reporting
 			 * events under our cookie. */
-			if (reg->fd == fd)
-				real.epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL);
+			real.epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL);
 			reg_free(reg);
 		}
-	if (is_epfd) {
-		n = atomic_load(&n_epfds);
-		for (i = 0; i < n; i++)
-			if (epfds[i] == fd) {
-				epfds[i] = epfds[n - 1];
-				atomic_store(&n_epfds, n - 1);
-				break;
-			}
-	}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+void epoll_forget_epfd(int fd)
+{
+	int i, n = atomic_load(&n_epfds), s;
+	bool is_epfd = false;
+
+	/* The common case, any close() of the program: one short scan. */
+	for (i = 0; i < n; i++)
+		if (epfds[i] == fd)
+			is_epfd = true;
+	if (!is_epfd)
+		return;
+	pthread_mutex_lock(&ep_lock);
+	for (s = 0; s < n_slabs; s++)
+		for (i = 0; i < SLAB_REGS; i++)
+			if (slabs[s][i].live && slabs[s][i].epfd == fd)
+				reg_free(&slabs[s][i]);
+	n = atomic_load(&n_epfds);
+	for (i = 0; i < n; i++)
+		if (epfds[i] == fd) {
+			epfds[i] = epfds[n - 1];
+			atomic_store(&n_epfds, n - 1);
+			break;
+		}
 	pthread_mutex_unlock(&ep_lock);
 }
 

@@ -61,7 +61,7 @@ int close(int fd)
 			stdio_before_replace(fd);
 		release(fd);
 	}
-	epoll_forget_fd(fd);
+	epoll_forget_epfd(fd);
 	ret = real.close(fd);
 	linger_service();
 	return ret;
@@ -197,7 +197,7 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 				conn_unref(replaced);
 			release(newfd);
 		}
-		epoll_forget_fd(newfd);
+		epoll_forget_epfd(newfd);
 	}
 	ret = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	if (ret >= 0 && oldfd != newfd && conn) {

@@ -36,7 +36,11 @@ static inline long shim_result(long ret)
 
 /* epoll bookkeeping (hook_epoll.c). */
 void epoll_adopt(int fd);
+/* The upgraded descriptor FD (still open) is going away: unregister it. */
 void epoll_forget_fd(int fd);
+/* FD is being closed or replaced: if it is an epoll instance we know, forget
+ * its registrations.  Cheap for any other descriptor. */
+void epoll_forget_epfd(int fd);
 
 void epoll_after_fork(void);
 /* After fork, in the child (pthread_atfork, and the _Fork hook). */

@@ -394,19 +394,23 @@ static int verify_peer(gnutls_session_t session)
 
 /* ---- transport: the real libc functions ---- */
 
+/* A failed send: would it block, or why not (for the log). */
+static ssize_t push_failed(struct tls *tls, ssize_t ret)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		tls->w_eagain = true;
+	else
+		tls->last_errno = errno;
+	gnutls_transport_set_errno(tls->session, errno);
+	return ret;
+}
+
 static ssize_t transport_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
 	struct tls *tls = ptr;
 	ssize_t ret = real.send(tls->fd, buf, len, MSG_NOSIGNAL | tls->wflags);
 
-	if (ret < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->w_eagain = true;
-		else
-			tls->last_errno = errno;
-		gnutls_transport_set_errno(tls->session, errno);
-	}
-	return ret;
+	return ret < 0 ? push_failed(tls, ret) : ret;
 }
 
 static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
@@ -419,14 +423,7 @@ static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *io
 	msg.msg_iov = (struct iovec *)iov;
 	msg.msg_iovlen = iovcnt;
 	ret = real.sendmsg(tls->fd, &msg, MSG_NOSIGNAL | tls->wflags);
-	if (ret < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			tls->w_eagain = true;
-		else
-			tls->last_errno = errno;
-		gnutls_transport_set_errno(tls->session, errno);
-	}
-	return ret;
+	return ret < 0 ? push_failed(tls, ret) : ret;
 }
 
 #define RX_CAP (16384 + 256 + 5 + 1024)
