@@ -39,7 +39,22 @@ struct ep_reg {
 	bool failed_reported;  /* EPOLLET: the failure was reported once */
 	const struct conn *conn; /* identity only (no reference): a registration
 				  * whose fd now names another connection is stale */
+	unsigned seq;          /* bumped by every (re)registration: work done
+				* outside the lock applies only if unchanged */
 	struct ep_reg *next_free;
+};
+
+/* A registration looked at outside the lock: connections do their work
+ * (handshake steps, decryption) with ep_lock released, so that threads
+ * waiting on different epoll instances never wait for each other's crypto. */
+struct ep_item {
+	struct ep_reg *reg;
+	unsigned seq;
+	struct conn *conn; /* a reference */
+	uint32_t app_events;
+	bool disarmed;
+	uint32_t kernel;
+	short ready;
 };
 
 static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -69,6 +84,7 @@ static bool is_cookie(uint64_t value)
 static struct ep_reg *reg_alloc(void)
 {
 	struct ep_reg *reg;
+	unsigned seq;
 	int i;
 
 	if (!free_regs) {
@@ -82,7 +98,9 @@ static struct ep_reg *reg_alloc(void)
 	}
 	reg = free_regs;
 	free_regs = reg->next_free;
+	seq = reg->seq;
 	memset(reg, 0, sizeof *reg);
+	reg->seq = seq + 1;
 	reg->live = true;
 	atomic_fetch_add(&n_live, 1);
 	return reg;
@@ -105,22 +123,6 @@ static struct ep_reg *reg_find(int epfd, int fd)
 			if (slabs[s][i].live && slabs[s][i].epfd == epfd && slabs[s][i].fd == fd)
 				return &slabs[s][i];
 	return NULL;
-}
-
-/* The kernel events a registration needs now. */
-static uint32_t kernel_events(struct ep_reg *reg, struct conn *conn, short *ready)
-{
-	short r = 0;
-	uint32_t k;
-
-	*ready = 0;
-	/* Disarmed one-shot: the kernel may report an error or a hang-up once
-	 * more, then nothing (events 0 would report them on every wait). */
-	if (reg->disarmed)
-		return EPOLLONESHOT;
-	k = (uint16_t)conn_poll_prepare(conn, (short)(reg->app_events & APP_BITS), &r);
-	*ready = r;
-	return k | (reg->app_events & EPOLLET);
 }
 
 static int kernel_update(struct ep_reg *reg, uint32_t events, int op)
@@ -159,9 +161,14 @@ static void note_epfd(int epfd)
 static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct conn *conn)
 {
 	struct ep_reg *reg;
+	uint32_t kernel = 0;
 	short ready;
 	int ret;
 
+	/* What the connection needs, worked out before taking the lock. */
+	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev)
+		kernel = (uint16_t)conn_poll_prepare(conn, (short)(ev->events & APP_BITS), &ready) |
+			 (ev->events & EPOLLET);
 	pthread_mutex_lock(&ep_lock);
 	reg = reg_find(epfd, fd);
 	switch (op) {
@@ -180,6 +187,7 @@ static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct 
 			ret = -ENOMEM;
 			break;
 		}
+		reg->seq++;
 		reg->epfd = epfd;
 		reg->fd = fd;
 		reg->conn = conn;
@@ -189,7 +197,7 @@ static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct 
 		reg->last_gen = conn_read_generation(conn) - 1;
 		reg->failed_reported = false;
 		reg->kernel_events = ~0u;
-		ret = kernel_update(reg, kernel_events(reg, conn, &ready), op);
+		ret = kernel_update(reg, kernel, op);
 		if (ret < 0) {
 			ret = -errno;
 			reg_free(reg);
@@ -395,46 +403,117 @@ static int add_event(struct epoll_event *out, int n, int max, struct ep_reg *reg
 	return n;
 }
 
+/* Snapshot the live registrations of EPFD, each with a reference to its
+ * connection, into *ITEMS (grown as needed; *CAP is its size).  Stale ones
+ * (the descriptor now names another connection, or none) are dropped. */
+static int collect(int epfd, struct ep_item **items, int *cap, struct ep_item *stack_items)
+{
+	int n = 0, s, i;
+
+	pthread_mutex_lock(&ep_lock);
+	for (s = 0; s < n_slabs; s++)
+		for (i = 0; i < SLAB_REGS; i++) {
+			struct ep_reg *reg = &slabs[s][i];
+			struct conn *conn;
+
+			if (!reg->live || reg->epfd != epfd)
+				continue;
+			conn = fdtab_get(reg->fd);
+			if (conn != reg->conn) {
+				/* Closed behind our back; the kernel forgot it too. */
+				reg_free(reg);
+				if (conn)
+					conn_unref(conn);
+				continue;
+			}
+			if (n == *cap) {
+				struct ep_item *bigger = *items == stack_items ? NULL : *items;
+
+				bigger = realloc(bigger, (size_t)*cap * 2 * sizeof *bigger);
+				if (!bigger) {
+					conn_unref(conn);
+					goto out; /* the rest waits for the next call */
+				}
+				if (*items == stack_items)
+					memcpy(bigger, stack_items, (size_t)n * sizeof *bigger);
+				*items = bigger;
+				*cap *= 2;
+			}
+			(*items)[n].reg = reg;
+			(*items)[n].seq = reg->seq;
+			(*items)[n].conn = conn;
+			(*items)[n].app_events = reg->app_events;
+			(*items)[n].disarmed = reg->disarmed;
+			n++;
+		}
+out:
+	pthread_mutex_unlock(&ep_lock);
+	return n;
+}
+
+/* Is the snapshot of ITEM still the registration it was?  (Under ep_lock.) */
+static bool item_current(const struct ep_item *item, int epfd)
+{
+	return item->reg->live && item->reg->seq == item->seq && item->reg->epfd == epfd;
+}
+
+static void unref_items(struct ep_item *items, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		conn_unref(items[i].conn);
+}
+
 static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
 			   const sigset_t *sigmask)
 {
 	struct epoll_event stack_kev[64], *kev = stack_kev;
+	struct ep_item stack_items[64], *items = stack_items;
+	int cap = 64;
 	long long deadline = timeout >= 0 ? now_ns() + timeout * 1000000LL : -1;
 	int ret = 0;
 
 	if (maxevents > 64 && !(kev = malloc(maxevents * sizeof *kev)))
 		return (int)shim_result(-ENOMEM);
 	for (;;) {
-		int n_out = 0, n_k, i, s, left_ms;
+		int n_out = 0, n_k, i, n_items, left_ms;
 		long long wake = 0;
 
-		/* 1. Bring kernel interest up to date; inject what is ready now. */
-		pthread_mutex_lock(&ep_lock);
-		for (s = 0; s < n_slabs; s++)
-			for (i = 0; i < SLAB_REGS; i++) {
-				struct ep_reg *reg = &slabs[s][i];
-				struct conn *conn;
-				short ready;
-				uint32_t ev;
+		/* 1. Bring kernel interest up to date; inject what is ready now.
+		 * The connections are asked with the lock released. */
+		n_items = collect(epfd, &items, &cap, stack_items);
+		for (i = 0; i < n_items; i++) {
+			struct ep_item *it = &items[i];
+			short r = 0;
 
-				if (!reg->live || reg->epfd != epfd)
-					continue;
-				conn = fdtab_get(reg->fd);
-				if (conn != reg->conn) {
-					/* Closed behind our back; the kernel forgot it too. */
-					reg_free(reg);
-					if (conn)
-						conn_unref(conn);
-					continue;
-				}
-				kernel_update(reg, kernel_events(reg, conn, &ready), EPOLL_CTL_MOD);
-				if (ready && n_out < maxevents && (ev = deliverable(reg, conn, ready)))
-					n_out = add_event(events, n_out, maxevents, reg, ev);
-				if (conn_deadline(conn) && (!wake || conn_deadline(conn) < wake))
-					wake = conn_deadline(conn);
-				conn_unref(conn);
+			it->ready = 0;
+			if (it->disarmed) {
+				/* Disarmed one-shot: the kernel may report an error or
+				 * a hang-up once more, then nothing (events 0 would
+				 * report them on every wait). */
+				it->kernel = EPOLLONESHOT;
+			} else {
+				it->kernel = (uint16_t)conn_poll_prepare(it->conn, (short)(it->app_events & APP_BITS), &r) |
+					     (it->app_events & EPOLLET);
+				it->ready = r;
 			}
+			if (conn_deadline(it->conn) && (!wake || conn_deadline(it->conn) < wake))
+				wake = conn_deadline(it->conn);
+		}
+		pthread_mutex_lock(&ep_lock);
+		for (i = 0; i < n_items; i++) {
+			struct ep_item *it = &items[i];
+			uint32_t ev;
+
+			if (!item_current(it, epfd))
+				continue;
+			kernel_update(it->reg, it->reg->disarmed ? EPOLLONESHOT : it->kernel, EPOLL_CTL_MOD);
+			if (it->ready && n_out < maxevents && (ev = deliverable(it->reg, it->conn, it->ready)))
+				n_out = add_event(events, n_out, maxevents, it->reg, ev);
+		}
 		pthread_mutex_unlock(&ep_lock);
+		unref_items(items, n_items);
 
 		/* 2. Wait (or just look, when something is ready already). */
 		if (n_out > 0)
@@ -469,10 +548,9 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			break;
 		}
 
-		/* 3. Translate. */
+		/* 3. Translate, again asking each connection with the lock released. */
 		for (i = 0; i < n_k; i++) {
-			struct ep_reg *reg;
-			struct conn *conn;
+			struct ep_item it = { 0 };
 			short result;
 			uint32_t ev;
 
@@ -481,37 +559,36 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 					events[n_out++] = kev[i];
 				continue;
 			}
+			it.reg = (struct ep_reg *)(uintptr_t)kev[i].data.u64;
 			pthread_mutex_lock(&ep_lock);
-			reg = (struct ep_reg *)(uintptr_t)kev[i].data.u64;
-			conn = reg->live && reg->epfd == epfd ? fdtab_get(reg->fd) : NULL;
-			if (conn && conn != reg->conn) {
-				conn_unref(conn);
-				conn = NULL;
+			if (it.reg->live && it.reg->epfd == epfd && (it.conn = fdtab_get(it.reg->fd)) &&
+			    it.conn != it.reg->conn) {
+				conn_unref(it.conn);
+				it.conn = NULL;
 			}
-			if (conn) {
-				result = conn_poll_result(conn, (short)(reg->app_events & APP_BITS),
-							  (short)(kev[i].events & 0xffff));
-				if (n_out < maxevents && (ev = deliverable(reg, conn, result)))
-					n_out = add_event(events, n_out, maxevents, reg, ev);
-				conn_unref(conn);
-			}
+			it.seq = it.reg->seq;
+			it.app_events = it.reg->app_events;
 			pthread_mutex_unlock(&ep_lock);
+			if (!it.conn)
+				continue;
+			result = conn_poll_result(it.conn, (short)(it.app_events & APP_BITS),
+						  (short)(kev[i].events & 0xffff));
+			pthread_mutex_lock(&ep_lock);
+			if (item_current(&it, epfd) && n_out < maxevents && (ev = deliverable(it.reg, it.conn, result)))
+				n_out = add_event(events, n_out, maxevents, it.reg, ev);
+			pthread_mutex_unlock(&ep_lock);
+			conn_unref(it.conn);
 		}
 		/* Past a handshake deadline: fail it, so the program hears of it. */
 		if (wake && now_ns() >= wake) {
-			pthread_mutex_lock(&ep_lock);
-			for (s = 0; s < n_slabs; s++)
-				for (i = 0; i < SLAB_REGS; i++) {
-					struct ep_reg *reg = &slabs[s][i];
-					struct conn *conn;
+			n_items = collect(epfd, &items, &cap, stack_items);
+			for (i = 0; i < n_items; i++) {
+				struct conn *conn = items[i].conn;
 
-					if (!reg->live || reg->epfd != epfd || !(conn = fdtab_get(reg->fd)))
-						continue;
-					if (conn == reg->conn && conn_deadline(conn) && now_ns() >= conn_deadline(conn))
-						(void)conn_poll_result(conn, (short)(reg->app_events & APP_BITS), 0);
-					conn_unref(conn);
-				}
-			pthread_mutex_unlock(&ep_lock);
+				if (conn_deadline(conn) && now_ns() >= conn_deadline(conn))
+					(void)conn_poll_result(conn, (short)(items[i].app_events & APP_BITS), 0);
+			}
+			unref_items(items, n_items);
 		}
 		if (n_out > 0 || (deadline >= 0 && now_ns() >= deadline)) {
 			ret = n_out;
@@ -520,6 +597,8 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 	}
 	if (kev != stack_kev)
 		free(kev);
+	if (items != stack_items)
+		free(items);
 	return ret;
 }
 
