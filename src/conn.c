@@ -227,6 +227,16 @@ static void warn_keylog(struct conn *conn)
 			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
 }
 
+/* How the server's chain was checked: "checked" against the anchors now,
+ * "cached" (the same chain, name and rule checked earlier in this process),
+ * or "-" (a resumed session: the server sent no certificate). */
+static const char *chain_word(const struct tls_info *info)
+{
+	if (info->resumed)
+		return "-";
+	return info->chain_cached ? "cached" : "checked";
+}
+
 static void log_open(struct conn *conn)
 {
 	struct tls_info info;
@@ -250,16 +260,17 @@ static void log_open(struct conn *conn)
 			 "\"server_name\":\"%s\",\"verified\":true,\"version\":\"%s\",\"cipher\":\"%s\","
 			 "\"group\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s,\"early_data\":\"%s\","
 			 "\"peer_subject\":\"%s\",\"peer_issuer\":\"%s\",\"peer_spki_sha256\":\"%s\","
-			 "\"peer_expiry\":\"%s\"",
+			 "\"peer_expiry\":\"%s\",\"chain\":\"%s\"",
 			 e[0], conn->app_dest, conn->dest, e[1], info.version, info.cipher, info.group, e[2],
-			 info.resumed ? "true" : "false", early_word(conn), e[3], e[4], e[5], e[6]);
+			 info.resumed ? "true" : "false", early_word(conn), e[3], e[4], e[5], e[6],
+			 chain_word(&info));
 		log_json(POLICY_LEVEL_INFO, fields);
 		return;
 	}
 	log_info("rule [%s] %s -> %s: server-name=%s verified version=%s cipher=%s group=%s alpn=%s "
-		 "resumed=%s early-data=%s", rule_name(conn), conn->app_dest, conn->dest,
+		 "resumed=%s early-data=%s chain=%s", rule_name(conn), conn->app_dest, conn->dest,
 		 conn->server_name ? conn->server_name : "-(pin only)", info.version, info.cipher, info.group,
-		 info.alpn, info.resumed ? "yes" : "no", early_word(conn));
+		 info.alpn, info.resumed ? "yes" : "no", early_word(conn), chain_word(&info));
 }
 
 /* A failure, at error level: rule, destination, what failed and why. */

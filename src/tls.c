@@ -48,6 +48,7 @@ struct tls {
 	size_t rx_off, rx_len;
 	int keylog_fd;           /* NSS key log, or -1 */
 	bool keylog_written;
+	bool chain_cached;        /* verify_peer: a verification-cache hit */
 	char *verify_name;
 	char reason[512];
 };
@@ -345,14 +346,128 @@ static unsigned verify_without_ocsp(gnutls_session_t session, gnutls_typed_vdata
 	return status;
 }
 
+/* ---- verification cache ----
+ * A program that connects to the same server again and again (a client of
+ * its database, a poller, a load generator) would check the same chain
+ * against the same anchors for the same name every time: a signature check
+ * per certificate and a full X.509 decode, about a third of a full
+ * handshake's client CPU.  A successful check (chain, name, purpose and the
+ * rule's pins) is remembered under a SHA-256 of the rule, the name and the
+ * exact certificate bytes the server sent, for VCACHE_TTL seconds at most and
+ * never past the earliest expiry in the chain.  The server's signature over
+ * the handshake (CertificateVerify) is checked by GnuTLS on every
+ * connection, so a hit still proves the server holds the key.  Not cached:
+ * failures, and any check that involved a stapled OCSP response (its answer
+ * has its own lifetime) or a rule with ocsp = require. */
+#define VCACHE_SLOTS 32
+#define VCACHE_TTL 300
+
+struct vcache_entry {
+	unsigned char key[32];
+	time_t until; /* 0: empty */
+};
+
+static struct vcache_entry vcache[VCACHE_SLOTS];
+static unsigned vcache_next;
+static pthread_mutex_t vcache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool vcache_key(const struct tls *tls, const gnutls_datum_t *chain, unsigned n_chain,
+		       unsigned char key[32])
+{
+	const struct policy_rule *rule = tls->rule;
+	gnutls_hash_hd_t hash;
+	uint32_t len;
+	unsigned i;
+
+	if (gnutls_hash_init(&hash, GNUTLS_DIG_SHA256) < 0)
+		return false;
+	gnutls_hash(hash, &rule, sizeof rule);
+	len = tls->verify_name ? (uint32_t)strlen(tls->verify_name) + 1 : 0;
+	gnutls_hash(hash, &len, sizeof len);
+	if (len)
+		gnutls_hash(hash, tls->verify_name, len);
+	for (i = 0; i < n_chain; i++) {
+		len = chain[i].size;
+		gnutls_hash(hash, &len, sizeof len);
+		gnutls_hash(hash, chain[i].data, chain[i].size);
+	}
+	gnutls_hash_deinit(hash, key);
+	return true;
+}
+
+/* May this verification use the cache at all? */
+static bool vcache_usable(gnutls_session_t session, const struct tls *tls)
+{
+	gnutls_datum_t staple;
+
+	return tls->rule->ocsp != POLICY_OCSP_REQUIRE &&
+	       gnutls_ocsp_status_request_get(session, &staple) < 0;
+}
+
+static bool vcache_hit(const unsigned char key[32])
+{
+	time_t now = time(NULL);
+	bool hit = false;
+	unsigned i;
+
+	/* Never wait (and never deadlock in a child forked mid-update): a busy
+	 * cache is a miss. */
+	if (pthread_mutex_trylock(&vcache_lock) != 0)
+		return false;
+	for (i = 0; i < VCACHE_SLOTS && !hit; i++)
+		hit = vcache[i].until > now && memcmp(vcache[i].key, key, 32) == 0;
+	pthread_mutex_unlock(&vcache_lock);
+	return hit;
+}
+
+static void vcache_store(const unsigned char key[32], const gnutls_datum_t *chain, unsigned n_chain)
+{
+	time_t now = time(NULL), until = now + VCACHE_TTL;
+	unsigned i;
+
+	for (i = 0; i < n_chain; i++) {
+		gnutls_x509_crt_t crt;
+		time_t expiry = (time_t)-1;
+
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return;
+		if (gnutls_x509_crt_import(crt, &chain[i], GNUTLS_X509_FMT_DER) >= 0)
+			expiry = gnutls_x509_crt_get_expiration_time(crt);
+		gnutls_x509_crt_deinit(crt);
+		if (expiry == (time_t)-1)
+			return;
+		if (expiry < until)
+			until = expiry;
+	}
+	if (until <= now || pthread_mutex_trylock(&vcache_lock) != 0)
+		return;
+	for (i = 0; i < VCACHE_SLOTS; i++)
+		if (memcmp(vcache[i].key, key, 32) == 0)
+			break;
+	if (i == VCACHE_SLOTS)
+		i = vcache_next++ % VCACHE_SLOTS;
+	memcpy(vcache[i].key, key, 32);
+	vcache[i].until = until;
+	pthread_mutex_unlock(&vcache_lock);
+}
+
 static int verify_peer(gnutls_session_t session)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
 	gnutls_typed_vdata_st data[2];
 	gnutls_datum_t words = { NULL, 0 };
-	unsigned status = 0, n = 0;
+	const gnutls_datum_t *chain;
+	unsigned status = 0, n = 0, n_chain = 0;
+	unsigned char key[32];
+	bool cacheable;
 	int ret;
 
+	chain = gnutls_certificate_get_peers(session, &n_chain);
+	cacheable = chain && n_chain > 0 && vcache_usable(session, tls) && vcache_key(tls, chain, n_chain, key);
+	if (cacheable && vcache_hit(key)) {
+		tls->chain_cached = true;
+		return 0;
+	}
 	if (tls->verify_name) {
 		data[n].type = GNUTLS_DT_DNS_HOSTNAME;
 		data[n].data = (unsigned char *)tls->verify_name;
@@ -389,6 +504,8 @@ static int verify_peer(gnutls_session_t session)
 	}
 	if (tls->rule->n_pins > 0 && check_pins(tls) < 0)
 		return -1;
+	if (cacheable)
+		vcache_store(key, chain, n_chain);
 	return 0;
 }
 
@@ -909,6 +1026,7 @@ static void mod_get_info(struct tls *tls, struct tls_info *info)
 		copy_str(info->alpn, sizeof info->alpn, NULL);
 	info->resumed = gnutls_session_is_resumed(tls->session) != 0;
 	info->keylog_written = tls->keylog_written;
+	info->chain_cached = tls->chain_cached;
 	copy_str(info->subject, sizeof info->subject, NULL);
 	copy_str(info->issuer, sizeof info->issuer, NULL);
 	copy_str(info->spki, sizeof info->spki, NULL);

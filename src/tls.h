@@ -32,6 +32,7 @@ struct tls_params {
 struct tls_info {
 	char version[16], cipher[40], group[40], alpn[64];
 	bool resumed, keylog_written;
+	bool chain_cached; /* the chain check was a verification-cache hit */
 	char subject[256], issuer[256], spki[64], expiry[32];
 };
 

@@ -65,8 +65,8 @@ is "$(f 2 sha256_in)" "$(req_sha /second)" "on: server: sha256_in = hash of the 
 is "$(f 2 first_line)" "GET /second HTTP/1.1" "on: server: first_line of the 0-RTT request"
 is "$(f 2 status) $(f 2 version)" "ok TLS1.3" "on: server: status=ok TLS1.3"
 like "$body" 'resumed=1' "on: curl printed the answer to the 0-RTT request"
-is "$(grep -c 'resumed=no early-data=-$' "$WORK/on.tlsshim.log")" 1 "on: tlsshim log: full handshake early-data=-"
-is "$(grep -c 'resumed=yes early-data=accepted$' "$WORK/on.tlsshim.log")" 1 "on: tlsshim log: early-data=accepted"
+is "$(grep -c 'resumed=no early-data=- chain=checked$' "$WORK/on.tlsshim.log")" 1 "on: tlsshim log: full handshake early-data=-"
+is "$(grep -c 'resumed=yes early-data=accepted chain=-$' "$WORK/on.tlsshim.log")" 1 "on: tlsshim log: early-data=accepted"
 
 # ==== 2. early-data = off (and absent): never 0-RTT ==================================
 for mode in off ""; do
@@ -102,7 +102,7 @@ is "$(r 2 bytes_in)" "$(req_len /two)" "rejected: server: bytes_in = the request
 is "$(r 2 sha256_in)" "$(req_sha /two)" "rejected: server: sha256_in = hash of the request"
 is "$(r 2 first_line)" "GET /two HTTP/1.1" "rejected: server: first_line right"
 like "$body" 'resumed=1' "rejected: curl got the answer"
-is "$(grep -c 'resumed=yes early-data=rejected$' "$WORK/rej.tlsshim.log")" 1 "rejected: tlsshim log: early-data=rejected"
+is "$(grep -c 'resumed=yes early-data=rejected chain=-$' "$WORK/rej.tlsshim.log")" 1 "rejected: tlsshim log: early-data=rejected"
 
 # ==== 4. python: blocking (urllib) and non-blocking (asyncio) ==============================
 # urllib: one request per connection, each written with one sendall.
@@ -154,13 +154,13 @@ for kind in accept reject; do
             "asyncio $kind: server: conn $n resumed, early_data=$want_e, request once"
     done
     if [ $kind = accept ]; then
-        is "$(grep -c 'resumed=yes early-data=accepted$' "$WORK/$name.tlsshim.log")" 2 \
+        is "$(grep -c 'resumed=yes early-data=accepted chain=-$' "$WORK/$name.tlsshim.log")" 2 \
             "asyncio accept: tlsshim log: 2x early-data=accepted"
     else
         # the ticket from the connection that refused 0-RTT does not allow
         # it: the 3rd connection does not try
         is "$(grep -o 'resumed=.*' "$WORK/$name.tlsshim.log" | tr '\n' ' ')" \
-            "resumed=no early-data=- resumed=yes early-data=rejected resumed=yes early-data=- " \
+            "resumed=no early-data=- chain=checked resumed=yes early-data=rejected chain=- resumed=yes early-data=- chain=- " \
             "asyncio reject: tlsshim log: -, rejected, then - (new ticket allows no 0-RTT)"
     fi
 done
@@ -185,7 +185,7 @@ EOF
         "s_server: 'Early data received:' shows connections 2 and 3's data"
     is "$(grep -c '^Reused session-id' "$oss_log")" 2 "s_server: connections 2 and 3 resumed"
     is "$(grep -c 'tlsshim-early-probe' "$oss_log")" 3 "s_server: each line received exactly once"
-    is "$(grep -c 'early-data=accepted$' "$WORK/oss.tlsshim.log")" 2 "s_server: tlsshim log: 2x early-data=accepted"
+    is "$(grep -c 'early-data=accepted chain=-$' "$WORK/oss.tlsshim.log")" 2 "s_server: tlsshim log: 2x early-data=accepted"
 else
     for i in 1 2 3 4 5; do skip "s_server check $i" "openssl or stdbuf not found"; done
 fi

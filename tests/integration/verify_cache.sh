@@ -1,0 +1,108 @@
+#!/bin/bash
+# verify_cache.sh -- the verification cache (tls.c): a chain that verified
+# once in a process is not checked again for the same rule and name, within
+# five minutes and never past the chain's earliest expiry.  Proves:
+#   * it is used: two full handshakes (resume = off) in one process, the
+#     server saw both over TLS 1.3; tlsshim logs chain=checked, then
+#     chain=cached;
+#   * it is per rule: the same server, chain and name through a second rule
+#     whose pin does not match is still refused (server: no application
+#     bytes), right after the first rule cached that chain;
+#   * it never outlives the certificate: a leaf made to expire a few seconds
+#     after the first connection; the same process's next connection, after
+#     the expiry, is refused as expired (server: no application bytes).
+
+# shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+set -u
+
+[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
+[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
+[ -f "$CERTS/pin-other.txt" ] || bail_out "certificates missing in '$CERTS'"
+need_cmd certtool
+FETCH=$top_srcdir/tests/integration/clients/fetch_seq.py
+PIN_GOOD=$(cat "$CERTS/pin-server.txt")
+PIN_OTHER=$(cat "$CERTS/pin-other.txt")
+
+# policy NAME PORT: rule [good] for localhost:18080 (right pin) and rule
+# [other] for localhost:18081 (a pin that matches no key), both to PORT.
+policy() {
+    write_policy "$WORK/$1.policy" <<POL
+log = file:$WORK/$1.tlsshim.log
+log-level = info
+
+[good]
+match = localhost:18080
+port = $2
+ca = $CERTS/ca.pem
+resume = off
+pin = $PIN_GOOD
+
+[other]
+match = localhost:18081
+port = $2
+ca = $CERTS/ca.pem
+resume = off
+pin = $PIN_OTHER
+POL
+}
+
+# ==== 1. used, and per rule ===========================================================
+start_tserver srv
+policy cache "$srv_port"
+out=$(timeout 60 "$TLSSHIM" -p "$WORK/cache.policy" "$PYTHON" "$FETCH" \
+    http://localhost:18080/one http://localhost:18080/two http://localhost:18081/three 2>"$WORK/cache.err")
+is "$out" "ok ok error" "one process: two fetches through [good] succeed, the one through [other] fails"
+check "server logged three connections" wait_for_lines "$srv_log" 3
+is "$(tserver_field "$srv_log" 1 version) $(tserver_field "$srv_log" 1 first_line)" "TLS1.3 GET /one HTTP/1.1" \
+    "server: 1st request over TLS 1.3"
+is "$(tserver_field "$srv_log" 2 version) $(tserver_field "$srv_log" 2 first_line)" "TLS1.3 GET /two HTTP/1.1" \
+    "server: 2nd request over TLS 1.3"
+is "$(tserver_field "$srv_log" 1 resumed) $(tserver_field "$srv_log" 2 resumed)" "0 0" \
+    "server: both were full handshakes (resume = off), so both sent the chain"
+is "$(tserver_field "$srv_log" 3 bytes_in)" 0 "server: the [other] connection carried no application bytes"
+log=$(cat "$WORK/cache.tlsshim.log")
+like "$log" 'rule \[good\] .*resumed=no .*chain=checked' "tlsshim: 1st connection checked the chain"
+is "$(grep -c 'rule \[good\] .*resumed=no .*chain=cached' "$WORK/cache.tlsshim.log")" 1 \
+    "tlsshim: 2nd connection found it in the cache"
+like "$log" 'error: rule \[other\] .*matches no pin' "tlsshim: [other] refused for its pin, cache or not"
+
+# ==== 2. never past the chain's expiry ================================================
+# A leaf by the test CA that expires 4 s from now.
+certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
+    --outfile "$WORK/short-key.pem" >/dev/null 2>&1
+{
+    echo 'cn = "localhost"'
+    echo 'serial = 77'
+    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
+    echo "expiration_date = \"$(date -u -d '+4 seconds' '+%Y-%m-%d %H:%M:%S')\""
+    echo 'dns_name = "localhost"'
+    echo 'tls_www_server'
+    echo 'signing_key'
+} >"$WORK/short.tmpl"
+TZ=UTC certtool --generate-certificate --load-privkey "$WORK/short-key.pem" \
+    --load-ca-certificate "$CERTS/ca.pem" --load-ca-privkey "$CERTS/ca-key.pem" \
+    --template "$WORK/short.tmpl" --no-text --outfile "$WORK/short.pem" >"$WORK/certtool.out" 2>&1 ||
+    bail_out "certtool: $(cat "$WORK/certtool.out")"
+start_tserver short --cert "$WORK/short.pem" --key "$WORK/short-key.pem"
+write_policy "$WORK/short.policy" <<POL
+log = file:$WORK/short.tlsshim.log
+log-level = info
+
+[short]
+match = localhost:18080
+port = $short_port
+ca = $CERTS/ca.pem
+resume = off
+POL
+out=$(timeout 60 "$TLSSHIM" -p "$WORK/short.policy" "$PYTHON" "$FETCH" \
+    http://localhost:18080/before sleep:6 http://localhost:18080/after 2>"$WORK/short.err")
+is "$out" "ok error" "one process: the fetch before the expiry succeeds, the one after fails"
+check "server logged two connections" wait_for_lines "$short_log" 2
+is "$(tserver_field "$short_log" 1 version) $(tserver_field "$short_log" 1 first_line)" \
+    "TLS1.3 GET /before HTTP/1.1" "server: the request before the expiry over TLS 1.3"
+is "$(tserver_field "$short_log" 2 bytes_in)" 0 "server: the connection after the expiry carried no application bytes"
+like "$(cat "$WORK/short.tlsshim.log")" 'error: rule \[short\] .*expired' \
+    "tlsshim: the connection after the expiry was refused as expired (the cache entry ended with the certificate)"
+
+done_testing
