@@ -679,7 +679,7 @@ static int mod_open(struct tls **out, const struct tls_params *params, char *err
 {
 	const struct policy_rule *rule = params->rule;
 	gnutls_certificate_credentials_t cred;
-	unsigned flags = GNUTLS_CLIENT | GNUTLS_NO_SIGNAL;
+	unsigned flags = GNUTLS_CLIENT | GNUTLS_NO_SIGNAL | GNUTLS_KEY_SHARE_TOP;
 	struct tls *tls;
 	const char *where = NULL;
 	char prio[1024];

@@ -90,6 +90,17 @@ check "server has only the 2nd group: logged" wait_for_lines "$p384_log" 1
 is "$(tserver_field "$p384_log" 1 group) $(tserver_field "$p384_log" 1 first_line)" "SECP384R1 GET /hrr HTTP/1.1" \
     "server has only the 2nd group: server: group=SECP384R1, request arrived"
 
+# The default list sends one key share (X25519): a server with P-256 only
+# asks for it (HelloRetryRequest) and the handshake goes on.
+start_tserver p256 --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1'
+policy hrr256 "$p256_port"
+tlsshim_run "$WORK/hrr256.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/hrr256
+ok $? "default groups, server has P-256 only: curl exits 0"
+check "default groups, server has P-256 only: logged" wait_for_lines "$p256_log" 1
+is "$(tserver_field "$p256_log" 1 group) $(tserver_field "$p256_log" 1 version) $(tserver_field "$p256_log" 1 first_line)" \
+    "SECP256R1 TLS1.3 GET /hrr256 HTTP/1.1" \
+    "default groups, server has P-256 only: server: group=SECP256R1 over TLS1.3, request arrived"
+
 # refused LABEL LOG-REGEX SERVER-NAME POLICY-LINES...: a server that cannot agree
 refused() {
     local label=$1 re=$2 sname=$3 out st
