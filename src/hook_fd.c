@@ -80,14 +80,16 @@ static void release_range(unsigned first, unsigned last)
 }
 
 /* close_range over [FIRST, LAST] except our own descriptors (the log, the
- * key log, lingering sockets), which stay where they are. */
+ * key log, the policy file not read yet, lingering sockets), which stay where
+ * they are. */
 static int close_range_except_ours(unsigned first, unsigned last, int flags)
 {
-	int ours[2 + LINGER_LIST_MAX], n = 0, i, j, ret = 0;
+	int ours[3 + LINGER_LIST_MAX], n = 0, i, j, ret = 0;
 	unsigned from = first;
 
 	ours[n++] = log_fd();
 	ours[n++] = log_keylog_fd();
+	ours[n++] = log_policy_fd();
 	n += linger_fds(ours + n, LINGER_LIST_MAX);
 	/* In ascending order, so the gaps between them are ranges. */
 	for (i = 0; i < n; i++)

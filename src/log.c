@@ -12,6 +12,7 @@
 #include <syslog.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Our descriptors live high, away from the numbers programs use. */
@@ -23,6 +24,7 @@ static enum policy_log_dest log_dest = POLICY_LOG_STDERR;
 static atomic_int log_level = POLICY_LEVEL_WARNING;
 static atomic_int log_format = POLICY_FORMAT_TEXT;
 static atomic_int keylog_descriptor = -1;
+static atomic_int policy_descriptor = -1; /* the policy file, until it is read */
 static char keylog_path[4096];
 
 static int move_high(int fd)
@@ -76,21 +78,73 @@ const char *log_keylog_path(void)
 	return keylog_path;
 }
 
+/* At start-up: the default destination (stderr, as it is now: a daemon
+ * that later points its descriptor 2 at /dev/null keeps our log where it
+ * was started), with one raw system call, before libc is resolved. */
+void log_setup_early(void)
+{
+	int fd = (int)syscall(SYS_fcntl, 2, F_DUPFD_CLOEXEC, LOG_FD_MIN);
+
+	if (fd < 0)
+		fd = (int)syscall(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
+	log_dest = POLICY_LOG_STDERR;
+	atomic_store(&log_descriptor, fd);
+}
+
+void log_hold_policy_fd(int fd)
+{
+	atomic_store(&policy_descriptor, fd);
+}
+
+int log_policy_fd(void)
+{
+	return atomic_load(&policy_descriptor);
+}
+
+void log_release_policy_fd(void)
+{
+	int fd;
+
+	pthread_mutex_lock(&log_lock);
+	fd = atomic_exchange(&policy_descriptor, -1);
+	if (fd >= 0)
+		real.close(fd);
+	pthread_mutex_unlock(&log_lock);
+}
+
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level)
 {
-	int fd = -1, old;
+	int fd = -1, old, open_errno = 0;
+	enum policy_log_dest log_dest_before;
 
 	real_init();
 	pthread_mutex_lock(&log_lock);
+	log_dest_before = log_dest;
+	if (dest == POLICY_LOG_STDERR && log_dest == POLICY_LOG_STDERR && atomic_load(&log_descriptor) >= 0) {
+		/* Already there (log_setup_early): keep the stderr of start-up. */
+		atomic_store(&log_level, level);
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
 	log_dest = dest;
 	atomic_store(&log_level, level);
 	if (dest == POLICY_LOG_STDERR) {
 		fd = move_high(2);
 	} else if (dest == POLICY_LOG_FILE && path) {
 		int opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		open_errno = errno;
 		fd = move_high(opened);
 		if (opened >= 0)
 			real.close(opened);
+		if (fd < 0 && atomic_load(&log_descriptor) >= 0 && log_dest_before == POLICY_LOG_STDERR) {
+			/* Say so where we can: on the stderr we have. */
+			log_dest = POLICY_LOG_STDERR;
+			pthread_mutex_unlock(&log_lock);
+			log_msg(POLICY_LEVEL_ERROR, "cannot open the log file %s: %s (logging to stderr)", path,
+				strerror(open_errno));
+			return;
+		}
 	} else if (dest == POLICY_LOG_SYSLOG) {
 		openlog("tlsshim", LOG_PID | LOG_NDELAY, LOG_USER);
 	}
@@ -129,6 +183,7 @@ void log_protect_fd(int fd)
 {
 	protect(&log_descriptor, fd);
 	protect(&keylog_descriptor, fd);
+	protect(&policy_descriptor, fd);
 }
 
 static const char *level_word(enum policy_log_level level)

@@ -9,6 +9,16 @@
 
 #include "policy.h"
 
+/* At start-up: log to (a descriptor of our own copied from) stderr, at
+ * warning level, without resolving libc first. */
+void log_setup_early(void);
+
+/* The policy file's descriptor, opened at start-up and read at the first
+ * connection: one of our own descriptors, protected like the log's. */
+void log_hold_policy_fd(int fd);
+int log_policy_fd(void);
+void log_release_policy_fd(void);
+
 /* Set destination and level.  Safe to call again (e.g. after a reload). */
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -60,7 +61,8 @@ static const char *check_owner_mode(const struct stat *st, char *why, size_t len
 	return NULL;
 }
 
-/* Read all of FD (a regular file of about SIZE bytes) up to MAX bytes.
+/* Read all of FD (a regular file of about SIZE bytes) up to MAX bytes, from
+ * offset 0 (pread: a descriptor shared with a forked process has one offset).
  * Return the buffer (caller frees) or NULL with errno set (EFBIG: too
  * large). */
 static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
@@ -89,7 +91,7 @@ static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
 			buf = nb;
 			cap = ncap;
 		}
-		ssize_t r = read(fd, buf + n, cap - n);
+		ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -197,37 +199,64 @@ static bool check_keylog(const char *policy_path, unsigned line, const char *fil
 	return good;
 }
 
-struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
+int policy_open(const char *path, int min_fd, char *errbuf, size_t errlen)
 {
-	char eb[128], why[160];
+	char eb[128];
+	int fd, e;
+
 	if (!path || !*path) {
 		put_err(errbuf, errlen, "(no policy file): empty path");
-		return NULL;
+		return -1;
 	}
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* Raw system calls: the library opens the policy at start-up, where a
+	 * call through its own hooks would resolve all of libc first. */
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		int e = errno;
+		e = errno;
 		if (e == ELOOP)
 			put_err(errbuf, errlen, "%s: is a symbolic link (not allowed for the policy file)",
 				path);
 		else
 			put_err(errbuf, errlen, "%s: cannot open: %s", path, errstr(e, eb, sizeof eb));
-		return NULL;
+		return -1;
 	}
+	if (min_fd > 0) {
+		int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min_fd);
+
+		if (high >= 0) {
+			syscall(SYS_close, fd);
+			fd = high;
+		}
+	}
+	return fd;
+}
+
+struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
+{
+	int fd = policy_open(path, 0, errbuf, errlen);
+	struct policy *p;
+
+	if (fd < 0)
+		return NULL;
+	p = policy_load_fd(fd, path, errbuf, errlen);
+	syscall(SYS_close, fd);
+	return p;
+}
+
+struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t errlen)
+{
+	char eb[128], why[160];
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
-		close(fd);
 		put_err(errbuf, errlen, "%s: cannot stat: %s", path, errstr(e, eb, sizeof eb));
 		return NULL;
 	}
 	if (check_owner_mode(&st, why, sizeof why)) {
-		close(fd);
 		put_err(errbuf, errlen, "%s: %s", path, why);
 		return NULL;
 	}
 	if (st.st_size > MAX_POLICY_FILE) {
-		close(fd);
 		put_err(errbuf, errlen, "%s: policy file too large (%lld bytes, at most 1 MiB)", path,
 			(long long)st.st_size);
 		return NULL;
@@ -235,7 +264,6 @@ struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
 	size_t len = 0;
 	char *text = read_all(fd, (size_t)st.st_size, MAX_POLICY_FILE, &len);
 	int e = errno;
-	close(fd);
 	if (!text) {
 		if (e == EFBIG)
 			put_err(errbuf, errlen, "%s: policy file too large (at most 1 MiB)", path);

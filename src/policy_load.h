@@ -24,6 +24,15 @@
  * Uses open/fstat/read/lstat/stat only (no stdio). */
 struct policy *policy_load(const char *path, char *errbuf, size_t errlen);
 
+/* policy_load in two steps, for the library: policy_open at start-up (cheap:
+ * raw system calls, no parsing; with MIN_FD > 0 the descriptor is moved to
+ * MIN_FD or above, close-on-exec), policy_load_fd when a connection first
+ * needs the rules (FD stays open; the caller closes it).  Opening early keeps
+ * the file readable after the program changes directory, root or user.
+ * policy_open returns the descriptor, or -1 with ERRBUF filled. */
+int policy_open(const char *path, int min_fd, char *errbuf, size_t errlen);
+struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t errlen);
+
 /* Which policy file to use when none was given: $TLSSHIM_POLICY (via
  * secure_getenv, so ignored in setuid programs; an empty value counts as
  * unset), else ~/.config/tlsshim/policy (HOME via secure_getenv) if it exists,

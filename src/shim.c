@@ -28,6 +28,22 @@ static char policy_problem[3 * 4096]; /* non-empty: the policy is broken, fail c
 static struct hosts *hosts;
 static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
 
+#define POLICY_FD_MIN 500
+
+/* $TLSSHIM_POLICY, else the first policy file found (policy_find). */
+static void path_from_env_or_find(void)
+{
+	const char *path = secure_getenv("TLSSHIM_POLICY");
+
+	if (path && *path) {
+		snprintf(policy_path, sizeof policy_path, "%s", path);
+	} else if (!policy_find(policy_path, sizeof policy_path)) {
+		if (errno == ENAMETOOLONG)
+			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
+		policy_path[0] = '\0';
+	}
+}
+
 static void release_one(int fd, struct conn *conn, void *arg)
 {
 	conn_release_for_fork(conn);
@@ -55,27 +71,43 @@ void shim_fork_child(void)
 	linger_forked_child();
 }
 
+/* Start-up, in every process that has the library: only what cannot wait.
+ * A shell script under tlsshim starts hundreds of programs that never
+ * connect anywhere; they pay for a copy of stderr for the log and for
+ * opening the policy file (raw system calls, libc not resolved yet), not
+ * for reading it, nor for GnuTLS (tls_loader.c).  The file is read at the
+ * first connection (init_once); the descriptor opened now keeps it readable
+ * after the program changes directory, root or user. */
+static void preinit(void)
+{
+	char err[3 * 4096];
+	int fd;
+
+	log_setup_early();
+	path_from_env_or_find();
+	if (policy_path[0]) {
+		fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
+		if (fd < 0)
+			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+		else
+			log_hold_policy_fd(fd);
+	}
+	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
+}
+
 static void init_once(void)
 {
-	const char *path, *level_env;
+	const char *level_env;
 	char err[3 * 4096];
 	int level;
 
 	shim_guard++;
 	real_init();
-	log_setup(POLICY_LOG_STDERR, NULL, POLICY_LEVEL_WARNING);
-	path = secure_getenv("TLSSHIM_POLICY");
-	if (path && *path)
-		snprintf(policy_path, sizeof policy_path, "%s", path);
-	else if (!policy_find(policy_path, sizeof policy_path)) {
-		if (errno == ENAMETOOLONG)
-			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
-		policy_path[0] = '\0';
-	}
-	if (policy_path[0]) {
-		policy = policy_load(policy_path, err, sizeof err);
+	if (log_policy_fd() >= 0) {
+		policy = policy_load_fd(log_policy_fd(), policy_path, err, sizeof err);
 		if (!policy)
 			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+		log_release_policy_fd();
 	}
 	if (!policy)
 		policy = policy_new_empty();
@@ -99,10 +131,10 @@ static void init_once(void)
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
 	cache_set_limit(policy ? policy->session_cache : 0);
-	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
 	shim_guard--;
 }
 
+/* The rules, read on first need (connect). */
 void shim_init(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -112,7 +144,7 @@ void shim_init(void)
 
 __attribute__((constructor)) static void shim_constructor(void)
 {
-	shim_init();
+	preinit();
 }
 
 /* At exit, the sockets the program closed wait for their servers to read
