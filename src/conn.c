@@ -843,35 +843,45 @@ int conn_shutdown(struct conn *conn, int how)
  * mostly): closing a socket with unread data makes the kernel reset the
  * connection, and the server then loses what it had not read yet.  The
  * tickets go to the cache on the way.  Never blocks. */
-static void drain(struct conn *conn)
+/* Read (and drop) what is pending.  True if the server is done sending:
+ * its close_notify or end of stream was read, now or before. */
+static bool drain(struct conn *conn)
 {
 	unsigned char scratch[4096];
+	bool done = false;
 	int i;
 
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
-		return;
+		return false;
+	done = conn->eof;
 	tls_set_read_nonblock(conn->tls, true);
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < 64 && !done; i++) {
 		ssize_t ret = tls_recv(conn->tls, scratch, sizeof scratch);
 
 		save_ticket(conn);
+		/* End of stream, or a stream that is broken for good. */
+		if (ret == 0 || (ret < 0 && ret != -EAGAIN && ret != -EINTR))
+			done = true;
 		if (ret <= 0)
 			break;
 	}
 	tls_set_read_nonblock(conn->tls, false);
 	pthread_mutex_unlock(&conn->rlock);
+	return done;
 }
 
 bool conn_closing(struct conn *conn)
 {
 	/* Only the owner says goodbye; an unclaimed connection may live on in
 	 * another process. */
+	bool server_done;
+
 	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN)
 		return false;
-	drain(conn);
+	server_done = drain(conn);
 	/* close_notify when it goes out without blocking the program. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return true;
+		return !server_done;
 	if (!conn->shut_wr) {
 		tls_set_write_nonblock(conn->tls, true);
 		(void)tls_bye(conn->tls);
@@ -879,7 +889,7 @@ bool conn_closing(struct conn *conn)
 		conn->shut_wr = true;
 	}
 	pthread_mutex_unlock(&conn->wlock);
-	return true;
+	return !server_done;
 }
 
 int conn_take_so_error(struct conn *conn)

@@ -110,8 +110,10 @@ unsigned conn_read_generation(struct conn *conn);
 
 int conn_shutdown(struct conn *conn, int how);
 /* The last descriptor is being closed: read what is pending, send
- * close_notify if possible.  True if this process owned an open
- * connection (its socket should linger, linger.h). */
+ * close_notify if possible.  True if this process owned an open connection
+ * whose server may still send (its socket should linger, linger.h); false
+ * also when the server has closed already (close_notify or end of stream
+ * read): nothing more can arrive to turn our close into a reset. */
 bool conn_closing(struct conn *conn);
 /* For getsockopt(SO_ERROR): the pending error, cleared. */
 int conn_take_so_error(struct conn *conn);
