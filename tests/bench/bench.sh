@@ -313,11 +313,12 @@ record() { echo "$3" >>"$RES/$1.$2"; } # record KEY WAY VALUE
 
 # wrk_rate WAY URL [wrk args...]: Requests/sec of one wrk run, or "fail".
 wrk_rate() {
-	local way=$1 url=$2 out rate errs cpu n st0=0 st1=0; shift 2
+	local way=$1 url=$2 out rate errs cpu n st0=0 st1=0 ng0=0 ng1=0; shift 2
 	# wrk's own https:// (native) does not verify the certificate; SNI is the
 	# URL's host.  Use 127.0.0.1 so wrk never tries ::1 first.
 	url=${url/https:\/\/localhost:/https:\/\/127.0.0.1:}
 	[ "$way" = stunnel ] && st0=$(proc_cpu_ticks "$stunnel_pid")
+	ng0=$(proc_cpu_ticks "$nginx_pid")
 	if ! out=$(run_as "$way" "$PYTHON" "$srcdir/tests/bench/cputime.py" \
 		wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" "$@" "$url" 2>&1); then
 		printf '%s\n' "$out" >>"$W/errors.log"
@@ -325,6 +326,7 @@ wrk_rate() {
 		return
 	fi
 	[ "$way" = stunnel ] && st1=$(proc_cpu_ticks "$stunnel_pid")
+	ng1=$(proc_cpu_ticks "$nginx_pid")
 	printf '== %s %s %s\n%s\n' "$way" "$url" "$*" "$out" >>"$W/wrk.log"
 	rate=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')
 	errs=$(printf '%s\n' "$out" | awk '/Socket errors:|Non-2xx/ {print}')
@@ -339,8 +341,12 @@ wrk_rate() {
 		if [ -n "$cpu" ] && [ -n "$n" ] && [ "$n" -gt 0 ]; then
 			awk -v c="$cpu" -v a="$st0" -v b="$st1" -v hz="$CLK_TCK" -v n="$n" \
 				'BEGIN {printf "%.2f\n", (c + (b - a) / hz) * 1e6 / n}' >>"$RES/$CPU_KEY.$way"
+			# The server's side: nginx's CPU per request (one worker).
+			awk -v a="$ng0" -v b="$ng1" -v hz="$CLK_TCK" -v n="$n" \
+				'BEGIN {printf "%.2f\n", (b - a) / hz * 1e6 / n}' >>"$RES/srv_$CPU_KEY.$way"
 		else
 			echo fail >>"$RES/$CPU_KEY.$way"
+			echo fail >>"$RES/srv_$CPU_KEY.$way"
 		fi
 	fi
 	echo "${rate:-fail}"

@@ -189,24 +189,25 @@ def main():
         print(line(r))
     # Client-side CPU per operation: far less sensitive to a busy or noisy
     # machine than throughput, and where a profile should start.
-    cpu_rows = []
-    for key, label in (("cpu_requests", "requests, keep-alive"),
-                       ("cpu_newconn_resume", "new conns, resumption on"),
-                       ("cpu_newconn_noresume", "new conns, resumption off"),
-                       ("cpu_untouched_keepalive", "untouched, keep-alive"),
-                       ("cpu_untouched_close", "untouched, Connection: close")):
-        shim_way = "untouched" if key.startswith("cpu_untouched") else "tlsshim"
-        vals = {w: median(res, key, shim_way if w == "tlsshim" else w) for w in WAYS}
-        if all(v is None for v in vals.values()):
-            continue
-        cpu_rows.append((label + " (us/op)", fmt(vals["plain"], 2), fmt(vals["tlsshim"], 2),
-                         fmt(vals["native"], 2), fmt(vals["stunnel"], 2),
-                         fr(ratio(vals["tlsshim"], vals["native"])),
-                         fr(ratio(vals["tlsshim"], vals["stunnel"])),
-                         fr(ratio(vals["tlsshim"], vals["plain"]))))
-    if cpu_rows:
-        chead = ("client CPU per operation", "plain", "tlsshim", "native", "stunnel",
-                 "shim/native", "shim/stunnel", "shim/plain")
+    def cpu_table(prefix, title, note):
+        cpu_rows = []
+        for key, label in (("cpu_requests", "requests, keep-alive"),
+                           ("cpu_newconn_resume", "new conns, resumption on"),
+                           ("cpu_newconn_noresume", "new conns, resumption off"),
+                           ("cpu_untouched_keepalive", "untouched, keep-alive"),
+                           ("cpu_untouched_close", "untouched, Connection: close")):
+            shim_way = "untouched" if key.startswith("cpu_untouched") else "tlsshim"
+            vals = {w: median(res, prefix + key, shim_way if w == "tlsshim" else w) for w in WAYS}
+            if all(v is None for v in vals.values()):
+                continue
+            cpu_rows.append((label + " (us/op)", fmt(vals["plain"], 2), fmt(vals["tlsshim"], 2),
+                             fmt(vals["native"], 2), fmt(vals["stunnel"], 2),
+                             fr(ratio(vals["tlsshim"], vals["native"])),
+                             fr(ratio(vals["tlsshim"], vals["stunnel"])),
+                             fr(ratio(vals["tlsshim"], vals["plain"]))))
+        if not cpu_rows:
+            return
+        chead = (title, "plain", "tlsshim", "native", "stunnel", "shim/native", "shim/stunnel", "shim/plain")
         cw = [max(len(r[i]) for r in [chead] + cpu_rows) for i in range(len(chead))]
 
         def cline(r):
@@ -217,8 +218,26 @@ def main():
         print("|" + "|".join("-" * (w + 2) for w in cw) + "|")
         for r in cpu_rows:
             print(cline(r))
-        print("(user+system CPU of the client process per request, including stunnel's for the"
+        print(note)
+
+    cpu_table("", "client CPU per operation",
+              "(user+system CPU of the client process per request, including stunnel's for the"
               " stunnel way; nginx's not counted; medians; no targets)")
+    cpu_table("srv_", "server (nginx) CPU per operation",
+              "(user+system CPU of nginx's one worker per request, in the same runs; medians)")
+    # New connections are bound by the server: with one nginx worker, no
+    # client can open more connections per second than 1 s / nginx's CPU
+    # per connection.  Say where that puts the "5x stunnel" target.
+    for key, label in (("newconn_resume", "resumption on"), ("newconn_noresume", "resumption off")):
+        srv = median(res, "srv_cpu_" + key, "tlsshim")
+        st = median(res, key, "stunnel")
+        shim = median(res, key, "tlsshim")
+        if isinstance(srv, float) and srv > 0 and isinstance(st, float) and isinstance(shim, float):
+            ceiling = 1e6 / srv
+            print("new conns, %s: nginx's ceiling (one worker, %.0f us/conn) %.0f conn/s; tlsshim reached"
+                  " %.0f (%.0f%% of it); 5x stunnel would be %.0f conn/s%s"
+                  % (label, srv, ceiling, shim, 100 * shim / ceiling, 5 * st,
+                     " (above the ceiling: out of reach for any client)" if 5 * st > ceiling else ""))
 
     print()
     print("plain = the client over plain HTTP (for 'untouched' and 'start-up': without tlsshim;"
