@@ -850,6 +850,30 @@ static int fatal(struct tls *tls, int ret, const char *during)
 	}
 }
 
+/* We end the handshake (the certificate was rejected, the server broke
+ * the protocol): tell the server why with a fatal alert, as RFC 8446 asks,
+ * instead of a bare close.  Never when the transport failed or the server
+ * ended it, and never waiting for the socket. */
+static void refuse_with_alert(struct tls *tls, int err)
+{
+	switch (err) {
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_TIMEDOUT:
+		return;
+	}
+	int wflags = tls->wflags;
+
+	tls->wflags = MSG_DONTWAIT;
+	if (err == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR || err == GNUTLS_E_CERTIFICATE_ERROR)
+		(void)gnutls_alert_send(tls->session, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+	else
+		(void)gnutls_alert_send_appropriate(tls->session, err);
+	tls->wflags = wflags;
+}
+
 static int mod_handshake(struct tls *tls)
 {
 	int ret;
@@ -871,6 +895,7 @@ static int mod_handshake(struct tls *tls)
 		}
 		if (!gnutls_error_is_fatal(ret))
 			continue;
+		refuse_with_alert(tls, ret);
 		return fatal(tls, ret, "handshake");
 	}
 }

@@ -60,6 +60,11 @@ bad_server() {
 bad_server expired 'expired' --cert "$CERTS/expired.pem" --key "$CERTS/expired-key.pem"
 bad_server wrongname 'does not match' --cert "$CERTS/wrongname.pem" --key "$CERTS/wrongname-key.pem"
 bad_server untrusted 'issuer is unknown' --cert "$CERTS/untrusted.pem" --key "$CERTS/untrusted-key.pem"
+# The server hears why (RFC 8446: a fatal alert), not just a closed socket.
+for name in expired wrongname untrusted; do
+    is "$(tserver_field "$WORK/$name.log" 1 reason)" "alert received: Certificate is bad" \
+        "$name: server received our bad_certificate alert"
+done
 
 # ==== 2. a TLS 1.2-only server ===========================================================================
 bad_server tls12 'does the server speak TLS 1\.3' --tls12-only
