@@ -20,8 +20,7 @@ static int born(int fd)
 
 int socket(int domain, int type, int protocol)
 {
-	if (!real.socket)
-		real_init();
+	real_need();
 	return born(real.socket(domain, type, protocol));
 }
 
@@ -29,8 +28,7 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 {
 	int ret;
 
-	if (!real.socketpair)
-		real_init();
+	real_need();
 	ret = real.socketpair(domain, type, protocol, sv);
 	if (ret == 0) {
 		born(sv[0]);
@@ -41,15 +39,13 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	if (!real.accept)
-		real_init();
+	real_need();
 	return born(real.accept(fd, addr, len));
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	if (!real.accept4)
-		real_init();
+	real_need();
 	return born(real.accept4(fd, addr, len, flags));
 }
 
@@ -67,8 +63,7 @@ int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	if (!real.open)
-		real_init();
+	real_need();
 	return born(real.open(path, flags, mode));
 }
 
@@ -80,8 +75,7 @@ int open64(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	if (!real.open64)
-		real_init();
+	real_need();
 	return born(real.open64(path, flags, mode));
 }
 
@@ -93,8 +87,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	if (!real.openat)
-		real_init();
+	real_need();
 	return born(real.openat(dirfd, path, flags, mode));
 }
 
@@ -106,8 +99,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = mode_arg(flags, ap);
 	va_end(ap);
-	if (!real.openat64)
-		real_init();
+	real_need();
 	return born(real.openat64(dirfd, path, flags, mode));
 }
 
@@ -115,8 +107,7 @@ int pipe(int fds[2])
 {
 	int ret;
 
-	if (!real.pipe)
-		real_init();
+	real_need();
 	ret = real.pipe(fds);
 	if (ret == 0) {
 		born(fds[0]);
@@ -129,8 +120,7 @@ int pipe2(int fds[2], int flags)
 {
 	int ret;
 
-	if (!real.pipe2)
-		real_init();
+	real_need();
 	ret = real.pipe2(fds, flags);
 	if (ret == 0) {
 		born(fds[0]);
@@ -141,50 +131,43 @@ int pipe2(int fds[2], int flags)
 
 int epoll_create(int size)
 {
-	if (!real.epoll_create)
-		real_init();
+	real_need();
 	return born(real.epoll_create(size));
 }
 
 int epoll_create1(int flags)
 {
-	if (!real.epoll_create1)
-		real_init();
+	real_need();
 	return born(real.epoll_create1(flags));
 }
 
 int eventfd(unsigned int initval, int flags)
 {
-	if (!real.eventfd)
-		real_init();
+	real_need();
 	return born(real.eventfd(initval, flags));
 }
 
 /* _FORTIFY_SOURCE turns open(path, flags) without a mode into these. */
 int __open_2(const char *path, int flags)
 {
-	if (!real.open)
-		real_init();
+	real_need();
 	return born(real.open(path, flags, 0));
 }
 
 int __open64_2(const char *path, int flags)
 {
-	if (!real.open64)
-		real_init();
+	real_need();
 	return born(real.open64(path, flags, 0));
 }
 
 int __openat_2(int dirfd, const char *path, int flags)
 {
-	if (!real.openat)
-		real_init();
+	real_need();
 	return born(real.openat(dirfd, path, flags, 0));
 }
 
 int __openat64_2(int dirfd, const char *path, int flags)
 {
-	if (!real.openat64)
-		real_init();
+	real_need();
 	return born(real.openat64(dirfd, path, flags, 0));
 }

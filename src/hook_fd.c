@@ -271,8 +271,7 @@ int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!real.fcntl)
-		real_init();
+	real_need();
 	return fcntl_common(real.fcntl, fd, cmd, arg);
 }
 
@@ -284,8 +283,7 @@ int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!real.fcntl64)
-		real_init();
+	real_need();
 	return fcntl_common(real.fcntl64, fd, cmd, arg);
 }
 

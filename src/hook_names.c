@@ -20,8 +20,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	const struct addrinfo *ai;
 	int ret;
 
-	if (!real.getaddrinfo)
-		real_init();
+	real_need();
 	ret = real.getaddrinfo(node, service, hints, res);
 	if (ret != 0 || !node || !shim_enter() || is_literal(node))
 		return ret;
@@ -49,8 +48,7 @@ struct hostent *gethostbyname(const char *name)
 {
 	struct hostent *he;
 
-	if (!real.gethostbyname)
-		real_init();
+	real_need();
 	he = real.gethostbyname(name);
 	if (shim_enter())
 		record_hostent(name, he);
@@ -61,8 +59,7 @@ struct hostent *gethostbyname2(const char *name, int af)
 {
 	struct hostent *he;
 
-	if (!real.gethostbyname2)
-		real_init();
+	real_need();
 	he = real.gethostbyname2(name, af);
 	if (shim_enter())
 		record_hostent(name, he);
@@ -74,8 +71,7 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buf
 {
 	int rc;
 
-	if (!real.gethostbyname_r)
-		real_init();
+	real_need();
 	rc = real.gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
 	if (rc == 0 && result && shim_enter())
 		record_hostent(name, *result);
@@ -87,8 +83,7 @@ int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, s
 {
 	int rc;
 
-	if (!real.gethostbyname2_r)
-		real_init();
+	real_need();
 	rc = real.gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
 	if (rc == 0 && result && shim_enter())
 		record_hostent(name, *result);

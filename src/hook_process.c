@@ -13,8 +13,7 @@ pid_t _Fork(void)
 {
 	pid_t pid;
 
-	if (!real._Fork)
-		real_init();
+	real_need();
 	if (!real._Fork)
 		return (pid_t)shim_result(-ENOSYS);
 	if (shim_enter())

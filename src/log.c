@@ -20,7 +20,7 @@
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int log_descriptor = -1;
-static enum policy_log_dest log_dest = POLICY_LOG_STDERR;
+static atomic_int log_dest = POLICY_LOG_STDERR; /* enum policy_log_dest */
 static atomic_int log_level = POLICY_LEVEL_WARNING;
 static atomic_int log_format = POLICY_FORMAT_TEXT;
 static atomic_int keylog_descriptor = -1;
@@ -87,7 +87,7 @@ void log_setup_early(void)
 
 	if (fd < 0)
 		fd = (int)syscall(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
-	log_dest = POLICY_LOG_STDERR;
+	atomic_store(&log_dest, POLICY_LOG_STDERR);
 	atomic_store(&log_descriptor, fd);
 }
 
@@ -119,14 +119,14 @@ void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_leve
 
 	real_init();
 	pthread_mutex_lock(&log_lock);
-	log_dest_before = log_dest;
-	if (dest == POLICY_LOG_STDERR && log_dest == POLICY_LOG_STDERR && atomic_load(&log_descriptor) >= 0) {
+	log_dest_before = (enum policy_log_dest)atomic_load(&log_dest);
+	if (dest == POLICY_LOG_STDERR && log_dest_before == POLICY_LOG_STDERR && atomic_load(&log_descriptor) >= 0) {
 		/* Already there (log_setup_early): keep the stderr of start-up. */
 		atomic_store(&log_level, level);
 		pthread_mutex_unlock(&log_lock);
 		return;
 	}
-	log_dest = dest;
+	atomic_store(&log_dest, dest);
 	atomic_store(&log_level, level);
 	if (dest == POLICY_LOG_STDERR) {
 		fd = move_high(2);
@@ -139,7 +139,7 @@ void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_leve
 			real.close(opened);
 		if (fd < 0 && atomic_load(&log_descriptor) >= 0 && log_dest_before == POLICY_LOG_STDERR) {
 			/* Say so where we can: on the stderr we have. */
-			log_dest = POLICY_LOG_STDERR;
+			atomic_store(&log_dest, POLICY_LOG_STDERR);
 			pthread_mutex_unlock(&log_lock);
 			log_msg(POLICY_LEVEL_ERROR, "cannot open the log file %s: %s (logging to stderr)", path,
 				strerror(open_errno));
@@ -240,7 +240,7 @@ static void emit(enum policy_log_level level, char *line, int len)
 
 	if (len > 0 && line[len - 1] != '\n')
 		line[len++] = '\n';
-	if (log_dest == POLICY_LOG_SYSLOG) {
+	if (atomic_load(&log_dest) == POLICY_LOG_SYSLOG) {
 		syslog(syslog_priority(level), "%.*s", len - 1, line);
 		return;
 	}
@@ -297,13 +297,13 @@ void log_msg(enum policy_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	if (log_is_json() && log_dest != POLICY_LOG_SYSLOG) {
+	if (log_is_json() && atomic_load(&log_dest) != POLICY_LOG_SYSLOG) {
 		char escaped[7000];
 
 		log_json_escape(escaped, sizeof escaped, text);
 		len = json_head(line, sizeof line, level);
 		len += snprintf(line + len, sizeof line - len - 3, ",\"message\":\"%s\"}", escaped);
-	} else if (log_dest == POLICY_LOG_SYSLOG) {
+	} else if (atomic_load(&log_dest) == POLICY_LOG_SYSLOG) {
 		len = snprintf(line, sizeof line - 2, "%s", text);
 	} else {
 		len = snprintf(line, sizeof line - 2, "tlsshim[%ld]: %s: %s", (long)getpid(), level_word(level),

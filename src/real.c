@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 struct real_fns real;
+atomic_bool real_ready;
 __thread int shim_guard __attribute__((tls_model("initial-exec")));
 
 /* Where our own object is mapped: a symbol found there is our wrapper. */
@@ -117,6 +118,7 @@ static void resolve_all(void)
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;
+	atomic_store_explicit(&real_ready, true, memory_order_release);
 }
 
 void real_init(void)

@@ -6,6 +6,8 @@
 #ifndef TLSSHIM_REAL_H
 #define TLSSHIM_REAL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,9 +81,20 @@ struct real_fns {
 
 extern struct real_fns real;
 
-/* Resolve every pointer (idempotent, thread-safe).  Called by the
- * constructor, and by any hook that runs before it. */
+/* Resolve every pointer (idempotent, thread-safe).  Called by the first
+ * hook that runs (start-up does not need it: a process that calls none of
+ * our hooks never pays for it). */
 void real_init(void);
+/* Set (release) once every pointer is resolved: a hook that sees it set
+ * (acquire) sees the pointers too, in any thread. */
+extern atomic_bool real_ready;
+
+/* Make sure the pointers are resolved (cheap once they are). */
+static inline void real_need(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&real_ready, memory_order_acquire), 0))
+		real_init();
+}
 
 /* The per-thread guard: while set, hooks pass straight to the real
  * functions (our own code, GnuTLS, p11-kit calling back into hooks). */

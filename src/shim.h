@@ -14,8 +14,7 @@ void shim_init(void);
 /* Should this hook do its work?  False inside our own code. */
 static inline bool shim_enter(void)
 {
-	if (__builtin_expect(!real.close, 0))
-		real_init();
+	real_need();
 	return shim_guard == 0;
 }
 
