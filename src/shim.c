@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static struct policy *policy;
@@ -29,6 +31,7 @@ static struct hosts *hosts;
 static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
 
 #define POLICY_FD_MIN 500
+static struct stat policy_st; /* the policy file opened at start-up */
 
 /* $TLSSHIM_POLICY, else the first policy file found (policy_find). */
 static void path_from_env_or_find(void)
@@ -87,10 +90,15 @@ static void preinit(void)
 	path_from_env_or_find();
 	if (policy_path[0]) {
 		fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
-		if (fd < 0)
+		if (fd < 0) {
 			snprintf(policy_problem, sizeof policy_problem, "%s", err);
-		else
+		} else if (fstat(fd, &policy_st) != 0) {
+			snprintf(policy_problem, sizeof policy_problem, "%s: cannot stat: %s", policy_path,
+				 strerror(errno));
+			syscall(SYS_close, fd);
+		} else {
 			log_hold_policy_fd(fd);
+		}
 	}
 	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
 }
@@ -104,8 +112,17 @@ static void init_once(void)
 	shim_guard++;
 	real_init();
 	if (log_policy_fd() >= 0) {
-		policy = policy_load_fd(log_policy_fd(), policy_path, err, sizeof err);
-		if (!policy)
+		struct stat st;
+
+		/* Still the file opened at start-up?  A descriptor closed behind our
+		 * back (a raw close_range) may have been reused by the program:
+		 * never read its file as our rules. */
+		if (fstat(log_policy_fd(), &st) != 0 || st.st_dev != policy_st.st_dev ||
+		    st.st_ino != policy_st.st_ino)
+			snprintf(policy_problem, sizeof policy_problem,
+				 "%s: the descriptor opened at start-up was closed behind tlsshim's back",
+				 policy_path);
+		else if (!(policy = policy_load_fd(log_policy_fd(), policy_path, err, sizeof err)))
 			snprintf(policy_problem, sizeof policy_problem, "%s", err);
 		log_release_policy_fd();
 	}

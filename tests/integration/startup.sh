@@ -9,6 +9,9 @@
 #     connections upgraded (tserver: TLS1.3, the request);
 #   * (as root) a program that drops to user nobody before connecting, with
 #     a policy only root can read, still gets its connection upgraded;
+#   * a policy descriptor replaced behind the library's back (raw dup2 of a
+#     rule-less policy onto it) is noticed: the connection is refused, never
+#     sent in clear;
 #   * an invalid policy still refuses the connection, and says why, at the
 #     first connection (the server sees nothing).
 
@@ -92,7 +95,37 @@ else
     done
 fi
 
-# ==== 5. invalid policy: refused at the first connection ==================================
+# ==== 5. the descriptor replaced behind the library's back ================================
+# A raw dup2 system call (no libc, so no hook) puts another file on the
+# policy descriptor: a valid policy with no rules, which would let everything
+# through in clear.  The library must notice and refuse, not read it.
+mkpolicy "$WORK/real.policy"
+printf 'log = stderr\n' | write_policy "$WORK/norules.policy"
+before=$(tserver_conns "$srv_log")
+out=$(TLSSHIM_POLICY="$WORK/real.policy" fetch /swapped "
+import ctypes, platform
+if platform.machine() != 'x86_64':
+    print('SKIP'); sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+mine = [int(f) for f in os.listdir('/proc/self/fd')
+        if os.path.realpath('/proc/self/fd/' + f) == os.path.realpath('$WORK/real.policy')]
+assert len(mine) == 1, mine
+fake = os.open('$WORK/norules.policy', os.O_RDONLY)
+assert libc.syscall(33, fake, mine[0]) == mine[0]   # SYS_dup2 on x86_64
+" 2>&1)
+st=$?
+if [ "$out" = SKIP ]; then
+    for d in "the fetch fails" "the reason" "the server saw nothing"; do
+        skip "descriptor replaced: $d" "not x86_64"
+    done
+else
+    is "$([ $st -ne 0 ] && echo failed || echo succeeded)" failed "descriptor replaced behind our back: the fetch fails"
+    like "$out" "closed behind tlsshim's back" "descriptor replaced: the log says why"
+    sleep 0.3
+    is "$(tserver_conns "$srv_log")" "$before" "descriptor replaced: the server saw no connection"
+fi
+
+# ==== 6. invalid policy: refused at the first connection ==================================
 before=$(tserver_conns "$srv_log")
 out=$(TLSSHIM_POLICY="$WORK/bad.policy" fetch /bad 2>&1)
 st=$?
