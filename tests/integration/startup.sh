@@ -30,7 +30,7 @@ PUB=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-startup.XXXXXX")
 chmod 755 "$PUB"
 cp "$CERTS/ca.pem" "$PUB/ca.pem"
 chmod 644 "$PUB/ca.pem"
-trap 'rm -rf "$PUB"' EXIT
+trap 'rm -rf "$PUB"; _lib_cleanup' EXIT   # and lib.sh's own cleanup (servers)
 mkpolicy() { # mkpolicy FILE
     write_policy "$1" <<POL
 log = stderr
