@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
 
 #define POLICY_FD_MIN 500
 static struct stat policy_st; /* the policy file opened at start-up */
+static bool policy_held;      /* ... and its descriptor was kept for init_once */
 
 /* $TLSSHIM_POLICY, else the first policy file found (policy_find). */
 static void path_from_env_or_find(void)
@@ -98,9 +100,14 @@ static void preinit(void)
 			syscall(SYS_close, fd);
 		} else {
 			log_hold_policy_fd(fd);
+			policy_held = true;
 		}
 	}
 	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
+	/* libc now, while only this thread runs: a signal handler can never
+	 * find the first hook's resolution half done (and resolution never
+	 * races another thread's hook). */
+	real_init();
 }
 
 static void init_once(void)
@@ -111,7 +118,20 @@ static void init_once(void)
 
 	shim_guard++;
 	real_init();
-	if (log_policy_fd() >= 0) {
+	if (policy_held && log_policy_fd() < 0) {
+		/* The program closed every descriptor (an ascending close loop
+		 * chases ours up to the limit) or made us lose it: read the file
+		 * again by name, with the same checks.  Never "no policy". */
+		int fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
+
+		if (fd < 0) {
+			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+		} else {
+			if (!(policy = policy_load_fd(fd, policy_path, err, sizeof err)))
+				snprintf(policy_problem, sizeof policy_problem, "%s", err);
+			real.close(fd);
+		}
+	} else if (policy_held) {
 		struct stat st;
 
 		/* Still the file opened at start-up?  A descriptor closed behind our
@@ -126,6 +146,9 @@ static void init_once(void)
 			snprintf(policy_problem, sizeof policy_problem, "%s", err);
 		log_release_policy_fd();
 	}
+	/* A policy was named but none came out: refuse, never pass through. */
+	if (policy_path[0] && !policy && !policy_problem[0])
+		snprintf(policy_problem, sizeof policy_problem, "%s: could not be read", policy_path);
 	if (!policy)
 		policy = policy_new_empty();
 	level = policy ? (int)policy->log_level : POLICY_LEVEL_WARNING;

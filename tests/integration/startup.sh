@@ -9,6 +9,8 @@
 #     connections upgraded (tserver: TLS1.3, the request);
 #   * (as root) a program that drops to user nobody before connecting, with
 #     a policy only root can read, still gets its connection upgraded;
+#   * a program that closes every descriptor one by one (chasing ours to the
+#     limit) still gets its connection upgraded, never sent in clear;
 #   * a policy descriptor replaced behind the library's back (raw dup2 of a
 #     rule-less policy onto it) is noticed: the connection is refused, never
 #     sent in clear;
@@ -94,6 +96,21 @@ else
         skip "privileges dropped: $d" "not root: the privilege-drop case needs root"
     done
 fi
+
+# ==== 4b. every descriptor closed, one by one, before the first connection ================
+# An ascending close loop (classic daemon start-up) closes ours at each
+# number it moves to, until there is no higher number left: the library must
+# read the file again by name, not run without rules.
+mkpolicy "$WORK/loop.policy"
+out=$( (ulimit -n 1024 && TLSSHIM_POLICY="$WORK/loop.policy" fetch /closeall "
+for i in range(3, 1024):
+    try:
+        os.close(i)
+    except OSError:
+        pass") 2>"$WORK/loop.err")
+ok $? "close(3..1023) one by one before connecting: fetch succeeds"
+[ -s "$WORK/loop.err" ] && diag "$(cat "$WORK/loop.err")"
+served "close loop" /closeall
 
 # ==== 5. the descriptor replaced behind the library's back ================================
 # A raw dup2 system call (no libc, so no hook) puts another file on the
