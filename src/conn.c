@@ -1,5 +1,6 @@
 /* conn.c - the connection state machine over tls.h. */
 #include "conn.h"
+#include "fdtab.h"
 #include "cache.h"
 #include "log.h"
 #include "owner.h"
@@ -7,6 +8,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,6 +683,44 @@ long long conn_deadline(struct conn *conn)
 	if (state == CONN_CONNECTING || state == CONN_HANDSHAKING)
 		return conn->deadline_ns;
 	return 0;
+}
+
+bool conn_use_begin(struct conn *conn, int fd)
+{
+	struct conn *now;
+
+	/* Count first, then look (both sequentially consistent): close()
+	 * unmaps first, then looks at the count; one of us sees the other. */
+	atomic_fetch_add(&conn->users, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	now = fdtab_get(fd);
+	if (now)
+		conn_unref(now);
+	if (now == conn)
+		return true;
+	atomic_fetch_sub(&conn->users, 1);
+	return false;
+}
+
+void conn_use_end(struct conn *conn)
+{
+	atomic_fetch_sub(&conn->users, 1);
+}
+
+void conn_wait_unused(struct conn *conn)
+{
+	long long give_up = 0;
+	int spins = 0;
+
+	while (atomic_load(&conn->users) > 0) {
+		if (++spins < 64)
+			continue;
+		if (!give_up)
+			give_up = now_ns() + 2000000000LL;
+		else if (now_ns() > give_up)
+			break; /* never hang a close() */
+		sched_yield();
+	}
 }
 
 unsigned conn_read_generation(struct conn *conn)

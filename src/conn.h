@@ -30,6 +30,8 @@ struct conn {
 	pthread_mutex_t rlock, wlock;
 	_Atomic enum conn_state state;
 	int fd;                      /* transport descriptor */
+	atomic_int users;            /* poll/epoll calls into it in progress: close
+				      * waits for them before the number can be reused */
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
 	atomic_int *owner;           /* which process uses it (owner.h), shared across fork */
 	bool owner_private;
@@ -74,6 +76,15 @@ struct conn_params {
  * Return NULL and fill ERR on failure. */
 struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen);
 void conn_ref(struct conn *conn);
+/* A poll or epoll wait is about to call into CONN (handshake steps, reads,
+ * flushes on conn->fd) for descriptor FD: true if FD still names CONN, and
+ * then close() of that descriptor waits for conn_use_end before the kernel
+ * may hand the number to another file. */
+bool conn_use_begin(struct conn *conn, int fd);
+void conn_use_end(struct conn *conn);
+/* Wait (briefly: those calls never block) until no poll/epoll call is in
+ * CONN; the caller has already unmapped the descriptor. */
+void conn_wait_unused(struct conn *conn);
 void conn_unref(struct conn *conn);
 
 /* The TCP connect returned: 0 (connected) or IN_PROGRESS.  For a connected

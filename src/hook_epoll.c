@@ -439,6 +439,8 @@ static int collect(int epfd, struct ep_item **items, int *cap, struct ep_item *s
 				*items = bigger;
 				*cap *= 2;
 			}
+			/* In use until unref_items: a close() of reg->fd waits. */
+			atomic_fetch_add(&conn->users, 1);
 			(*items)[n].reg = reg;
 			(*items)[n].seq = reg->seq;
 			(*items)[n].conn = conn;
@@ -461,8 +463,10 @@ static void unref_items(struct ep_item *items, int n)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		conn_use_end(items[i].conn);
 		conn_unref(items[i].conn);
+	}
 }
 
 static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
@@ -568,6 +572,8 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			}
 			it.seq = it.reg->seq;
 			it.app_events = it.reg->app_events;
+			if (it.conn)
+				atomic_fetch_add(&it.conn->users, 1);
 			pthread_mutex_unlock(&ep_lock);
 			if (!it.conn)
 				continue;
@@ -577,6 +583,7 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			if (item_current(&it, epfd) && n_out < maxevents && (ev = deliverable(it.reg, it.conn, result)))
 				n_out = add_event(events, n_out, maxevents, it.reg, ev);
 			pthread_mutex_unlock(&ep_lock);
+			conn_use_end(it.conn);
 			conn_unref(it.conn);
 		}
 		/* Past a handshake deadline: fail it, so the program hears of it. */

@@ -34,6 +34,10 @@ static void release(int fd)
 	if (!conn)
 		return;
 	epoll_forget_fd(fd);
+	/* A poll or epoll wait in another thread may be calling into the
+	 * connection (I/O on its descriptor number): once we return, the
+	 * number can name another file. */
+	conn_wait_unused(conn);
 	other = fdtab_other_fd(conn, fd);
 	if (other >= 0) {
 		if (conn->fd == fd)

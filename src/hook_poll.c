@@ -62,10 +62,11 @@ static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, cons
 			kfds[i] = fds[i];
 			kfds[i].revents = 0;
 			ready[i] = 0;
-			if (conns[i]) {
+			if (conns[i] && conn_use_begin(conns[i], fds[i].fd)) {
 				long long hs = conn_deadline(conns[i]);
 
 				kfds[i].events = conn_poll_prepare(conns[i], fds[i].events, &ready[i]);
+				conn_use_end(conns[i]);
 				n_ready += ready[i] != 0;
 				if (hs && (!wake || hs < wake))
 					wake = hs;
@@ -88,9 +89,10 @@ static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, cons
 		if (ret < 0)
 			goto out;
 		for (i = 0; i < nfds; i++) {
-			if (conns[i]) {
+			if (conns[i] && conn_use_begin(conns[i], fds[i].fd)) {
 				short rev = ready[i] | conn_poll_result(conns[i], fds[i].events, kfds[i].revents);
 
+				conn_use_end(conns[i]);
 				fds[i].revents = rev & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
 			} else {
 				fds[i].revents = kfds[i].revents;
