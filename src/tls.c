@@ -364,12 +364,22 @@ static unsigned verify_without_ocsp(gnutls_session_t session, gnutls_typed_vdata
 
 struct vcache_entry {
 	unsigned char key[32];
-	time_t until; /* 0: empty */
+	time_t until;           /* wall clock: the earliest notAfter involved; 0: empty */
+	long long mono_until;   /* monotonic: VCACHE_TTL after the check (clock steps
+				 * cannot stretch it) */
 };
 
 static struct vcache_entry vcache[VCACHE_SLOTS];
 static unsigned vcache_next;
 static pthread_mutex_t vcache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static bool vcache_key(const struct tls *tls, const gnutls_datum_t *chain, unsigned n_chain,
 		       unsigned char key[32])
@@ -395,13 +405,20 @@ static bool vcache_key(const struct tls *tls, const gnutls_datum_t *chain, unsig
 	return true;
 }
 
-/* May this verification use the cache at all? */
-static bool vcache_usable(gnutls_session_t session, const struct tls *tls)
+/* May this verification use the cache at all?  Not with ocsp = require,
+ * nor when the server stapled a response for any certificate of its chain
+ * (GnuTLS checks each; a response has a lifetime of its own). */
+static bool vcache_usable(gnutls_session_t session, const struct tls *tls, unsigned n_chain)
 {
 	gnutls_datum_t staple;
+	unsigned i;
 
-	return tls->rule->ocsp != POLICY_OCSP_REQUIRE &&
-	       gnutls_ocsp_status_request_get(session, &staple) < 0;
+	if (tls->rule->ocsp == POLICY_OCSP_REQUIRE)
+		return false;
+	for (i = 0; i < n_chain; i++)
+		if (gnutls_ocsp_status_request_get2(session, i, &staple) >= 0)
+			return false;
+	return true;
 }
 
 static bool vcache_hit(const unsigned char key[32])
@@ -414,29 +431,64 @@ static bool vcache_hit(const unsigned char key[32])
 	 * cache is a miss. */
 	if (pthread_mutex_trylock(&vcache_lock) != 0)
 		return false;
+	long long mono = mono_ns();
+
 	for (i = 0; i < VCACHE_SLOTS && !hit; i++)
-		hit = vcache[i].until > now && memcmp(vcache[i].key, key, 32) == 0;
+		hit = vcache[i].until > now && vcache[i].mono_until > mono && memcmp(vcache[i].key, key, 32) == 0;
 	pthread_mutex_unlock(&vcache_lock);
 	return hit;
 }
 
-static void vcache_store(const unsigned char key[32], const gnutls_datum_t *chain, unsigned n_chain)
+/* The expiry of the certificate DER, or -1. */
+static time_t crt_expiry(const gnutls_datum_t *der)
 {
-	time_t now = time(NULL), until = now + VCACHE_TTL;
+	gnutls_x509_crt_t crt;
+	time_t expiry = (time_t)-1;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return expiry;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) >= 0)
+		expiry = gnutls_x509_crt_get_expiration_time(crt);
+	gnutls_x509_crt_deinit(crt);
+	return expiry;
+}
+
+/* The expiry of the trust anchor that issued LAST (the last certificate the
+ * server sent; the anchor may expire before the chain does), or -1. */
+static time_t anchor_expiry(gnutls_session_t session, const gnutls_datum_t *last)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_x509_trust_list_t tlist;
+	gnutls_x509_crt_t crt, issuer;
+	time_t expiry = (time_t)-1;
+
+	if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0)
+		return expiry;
+	gnutls_certificate_get_trust_list(cred, &tlist);
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return expiry;
+	if (gnutls_x509_crt_import(crt, last, GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_trust_list_get_issuer(tlist, crt, &issuer, GNUTLS_TL_GET_COPY) >= 0) {
+		expiry = gnutls_x509_crt_get_expiration_time(issuer);
+		gnutls_x509_crt_deinit(issuer);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return expiry;
+}
+
+static void vcache_store(gnutls_session_t session, const unsigned char key[32],
+			 const gnutls_datum_t *chain, unsigned n_chain)
+{
+	time_t now = time(NULL), until = (time_t)-1, expiry;
 	unsigned i;
 
-	for (i = 0; i < n_chain; i++) {
-		gnutls_x509_crt_t crt;
-		time_t expiry = (time_t)-1;
-
-		if (gnutls_x509_crt_init(&crt) < 0)
-			return;
-		if (gnutls_x509_crt_import(crt, &chain[i], GNUTLS_X509_FMT_DER) >= 0)
-			expiry = gnutls_x509_crt_get_expiration_time(crt);
-		gnutls_x509_crt_deinit(crt);
+	/* Every certificate involved: those sent, and the anchor that issued
+	 * the last of them (an expiry we cannot learn: not cached). */
+	for (i = 0; i <= n_chain; i++) {
+		expiry = i < n_chain ? crt_expiry(&chain[i]) : anchor_expiry(session, &chain[n_chain - 1]);
 		if (expiry == (time_t)-1)
 			return;
-		if (expiry < until)
+		if (until == (time_t)-1 || expiry < until)
 			until = expiry;
 	}
 	if (until <= now || pthread_mutex_trylock(&vcache_lock) != 0)
@@ -448,6 +500,7 @@ static void vcache_store(const unsigned char key[32], const gnutls_datum_t *chai
 		i = vcache_next++ % VCACHE_SLOTS;
 	memcpy(vcache[i].key, key, 32);
 	vcache[i].until = until;
+	vcache[i].mono_until = mono_ns() + VCACHE_TTL * 1000000000LL;
 	pthread_mutex_unlock(&vcache_lock);
 }
 
@@ -463,7 +516,7 @@ static int verify_peer(gnutls_session_t session)
 	int ret;
 
 	chain = gnutls_certificate_get_peers(session, &n_chain);
-	cacheable = chain && n_chain > 0 && vcache_usable(session, tls) && vcache_key(tls, chain, n_chain, key);
+	cacheable = chain && n_chain > 0 && vcache_usable(session, tls, n_chain) && vcache_key(tls, chain, n_chain, key);
 	if (cacheable && vcache_hit(key)) {
 		tls->chain_cached = true;
 		return 0;
@@ -505,7 +558,7 @@ static int verify_peer(gnutls_session_t session)
 	if (tls->rule->n_pins > 0 && check_pins(tls) < 0)
 		return -1;
 	if (cacheable)
-		vcache_store(key, chain, n_chain);
+		vcache_store(session, key, chain, n_chain);
 	return 0;
 }
 

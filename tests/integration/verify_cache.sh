@@ -10,7 +10,9 @@
 #     bytes), right after the first rule cached that chain;
 #   * it never outlives the certificate: a leaf made to expire a few seconds
 #     after the first connection; the same process's next connection, after
-#     the expiry, is refused as expired (server: no application bytes).
+#     the expiry, is refused as expired (server: no application bytes);
+#   * nor the trust anchor, which the server does not send: a CA expiring a
+#     few seconds later ends the entry too.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -104,5 +106,58 @@ is "$(tserver_field "$short_log" 1 version) $(tserver_field "$short_log" 1 first
 is "$(tserver_field "$short_log" 2 bytes_in)" 0 "server: the connection after the expiry carried no application bytes"
 like "$(cat "$WORK/short.tlsshim.log")" 'error: rule \[short\] .*expired' \
     "tlsshim: the connection after the expiry was refused as expired (the cache entry ended with the certificate)"
+
+# ==== 3. never past the trust anchor's expiry ==========================================
+# A CA (the policy's only anchor) that expires 4 s from now, and a leaf by it
+# valid for years: the anchor is not in what the server sends, and its expiry
+# still ends the cache entry.
+certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
+    --outfile "$WORK/shortca-key.pem" >/dev/null 2>&1
+{
+    echo 'cn = "short-lived test CA"'
+    echo 'serial = 78'
+    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
+    echo "expiration_date = \"$(date -u -d '+4 seconds' '+%Y-%m-%d %H:%M:%S')\""
+    echo 'ca'
+    echo 'cert_signing_key'
+} >"$WORK/shortca.tmpl"
+{
+    echo 'cn = "localhost"'
+    echo 'serial = 79'
+    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
+    echo 'expiration_days = 3650'
+    echo 'dns_name = "localhost"'
+    echo 'tls_www_server'
+    echo 'signing_key'
+} >"$WORK/byshort.tmpl"
+{
+    TZ=UTC certtool --generate-self-signed --load-privkey "$WORK/shortca-key.pem" \
+        --template "$WORK/shortca.tmpl" --no-text --outfile "$WORK/shortca.pem" &&
+    certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
+        --outfile "$WORK/byshort-key.pem" &&
+    TZ=UTC certtool --generate-certificate --load-privkey "$WORK/byshort-key.pem" \
+        --load-ca-certificate "$WORK/shortca.pem" --load-ca-privkey "$WORK/shortca-key.pem" \
+        --template "$WORK/byshort.tmpl" --no-text --outfile "$WORK/byshort.pem"
+} >"$WORK/certtool2.out" 2>&1 || bail_out "certtool: $(cat "$WORK/certtool2.out")"
+start_tserver anchor --cert "$WORK/byshort.pem" --key "$WORK/byshort-key.pem"
+write_policy "$WORK/anchor.policy" <<POL
+log = file:$WORK/anchor.tlsshim.log
+log-level = info
+
+[anchor]
+match = localhost:18080
+port = $anchor_port
+ca = $WORK/shortca.pem
+resume = off
+POL
+out=$(timeout 60 "$TLSSHIM" -p "$WORK/anchor.policy" "$PYTHON" "$FETCH" \
+    http://localhost:18080/a1 http://localhost:18080/a2 sleep:6 http://localhost:18080/a3 2>"$WORK/anchor.err")
+is "$out" "ok ok error" "one process: two fetches before the CA expires succeed, the one after fails"
+check "server logged three connections" wait_for_lines "$anchor_log" 3
+is "$(tserver_field "$anchor_log" 2 version) $(tserver_field "$anchor_log" 2 first_line)" \
+    "TLS1.3 GET /a2 HTTP/1.1" "server: the 2nd request (before the expiry) over TLS 1.3"
+is "$(grep -c 'rule \[anchor\] .*chain=cached' "$WORK/anchor.tlsshim.log")" 1 \
+    "tlsshim: the 2nd connection was a cache hit"
+is "$(tserver_field "$anchor_log" 3 bytes_in)" 0 "server: the connection after the CA expired carried no application bytes"
 
 done_testing
