@@ -535,23 +535,34 @@ fi
 # ---- start-up: /bin/true with and without the library ---------------------------------
 if want startup; then
 	note "== start-up: /bin/true x$STARTUP_N, with LD_PRELOAD=libtlsshim.so (bench policy) and without, $STARTUP_ROUNDS rounds"
-	startup_ms() { # startup_ms PRELOAD: milliseconds for STARTUP_N runs
-		local t0 t1 i
-		t0=$(date +%s%N)
+	# startup_pair: STARTUP_N runs of /bin/true without the library and
+	# STARTUP_N with it, alternating run by run (ABBA), each exec timed
+	# alone: a burst of load on this shared machine then hits both ways
+	# alike instead of one block of 200.  Prints "WITHOUT_MS WITH_MS".
+	startup_pair() {
+		local i w t0 t1 a=0 b=0 order
 		for ((i = 0; i < STARTUP_N; i++)); do
-			LD_PRELOAD=$1 TLSSHIM_POLICY=$W/bench.policy /bin/true
+			if ((i % 2 == 0)); then order="a b"; else order="b a"; fi
+			for w in $order; do
+				if [ "$w" = a ]; then
+					t0=${EPOCHREALTIME/[.,]/}
+					LD_PRELOAD= TLSSHIM_POLICY=$W/bench.policy /bin/true
+					t1=${EPOCHREALTIME/[.,]/}
+					a=$((a + t1 - t0))
+				else
+					t0=${EPOCHREALTIME/[.,]/}
+					LD_PRELOAD=$TLSSHIM_LIBRARY TLSSHIM_POLICY=$W/bench.policy /bin/true
+					t1=${EPOCHREALTIME/[.,]/}
+					b=$((b + t1 - t0))
+				fi
+			done
 		done
-		t1=$(date +%s%N)
-		awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e6}'
+		awk -v a="$a" -v b="$b" 'BEGIN {printf "%.1f %.1f\n", a / 1000, b / 1000}'
 	}
-	startup_ms "" >/dev/null # warm the page cache
-	startup_ms "$TLSSHIM_LIBRARY" >/dev/null
+	[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 (EPOCHREALTIME) is needed for the start-up measurement"
+	startup_pair >/dev/null # warm the page cache
 	for ((r = 0; r < STARTUP_ROUNDS; r++)); do
-		if [ $((r % 2)) = 0 ]; then
-			a=$(startup_ms ""); b=$(startup_ms "$TLSSHIM_LIBRARY")
-		else
-			b=$(startup_ms "$TLSSHIM_LIBRARY"); a=$(startup_ms "")
-		fi
+		read -r a b < <(startup_pair)
 		record startup plain "$a"
 		record startup tlsshim "$b"
 		note "  round $((r + 1)): without=${a}ms with=${b}ms"
