@@ -5,6 +5,7 @@
 #include <link.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -121,12 +122,24 @@ static void resolve_all(void)
 	atomic_store_explicit(&real_ready, true, memory_order_release);
 }
 
+/* With every signal blocked: a handler that calls one of our hooks while
+ * this thread is resolving would wait on its own pthread_once forever. */
+static void resolve_all_masked(void)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	resolve_all();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 void real_init(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	shim_guard++;
-	pthread_once(&once, resolve_all);
+	pthread_once(&once, resolve_all_masked);
 	shim_guard--;
 }
 

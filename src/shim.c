@@ -41,7 +41,13 @@ static void path_from_env_or_find(void)
 	const char *path = secure_getenv("TLSSHIM_POLICY");
 
 	if (path && *path) {
-		snprintf(policy_path, sizeof policy_path, "%s", path);
+		/* No stdio here: its code would be paged in by every process. */
+		size_t len = strlen(path);
+
+		if (len < sizeof policy_path)
+			memcpy(policy_path, path, len + 1);
+		else
+			memcpy(policy_problem, "the policy path is too long", sizeof "the policy path is too long");
 	} else if (!policy_find(policy_path, sizeof policy_path)) {
 		if (errno == ENAMETOOLONG)
 			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
@@ -104,10 +110,8 @@ static void preinit(void)
 		}
 	}
 	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
-	/* libc now, while only this thread runs: a signal handler can never
-	 * find the first hook's resolution half done (and resolution never
-	 * races another thread's hook). */
-	real_init();
+	/* libc is resolved by the first hook that runs (real_need), not here:
+	 * /bin/true never calls one. */
 }
 
 static void init_once(void)
