@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: %s [-p POLICY] [-v] [--] COMMAND [ARG...]\n"
-		"       %s check [-p POLICY]\n"
+		"       %s check [-p POLICY] [--show-secrets]\n"
 		"       %s explain [-p POLICY] HOST:PORT\n"
 		"\n"
 		"Runs COMMAND with its TCP connections upgraded to TLS 1.3 as POLICY says.\n"
@@ -213,15 +214,45 @@ static int run(const char *policy_arg, int verbose, char **argv)
 	return errno == ENOENT ? 127 : 126;
 }
 
-static int check(const char *policy_arg)
+/* Write TEXT with every "pin-value=SECRET" in it replaced by
+ * "pin-value=(hidden)": output that ends up in tickets and chat logs must
+ * not carry a token's PIN.  True if something was hidden. */
+static bool print_hiding_pins(const char *text, FILE *out)
 {
-	char path[PATH_MAX];
+	const char *at;
+	bool hidden = false;
+
+	while ((at = strstr(text, "pin-value=")) != NULL) {
+		at += strlen("pin-value=");
+		fwrite(text, 1, (size_t)(at - text), out);
+		fputs("(hidden)", out);
+		text = at + strcspn(at, "&;# \t\n");
+		hidden = true;
+	}
+	fputs(text, out);
+	return hidden;
+}
+
+static int check(const char *policy_arg, bool show_secrets)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
 	struct policy *policy = load_policy(policy_arg, path, sizeof path);
+	FILE *mem;
 
 	if (!policy)
 		return 2;
 	printf("%s: valid, %zu rule%s\n", path, policy->n_rules, policy->n_rules == 1 ? "" : "s");
-	policy_print(policy, stdout);
+	mem = show_secrets ? NULL : open_memstream(&text, &len);
+	if (!mem) {
+		policy_print(policy, stdout);
+	} else {
+		policy_print(policy, mem);
+		fclose(mem);
+		if (print_hiding_pins(text ? text : "", stdout))
+			printf("# PINs are hidden; tlsshim check --show-secrets prints them\n");
+		free(text);
+	}
 	policy_free(policy);
 	return 0;
 }
@@ -367,6 +398,7 @@ int main(int argc, char **argv)
 {
 	const char *policy_arg = NULL, *mode = "run";
 	int verbose = 0, i = 1;
+	bool show_secrets = false;
 
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "explain") == 0)) {
 		mode = argv[1];
@@ -382,6 +414,8 @@ int main(int argc, char **argv)
 			policy_arg = argv[i] + 2;
 		} else if (strcmp(argv[i], "-v") == 0) {
 			verbose = 1;
+		} else if (strcmp(argv[i], "--show-secrets") == 0 && strcmp(mode, "check") == 0) {
+			show_secrets = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -399,7 +433,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return check(policy_arg);
+		return check(policy_arg, show_secrets);
 	}
 	if (strcmp(mode, "explain") == 0) {
 		if (i + 1 != argc) {

@@ -85,6 +85,13 @@ good() {
 # ==== 1. cert and key on the token ==========================================================
 good token "$CERT_URI" "$KEY_URI?pin-value=1234"
 
+# tlsshim check prints the policy but not the PIN (unless asked to)
+out=$("$TLSSHIM" check -p "$WORK/token.policy" 2>&1)
+like "$out" 'key = pkcs11:.*pin-value=\(hidden\)' "tlsshim check: the key URI is shown with pin-value=(hidden)"
+is "$(printf '%s\n' "$out" | grep -c 1234)" 0 "tlsshim check: the PIN itself appears nowhere"
+like "$("$TLSSHIM" check --show-secrets -p "$WORK/token.policy" 2>&1)" 'pin-value=1234' \
+    "tlsshim check --show-secrets: the PIN is printed"
+
 # ==== 2. key on the token, certificate from a file ============================================
 good keyonly "$CERTS/client.pem" "$KEY_URI?pin-value=1234"
 
