@@ -702,6 +702,11 @@ bool conn_use_begin(struct conn *conn, int fd)
 	return false;
 }
 
+void conn_use_hold(struct conn *conn)
+{
+	atomic_fetch_add(&conn->users, 1);
+}
+
 void conn_use_end(struct conn *conn)
 {
 	atomic_fetch_sub(&conn->users, 1);

@@ -81,6 +81,9 @@ void conn_ref(struct conn *conn);
  * then close() of that descriptor waits for conn_use_end before the kernel
  * may hand the number to another file. */
 bool conn_use_begin(struct conn *conn, int fd);
+/* The same when the caller already knows (under epoll's registration lock)
+ * that the descriptor still names CONN. */
+void conn_use_hold(struct conn *conn);
 void conn_use_end(struct conn *conn);
 /* Wait (briefly: those calls never block) until no poll/epoll call is in
  * CONN; the caller has already unmapped the descriptor. */

@@ -440,7 +440,7 @@ static int collect(int epfd, struct ep_item **items, int *cap, struct ep_item *s
 				*cap *= 2;
 			}
 			/* In use until unref_items: a close() of reg->fd waits. */
-			atomic_fetch_add(&conn->users, 1);
+			conn_use_hold(conn);
 			(*items)[n].reg = reg;
 			(*items)[n].seq = reg->seq;
 			(*items)[n].conn = conn;
@@ -573,7 +573,7 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 			it.seq = it.reg->seq;
 			it.app_events = it.reg->app_events;
 			if (it.conn)
-				atomic_fetch_add(&it.conn->users, 1);
+				conn_use_hold(it.conn);
 			pthread_mutex_unlock(&ep_lock);
 			if (!it.conn)
 				continue;

@@ -114,6 +114,31 @@ static void preinit(void)
 	 * /bin/true never calls one. */
 }
 
+/* The rules, from the descriptor opened at start-up (preinit), which is
+ * closed afterwards.  NULL with ERR filled if they cannot be had. */
+static struct policy *read_policy(char *err, size_t errlen)
+{
+	int fd = log_policy_fd();
+	struct policy *p = NULL;
+	struct stat st;
+
+	/* Lost: the program closed every descriptor (an ascending close loop
+	 * chases ours up to the limit).  Read the file again by name, with the
+	 * same checks; never "no policy". */
+	if (fd < 0)
+		return policy_load(policy_path, err, errlen);
+	/* Still the file opened at start-up?  A descriptor closed behind our
+	 * back (a raw close_range) may have been reused by the program: never
+	 * read its file as our rules. */
+	if (fstat(fd, &st) != 0 || st.st_dev != policy_st.st_dev || st.st_ino != policy_st.st_ino)
+		snprintf(err, errlen, "%s: the descriptor opened at start-up was closed behind tlsshim's back",
+			 policy_path);
+	else
+		p = policy_load_fd(fd, policy_path, err, errlen);
+	log_release_policy_fd();
+	return p;
+}
+
 static void init_once(void)
 {
 	const char *level_env;
@@ -122,34 +147,8 @@ static void init_once(void)
 
 	shim_guard++;
 	real_init();
-	if (policy_held && log_policy_fd() < 0) {
-		/* The program closed every descriptor (an ascending close loop
-		 * chases ours up to the limit) or made us lose it: read the file
-		 * again by name, with the same checks.  Never "no policy". */
-		int fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
-
-		if (fd < 0) {
-			snprintf(policy_problem, sizeof policy_problem, "%s", err);
-		} else {
-			if (!(policy = policy_load_fd(fd, policy_path, err, sizeof err)))
-				snprintf(policy_problem, sizeof policy_problem, "%s", err);
-			real.close(fd);
-		}
-	} else if (policy_held) {
-		struct stat st;
-
-		/* Still the file opened at start-up?  A descriptor closed behind our
-		 * back (a raw close_range) may have been reused by the program:
-		 * never read its file as our rules. */
-		if (fstat(log_policy_fd(), &st) != 0 || st.st_dev != policy_st.st_dev ||
-		    st.st_ino != policy_st.st_ino)
-			snprintf(policy_problem, sizeof policy_problem,
-				 "%s: the descriptor opened at start-up was closed behind tlsshim's back",
-				 policy_path);
-		else if (!(policy = policy_load_fd(log_policy_fd(), policy_path, err, sizeof err)))
-			snprintf(policy_problem, sizeof policy_problem, "%s", err);
-		log_release_policy_fd();
-	}
+	if (policy_held && !(policy = read_policy(err, sizeof err)))
+		snprintf(policy_problem, sizeof policy_problem, "%s", err);
 	/* A policy was named but none came out: refuse, never pass through. */
 	if (policy_path[0] && !policy && !policy_problem[0])
 		snprintf(policy_problem, sizeof policy_problem, "%s: could not be read", policy_path);

@@ -69,34 +69,48 @@ is "$(grep -c 'rule \[good\] .*resumed=no .*chain=cached' "$WORK/cache.tlsshim.l
     "tlsshim: 2nd connection found it in the cache"
 like "$log" 'error: rule \[other\] .*matches no pin' "tlsshim: [other] refused for its pin, cache or not"
 
-# ==== 2. never past the chain's expiry ================================================
-# A leaf by the test CA that expires 4 s from now.
-certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
-    --outfile "$WORK/short-key.pem" >/dev/null 2>&1
-{
-    echo 'cn = "localhost"'
-    echo 'serial = 77'
-    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
-    echo "expiration_date = \"$(date -u -d '+4 seconds' '+%Y-%m-%d %H:%M:%S')\""
-    echo 'dns_name = "localhost"'
-    echo 'tls_www_server'
-    echo 'signing_key'
-} >"$WORK/short.tmpl"
-TZ=UTC certtool --generate-certificate --load-privkey "$WORK/short-key.pem" \
-    --load-ca-certificate "$CERTS/ca.pem" --load-ca-privkey "$CERTS/ca-key.pem" \
-    --template "$WORK/short.tmpl" --no-text --outfile "$WORK/short.pem" >"$WORK/certtool.out" 2>&1 ||
-    bail_out "certtool: $(cat "$WORK/certtool.out")"
-start_tserver short --cert "$WORK/short.pem" --key "$WORK/short-key.pem"
-write_policy "$WORK/short.policy" <<POL
-log = file:$WORK/short.tlsshim.log
+# utc OFFSET: a certtool date, e.g. utc '+4 seconds' (certtool runs with TZ=UTC)
+utc() { date -u -d "$1" '+%Y-%m-%d %H:%M:%S'; }
+# make_cert NAME ISSUER TEMPLATE-LINE...: $WORK/NAME.pem and NAME-key.pem,
+# self-signed (ISSUER "self") or signed by ISSUER.pem / ISSUER-key.pem.
+make_cert() {
+    local name=$1 issuer=$2
+    shift 2
+    printf '%s\n' "$@" >"$WORK/$name.tmpl"
+    {
+        certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
+            --outfile "$WORK/$name-key.pem" &&
+        if [ "$issuer" = self ]; then
+            TZ=UTC certtool --generate-self-signed --load-privkey "$WORK/$name-key.pem" \
+                --template "$WORK/$name.tmpl" --no-text --outfile "$WORK/$name.pem"
+        else
+            TZ=UTC certtool --generate-certificate --load-privkey "$WORK/$name-key.pem" \
+                --load-ca-certificate "$issuer.pem" --load-ca-privkey "$issuer-key.pem" \
+                --template "$WORK/$name.tmpl" --no-text --outfile "$WORK/$name.pem"
+        fi
+    } >"$WORK/$name.certtool.out" 2>&1 || bail_out "certtool: $(cat "$WORK/$name.certtool.out")"
+}
+# one_rule NAME PORT CA: policy NAME with rule [NAME], localhost:18080 -> PORT
+one_rule() {
+    write_policy "$WORK/$1.policy" <<POL
+log = file:$WORK/$1.tlsshim.log
 log-level = info
 
-[short]
+[$1]
 match = localhost:18080
-port = $short_port
-ca = $CERTS/ca.pem
+port = $2
+ca = $3
 resume = off
 POL
+}
+LEAF=('dns_name = "localhost"' 'tls_www_server' 'signing_key')
+
+# ==== 2. never past the chain's expiry ================================================
+# A leaf by the test CA that expires 4 s from now.
+make_cert short "$CERTS/ca" 'cn = "localhost"' 'serial = 77' \
+    "activation_date = \"$(utc '-1 hour')\"" "expiration_date = \"$(utc '+4 seconds')\"" "${LEAF[@]}"
+start_tserver short --cert "$WORK/short.pem" --key "$WORK/short-key.pem"
+one_rule short "$short_port" "$CERTS/ca.pem"
 out=$(timeout 60 "$TLSSHIM" -p "$WORK/short.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/before sleep:6 http://localhost:18080/after 2>"$WORK/short.err")
 is "$out" "ok error" "one process: the fetch before the expiry succeeds, the one after fails"
@@ -111,45 +125,13 @@ like "$(cat "$WORK/short.tlsshim.log")" 'error: rule \[short\] .*expired' \
 # A CA (the policy's only anchor) that expires 4 s from now, and a leaf by it
 # valid for years: the anchor is not in what the server sends, and its expiry
 # still ends the cache entry.
-certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
-    --outfile "$WORK/shortca-key.pem" >/dev/null 2>&1
-{
-    echo 'cn = "short-lived test CA"'
-    echo 'serial = 78'
-    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
-    echo "expiration_date = \"$(date -u -d '+4 seconds' '+%Y-%m-%d %H:%M:%S')\""
-    echo 'ca'
-    echo 'cert_signing_key'
-} >"$WORK/shortca.tmpl"
-{
-    echo 'cn = "localhost"'
-    echo 'serial = 79'
-    echo "activation_date = \"$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S')\""
-    echo 'expiration_days = 3650'
-    echo 'dns_name = "localhost"'
-    echo 'tls_www_server'
-    echo 'signing_key'
-} >"$WORK/byshort.tmpl"
-{
-    TZ=UTC certtool --generate-self-signed --load-privkey "$WORK/shortca-key.pem" \
-        --template "$WORK/shortca.tmpl" --no-text --outfile "$WORK/shortca.pem" &&
-    certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --no-text \
-        --outfile "$WORK/byshort-key.pem" &&
-    TZ=UTC certtool --generate-certificate --load-privkey "$WORK/byshort-key.pem" \
-        --load-ca-certificate "$WORK/shortca.pem" --load-ca-privkey "$WORK/shortca-key.pem" \
-        --template "$WORK/byshort.tmpl" --no-text --outfile "$WORK/byshort.pem"
-} >"$WORK/certtool2.out" 2>&1 || bail_out "certtool: $(cat "$WORK/certtool2.out")"
+make_cert shortca self 'cn = "short-lived test CA"' 'serial = 78' \
+    "activation_date = \"$(utc '-1 hour')\"" "expiration_date = \"$(utc '+4 seconds')\"" \
+    'ca' 'cert_signing_key'
+make_cert byshort "$WORK/shortca" 'cn = "localhost"' 'serial = 79' \
+    "activation_date = \"$(utc '-1 hour')\"" 'expiration_days = 3650' "${LEAF[@]}"
 start_tserver anchor --cert "$WORK/byshort.pem" --key "$WORK/byshort-key.pem"
-write_policy "$WORK/anchor.policy" <<POL
-log = file:$WORK/anchor.tlsshim.log
-log-level = info
-
-[anchor]
-match = localhost:18080
-port = $anchor_port
-ca = $WORK/shortca.pem
-resume = off
-POL
+one_rule anchor "$anchor_port" "$WORK/shortca.pem"
 out=$(timeout 60 "$TLSSHIM" -p "$WORK/anchor.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/a1 http://localhost:18080/a2 sleep:6 http://localhost:18080/a3 2>"$WORK/anchor.err")
 is "$out" "ok ok error" "one process: two fetches before the CA expires succeed, the one after fails"
