@@ -222,6 +222,15 @@ need_cmd() {
     done
 }
 
+# nobody_can_read FILE...: true if user nobody (via setpriv, as root) can
+# read every FILE.  A build tree under a private directory (mktemp -d is
+# 0700) is not: tests that run the library as nobody must skip there.
+nobody_can_read() {
+    [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
+        setpriv --reuid=65534 --regid=65534 --clear-groups \
+            sh -c 'for f; do [ -r "$f" ] || exit 1; done' sh "$@"
+}
+
 # free_port: print a TCP port that is free on 127.0.0.1 right now.  Another
 # process may take it before you bind it: callers must retry on failure.
 free_port() {
