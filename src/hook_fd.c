@@ -300,8 +300,16 @@ int ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!shim_enter() || request != FIONREAD || !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
+	if (!shim_enter() || (request != FIONREAD && request != FIONCLEX && request != FIOCLEX) ||
+	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
 		return real.ioctl(fd, request, arg);
+	if (request != FIONREAD) {
+		/* os.set_inheritable: like F_SETFD, the program's view only;
+		 * the kernel's close-on-exec stays set (see the top). */
+		fdtab_set_app_cloexec(fd, request == FIOCLEX);
+		conn_unref(conn);
+		return 0;
+	}
 	/* Plaintext bytes, not ciphertext. */
 	*(int *)arg = (int)conn_readable(conn);
 	conn_unref(conn);

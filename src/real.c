@@ -116,6 +116,18 @@ static void resolve_all(void)
 	RESOLVE(epoll_create);
 	RESOLVE(epoll_create1);
 	RESOLVE(eventfd);
+	RESOLVE(fork);
+	RESOLVE(execve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(fexecve);
+	RESOLVE(execveat);
+	RESOLVE(posix_spawn);
+	RESOLVE(posix_spawnp);
+	RESOLVE(posix_spawn_file_actions_init);
+	RESOLVE(posix_spawn_file_actions_destroy);
+	RESOLVE(posix_spawn_file_actions_adddup2);
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -60,12 +60,15 @@ static void release_one(int fd, struct conn *conn, void *arg)
 	conn_release_for_fork(conn);
 }
 
+__thread bool shim_vforking;
+
 /* Before fork: every connection of ours becomes unowned, so that whichever
- * process uses it first keeps it (owner.h). */
+ * process uses it first keeps it (owner.h).  Not for the fork that stands
+ * in for vfork(): that child only execs, the parent keeps its connections. */
 void shim_fork_prepare(void)
 {
 	owner_forking();
-	if (fdtab_any())
+	if (fdtab_any() && !shim_vforking)
 		fdtab_foreach(release_one, NULL);
 }
 
@@ -80,6 +83,7 @@ void shim_fork_child(void)
 	names_after_fork();
 	cache_after_fork();
 	linger_forked_child();
+	spawn_after_fork();
 }
 
 /* Start-up, in every process that has the library: only what cannot wait.

@@ -46,5 +46,10 @@ void epoll_after_fork(void);
 void shim_fork_child(void);
 /* Before fork, in the parent. */
 void shim_fork_prepare(void);
+/* Set while vfork() runs a real fork (hook_exec.c): the parent keeps the
+ * ownership of its connections, the child is about to exec. */
+extern __thread bool shim_vforking;
+/* After fork, in the child: the spawn bookkeeping's lock (hook_exec.c). */
+void spawn_after_fork(void);
 
 #endif

@@ -1,0 +1,476 @@
+/* hook_exec.c - new program images: vfork, the exec family, posix_spawn.
+ *
+ * A TLS session cannot cross exec: an upgraded descriptor always carries
+ * close-on-exec in the kernel (hook_fd.c), so a new image never gets it and
+ * cannot write on it in clear.  These hooks close the paths around that:
+ *  - vfork() runs a real fork.  A vfork child shares our memory: its hooks
+ *    (dup2, close, close_range) would change the parent's descriptor table
+ *    and end or unmap the parent's sessions.  POSIX allows vfork to be fork;
+ *    the parent keeps its connections (shim_vforking): the child only execs.
+ *  - posix_spawn's file actions run glibc-internal dup2 in the child, which
+ *    no hook sees and which leaves the duplicate inheritable: a spawn whose
+ *    dup2 action names an upgraded descriptor fails with EBADF, and says so.
+ *  - exec: a warning for each upgraded descriptor the program believes
+ *    inheritable, which the new program will not have (git's pack-objects
+ *    would otherwise write to nowhere without a word). */
+#include "shim.h"
+#include "conn.h"
+#include "fdtab.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- vfork ---- */
+
+pid_t vfork(void)
+{
+	pid_t pid;
+
+	real_need();
+	if (!real.fork)
+		return (pid_t)shim_result(-ENOSYS);
+	shim_vforking = true;
+	pid = real.fork();
+	shim_vforking = false;
+	return pid;
+}
+
+/* ---- what an exec leaves behind ---- */
+
+#define REPORT_MAX 64
+
+struct fd_list {
+	int fds[REPORT_MAX];
+	int n;
+};
+
+/* (Under the registry lock: fdtab_app_cloexec takes none.) */
+static void note_inheritable(int fd, struct conn *conn, void *arg)
+{
+	struct fd_list *list = arg;
+
+	(void)conn;
+	if (!fdtab_app_cloexec(fd) && list->n < REPORT_MAX)
+		list->fds[list->n++] = fd;
+}
+
+/* PROGRAM is about to start (exec, or posix_spawn): say which upgraded
+ * descriptors the program believes it passes on, and that it does not. */
+static void report_exec(const char *program)
+{
+	struct fd_list list;
+	int i;
+
+	list.n = 0;
+	fdtab_foreach(note_inheritable, &list);
+	for (i = 0; i < list.n; i++) {
+		struct conn *conn = fdtab_get(list.fds[i]);
+
+		if (!conn)
+			continue;
+		log_warning("rule [%s] %s: descriptor %d is closed at exec of %s: a TLS session cannot cross "
+			    "exec (the program made it inheritable; the new program does not get it, and its "
+			    "reads and writes there fail)",
+			    conn->rule->name, conn->app_dest, list.fds[i], program);
+		conn_unref(conn);
+	}
+}
+
+/* Would PATH be executed?  (A failing candidate of a PATH search must not
+ * be reported: Python's subprocess tries each directory in turn.) */
+static bool runnable(int dirfd, const char *path, int flags)
+{
+	return faccessat(dirfd, path, X_OK, AT_EACCESS | (flags & AT_SYMLINK_NOFOLLOW)) == 0;
+}
+
+/* FILE as execvp would find it, into BUF; NULL if nothing would run. */
+static const char *search_path(const char *file, char *buf, size_t buflen)
+{
+	const char *dirs, *end;
+
+	if (!file || !*file)
+		return NULL;
+	if (strchr(file, '/'))
+		return runnable(AT_FDCWD, file, 0) ? file : NULL;
+	dirs = getenv("PATH");
+	if (!dirs)
+		dirs = "/bin:/usr/bin";
+	for (;; dirs = end + 1) {
+		size_t len;
+
+		end = strchr(dirs, ':');
+		if (!end)
+			end = dirs + strlen(dirs);
+		len = (size_t)(end - dirs);
+		if (len == 0)
+			snprintf(buf, buflen, "%s", file);
+		else
+			snprintf(buf, buflen, "%.*s/%s", (int)len, dirs, file);
+		if (runnable(AT_FDCWD, buf, 0))
+			return buf;
+		if (!*end)
+			return NULL;
+	}
+}
+
+static void report_path(const char *path)
+{
+	if (shim_enter() && fdtab_any() && path && runnable(AT_FDCWD, path, 0))
+		report_exec(path);
+}
+
+static void report_search(const char *file)
+{
+	char buf[PATH_MAX];
+	const char *found;
+
+	if (shim_enter() && fdtab_any() && (found = search_path(file, buf, sizeof buf)))
+		report_exec(found);
+}
+
+static void report_fd(int fd)
+{
+	char link[64], target[PATH_MAX], name[PATH_MAX + 64];
+	ssize_t len;
+
+	if (!shim_enter() || !fdtab_any())
+		return;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	len = readlink(link, target, sizeof target - 1);
+	if (len > 0) {
+		target[len] = '\0';
+		snprintf(name, sizeof name, "%s (descriptor %d)", target, fd);
+	} else {
+		snprintf(name, sizeof name, "the program open as descriptor %d", fd);
+	}
+	report_exec(name);
+}
+
+/* ---- the exec family ---- */
+
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+	real_need();
+	report_path(path);
+	return real.execve(path, argv, envp);
+}
+
+int execv(const char *path, char *const argv[])
+{
+	real_need();
+	report_path(path);
+	return real.execv(path, argv);
+}
+
+int execvp(const char *file, char *const argv[])
+{
+	real_need();
+	report_search(file);
+	return real.execvp(file, argv);
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	real_need();
+	if (!real.execvpe)
+		return (int)shim_result(-ENOSYS);
+	report_search(file);
+	return real.execvpe(file, argv, envp);
+}
+
+int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	real_need();
+	report_fd(fd);
+	return real.fexecve(fd, argv, envp);
+}
+
+int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	real_need();
+	if (!real.execveat)
+		return (int)shim_result(-ENOSYS);
+	if (!*path && (flags & AT_EMPTY_PATH))
+		report_fd(dirfd);
+	else if (shim_enter() && fdtab_any() && runnable(dirfd, path, flags))
+		report_exec(path);
+	return real.execveat(dirfd, path, argv, envp, flags);
+}
+
+/* The variadic forms: their arguments as a vector (glibc's execl does the
+ * same: a variable-length array on the stack).  The count of arguments up
+ * to the terminating NULL, which *AP has consumed; ARG NULL: none.
+ * SIZE_MAX: too many. */
+static size_t count_args(const char *arg, va_list *ap)
+{
+	size_t argc = 0;
+
+	if (arg)
+		for (argc = 1; va_arg(*ap, const char *); argc++)
+			if (argc == INT_MAX)
+				return SIZE_MAX;
+	return argc;
+}
+
+static void fill_args(char **argv, const char *arg, size_t argc, va_list *ap)
+{
+	size_t i;
+
+	if (argc)
+		argv[0] = (char *)arg;
+	for (i = 1; i < argc; i++)
+		argv[i] = va_arg(*ap, char *);
+	argv[argc] = NULL;
+}
+
+int execl(const char *path, const char *arg, ...)
+{
+	size_t argc;
+	va_list ap;
+
+	va_start(ap, arg);
+	argc = count_args(arg, &ap);
+	va_end(ap);
+	if (argc == SIZE_MAX)
+		return (int)shim_result(-E2BIG);
+	{
+		char *argv[argc + 1];
+
+		va_start(ap, arg);
+		fill_args(argv, arg, argc, &ap);
+		va_end(ap);
+		return execve(path, argv, environ);
+	}
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+	size_t argc;
+	va_list ap;
+
+	va_start(ap, arg);
+	argc = count_args(arg, &ap);
+	va_end(ap);
+	if (argc == SIZE_MAX)
+		return (int)shim_result(-E2BIG);
+	{
+		char *argv[argc + 1];
+
+		va_start(ap, arg);
+		fill_args(argv, arg, argc, &ap);
+		va_end(ap);
+		return execvp(file, argv);
+	}
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+	char *const *envp;
+	size_t argc;
+	va_list ap;
+
+	/* The environment follows the terminating NULL. */
+	va_start(ap, arg);
+	argc = count_args(arg, &ap);
+	envp = argc == SIZE_MAX ? NULL : va_arg(ap, char *const *);
+	va_end(ap);
+	if (argc == SIZE_MAX)
+		return (int)shim_result(-E2BIG);
+	{
+		char *argv[argc + 1];
+
+		va_start(ap, arg);
+		fill_args(argv, arg, argc, &ap);
+		va_end(ap);
+		return execve(path, argv, envp);
+	}
+}
+
+/* ---- posix_spawn ---- */
+
+/* Which dup2 actions each file-actions object holds, by its address:
+ * glibc's list is private.  Forgotten at init and destroy. */
+struct spawn_dup {
+	int fd, newfd;
+};
+
+struct spawn_actions {
+	const posix_spawn_file_actions_t *fa;
+	struct spawn_dup *dups;
+	size_t n, cap;
+};
+
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spawn_actions *spawn_list;
+static size_t spawn_n, spawn_cap;
+
+void spawn_after_fork(void)
+{
+	pthread_mutex_init(&spawn_lock, NULL);
+}
+
+/* (Caller holds spawn_lock.) */
+static struct spawn_actions *actions_of(const posix_spawn_file_actions_t *fa)
+{
+	size_t i;
+
+	for (i = 0; i < spawn_n; i++)
+		if (spawn_list[i].fa == fa)
+			return &spawn_list[i];
+	return NULL;
+}
+
+static void forget_actions(const posix_spawn_file_actions_t *fa)
+{
+	struct spawn_actions *entry;
+
+	pthread_mutex_lock(&spawn_lock);
+	entry = actions_of(fa);
+	if (entry) {
+		free(entry->dups);
+		*entry = spawn_list[--spawn_n];
+	}
+	pthread_mutex_unlock(&spawn_lock);
+}
+
+/* Room for one more dup2 action of FA (claimed by the caller, under the
+ * lock): the entry, or NULL (no memory). */
+static struct spawn_actions *reserve_dup(const posix_spawn_file_actions_t *fa)
+{
+	struct spawn_actions *entry = actions_of(fa);
+
+	if (!entry) {
+		if (spawn_n == spawn_cap) {
+			size_t cap = spawn_cap ? spawn_cap * 2 : 8;
+			struct spawn_actions *list = realloc(spawn_list, cap * sizeof *list);
+
+			if (!list)
+				return NULL;
+			spawn_list = list;
+			spawn_cap = cap;
+		}
+		entry = &spawn_list[spawn_n++];
+		memset(entry, 0, sizeof *entry);
+		entry->fa = fa;
+	}
+	if (entry->n == entry->cap) {
+		size_t cap = entry->cap ? entry->cap * 2 : 4;
+		struct spawn_dup *dups = realloc(entry->dups, cap * sizeof *dups);
+
+		if (!dups)
+			return NULL;
+		entry->dups = dups;
+		entry->cap = cap;
+	}
+	return entry;
+}
+
+int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
+{
+	real_need();
+	if (shim_enter())
+		forget_actions(fa);
+	return real.posix_spawn_file_actions_init(fa);
+}
+
+int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
+{
+	real_need();
+	if (shim_enter())
+		forget_actions(fa);
+	return real.posix_spawn_file_actions_destroy(fa);
+}
+
+int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
+{
+	struct spawn_actions *entry;
+	int ret;
+
+	real_need();
+	if (!shim_enter())
+		return real.posix_spawn_file_actions_adddup2(fa, fd, newfd);
+	/* Remembered before it is added: an action we could not check at
+	 * spawn time must never exist. */
+	pthread_mutex_lock(&spawn_lock);
+	entry = reserve_dup(fa);
+	if (!entry) {
+		pthread_mutex_unlock(&spawn_lock);
+		return ENOMEM;
+	}
+	ret = real.posix_spawn_file_actions_adddup2(fa, fd, newfd);
+	if (ret == 0) {
+		entry->dups[entry->n].fd = fd;
+		entry->dups[entry->n].newfd = newfd;
+		entry->n++;
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	return ret;
+}
+
+/* Before posix_spawn[p] of PROGRAM with FA: 0, or EBADF (logged) if a dup2
+ * action would hand an upgraded descriptor to the new program. */
+static int check_spawn(const char *fn, const char *program, const posix_spawn_file_actions_t *fa)
+{
+	struct spawn_actions *entry;
+	struct conn *conn = NULL;
+	int fd = -1, newfd = -1;
+	size_t i;
+
+	if (!fa)
+		return 0;
+	pthread_mutex_lock(&spawn_lock);
+	entry = actions_of(fa);
+	for (i = 0; entry && i < entry->n && !conn; i++) {
+		fd = entry->dups[i].fd;
+		newfd = entry->dups[i].newfd;
+		conn = fdtab_get(fd);
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	if (!conn)
+		return 0;
+	log_error("rule [%s] %s: %s of %s: refused (EBADF): descriptor %d is an upgraded connection and a "
+		  "file action would duplicate it onto %d in the new program, which would read and write "
+		  "it in clear: a TLS session cannot cross exec",
+		  conn->rule->name, conn->app_dest, fn, program ? program : "?", fd, newfd);
+	conn_unref(conn);
+	return EBADF;
+}
+
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	int ret;
+
+	real_need();
+	if (shim_enter() && fdtab_any()) {
+		if ((ret = check_spawn("posix_spawn", path, fa)) != 0)
+			return ret;
+		report_path(path);
+	}
+	return real.posix_spawn(pid, path, fa, attr, argv, envp);
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	int ret;
+
+	real_need();
+	if (shim_enter() && fdtab_any()) {
+		if ((ret = check_spawn("posix_spawnp", file, fa)) != 0)
+			return ret;
+		report_search(file);
+	}
+	return real.posix_spawnp(pid, file, fa, attr, argv, envp);
+}
