@@ -359,15 +359,29 @@ static int step_locked(struct conn *conn, bool nonblock)
 		tls_set_nonblock(conn->tls, false);
 		if (ret == -EAGAIN || ret == -EINTR)
 			return ret;
-		if (ret < 0) {
+		if (ret == -ETIMEDOUT) {
+			char why[96];
+
+			snprintf(why, sizeof why, "the server did not complete the handshake within %u ms (%s)",
+				 conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
+			log_failure(conn, "TLS handshake timed out", why);
+		} else if (ret < 0) {
 			log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
+		}
+		if (ret < 0) {
 			warn_keylog(conn);
 			if (conn->early_sent)
 				log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
 					  "sent again (the server may have acted on them)", rule_name(conn),
 					  conn->app_dest, conn->dest, conn->early_len);
-			fail(conn, ret == -EPROTO ? EPROTO : ret == -ETIMEDOUT ? ETIMEDOUT : ECONNRESET,
-			     ECONNREFUSED);
+			/* connect()'s errno (SO_ERROR): a timeout says so, so
+			 * that nobody looks for a closed port; any other
+			 * failure is a refusal.  Later I/O gets ERROR. */
+			if (ret == -ETIMEDOUT) {
+				fail(conn, ETIMEDOUT, ETIMEDOUT);
+				return -ETIMEDOUT;
+			}
+			fail(conn, ret == -EPROTO ? EPROTO : ECONNRESET, ECONNREFUSED);
 			return -ECONNREFUSED;
 		}
 		atomic_store(&conn->state, CONN_OPEN);

@@ -404,9 +404,13 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		ret = -EINPROGRESS;
 		epoll_adopt(fd);
 	} else if (ret < 0) {
-		/* The descriptor stays registered, FAILED: nothing can cross it. */
-		conn_take_so_error(conn);
-		ret = -ECONNREFUSED;
+		/* The descriptor stays registered, FAILED: nothing can cross it.
+		 * connect() reports what SO_ERROR would: ETIMEDOUT for a
+		 * handshake that timed out, else ECONNREFUSED (or the TCP
+		 * error itself). */
+		int err = conn_take_so_error(conn);
+
+		ret = -(err ? err : ECONNREFUSED);
 	}
 	conn_unref(conn);
 	return ret;
