@@ -229,6 +229,18 @@ static void warn_keylog(struct conn *conn)
 			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
 }
 
+/* A server that asks for a client certificate when the rule has none: the
+ * handshake still succeeds (TLS 1.3), and then the server refuses with an
+ * alert, an HTTP 400 (nginx) or by dropping the connection (rsyslog). */
+static void warn_cert_request(struct conn *conn)
+{
+	if (conn->rule->cert || !tls_cert_requested(conn->tls))
+		return;
+	log_warning("rule [%s] %s -> %s: the server requested a client certificate and the rule configures "
+		    "none (none was sent; a server that requires one will refuse the connection: set cert "
+		    "and key in the rule)", rule_name(conn), conn->app_dest, conn->dest);
+}
+
 /* How the server's chain was checked: "checked" against the anchors now,
  * "cached" (the same chain, name and rule checked earlier in this process),
  * or "-" (a resumed session: the server sent no certificate). */
@@ -244,6 +256,7 @@ static void log_open(struct conn *conn)
 	struct tls_info info;
 
 	warn_keylog(conn);
+	warn_cert_request(conn);
 	if (!log_enabled(POLICY_LEVEL_INFO))
 		return;
 	tls_get_info(conn->tls, &info);
