@@ -173,6 +173,11 @@ static void init_once(void)
 	}
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
+	for (size_t i = 0; policy && i < policy->n_warnings; i++)
+		log_warning("policy %s:%u: %s", policy_path, policy->warnings[i].line, policy->warnings[i].msg);
+	if (policy && policy->n_warnings_dropped)
+		log_warning("policy %s: %zu more warnings (tlsshim check shows them)", policy_path,
+			    policy->n_warnings_dropped);
 	cache_set_limit(policy ? policy->session_cache : 0);
 	shim_guard--;
 }
