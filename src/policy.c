@@ -1058,18 +1058,20 @@ static bool covers_family(const struct policy_match *m, int family, uint16_t por
 	       (m->kind == POLICY_HOST_CIDR && m->prefix == 0 && m->family == family);
 }
 
-/* A connection to an address on PORT that no name rule caught: is it
- * denied (or upgraded, which refuses it without a name) by the first later
- * rule that catches every address of both families, rather than passed
- * through in clear?  FROM: the first rule to look at. */
-static bool caught_later(const struct policy *p, size_t from, uint16_t port)
+/* A connection to an address on PORT that rule SKIP (by name) did not
+ * catch: is it denied (or upgraded, which refuses it without a name) by the
+ * first rule that catches every address of both families, rather than
+ * passed through in clear? */
+static bool caught_elsewhere(const struct policy *p, size_t skip, uint16_t port)
 {
 	bool decided[2] = { false, false }, caught[2] = { false, false };
 	const int families[2] = { AF_INET, AF_INET6 };
 
-	for (size_t i = from; i < p->n_rules && !(decided[0] && decided[1]); i++) {
+	for (size_t i = 0; i < p->n_rules && !(decided[0] && decided[1]); i++) {
 		const struct policy_rule *r = &p->rules[i];
 
+		if (i == skip)
+			continue;
 		for (int f = 0; f < 2; f++) {
 			for (size_t j = 0; j < r->n_matches && !decided[f]; j++) {
 				if (covers_family(&r->matches[j], families[f], port)) {
@@ -1110,7 +1112,7 @@ static void warn_name_only(struct policy *p)
 		if (!name_only)
 			continue;
 		for (size_t j = 0; j < r->n_matches && !escapes; j++)
-			if (!caught_later(p, i + 1, r->matches[j].port))
+			if (!caught_elsewhere(p, i, r->matches[j].port))
 				escapes = true;
 		if (!escapes)
 			continue;

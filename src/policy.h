@@ -120,9 +120,9 @@ struct policy_error {
 struct policy *policy_parse(const char *text, size_t len, struct policy_error *err);
 
 /* policy_parse also fills policy->warnings: a tls or deny rule that matches
- * only by host name, unless a later deny (or tls) rule catches every address
- * on its ports first ("match = *:*  action = deny"); a tls rule whose
- * rekey-after is below POLICY_REKEY_WARN_BELOW. */
+ * only by host name, unless the first other rule that catches every address
+ * on its ports is not plain ("match = *:*  action = deny" at the end); a tls
+ * rule whose rekey-after is below POLICY_REKEY_WARN_BELOW. */
 
 /* A policy with no rules and the defaults, for a process without a policy. */
 struct policy *policy_new_empty(void);

@@ -1177,8 +1177,10 @@ static void test_warnings(void)
 	      NULL, "an IPv4-only catch-all leaves IPv6 open");
 	warns("[api]\nmatch = api.example.com:80\n[d]\nmatch = 0.0.0.0/0:*, [::]/0:*\naction = deny\n", 0, 0,
 	      NULL, NULL, "none with 0.0.0.0/0 and [::]/0 denied");
-	warns("[default]\nmatch = *:*\naction = deny\n[api]\nmatch = api.example.com:80\n", 1, 4, name_only,
-	      NULL, "a catch-all deny BEFORE the rule does not count");
+	warns("[default]\nmatch = *:*\naction = deny\n[api]\nmatch = api.example.com:80\n", 0, 0, NULL,
+	      NULL, "none with a catch-all deny before the rule (nothing leaks)");
+	warns("[rest]\nmatch = *:*\naction = plain\n[api]\nmatch = api.example.com:80\n[default]\nmatch = *:*\n"
+	      "action = deny\n", 1, 4, name_only, NULL, "a catch-all plain rule before the rule and the deny");
 	warns("[api]\nmatch = api.example.com:80\n[all]\nmatch = *:*\nserver-name = x.example.com\n", 0, 0,
 	      NULL, NULL, "none with a catch-all tls rule after it");
 
@@ -1226,6 +1228,7 @@ static void test_examples(void)
 		{ "pinning.policy", 2 },
 		{ "mixed.policy", 6 },
 		{ "advanced.policy", 2 },
+		{ "names.policy", 5 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1243,6 +1246,9 @@ static void test_examples(void)
 		   p ? p->n_rules : 0, p ? "" : " -- ", p ? "" : e.msg);
 		if (p)
 			check_roundtrip(p, ex[i].file);
+		if (p && strcmp(ex[i].file, "names.policy") == 0)
+			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
+			   ex[i].file);
 		policy_free(p);
 		free(text);
 	}
