@@ -229,6 +229,18 @@ static void warn_keylog(struct conn *conn)
 			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
 }
 
+/* A server that asks for a client certificate when the rule has none: the
+ * handshake still succeeds (TLS 1.3), and then the server refuses with an
+ * alert, an HTTP 400 (nginx) or by dropping the connection (rsyslog). */
+static void warn_cert_request(struct conn *conn)
+{
+	if (conn->rule->cert || !tls_cert_requested(conn->tls))
+		return;
+	log_warning("rule [%s] %s -> %s: the server requested a client certificate and the rule configures "
+		    "none (none was sent; a server that requires one will refuse the connection: set cert "
+		    "and key in the rule)", rule_name(conn), conn->app_dest, conn->dest);
+}
+
 /* How the server's chain was checked: "checked" against the anchors now,
  * "cached" (the same chain, name and rule checked earlier in this process),
  * or "-" (a resumed session: the server sent no certificate). */
@@ -244,6 +256,7 @@ static void log_open(struct conn *conn)
 	struct tls_info info;
 
 	warn_keylog(conn);
+	warn_cert_request(conn);
 	if (!log_enabled(POLICY_LEVEL_INFO))
 		return;
 	tls_get_info(conn->tls, &info);
@@ -359,15 +372,29 @@ static int step_locked(struct conn *conn, bool nonblock)
 		tls_set_nonblock(conn->tls, false);
 		if (ret == -EAGAIN || ret == -EINTR)
 			return ret;
-		if (ret < 0) {
+		if (ret == -ETIMEDOUT) {
+			char why[96];
+
+			snprintf(why, sizeof why, "the server did not complete the handshake within %u ms (%s)",
+				 conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
+			log_failure(conn, "TLS handshake timed out", why);
+		} else if (ret < 0) {
 			log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
+		}
+		if (ret < 0) {
 			warn_keylog(conn);
 			if (conn->early_sent)
 				log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
 					  "sent again (the server may have acted on them)", rule_name(conn),
 					  conn->app_dest, conn->dest, conn->early_len);
-			fail(conn, ret == -EPROTO ? EPROTO : ret == -ETIMEDOUT ? ETIMEDOUT : ECONNRESET,
-			     ECONNREFUSED);
+			/* connect()'s errno (SO_ERROR): a timeout says so, so
+			 * that nobody looks for a closed port; any other
+			 * failure is a refusal.  Later I/O gets ERROR. */
+			if (ret == -ETIMEDOUT) {
+				fail(conn, ETIMEDOUT, ETIMEDOUT);
+				return -ETIMEDOUT;
+			}
+			fail(conn, ret == -EPROTO ? EPROTO : ECONNRESET, ECONNREFUSED);
 			return -ECONNREFUSED;
 		}
 		atomic_store(&conn->state, CONN_OPEN);

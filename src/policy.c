@@ -979,6 +979,59 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 	return fail(ps, ps->line, "internal error");
 }
 
+/* Record a warning (policy->warnings): never fails the parse. */
+__attribute__((format(printf, 3, 4)))
+static void warn(struct policy *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->n_warnings >= POLICY_MAX_WARNINGS) {
+		p->n_warnings_dropped++;
+		return;
+	}
+	if (!p->warnings && !(p->warnings = calloc(POLICY_MAX_WARNINGS, sizeof *p->warnings))) {
+		p->n_warnings_dropped++;
+		return;
+	}
+	p->warnings[p->n_warnings].line = line;
+	va_start(ap, fmt);
+	vsnprintf(p->warnings[p->n_warnings].msg, sizeof p->warnings[p->n_warnings].msg, fmt, ap);
+	va_end(ap);
+	p->n_warnings++;
+}
+
+/* BYTES as a policy would write it: "64K", "1G", or a plain number. */
+static const char *bytes_str(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (u < 3 && bytes >= 1024 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)bytes, units[u]);
+	return buf;
+}
+
+/* rekey-after below what four KeyUpdates a second can keep. */
+static void warn_rekey(struct parser *ps, const struct policy_rule *r)
+{
+	char value[32], rate[32];
+
+	if (r->action != POLICY_TLS || r->rekey_after == 0 || r->rekey_after >= POLICY_REKEY_WARN_BELOW)
+		return;
+	warn(ps->p, ps->seen[K_REKEY_AFTER],
+	     "rekey-after = %s in rule [%s] is not kept on fast connections: at most 4 KeyUpdates are sent "
+	     "a second, so a connection sending more than %s bytes a second uses one key for more than %s "
+	     "bytes (values from 32M up are kept up to about 1 Gbit/s)",
+	     bytes_str(r->rekey_after, value, sizeof value), r->name,
+	     bytes_str(r->rekey_after * 4, rate, sizeof rate), value);
+}
+
 /* The rule being filled is complete: check it. */
 static bool finish_rule(struct parser *ps)
 {
@@ -992,7 +1045,84 @@ static bool finish_rule(struct parser *ps)
 		return fail(ps, r->cert_line, "\"cert\" without \"key\" in rule [%s]", r->name);
 	if (r->key && !r->cert)
 		return fail(ps, r->key_line, "\"key\" without \"cert\" in rule [%s]", r->name);
+	warn_rekey(ps, r);
 	return true;
+}
+
+/* Does M match every address of FAMILY on port PORT? */
+static bool covers_family(const struct policy_match *m, int family, uint16_t port)
+{
+	if (m->port != 0 && m->port != port)
+		return false;
+	return m->kind == POLICY_HOST_ANY ||
+	       (m->kind == POLICY_HOST_CIDR && m->prefix == 0 && m->family == family);
+}
+
+/* A connection to an address on PORT that rule SKIP (by name) did not
+ * catch: is it denied (or upgraded, which refuses it without a name) by the
+ * first rule that catches every address of both families, rather than
+ * passed through in clear? */
+static bool caught_elsewhere(const struct policy *p, size_t skip, uint16_t port)
+{
+	bool decided[2] = { false, false }, caught[2] = { false, false };
+	const int families[2] = { AF_INET, AF_INET6 };
+
+	for (size_t i = 0; i < p->n_rules && !(decided[0] && decided[1]); i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (i == skip)
+			continue;
+		for (int f = 0; f < 2; f++) {
+			for (size_t j = 0; j < r->n_matches && !decided[f]; j++) {
+				if (covers_family(&r->matches[j], families[f], port)) {
+					decided[f] = true;
+					caught[f] = r->action != POLICY_PLAIN;
+				}
+			}
+		}
+	}
+	return caught[0] && caught[1];
+}
+
+/* Warnings in line order (insertion sort: at most POLICY_MAX_WARNINGS). */
+static void sort_warnings(struct policy *p)
+{
+	for (size_t i = 1; i < p->n_warnings; i++) {
+		struct policy_warning w = p->warnings[i];
+		size_t j = i;
+
+		for (; j > 0 && p->warnings[j - 1].line > w.line; j--)
+			p->warnings[j] = p->warnings[j - 1];
+		p->warnings[j] = w;
+	}
+}
+
+/* A tls or deny rule that matches only by host name does not see a
+ * connection to an address the program did not resolve through us (an
+ * address literal, curl resolving localhost itself, a cached address). */
+static void warn_name_only(struct policy *p)
+{
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		bool name_only = r->action != POLICY_PLAIN, escapes = false;
+
+		for (size_t j = 0; j < r->n_matches && name_only; j++)
+			if (r->matches[j].kind != POLICY_HOST_NAME && r->matches[j].kind != POLICY_HOST_WILDCARD)
+				name_only = false;
+		if (!name_only)
+			continue;
+		for (size_t j = 0; j < r->n_matches && !escapes; j++)
+			if (!caught_elsewhere(p, i, r->matches[j].port))
+				escapes = true;
+		if (!escapes)
+			continue;
+		warn(p, r->line,
+		     "rule [%s] matches by host name only: a connection to the server's address made without "
+		     "resolving the name (an address literal such as [::1], a program that resolves names "
+		     "itself or caches addresses) does not match it and %s; end the policy with "
+		     "\"[default] match = *:* action = deny\", or add the server's addresses to the rule",
+		     r->name, r->action == POLICY_DENY ? "is not denied" : "leaves in clear");
+	}
 }
 
 static bool do_section(struct parser *ps, char *s)
@@ -1192,6 +1322,8 @@ struct policy *policy_parse(const char *text, size_t len, struct policy_error *e
 		if (r)
 			ps.p->rules = r;
 	}
+	warn_name_only(ps.p);
+	sort_warnings(ps.p);
 	return ps.p;
 }
 
@@ -1221,6 +1353,7 @@ void policy_free(struct policy *p)
 		free(r->ciphers);
 	}
 	free(p->rules);
+	free(p->warnings);
 	free(p->log_path);
 	free(p->keylog_path);
 	free(p);

@@ -81,6 +81,20 @@ struct policy_rule {
 	unsigned handshake_timeout_ms;  /* default POLICY_HANDSHAKE_TIMEOUT_MS */
 };
 
+/* rekey-after below this draws a load warning: at most 4 KeyUpdates go out
+ * a second (conn.c), so a smaller value is not kept by a connection sending
+ * faster than 4 x the value a second (32M: about 1 Gbit/s). */
+#define POLICY_REKEY_WARN_BELOW ((uint64_t)32 << 20)
+#define POLICY_MAX_WARNINGS 32  /* kept; the rest are only counted */
+
+/* Something valid but probably not what the author meant (a name-only rule
+ * that a program connecting by address escapes, a rekey-after the rate
+ * limit cannot keep).  Data, for the caller to print or log. */
+struct policy_warning {
+	unsigned line;            /* 0 when not tied to a line */
+	char msg[480];
+};
+
 struct policy {
 	enum policy_log_dest log_dest;
 	char *log_path;           /* POLICY_LOG_FILE */
@@ -91,6 +105,9 @@ struct policy {
 	enum policy_log_format log_format;
 	struct policy_rule *rules;
 	size_t n_rules;
+	struct policy_warning *warnings;  /* in line order, at most POLICY_MAX_WARNINGS */
+	size_t n_warnings;
+	size_t n_warnings_dropped;        /* warnings beyond POLICY_MAX_WARNINGS */
 };
 
 struct policy_error {
@@ -101,6 +118,11 @@ struct policy_error {
 /* Parse TEXT (LEN bytes, need not be NUL-terminated; NUL bytes are an error).
  * Return a new policy, or NULL with *ERR filled in (line and reason). */
 struct policy *policy_parse(const char *text, size_t len, struct policy_error *err);
+
+/* policy_parse also fills policy->warnings: a tls or deny rule that matches
+ * only by host name, unless the first other rule that catches every address
+ * on its ports is not plain ("match = *:*  action = deny" at the end); a tls
+ * rule whose rekey-after is below POLICY_REKEY_WARN_BELOW. */
 
 /* A policy with no rules and the defaults, for a process without a policy. */
 struct policy *policy_new_empty(void);

@@ -177,6 +177,11 @@ static void init_once(void)
 	}
 	if (policy_problem[0])
 		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
+	for (size_t i = 0; policy && i < policy->n_warnings; i++)
+		log_warning("policy %s:%u: %s", policy_path, policy->warnings[i].line, policy->warnings[i].msg);
+	if (policy && policy->n_warnings_dropped)
+		log_warning("policy %s: %zu more warnings (tlsshim check shows them)", policy_path,
+			    policy->n_warnings_dropped);
 	cache_set_limit(policy ? policy->session_cache : 0);
 	shim_guard--;
 }
@@ -408,9 +413,13 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		ret = -EINPROGRESS;
 		epoll_adopt(fd);
 	} else if (ret < 0) {
-		/* The descriptor stays registered, FAILED: nothing can cross it. */
-		conn_take_so_error(conn);
-		ret = -ECONNREFUSED;
+		/* The descriptor stays registered, FAILED: nothing can cross it.
+		 * connect() reports what SO_ERROR would: ETIMEDOUT for a
+		 * handshake that timed out, else ECONNREFUSED (or the TCP
+		 * error itself). */
+		int err = conn_take_so_error(conn);
+
+		ret = -(err ? err : ECONNREFUSED);
 	}
 	conn_unref(conn);
 	return ret;

@@ -1205,6 +1205,11 @@ static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 /* ---- the module's one export ---- */
 
 /* _Fork runs no atfork handlers, GnuTLS's included: reseed. */
+static bool mod_cert_requested(struct tls *tls)
+{
+	return gnutls_certificate_client_get_request_status(tls->session) != 0;
+}
+
 static void mod_after_fork(void)
 {
 	gnutls_rnd_refresh();
@@ -1239,6 +1244,7 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.key_update = mod_key_update,
 	.after_fork = mod_after_fork,
 	.buffered = mod_buffered,
+	.cert_requested = mod_cert_requested,
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
 };

@@ -86,5 +86,9 @@ bool tls_early_accepted(struct tls *tls);
 void tls_after_fork(void);
 /* Send a KeyUpdate (and request the peer's).  0, -EAGAIN, or an error. */
 int tls_key_update(struct tls *tls);
+/* After the handshake: did the server ask for a client certificate?  (In
+ * TLS 1.3 a server that requires one says so only after our handshake is
+ * done, with an alert or, like nginx, at the application level.) */
+bool tls_cert_requested(struct tls *tls);
 
 #endif

@@ -111,6 +111,7 @@ void *tls_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len) { return ops->send_early(tls, buf, len); }
 bool tls_early_accepted(struct tls *tls) { return ops->early_accepted(tls); }
 int tls_key_update(struct tls *tls) { return ops->key_update(tls); }
+bool tls_cert_requested(struct tls *tls) { return ops->cert_requested(tls); }
 
 void tls_after_fork(void)
 {

@@ -9,7 +9,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 5
+#define TLS_OPS_ABI 6
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -38,6 +38,7 @@ struct tls_ops {
 	int (*key_update)(struct tls *tls);
 	void (*after_fork)(void);
 	size_t (*buffered)(struct tls *tls);
+	bool (*cert_requested)(struct tls *tls);
 };
 
 #endif

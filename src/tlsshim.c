@@ -233,6 +233,15 @@ static bool print_hiding_pins(const char *text, FILE *out)
 	return hidden;
 }
 
+/* The policy's warnings, "PATH:LINE: warning: ..." on stderr. */
+static void print_warnings(const struct policy *policy, const char *path)
+{
+	for (size_t i = 0; i < policy->n_warnings; i++)
+		fprintf(stderr, "%s:%u: warning: %s\n", path, policy->warnings[i].line, policy->warnings[i].msg);
+	if (policy->n_warnings_dropped)
+		fprintf(stderr, "%s: warning: %zu more warnings not shown\n", path, policy->n_warnings_dropped);
+}
+
 static int check(const char *policy_arg, bool show_secrets)
 {
 	char path[PATH_MAX], *text = NULL;
@@ -242,6 +251,7 @@ static int check(const char *policy_arg, bool show_secrets)
 
 	if (!policy)
 		return 2;
+	print_warnings(policy, path);
 	printf("%s: valid, %zu rule%s\n", path, policy->n_rules, policy->n_rules == 1 ? "" : "s");
 	mem = show_secrets ? NULL : open_memstream(&text, &len);
 	if (!mem) {

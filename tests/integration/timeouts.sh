@@ -8,6 +8,9 @@
 #     (non-blocking, epoll) and urllib (blocking) clients; tlsshim's log
 #     names the timeout;
 #   * handshake-timeout = 3s: the client fails after 3 s, not earlier;
+#   * the errno is ETIMEDOUT ("Connection timed out"), never ECONNREFUSED:
+#     blocking connect() (curl, urllib, connect_errno.py), SO_ERROR after a
+#     non-blocking connect, and a send() on the socket afterwards;
 #   * server side: each connection brought exactly one TLS record -- a
 #     ClientHello (16 03 xx, handshake type 01) -- and never plaintext
 #     ("GET ..."); the client then closed the connection.
@@ -70,7 +73,7 @@ silent_conn() {
 # ==== 1. handshake-timeout = 1s ============================================================
 policy one 1s
 t0=$(now)
-out=$(tlsshim_run "$WORK/one.policy" curl -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>&1)
+out=$(tlsshim_run "$WORK/one.policy" curl -v -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>&1)
 st=$?
 el=$(elapsed "$t0")
 [ $st -ne 0 ]
@@ -80,7 +83,11 @@ ok $? "curl: fails after ~1 s (took $el s)"
 silent_conn "curl"
 check "curl: tlsshim log names the handshake timeout" \
     grep -Eq 'error: rule \[hung\] .*TLS handshake timed out.*within 1000 ms' "$WORK/one.tlsshim.log"
-diag "curl: $out"
+diag "curl: $(printf '%s\n' "$out" | grep -E '^curl:|port 18080 failed')"
+# (curl also tries ::1 first, where nothing listens: that one is refused.)
+unlike_refused() { if printf '%s' "$1" | grep -q 'Connection refused'; then fail "$2"; else pass "$2"; fi; }
+like "$out" 'connect to 127\.0\.0\.1 port 18080 failed: Connection timed out' \
+    "curl: connecting to the silent server failed with 'Connection timed out'"
 
 : >"$WORK/one.tlsshim.log"
 t0=$(now)
@@ -106,8 +113,22 @@ ok $? "urllib: fails (exit $st)"
 between "$el" 0.8 4
 ok $? "urllib: fails after ~1 s (took $el s)"
 silent_conn "urllib"
+like "$out" 'timed out|Errno 110' "urllib: the program sees a timeout"
+unlike_refused "$out" "urllib: the error is not 'Connection refused'"
 check "urllib: tlsshim log names the handshake timeout" \
     grep -Eq 'error: rule \[hung\] .*TLS handshake timed out' "$WORK/one.tlsshim.log"
+
+# connect_errno.py: the errno itself, blocking and non-blocking, and on the
+# next send().
+for mode in blocking nonblocking; do
+    : >"$WORK/one.tlsshim.log"
+    out=$(tlsshim_run "$WORK/one.policy" "$PYTHON" "$CLIENTS/connect_errno.py" $mode localhost 18080 2>&1)
+    is "$(printf '%s\n' "$out" | sed -n 's/^connect=//p')" ETIMEDOUT "$mode: connect reports ETIMEDOUT"
+    is "$(printf '%s\n' "$out" | sed -n 's/^send=//p')" ETIMEDOUT "$mode: a later send() reports ETIMEDOUT"
+    silent_conn "$mode"
+    check "$mode: tlsshim log names the handshake timeout" \
+        grep -Eq 'error: rule \[hung\] .*TLS handshake timed out' "$WORK/one.tlsshim.log"
+done
 
 # ==== 2. handshake-timeout = 3s: not earlier =================================================
 policy three 3s

@@ -1128,6 +1128,94 @@ static void test_names_and_strings(void)
 	policy_free(p);
 }
 
+/* TEXT parses, with exactly N warnings; if N > 0 the first one is at LINE
+ * and contains SUB (and SUB2, if not NULL). */
+static void warns(const char *text, size_t n, unsigned line, const char *sub, const char *sub2,
+		  const char *what)
+{
+	struct policy *p = parse(text);
+	bool good = p && p->n_warnings == n && p->n_warnings_dropped == 0;
+
+	if (good && n > 0)
+		good = p->warnings[0].line == line && strstr(p->warnings[0].msg, sub) &&
+		       (!sub2 || strstr(p->warnings[0].msg, sub2));
+	ok(good, "warnings: %s (%zu warning%s%s%s)", what, p ? p->n_warnings : 0,
+	   p && p->n_warnings == 1 ? "" : "s", p && p->n_warnings ? ": " : "",
+	   p && p->n_warnings ? p->warnings[0].msg : "");
+	if (!good && p && n > 0 && p->n_warnings > 0)
+		diag("wanted line %u containing \"%s\", got line %u", line, sub, p->warnings[0].line);
+	policy_free(p);
+}
+
+static void test_warnings(void)
+{
+	const char *name_only = "matches by host name only";
+
+	/* Name-only rules. */
+	warns("[api]\nmatch = api.example.com:80\nport = 443\n", 1, 1, "rule [api] matches by host name only",
+	      "leaves in clear", "a name-only tls rule");
+	warns("log = stderr\n\n[web]\nmatch = *.example.com:443\n", 1, 3, name_only, NULL,
+	      "a wildcard-only rule, at its header line");
+	warns("[old]\nmatch = legacy.example.com:23\naction = deny\n", 1, 1, name_only, "is not denied",
+	      "a name-only deny rule");
+	good("[api]\nmatch = api.example.com:80\naction = plain\n", "a name-only plain rule");
+	warns("[api]\nmatch = api.example.com:80\naction = plain\n", 0, 0, NULL, NULL,
+	      "none for a name-only plain rule");
+	warns("[api]\nmatch = api.example.com:80, 192.0.2.7:80\n", 0, 0, NULL, NULL,
+	      "none for a rule with an address too");
+	warns("[api]\nmatch = api.example.com:80\nmatch = *:80\n", 0, 0, NULL, NULL,
+	      "none for a rule with * too");
+	warns("[api]\nmatch = api.example.com:80\n[default]\nmatch = *:*\naction = deny\n", 0, 0, NULL,
+	      NULL, "none with a catch-all deny rule after it");
+	warns("[api]\nmatch = a.example.com:80, b.example.com:8080\n[d]\nmatch = *:80\naction = deny\n", 1, 1,
+	      name_only, NULL, "a catch-all deny on one of its two ports only");
+	warns("[api]\nmatch = a.example.com:80, b.example.com:8080\n[d]\nmatch = *:80, *:8080\naction = deny\n",
+	      0, 0, NULL, NULL, "none with catch-all denies on both its ports");
+	warns("[api]\nmatch = api.example.com:80\n[rest]\nmatch = *:*\naction = plain\n[default]\nmatch = *:*\n"
+	      "action = deny\n", 1, 1, name_only, NULL, "a catch-all plain rule before the deny opens it again");
+	warns("[api]\nmatch = api.example.com:80\n[d4]\nmatch = 0.0.0.0/0:*\naction = deny\n", 1, 1, name_only,
+	      NULL, "an IPv4-only catch-all leaves IPv6 open");
+	warns("[api]\nmatch = api.example.com:80\n[d]\nmatch = 0.0.0.0/0:*, [::]/0:*\naction = deny\n", 0, 0,
+	      NULL, NULL, "none with 0.0.0.0/0 and [::]/0 denied");
+	warns("[default]\nmatch = *:*\naction = deny\n[api]\nmatch = api.example.com:80\n", 0, 0, NULL,
+	      NULL, "none with a catch-all deny before the rule (nothing leaks)");
+	warns("[rest]\nmatch = *:*\naction = plain\n[api]\nmatch = api.example.com:80\n[default]\nmatch = *:*\n"
+	      "action = deny\n", 1, 4, name_only, NULL, "a catch-all plain rule before the rule and the deny");
+	warns("[api]\nmatch = api.example.com:80\n[all]\nmatch = *:*\nserver-name = x.example.com\n", 0, 0,
+	      NULL, NULL, "none with a catch-all tls rule after it");
+
+	/* rekey-after below what four KeyUpdates a second keep. */
+	warns("[r]\nmatch = 10.0.0.0/8:*\nserver-name = x\n\nrekey-after = 64K\n", 1, 5,
+	      "rekey-after = 64K in rule [r]", "more than 256K bytes a second", "rekey-after = 64K, at its line");
+	warns("[r]\nmatch = 10.0.0.0/8:*\nrekey-after = 1000\n", 1, 3, "rekey-after = 1000 in rule [r]",
+	      "4 KeyUpdates", "rekey-after = 1000");
+	warns("[r]\nmatch = 10.0.0.0/8:*\nrekey-after = 32M\n", 0, 0, NULL, NULL, "none for rekey-after = 32M");
+	warns("[r]\nmatch = 10.0.0.0/8:*\nrekey-after = 0\n", 0, 0, NULL, NULL, "none for rekey-after = 0");
+	warns("[r]\nmatch = 10.0.0.0/8:*\nrekey-after = 64K\naction = plain\n", 0, 0, NULL, NULL,
+	      "none for rekey-after on a plain rule");
+
+	/* Both kinds, in line order; a policy full of them is capped. */
+	{
+		struct policy *p = parse("[a]\nmatch = a.example.com:80\nrekey-after = 1K\n[b]\nmatch = 10.0.0.1:1\n"
+					 "rekey-after = 2K\n");
+		ok(p && p->n_warnings == 3 && p->warnings[0].line == 1 && p->warnings[1].line == 3 &&
+		   p->warnings[2].line == 6, "warnings: in line order (%zu)", p ? p->n_warnings : 0);
+		policy_free(p);
+	}
+	{
+		char text[8192];
+		size_t len = 0;
+		for (int i = 0; i < POLICY_MAX_WARNINGS + 8; i++)
+			len += (size_t)snprintf(text + len, sizeof text - len, "[r%d]\nmatch = h%d.example.com:80\n", i, i);
+		struct policy *p = parse(text);
+		ok(p && p->n_warnings == POLICY_MAX_WARNINGS && p->n_warnings_dropped == 8 &&
+		   p->warnings[POLICY_MAX_WARNINGS - 1].line == 2 * POLICY_MAX_WARNINGS - 1,
+		   "warnings: at most %d kept, the rest counted (%zu, %zu dropped)", POLICY_MAX_WARNINGS,
+		   p ? p->n_warnings : 0, p ? p->n_warnings_dropped : 0);
+		policy_free(p);
+	}
+}
+
 static void test_examples(void)
 {
 	const char *top = getenv("top_srcdir");
@@ -1140,6 +1228,7 @@ static void test_examples(void)
 		{ "pinning.policy", 2 },
 		{ "mixed.policy", 6 },
 		{ "advanced.policy", 2 },
+		{ "names.policy", 5 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1157,6 +1246,9 @@ static void test_examples(void)
 		   p ? p->n_rules : 0, p ? "" : " -- ", p ? "" : e.msg);
 		if (p)
 			check_roundtrip(p, ex[i].file);
+		if (p && strcmp(ex[i].file, "names.policy") == 0)
+			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
+			   ex[i].file);
 		policy_free(p);
 		free(text);
 	}
@@ -1640,6 +1732,7 @@ int main(void)
 	test_matching();
 	test_name_matches();
 	test_names_and_strings();
+	test_warnings();
 	test_examples();
 	test_print();
 	test_load();
