@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +224,9 @@ static bool read_target(const struct sockaddr *sa, socklen_t len, struct target 
 		t->port = ntohs(sin->sin_port);
 		return true;
 	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+	/* Linux accepts a sockaddr_in6 without sin6_scope_id (RFC 2133's
+	 * 24 bytes): so must we, or it would pass through in clear. */
+	if (sa->sa_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id)) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
 		t->family = AF_INET6;
