@@ -116,6 +116,10 @@ static void resolve_all(void)
 	RESOLVE(epoll_create);
 	RESOLVE(epoll_create1);
 	RESOLVE(eventfd);
+	RESOLVE(vdprintf);
+	RESOLVE(fileno);
+	RESOLVE(fileno_unlocked);
+	real.vdprintf_chk = (int (*)(int, int, const char *, va_list))lookup("__vdprintf_chk");
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -77,6 +78,10 @@ struct real_fns {
 	int (*epoll_create)(int);
 	int (*epoll_create1)(int);
 	int (*eventfd)(unsigned int, int);
+	int (*vdprintf)(int, const char *, va_list);
+	int (*vdprintf_chk)(int, int, const char *, va_list);
+	int (*fileno)(FILE *);
+	int (*fileno_unlocked)(FILE *);
 };
 
 extern struct real_fns real;

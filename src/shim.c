@@ -11,6 +11,7 @@
 #include "owner.h"
 #include "policy.h"
 #include "policy_load.h"
+#include "stdio_swap.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -237,6 +238,12 @@ static bool read_target(const struct sockaddr *sa, socklen_t len, struct target 
 	return false;
 }
 
+bool shim_may_upgrade(void)
+{
+	shim_init();
+	return policy_problem[0] || (policy && policy->n_rules > 0);
+}
+
 static void format_addr(const struct target *t, uint16_t port, char *out, size_t outlen)
 {
 	char ip[INET6_ADDRSTRLEN];
@@ -380,16 +387,15 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	log_debug("rule [%s] %s: upgrading via %s, server-name %s", rule->name, app_dest, dest,
 		  name ? name : "-");
 
-	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen);
-	if (ret < 0 && (errno == EINPROGRESS || errno == EINTR)) {
-		ret = -errno;
+	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen) < 0 ? -errno : 0;
+	if (ret == -EINPROGRESS || ret == -EINTR) {
 		conn_start(conn, true);
+		stdio_after_upgrade(fd);
 		epoll_adopt(fd);
 		conn_unref(conn);
 		return ret;
 	}
 	if (ret < 0) {
-		ret = -errno;
 		log_error("rule [%s] %s -> %s: connect failed: %s", rule->name, app_dest, dest, strerror(-ret));
 		conn_unref(fdtab_remove(fd));
 		conn_unref(conn);
@@ -411,6 +417,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		conn_take_so_error(conn);
 		ret = -ECONNREFUSED;
 	}
+	stdio_after_upgrade(fd);
 	conn_unref(conn);
 	return ret;
 }
