@@ -4,6 +4,8 @@
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
+#include "log.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -111,22 +113,33 @@ ssize_t send(int fd, const void *buf, size_t len, int flags)
 	return conn ? do_send(conn, buf, len, flags) : real.send(fd, buf, len, flags);
 }
 
+/* TCP Fast Open (sendto, sendmsg or sendmmsg with MSG_FASTOPEN and a
+ * destination) is an implicit connect: decide as connect() would.  Return
+ * the connection if FD was upgraded, NULL with *ERR 0 if it was connected
+ * in clear, NULL with *ERR < 0 if the connect failed. */
+static struct conn *fastopen_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int *err)
+{
+	int ret;
+
+	shim_init();
+	ret = shim_connect(fd, addr, addrlen);
+	*err = ret < 0 && ret != -EINPROGRESS ? ret : 0;
+	return *err ? NULL : fdtab_get(fd);
+}
+
 ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
 	       socklen_t addrlen)
 {
 	struct conn *conn = MANAGED(fd);
-	int ret;
+	int err;
 
 	if (conn)
 		return do_send(conn, buf, len, flags & ~MSG_FASTOPEN);
 	if (!(flags & MSG_FASTOPEN) || !addr || !shim_enter())
 		return real.sendto(fd, buf, len, flags, addr, addrlen);
-	/* TCP Fast Open is an implicit connect: decide as connect() would. */
-	shim_init();
-	ret = shim_connect(fd, addr, addrlen);
-	if (ret < 0 && ret != -EINPROGRESS)
-		return shim_result(ret);
-	conn = fdtab_get(fd);
+	conn = fastopen_connect(fd, addr, addrlen, &err);
+	if (err)
+		return shim_result(err);
 	if (!conn)
 		return real.send(fd, buf, len, flags & ~MSG_FASTOPEN);
 	return do_send(conn, buf, len, flags & ~MSG_FASTOPEN);
@@ -232,12 +245,68 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return recv_iov(conn, msg->msg_iov, (int)msg->msg_iovlen, flags);
 }
 
+/* SCM_RIGHTS would hand an upgraded descriptor to another process (or back
+ * to this one under a new number) as a raw socket, without its TLS session:
+ * whatever is written on the copy would go out in clear.  Return -EPERM
+ * (and log it) if MSG passes one of ours over FD in CALL, else 0. */
+static int rights_check(const char *call, int fd, const struct msghdr *msg)
+{
+	struct cmsghdr *cmsg;
+
+	if (!msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr) || !fdtab_any())
+		return 0;
+	for (cmsg = CMSG_FIRSTHDR((struct msghdr *)msg); cmsg; cmsg = CMSG_NXTHDR((struct msghdr *)msg, cmsg)) {
+		size_t i, n;
+
+		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+		    cmsg->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int passed;
+			struct conn *conn;
+
+			memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof passed);
+			conn = fdtab_get(passed);
+			if (!conn)
+				continue;
+			log_error("rule [%s] %s: descriptor %d refused in %s on descriptor %d "
+				  "(EPERM): an upgraded connection cannot be passed with SCM_RIGHTS, "
+				  "its TLS session cannot leave the process",
+				  conn->rule ? conn->rule->name : "?", conn->app_dest ? conn->app_dest : "?",
+				  passed, call, fd);
+			conn_unref(conn);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct conn *conn = MANAGED(fd);
+	struct msghdr plain;
+	int err;
 
-	if (!conn)
-		return real.sendmsg(fd, msg, flags);
+	if (!conn) {
+		if (!msg || !shim_enter())
+			return real.sendmsg(fd, msg, flags);
+		if ((err = rights_check("sendmsg", fd, msg)) < 0)
+			return shim_result(err);
+		if (!(flags & MSG_FASTOPEN) || !msg->msg_name)
+			return real.sendmsg(fd, msg, flags);
+		conn = fastopen_connect(fd, msg->msg_name, msg->msg_namelen, &err);
+		if (err)
+			return shim_result(err);
+		if (!conn) {
+			/* Connected in clear: the rest is a plain sendmsg. */
+			plain = *msg;
+			plain.msg_name = NULL;
+			plain.msg_namelen = 0;
+			return real.sendmsg(fd, &plain, flags & ~MSG_FASTOPEN);
+		}
+	}
+	flags &= ~MSG_FASTOPEN;
 	if (msg->msg_controllen > 0) {
 		/* Ancillary data cannot ride inside TLS records. */
 		conn_unref(conn);
@@ -263,22 +332,43 @@ int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct 
 	return 1;
 }
 
-int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
+/* Message by message through sendmsg(): the first may connect (Fast Open),
+ * the later ones then go through the connection. */
+static int sendmmsg_each(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
 {
-	struct conn *conn = MANAGED(fd);
 	unsigned i;
 
-	if (!conn)
-		return real.sendmmsg ? real.sendmmsg(fd, msgs, vlen, flags) : shim_result(-ENOSYS);
-	conn_unref(conn);
 	for (i = 0; i < vlen; i++) {
-		ssize_t ret = sendmsg(fd, &msgs[i].msg_hdr, flags);
+		ssize_t ret = sendmsg(fd, &msgs[i].msg_hdr, i > 0 ? flags & ~MSG_FASTOPEN : flags);
 
 		if (ret < 0)
 			return i > 0 ? (int)i : -1;
 		msgs[i].msg_len = (unsigned)ret;
 	}
 	return (int)i;
+}
+
+int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
+{
+	struct conn *conn = MANAGED(fd);
+	unsigned i;
+	int err;
+
+	if (conn) {
+		conn_unref(conn);
+		return sendmmsg_each(fd, msgs, vlen, flags);
+	}
+	if (!real.sendmmsg)
+		return shim_result(-ENOSYS);
+	if (!msgs || vlen == 0 || !shim_enter())
+		return real.sendmmsg(fd, msgs, vlen, flags);
+	/* Refused before anything is sent. */
+	for (i = 0; i < vlen; i++)
+		if ((err = rights_check("sendmmsg", fd, &msgs[i].msg_hdr)) < 0)
+			return shim_result(err);
+	if ((flags & MSG_FASTOPEN) && msgs[0].msg_hdr.msg_name)
+		return sendmmsg_each(fd, msgs, vlen, flags);
+	return real.sendmmsg(fd, msgs, vlen, flags);
 }
 
 /* preadv2/pwritev2 with offset -1 use the file position: on a socket that is

@@ -460,6 +460,14 @@ static const char *parse_match_item(char *s, struct policy_match *m)
 			return "unexpected text after \"]\"";
 		}
 		mask_prefix(m->addr, 16, m->prefix);
+		/* An IPv4-mapped address (::ffff:a.b.c.d, /96 or longer) is the
+		 * IPv4 address: a connection to a.b.c.d must match it too. */
+		if (m->prefix >= 96 && is_v4mapped(m->addr)) {
+			memmove(m->addr, m->addr + 12, 4);
+			memset(m->addr + 4, 0, 12);
+			m->family = AF_INET;
+			m->prefix -= 96;
+		}
 	} else {
 		char *colon = strrchr(s, ':');
 		if (!colon)

@@ -128,6 +128,10 @@ static void resolve_all(void)
 	RESOLVE(posix_spawn_file_actions_init);
 	RESOLVE(posix_spawn_file_actions_destroy);
 	RESOLVE(posix_spawn_file_actions_adddup2);
+	RESOLVE(vdprintf);
+	RESOLVE(fileno);
+	RESOLVE(fileno_unlocked);
+	real.vdprintf_chk = (int (*)(int, int, const char *, va_list))lookup("__vdprintf_chk");
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)
 		real.fcntl64 = real.fcntl;

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -93,6 +94,10 @@ struct real_fns {
 	int (*posix_spawn_file_actions_init)(posix_spawn_file_actions_t *);
 	int (*posix_spawn_file_actions_destroy)(posix_spawn_file_actions_t *);
 	int (*posix_spawn_file_actions_adddup2)(posix_spawn_file_actions_t *, int, int);
+	int (*vdprintf)(int, const char *, va_list);
+	int (*vdprintf_chk)(int, int, const char *, va_list);
+	int (*fileno)(FILE *);
+	int (*fileno_unlocked)(FILE *);
 };
 
 extern struct real_fns real;

@@ -11,6 +11,7 @@
 #include "owner.h"
 #include "policy.h"
 #include "policy_load.h"
+#include "stdio_swap.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,7 +234,9 @@ static bool read_target(const struct sockaddr *sa, socklen_t len, struct target 
 		t->port = ntohs(sin->sin_port);
 		return true;
 	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+	/* Linux accepts a sockaddr_in6 without sin6_scope_id (RFC 2133's
+	 * 24 bytes): so must we, or it would pass through in clear. */
+	if (sa->sa_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id)) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
 		t->family = AF_INET6;
@@ -241,6 +245,12 @@ static bool read_target(const struct sockaddr *sa, socklen_t len, struct target 
 		return true;
 	}
 	return false;
+}
+
+bool shim_may_upgrade(void)
+{
+	shim_init();
+	return policy_problem[0] || (policy && policy->n_rules > 0);
 }
 
 static void format_addr(const struct target *t, uint16_t port, char *out, size_t outlen)
@@ -386,16 +396,15 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	log_debug("rule [%s] %s: upgrading via %s, server-name %s", rule->name, app_dest, dest,
 		  name ? name : "-");
 
-	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen);
-	if (ret < 0 && (errno == EINPROGRESS || errno == EINTR)) {
-		ret = -errno;
+	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen) < 0 ? -errno : 0;
+	if (ret == -EINPROGRESS || ret == -EINTR) {
 		conn_start(conn, true);
+		stdio_after_upgrade(fd);
 		epoll_adopt(fd);
 		conn_unref(conn);
 		return ret;
 	}
 	if (ret < 0) {
-		ret = -errno;
 		log_error("rule [%s] %s -> %s: connect failed: %s", rule->name, app_dest, dest, strerror(-ret));
 		conn_unref(fdtab_remove(fd));
 		conn_unref(conn);
@@ -421,6 +430,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 		ret = -(err ? err : ECONNREFUSED);
 	}
+	stdio_after_upgrade(fd);
 	conn_unref(conn);
 	return ret;
 }

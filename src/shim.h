@@ -18,6 +18,9 @@ static inline bool shim_enter(void)
 	return shim_guard == 0;
 }
 
+/* Can a connection of this process be upgraded (a rule, or a broken policy
+ * that refuses everything)?  Reads the policy on first call. */
+bool shim_may_upgrade(void);
 /* The connect() logic: 0, or a negative errno (-EINPROGRESS included). */
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
 

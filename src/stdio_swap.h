@@ -4,7 +4,8 @@
 
 /* Descriptor FD (0, 1 or 2) is about to be closed or replaced. */
 void stdio_before_replace(int fd);
-/* Descriptor FD (0, 1 or 2) now names an upgraded socket. */
+/* Descriptor FD now names an upgraded socket (after dup2 onto it, or
+ * connect() on it): nothing for FD > 2. */
 void stdio_after_upgrade(int fd);
 
 #endif

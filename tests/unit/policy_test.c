@@ -493,7 +493,8 @@ static void test_hosts_syntax(void)
 	policy_free(p);
 
 	p = rule("match = [::ffff:10.0.0.1]:1");
-	ok(p && p->rules[0].matches[0].family == AF_INET6, "IPv4-mapped IPv6 literal");
+	ok(p && p->rules[0].matches[0].family == AF_INET && p->rules[0].matches[0].prefix == 32,
+	   "IPv4-mapped IPv6 literal: the IPv4 address");
 	policy_free(p);
 
 	p = rule("match = a.com:00443");
@@ -1046,7 +1047,8 @@ static void test_matching(void)
 	expect_match(p, NULL, "fd12:3456::1", 1, "net6");
 	expect_match(p, NULL, "fe80::1", 1, "-");
 	expect_match(p, NULL, "::ffff:192.0.2.55", 7, "mapped");
-	expect_match(p, NULL, "192.0.2.55", 7, "-");
+	expect_match(p, NULL, "192.0.2.55", 7, "mapped");
+	expect_match(p, NULL, "192.0.3.55", 7, "-");
 	expect_match(p, NULL, "203.0.113.1", 9999, "anyhost");
 	expect_match(p, NULL, "2001:db8::1", 9999, "anyhost");
 	expect_match(p, "b.test", "203.0.113.1", 2, "multi");
@@ -1072,6 +1074,60 @@ static void test_matching(void)
 	expect_match(p, NULL, "8.8.8.8", 53, "all4");
 	expect_match(p, NULL, "2001:4860::8888", 53, "all6");
 	expect_match(p, NULL, "::ffff:8.8.8.8", 53, "all4");
+	policy_free(p);
+}
+
+/* A rule in IPv4-mapped form (::ffff:a.b.c.d, prefix /96 or longer) is the
+ * IPv4 address or network: it matches a.b.c.d whichever family the program
+ * connects with, and reads back as IPv4. */
+static void test_v4mapped(void)
+{
+	static const struct {
+		const char *item, *as_understood;
+		unsigned prefix;
+	} cases[] = {
+		{ "[::ffff:127.0.0.1]:8080", "127.0.0.1:8080", 32 },
+		{ "[::FFFF:7f00:1]:8080", "127.0.0.1:8080", 32 },
+		{ "[::ffff:10.0.0.0]/104:*", "10.0.0.0/8:*", 8 },
+		{ "[::ffff:10.1.2.3/112]:5", "10.1.0.0/16:5", 16 },
+		{ "[::ffff:0:0]/96:1", "0.0.0.0/0:1", 0 },
+		{ "[::ffff:192.0.2.129]/127:2", "192.0.2.128/31:2", 31 },
+	};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "match = %s", cases[i].item);
+		struct policy *p = rule(text);
+		const struct policy_match *m = p ? &p->rules[0].matches[0] : NULL;
+
+		ok(m && m->family == AF_INET && m->prefix == cases[i].prefix, "%s is IPv4 /%u", cases[i].item,
+		   cases[i].prefix);
+		ok(m && strcmp(mstr(m), cases[i].as_understood) == 0, "%s reads back as %s", cases[i].item,
+		   cases[i].as_understood);
+		policy_free(p);
+	}
+
+	struct policy *p = parse("[one]\nmatch = [::ffff:127.0.0.1]:8080\n"
+				 "[net]\nmatch = [::ffff:10.0.0.0]/104:*\n"
+				 "[short]\nmatch = [::ffff:0:0]/95:9\n"
+				 "[v6]\nmatch = [::1]:*\n");
+	ok(p && p->n_rules == 4, "IPv4-mapped policy parsed");
+	if (!p)
+		return;
+	expect_match(p, NULL, "127.0.0.1", 8080, "one");
+	expect_match(p, NULL, "::ffff:127.0.0.1", 8080, "one");
+	expect_match(p, NULL, "127.0.0.1", 8081, "-");
+	expect_match(p, NULL, "127.0.0.2", 8080, "-");
+	expect_match(p, NULL, "10.200.0.1", 1, "net");
+	expect_match(p, NULL, "::ffff:10.200.0.1", 1, "net");
+	expect_match(p, NULL, "11.0.0.1", 1, "-");
+	/* Shorter than /96 it is an IPv6 network that merely contains the
+	 * mapped block: left as written. */
+	ok(p->rules[2].matches[0].family == AF_INET6 && p->rules[2].matches[0].prefix == 95,
+	   "[::ffff:0:0]/95 stays IPv6");
+	expect_match(p, NULL, "::ffff:1.2.3.4", 9, "short");
+	expect_match(p, NULL, "::1", 5, "v6");
+	expect_match(p, NULL, "::7f00:1", 8080, "-");
 	policy_free(p);
 }
 
@@ -1730,6 +1786,7 @@ int main(void)
 	test_new_globals();
 	test_new_rule_keys();
 	test_matching();
+	test_v4mapped();
 	test_name_matches();
 	test_names_and_strings();
 	test_warnings();
