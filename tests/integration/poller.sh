@@ -10,6 +10,9 @@
 # epoll_pwait2 called directly; the exchange must complete.  Proof from the
 # server: one TLS 1.3 connection per mode, every byte of the message in, and
 # closed with close_notify.
+# Then, if installed, a real runtime with a poller thread: Erlang's BEAM
+# (erl, httpc) fetches a page through the rule (it used to abort in
+# ethr_mutex_lock or die with SIGSEGV on the library's value).
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -46,5 +49,35 @@ POL
         is "$(tserver_field "$log" 1 closed)" notify "$mode: server: closed with close_notify"
     fi
 done
+
+if command -v erl >/dev/null 2>&1 && erl -noshell -eval 'halt(case code:which(httpc) of non_existing -> 1; _ -> 0 end).' 2>/dev/null; then
+    start_tserver erl --mode http
+    write_policy "$WORK/erl.policy" <<POL
+log = file:$WORK/erl.tlsshim.log
+[erl]
+match = 127.0.0.1:18080
+port = $erl_port
+server-name = localhost
+ca = $CERTS/ca.pem
+POL
+    out=$(timeout 60 "$TLSSHIM" -p "$WORK/erl.policy" erl -noshell -eval '
+        inets:start(),
+        R = httpc:request(get, {"http://127.0.0.1:18080/from-erlang", []}, [{timeout, 15000}], []),
+        case R of
+            {ok, {{_, 200, _}, _, Body}} -> io:format("ok ~s~n", [hd(string:split(Body, "\n"))]);
+            Other -> io:format("bad ~p~n", [Other])
+        end,
+        halt().' 2>"$WORK/erl.err")
+    rc=$?
+    [ $rc -eq 0 ] || diag "erl: rc=$rc $(cat "$WORK/erl.err")"
+    is "$rc" 0 "erl: BEAM exits normally"
+    like "$out" "^ok hello from tserver" "erl: httpc got the page"
+    if check "erl: server logged the request" wait_for_lines "$erl_log" 1 15; then
+        is "$(tserver_field "$erl_log" 1 version)" TLS1.3 "erl: server: TLS 1.3"
+        is "$(tserver_field "$erl_log" 1 first_line)" "GET /from-erlang HTTP/1.1" "erl: server: the request came through TLS"
+    fi
+else
+    skip "erl with httpc not installed (apt-get install erlang-base erlang-inets)"
+fi
 
 done_testing
