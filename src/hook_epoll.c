@@ -14,6 +14,7 @@
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +64,7 @@ struct ep_item {
 	short ready;
 };
 
-static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(ep_lock);
 static struct ep_reg *slabs[MAX_SLABS];
 static atomic_int n_slabs; /* slabs[i] is set before n_slabs counts it */
 static struct ep_reg *free_regs;
@@ -746,10 +747,4 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const stru
 	start = timespec_ms(timeout) > 0 ? now_ns() : 0;
 	n = real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
 	return fixup_plain_wait(epfd, events, n, maxevents, timespec_ms(timeout), start, sigmask);
-}
-
-/* In a forked child: a thread of the parent may have held the lock. */
-void epoll_after_fork(void)
-{
-	pthread_mutex_init(&ep_lock, NULL);
 }

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "fdtab.h"
 #include "stdio_swap.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -84,7 +85,7 @@ FILE *fdopen(int fd, const char *mode)
 
 /* ---- stdin, stdout, stderr ---- */
 
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(swap_lock);
 static FILE *saved[3], *swapped[3];
 
 static FILE **std_var(int fd)

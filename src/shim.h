@@ -41,7 +41,6 @@ void epoll_forget_fd(int fd);
  * its registrations.  Cheap for any other descriptor. */
 void epoll_forget_epfd(int fd);
 
-void epoll_after_fork(void);
 /* After fork, in the child (pthread_atfork, and the _Fork hook). */
 void shim_fork_child(void);
 /* Before fork, in the parent. */
