@@ -54,5 +54,4 @@ void log_protect_fd(int fd);
 /* Our log descriptor, or -1. */
 int log_fd(void);
 
-
 #endif

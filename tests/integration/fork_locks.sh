@@ -15,8 +15,13 @@
 # it fail at once with EIO (the parent keeps it: the child's copy of the
 # session is a snapshot of a read in progress), with a log line; the parent
 # goes on using it, and the server sees the parent's message and its
-# close_notify only.  (Every lock is covered by tests/unit/forklock_test and
-# tests/unit/locks_registered.sh.)
+# close_notify only.
+# Last, every lock: tests/stress/forklocks_client (C) finds each mutex of the
+# loaded library and TLS module (symbol tables and registry sections), and
+# for each one forks while a thread of its own holds it; the child must find
+# it free and complete an exchange through the rule under a 10 s alarm.
+# (tests/unit/forklock_test and tests/unit/locks_registered.sh cover the
+# registry itself.)
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -79,6 +84,35 @@ like "$(cat "$WORK/busy.tlsshim.log")" "another thread of the parent process was
 if check "server: the connection" wait_for_lines "$busy_log" 1 15; then
     is "$(tserver_field "$busy_log" 1 bytes_in)" 32 "server: only the parent's message came in"
     is "$(tserver_field "$busy_log" 1 closed)" notify "server: closed with close_notify"
+fi
+
+FORKLOCKS=$top_builddir/tests/stress/forklocks_client
+if [ -x "$FORKLOCKS" ]; then
+    start_tserver each --mode echo
+    write_policy "$WORK/each.policy" <<POL
+log = file:$WORK/each.tlsshim.log
+[each]
+match = 127.0.0.1:18084
+port = $each_port
+server-name = localhost
+ca = $CERTS/ca.pem
+POL
+    out=$(timeout 300 "$TLSSHIM" -p "$WORK/each.policy" "$FORKLOCKS" 18084 2>"$WORK/each.err")
+    rc=$?
+    diag "$out"
+    is "$rc" 0 "forklocks_client: every lock free in the child, every child connected"
+    n=$(printf '%s\n' "$out" | sed -n 's/^locks \([0-9]*\) bad 0$/\1/p')
+    [ "${n:-0}" -ge 10 ]
+    ok $? "forklocks_client found the library's locks (${n:-0})"
+    for l in cred_lock swap_lock ep_lock fdtab_lock log_lock; do
+        like "$out" "$l free=yes child=ok" "$l held by another thread at fork: free in the child, which connects"
+    done
+    if check "server: the children's connections" wait_for_lines "$each_log" "$((${n:-0} + 1))" 30; then
+        is "$(grep -c '^conn .*status=ok version=TLS1.3 .*closed=notify' "$each_log")" "$((${n:-0} + 1))" \
+            "server: each child's connection TLS 1.3, ok, closed with close_notify"
+    fi
+else
+    skip "tests/stress/forklocks_client not built"
 fi
 
 done_testing
