@@ -1,5 +1,6 @@
 /* cache.c - a FIFO of tickets with a hash from key to its newest ticket. */
 #include "cache.h"
+#include "forklock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ struct ticket {
 	struct ticket *prev, *next; /* oldest first */
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(cache_lock);
 static struct ticket *head, *tail;
 static size_t n_tickets;
 static unsigned limit = 64;
@@ -122,10 +123,4 @@ size_t cache_count(void)
 	n = n_tickets;
 	pthread_mutex_unlock(&cache_lock);
 	return n;
-}
-
-/* In a forked child: a thread of the parent may have held the lock. */
-void cache_after_fork(void)
-{
-	pthread_mutex_init(&cache_lock, NULL);
 }

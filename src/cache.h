@@ -21,7 +21,5 @@ void *cache_take(const char *key, size_t *len, uint32_t *early_max);
 /* Tickets held now (for tests and soak measurements). */
 size_t cache_count(void);
 
-/* In a forked child: reset the cache lock. */
-void cache_after_fork(void);
 
 #endif

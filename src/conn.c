@@ -127,7 +127,7 @@ bool conn_foreign(const struct conn *conn)
 
 bool conn_claim(struct conn *conn)
 {
-	return owner_claim(conn->owner);
+	return !conn->busy_at_fork && owner_claim(conn->owner);
 }
 
 void conn_release_for_fork(struct conn *conn)
@@ -135,10 +135,34 @@ void conn_release_for_fork(struct conn *conn)
 	owner_release(conn->owner);
 }
 
+/* The parent's threads are gone: a lock one of them held would stay locked
+ * in this copy for ever.  Such a thread was in the middle of a read, a write
+ * or the handshake, which goes on in the parent: the session state copied
+ * here is a snapshot of that work, and a write from here could reuse the
+ * parent's nonces.  So the child never claims it. */
+void conn_forked_child(struct conn *conn)
+{
+	bool busy = false;
+
+	if (pthread_mutex_trylock(&conn->rlock) != 0)
+		busy = true;
+	if (pthread_mutex_trylock(&conn->wlock) != 0)
+		busy = true;
+	pthread_mutex_init(&conn->rlock, NULL);
+	pthread_mutex_init(&conn->wlock, NULL);
+	if (busy && owner_state(conn->owner) != OWNER_OTHER)
+		conn->busy_at_fork = true;
+}
+
 /* I/O on a connection another process owns since fork: refused, said once. */
 static ssize_t refuse_foreign(struct conn *conn)
 {
-	if (!conn->foreign_logged) {
+	if (!conn->foreign_logged && conn->busy_at_fork) {
+		conn->foreign_logged = true;
+		log_error("rule [%s] %s -> %s: another thread of the parent process was using this connection "
+			  "when it forked: the parent keeps it, I/O refused in the child (EIO)",
+			  conn->rule->name, conn->app_dest, conn->dest);
+	} else if (!conn->foreign_logged) {
 		conn->foreign_logged = true;
 		log_error("rule [%s] %s -> %s: since fork() another process (pid %d) uses this connection: "
 			  "I/O refused here (EIO)", conn->rule->name, conn->app_dest, conn->dest,

@@ -27,7 +27,7 @@ struct tls;
 
 struct conn {
 	atomic_int refs;
-	pthread_mutex_t rlock, wlock;
+	pthread_mutex_t rlock, wlock;  /* forklock: conn_forked_child */
 	_Atomic enum conn_state state;
 	int fd;                      /* transport descriptor */
 	atomic_int users;            /* poll/epoll calls into it in progress: close
@@ -47,6 +47,8 @@ struct conn {
 	bool eof;                    /* close_notify received */
 	bool shut_wr;                /* close_notify sent */
 	bool foreign_logged;         /* a forked child was told once */
+	bool busy_at_fork;           /* this is a forked child, and another thread of
+				      * the parent was inside this connection */
 	bool early_pending;          /* 0-RTT possible: wait for the first write */
 	bool early_sent;             /* the first bytes went out as early data */
 	unsigned char *early_buf;    /* a copy, resent if the server rejects them */
@@ -105,6 +107,9 @@ bool conn_foreign(const struct conn *conn);
 bool conn_claim(struct conn *conn);
 /* Before fork(): let whichever process uses it first have it. */
 void conn_release_for_fork(struct conn *conn);
+/* In the forked child (one thread): reset its locks; if a thread of the
+ * parent held one, the parent keeps the connection (the child gets EIO). */
+void conn_forked_child(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);

@@ -1,6 +1,7 @@
 /* fdtab.c - a two-level array of atomic slots, one lock for changes. */
 #include "fdtab.h"
 #include "conn.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,7 +18,7 @@ struct slot {
 };
 
 static _Atomic(struct slot *) chunks[N_CHUNKS];
-static pthread_mutex_t fdtab_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(fdtab_lock);
 static atomic_int n_mapped;
 
 static struct slot *slot_of(int fd, bool create)
@@ -195,10 +196,4 @@ void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg)
 	pthread_mutex_lock(&fdtab_lock);
 	foreach_locked(call_each, &args);
 	pthread_mutex_unlock(&fdtab_lock);
-}
-
-/* In a forked child: a thread of the parent may have held the lock. */
-void fdtab_after_fork(void)
-{
-	pthread_mutex_init(&fdtab_lock, NULL);
 }

@@ -44,7 +44,5 @@ void fdtab_set_app_cloexec(int fd, bool on);
  * call back into fdtab). */
 void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
 
-/* In a forked child: reset the registry lock. */
-void fdtab_after_fork(void);
 
 #endif

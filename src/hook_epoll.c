@@ -1,20 +1,25 @@
 /* hook_epoll.c - epoll for managed descriptors.
  *
  * A managed descriptor is registered with the kernel under a cookie of ours
- * (a pointer into our registration slabs) with the events the connection
+ * (a tagged registration number, see cookie_of) with the events the connection
  * needs (what the handshake waits for, or the program's interest once open).
  * epoll_wait translates cookie events back into the program's events and
  * data, injects readiness for plaintext that is already decrypted, drops
  * kernel readiness that carried no application data, and emulates
  * EPOLLONESHOT.  Descriptors added before connect() upgraded them are
- * adopted from /proc/self/fdinfo of the epoll instances the program uses. */
+ * adopted from /proc/self/fdinfo of the epoll instances the program uses.
+ * A wait that entered the kernel while its set had no managed descriptor
+ * may still return a cookie (another thread added one meanwhile): every
+ * wait's result is looked at once registrations exist (fixup_plain_wait). */
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +46,8 @@ struct ep_reg {
 				  * whose fd now names another connection is stale */
 	unsigned seq;          /* bumped by every (re)registration: work done
 				* outside the lock applies only if unchanged */
+	unsigned incarnation;  /* bumped when the slot is handed out: in the cookie */
+	uint32_t index;        /* the slot's number: in the cookie */
 	struct ep_reg *next_free;
 };
 
@@ -57,9 +64,9 @@ struct ep_item {
 	short ready;
 };
 
-static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(ep_lock);
 static struct ep_reg *slabs[MAX_SLABS];
-static int n_slabs;
+static atomic_int n_slabs; /* slabs[i] is set before n_slabs counts it */
 static struct ep_reg *free_regs;
 static atomic_int n_live;
 static int epfds[MAX_EPFDS];
@@ -67,40 +74,71 @@ static atomic_int n_epfds;
 
 /* ---- registrations ---- */
 
+/* The epoll_data the kernel holds for a managed registration: a tag in the
+ * top 16 bits (no user-space pointer has them set, so the program's own
+ * pointers never look like one), the slot number, and the slot's
+ * incarnation, so that an event fetched for a registration that has since
+ * been freed, and perhaps handed out again, is recognised as stale.  Telling
+ * a cookie from the program's data costs a few comparisons, without the lock. */
+#define COOKIE_TAG 0x7e5fULL
+#define COOKIE_INDEX_BITS 24
+#define COOKIE_INC_BITS 24
+#define COOKIE_INC_MASK ((1u << COOKIE_INC_BITS) - 1)
+_Static_assert((uint64_t)MAX_SLABS * SLAB_REGS <= (1ULL << COOKIE_INDEX_BITS), "slot numbers fit the cookie");
+
+static uint64_t cookie_of(const struct ep_reg *reg)
+{
+	return COOKIE_TAG << 48 | (uint64_t)reg->index << COOKIE_INC_BITS | (reg->incarnation & COOKIE_INC_MASK);
+}
+
 static bool is_cookie(uint64_t value)
 {
-	int i;
+	return value >> 48 == COOKIE_TAG &&
+	       ((value >> COOKIE_INC_BITS) & ((1u << COOKIE_INDEX_BITS) - 1)) <
+		       (uint64_t)atomic_load_explicit(&n_slabs, memory_order_acquire) * SLAB_REGS;
+}
 
-	for (i = 0; i < n_slabs; i++) {
-		uintptr_t base = (uintptr_t)slabs[i];
+/* The registration COOKIE (is_cookie) names, or NULL if that registration
+ * has been freed or the slot reused since the kernel was given it.  Under
+ * ep_lock. */
+static struct ep_reg *reg_of_cookie(uint64_t cookie)
+{
+	uint32_t index = (uint32_t)(cookie >> COOKIE_INC_BITS) & ((1u << COOKIE_INDEX_BITS) - 1);
+	struct ep_reg *reg = &slabs[index / SLAB_REGS][index % SLAB_REGS];
 
-		if (value >= base && value < base + SLAB_REGS * sizeof(struct ep_reg) &&
-		    (value - base) % sizeof(struct ep_reg) == 0)
-			return true;
-	}
-	return false;
+	if (!reg->live || (reg->incarnation & COOKIE_INC_MASK) != (cookie & COOKIE_INC_MASK))
+		return NULL;
+	return reg;
 }
 
 static struct ep_reg *reg_alloc(void)
 {
 	struct ep_reg *reg;
-	unsigned seq;
+	unsigned seq, inc;
+	uint32_t index;
 	int i;
 
 	if (!free_regs) {
-		if (n_slabs == MAX_SLABS || !(slabs[n_slabs] = calloc(SLAB_REGS, sizeof(struct ep_reg))))
+		int n = atomic_load(&n_slabs);
+
+		if (n == MAX_SLABS || !(slabs[n] = calloc(SLAB_REGS, sizeof(struct ep_reg))))
 			return NULL;
 		for (i = SLAB_REGS - 1; i >= 0; i--) {
-			slabs[n_slabs][i].next_free = free_regs;
-			free_regs = &slabs[n_slabs][i];
+			slabs[n][i].index = (uint32_t)(n * SLAB_REGS + i);
+			slabs[n][i].next_free = free_regs;
+			free_regs = &slabs[n][i];
 		}
-		n_slabs++;
+		atomic_store_explicit(&n_slabs, n + 1, memory_order_release);
 	}
 	reg = free_regs;
 	free_regs = reg->next_free;
 	seq = reg->seq;
+	inc = reg->incarnation;
+	index = reg->index;
 	memset(reg, 0, sizeof *reg);
 	reg->seq = seq + 1;
+	reg->incarnation = inc + 1;
+	reg->index = index;
 	reg->live = true;
 	atomic_fetch_add(&n_live, 1);
 	return reg;
@@ -130,7 +168,7 @@ static int kernel_update(struct ep_reg *reg, uint32_t events, int op)
 	struct epoll_event kev;
 
 	kev.events = events;
-	kev.data.u64 = (uint64_t)(uintptr_t)reg;
+	kev.data.u64 = cookie_of(reg);
 	if (op == EPOLL_CTL_MOD && events == reg->kernel_events)
 		return 0;
 	reg->kernel_events = events;
@@ -469,6 +507,47 @@ static void unref_items(struct ep_item *items, int n)
 	}
 }
 
+/* One event KEV the kernel returned for EPFD, appended to (or merged into)
+ * EVENTS[0..N_OUT): the program's own as it is, a cookie as the program's
+ * events and data for that registration, or nothing (stale, or no
+ * application data).  Returns the new count.  KEV is a copy: EVENTS may be
+ * the very array the kernel filled, as long as N_OUT never passes the index
+ * KEV came from. */
+static int translate(int epfd, struct epoll_event kev, struct epoll_event *events, int n_out, int maxevents)
+{
+	struct ep_item it = { 0 };
+	short result;
+	uint32_t ev;
+
+	if (!is_cookie(kev.data.u64)) {
+		if (n_out < maxevents)
+			events[n_out++] = kev;
+		return n_out;
+	}
+	pthread_mutex_lock(&ep_lock);
+	it.reg = reg_of_cookie(kev.data.u64);
+	if (it.reg && it.reg->epfd == epfd && (it.conn = fdtab_get(it.reg->fd)) && it.conn != it.reg->conn) {
+		conn_unref(it.conn);
+		it.conn = NULL;
+	}
+	if (it.conn) {
+		it.seq = it.reg->seq;
+		it.app_events = it.reg->app_events;
+		conn_use_hold(it.conn);
+	}
+	pthread_mutex_unlock(&ep_lock);
+	if (!it.conn)
+		return n_out; /* freed (closed, EPOLL_CTL_DEL) since the kernel queued it */
+	result = conn_poll_result(it.conn, (short)(it.app_events & APP_BITS), (short)(kev.events & 0xffff));
+	pthread_mutex_lock(&ep_lock);
+	if (item_current(&it, epfd) && n_out < maxevents && (ev = deliverable(it.reg, it.conn, result)))
+		n_out = add_event(events, n_out, maxevents, it.reg, ev);
+	pthread_mutex_unlock(&ep_lock);
+	conn_use_end(it.conn);
+	conn_unref(it.conn);
+	return n_out;
+}
+
 static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
 			   const sigset_t *sigmask)
 {
@@ -553,39 +632,8 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 		}
 
 		/* 3. Translate, again asking each connection with the lock released. */
-		for (i = 0; i < n_k; i++) {
-			struct ep_item it = { 0 };
-			short result;
-			uint32_t ev;
-
-			if (!is_cookie(kev[i].data.u64)) {
-				if (n_out < maxevents)
-					events[n_out++] = kev[i];
-				continue;
-			}
-			it.reg = (struct ep_reg *)(uintptr_t)kev[i].data.u64;
-			pthread_mutex_lock(&ep_lock);
-			if (it.reg->live && it.reg->epfd == epfd && (it.conn = fdtab_get(it.reg->fd)) &&
-			    it.conn != it.reg->conn) {
-				conn_unref(it.conn);
-				it.conn = NULL;
-			}
-			it.seq = it.reg->seq;
-			it.app_events = it.reg->app_events;
-			if (it.conn)
-				conn_use_hold(it.conn);
-			pthread_mutex_unlock(&ep_lock);
-			if (!it.conn)
-				continue;
-			result = conn_poll_result(it.conn, (short)(it.app_events & APP_BITS),
-						  (short)(kev[i].events & 0xffff));
-			pthread_mutex_lock(&ep_lock);
-			if (item_current(&it, epfd) && n_out < maxevents && (ev = deliverable(it.reg, it.conn, result)))
-				n_out = add_event(events, n_out, maxevents, it.reg, ev);
-			pthread_mutex_unlock(&ep_lock);
-			conn_use_end(it.conn);
-			conn_unref(it.conn);
-		}
+		for (i = 0; i < n_k; i++)
+			n_out = translate(epfd, kev[i], events, n_out, maxevents);
 		/* Past a handshake deadline: fail it, so the program hears of it. */
 		if (wake && now_ns() >= wake) {
 			n_items = collect(epfd, &items, &cap, stack_items);
@@ -609,34 +657,94 @@ static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, 
 	return ret;
 }
 
+/* A wait that went straight to the kernel (its set had no managed
+ * descriptor when it started) returned N events in EVENTS.  Another thread
+ * may have added a managed descriptor to the set meanwhile, and the kernel
+ * then hands out our cookie: translate in place.  If nothing is left for the
+ * program, wait again, the managed way, for what remains of the timeout
+ * (TIMEOUT_MS from START_NS; -1: forever). */
+static int fixup_plain_wait(int epfd, struct epoll_event *events, int n, int maxevents, int timeout_ms,
+			    long long start_ns, const sigset_t *sigmask)
+{
+	int i, n_out = 0, left;
+
+	/* No registration was ever made: no cookie can be in there. */
+	if (n <= 0 || atomic_load_explicit(&n_slabs, memory_order_relaxed) == 0)
+		return n;
+	for (i = 0; i < n && !is_cookie(events[i].data.u64); i++)
+		;
+	if (i == n)
+		return n;
+	n_out = i;
+	for (; i < n; i++)
+		n_out = translate(epfd, events[i], events, n_out, maxevents);
+	if (n_out > 0 || timeout_ms == 0)
+		return n_out;
+	left = timeout_ms;
+	if (timeout_ms > 0) {
+		long long spent_ms = (now_ns() - start_ns) / 1000000;
+
+		if (spent_ms >= timeout_ms)
+			return 0;
+		left = (int)(timeout_ms - spent_ms);
+	}
+	return shim_epoll_wait(epfd, events, maxevents, left, sigmask);
+}
+
+/* A timeout in milliseconds as epoll_wait takes it, rounded up; -1: none. */
+static int timespec_ms(const struct timespec *timeout)
+{
+	long long ms;
+
+	if (!timeout)
+		return -1;
+	ms = (long long)timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-	if (!shim_enter() || !epfd_has_managed(epfd))
+	long long start;
+	int n;
+
+	if (!shim_enter())
 		return real.epoll_wait(epfd, events, maxevents, timeout);
-	return shim_epoll_wait(epfd, events, maxevents, timeout, NULL);
+	if (epfd_has_managed(epfd))
+		return shim_epoll_wait(epfd, events, maxevents, timeout, NULL);
+	start = timeout > 0 ? now_ns() : 0;
+	n = real.epoll_wait(epfd, events, maxevents, timeout);
+	return fixup_plain_wait(epfd, events, n, maxevents, timeout, start, NULL);
 }
 
 int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask)
 {
-	if (!shim_enter() || !epfd_has_managed(epfd))
+	long long start;
+	int n;
+
+	if (!shim_enter())
 		return real.epoll_pwait(epfd, events, maxevents, timeout, sigmask);
-	return shim_epoll_wait(epfd, events, maxevents, timeout, sigmask);
+	if (epfd_has_managed(epfd))
+		return shim_epoll_wait(epfd, events, maxevents, timeout, sigmask);
+	start = timeout > 0 ? now_ns() : 0;
+	n = real.epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+	return fixup_plain_wait(epfd, events, n, maxevents, timeout, start, sigmask);
 }
 
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask)
 {
-	int ms;
+	long long start;
+	int n;
 
-	if (!shim_enter() || !epfd_has_managed(epfd))
-		return real.epoll_pwait2 ? real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask)
-					 : (int)shim_result(-ENOSYS);
-	ms = timeout ? (int)(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000) : -1;
-	return shim_epoll_wait(epfd, events, maxevents, ms, sigmask);
-}
+	bool enter = shim_enter(); /* resolves libc first */
 
-/* In a forked child: a thread of the parent may have held the lock. */
-void epoll_after_fork(void)
-{
-	pthread_mutex_init(&ep_lock, NULL);
+	if (!real.epoll_pwait2)
+		return (int)shim_result(-ENOSYS);
+	if (!enter)
+		return real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+	if (epfd_has_managed(epfd))
+		return shim_epoll_wait(epfd, events, maxevents, timespec_ms(timeout), sigmask);
+	start = timespec_ms(timeout) > 0 ? now_ns() : 0;
+	n = real.epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+	return fixup_plain_wait(epfd, events, n, maxevents, timespec_ms(timeout), start, sigmask);
 }

@@ -16,6 +16,7 @@
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
+#include "forklock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -311,14 +312,9 @@ struct spawn_actions {
 	size_t n, cap;
 };
 
-static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(spawn_lock);
 static struct spawn_actions *spawn_list;
 static size_t spawn_n, spawn_cap;
-
-void spawn_after_fork(void)
-{
-	pthread_mutex_init(&spawn_lock, NULL);
-}
 
 /* (Caller holds spawn_lock.) */
 static struct spawn_actions *actions_of(const posix_spawn_file_actions_t *fa)

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "fdtab.h"
 #include "stdio_swap.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -320,7 +321,7 @@ int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 
 /* ---- stdin, stdout, stderr ---- */
 
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(swap_lock);
 static FILE *saved[3], *swapped[3];
 
 static FILE **std_var(int fd)

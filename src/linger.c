@@ -2,6 +2,7 @@
  * close() and connect(), and drained at exit. */
 #include "linger.h"
 #include "real.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -19,7 +20,7 @@ struct lingering {
 	long long deadline;
 };
 
-static pthread_mutex_t linger_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(linger_lock);
 static struct lingering list[LINGER_MAX];
 static atomic_int n_lingering;
 
@@ -146,7 +147,6 @@ void linger_forked_child(void)
 	for (i = 0; i < n; i++)
 		real.close(list[i].fd);
 	atomic_store(&n_lingering, 0);
-	pthread_mutex_init(&linger_lock, NULL);
 }
 
 int linger_fds(int *out, int max)

@@ -1,6 +1,7 @@
 /* log.c - our own log descriptor and line formatting. */
 #include "log.h"
 #include "real.h"
+#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@
 /* Our descriptors live high, away from the numbers programs use. */
 #define LOG_FD_MIN 500
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(log_lock);
 static atomic_int log_descriptor = -1;
 static atomic_int log_dest = POLICY_LOG_STDERR; /* enum policy_log_dest */
 static atomic_int log_level = POLICY_LEVEL_WARNING;
@@ -315,10 +316,4 @@ void log_msg(enum policy_log_level level, const char *fmt, ...)
 	emit(level, line, len);
 	shim_guard--;
 	errno = saved_errno;
-}
-
-/* In a forked child: a thread of the parent may have held the lock. */
-void log_after_fork(void)
-{
-	pthread_mutex_init(&log_lock, NULL);
 }

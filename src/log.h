@@ -54,7 +54,4 @@ void log_protect_fd(int fd);
 /* Our log descriptor, or -1. */
 int log_fd(void);
 
-/* In a forked child: reset the log lock. */
-void log_after_fork(void);
-
 #endif

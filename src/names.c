@@ -1,5 +1,6 @@
 /* names.c - a bounded address -> names map (uthash), one lock. */
 #include "names.h"
+#include "forklock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ struct addr_entry {
 	UT_hash_handle hh;
 };
 
-static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(names_lock);
 static struct addr_entry *table;
 static struct addr_entry *oldest, *newest;
 static size_t n_entries;
@@ -133,10 +134,4 @@ void names_lookup(int family, const uint8_t *addr, struct name_list *out)
 	if (e)
 		memcpy(out, &e->list, sizeof *out);
 	pthread_mutex_unlock(&names_lock);
-}
-
-/* In a forked child: a thread of the parent may have held the lock. */
-void names_after_fork(void)
-{
-	pthread_mutex_init(&names_lock, NULL);
 }

@@ -24,7 +24,5 @@ void names_record(const char *name, int family, const uint8_t *addr);
  * IPv4-mapped IPv6 address also finds IPv4 records.  Thread-safe. */
 void names_lookup(int family, const uint8_t *addr, struct name_list *out);
 
-/* In a forked child: reset the map lock. */
-void names_after_fork(void);
 
 #endif

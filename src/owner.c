@@ -4,6 +4,7 @@
  * allocated from its parent's region could hand out a word the parent uses
  * too.  Inherited connections keep pointing into the parent's region. */
 #include "owner.h"
+#include "forklock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ struct free_word {
 	struct free_word *next;
 };
 
-static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(owner_lock);
 static struct region region;
 static atomic_int self_pid;
 /* Forks so far: a word that existed at a fork may be in use by the child,
@@ -45,7 +46,6 @@ pid_t owner_pid(void)
 void owner_forked(void)
 {
 	atomic_store(&self_pid, getpid());
-	pthread_mutex_init(&owner_lock, NULL);
 }
 
 void owner_forking(void)

@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "decide.h"
 #include "fdtab.h"
+#include "forklock.h"
 #include "hosts.h"
 #include "log.h"
 #include "linger.h"
@@ -74,18 +75,21 @@ void shim_fork_prepare(void)
 		fdtab_foreach(release_one, NULL);
 }
 
-/* In the child: our pid, and locks another thread of the parent may have
- * held at the fork (the child has only the forking thread). */
+static void forked_one(int fd, struct conn *conn, void *arg)
+{
+	conn_forked_child(conn);
+}
+
+/* In the child: every lock another thread of the parent may have held at
+ * the fork (the child has only the forking thread; forklock.h), our pid,
+ * and the connections' own locks. */
 void shim_fork_child(void)
 {
+	forklock_child_reset();
 	owner_forked();
-	fdtab_after_fork();
-	epoll_after_fork();
-	log_after_fork();
-	names_after_fork();
-	cache_after_fork();
 	linger_forked_child();
-	spawn_after_fork();
+	if (fdtab_any())
+		fdtab_foreach(forked_one, NULL);
 }
 
 /* Start-up, in every process that has the library: only what cannot wait.

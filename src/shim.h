@@ -44,7 +44,6 @@ void epoll_forget_fd(int fd);
  * its registrations.  Cheap for any other descriptor. */
 void epoll_forget_epfd(int fd);
 
-void epoll_after_fork(void);
 /* After fork, in the child (pthread_atfork, and the _Fork hook). */
 void shim_fork_child(void);
 /* Before fork, in the parent. */
@@ -52,7 +51,5 @@ void shim_fork_prepare(void);
 /* Set while vfork() runs a real fork (hook_exec.c): the parent keeps the
  * ownership of its connections, the child is about to exec. */
 extern __thread bool shim_vforking;
-/* After fork, in the child: the spawn bookkeeping's lock (hook_exec.c). */
-void spawn_after_fork(void);
 
 #endif

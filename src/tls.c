@@ -8,6 +8,7 @@
 #include "tls_module.h"
 #include "ticket.h"
 #include "real.h"
+#include "forklock.h"
 
 /* The real libc functions, handed over by the library that loads us. */
 static const struct real_fns *real_fns;
@@ -61,7 +62,7 @@ struct cred_entry {
 	struct cred_entry *next;
 };
 
-static pthread_mutex_t cred_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(cred_lock);
 static struct cred_entry *creds;
 
 static int verify_peer(gnutls_session_t session);
@@ -371,7 +372,7 @@ struct vcache_entry {
 
 static struct vcache_entry vcache[VCACHE_SLOTS];
 static unsigned vcache_next;
-static pthread_mutex_t vcache_lock = PTHREAD_MUTEX_INITIALIZER;
+FORKLOCK_MUTEX(vcache_lock);
 
 static long long mono_ns(void)
 {
@@ -1220,6 +1221,12 @@ static void mod_init(const struct real_fns *fns)
 	real_fns = fns;
 }
 
+static const struct forklock *mod_locks(const struct forklock **end)
+{
+	*end = FORKLOCK_OWN_END();
+	return FORKLOCK_OWN_BEGIN();
+}
+
 __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.abi = TLS_OPS_ABI,
 	.init = mod_init,
@@ -1247,4 +1254,5 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.cert_requested = mod_cert_requested,
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
+	.locks = mod_locks,
 };

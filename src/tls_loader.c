@@ -3,6 +3,7 @@
  * both in src/.libs), then in PKGLIBDIR. */
 #include "tls.h"
 #include "tls_module.h"
+#include "forklock.h"
 #include "log.h"
 #include "real.h"
 
@@ -60,6 +61,15 @@ static void load_module(void)
 		goto out;
 	}
 	found->init(&real);
+	{
+		const struct forklock *end, *begin = found->locks(&end);
+
+		/* Before any of them is used: a fork from now on resets them. */
+		if (begin && forklock_add(begin, end) < 0) {
+			snprintf(load_error, sizeof load_error, "%s: too many lock registries", TLS_MODULE_NAME);
+			goto out;
+		}
+	}
 	ops = found;
 out:
 	shim_guard--;

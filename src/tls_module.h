@@ -6,10 +6,11 @@
 #ifndef TLSSHIM_TLS_MODULE_H
 #define TLSSHIM_TLS_MODULE_H
 
+#include "forklock.h"
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 6
+#define TLS_OPS_ABI 7
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -39,6 +40,8 @@ struct tls_ops {
 	void (*after_fork)(void);
 	size_t (*buffered)(struct tls *tls);
 	bool (*cert_requested)(struct tls *tls);
+	/* The module's locks (forklock.h): registered by the loader. */
+	const struct forklock *(*locks)(const struct forklock **end);
 };
 
 #endif
