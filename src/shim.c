@@ -69,12 +69,19 @@ void shim_fork_prepare(void)
 		fdtab_foreach(release_one, NULL);
 }
 
+static void forked_one(int fd, struct conn *conn, void *arg)
+{
+	conn_forked_child(conn);
+}
+
 /* In the child: our pid, and locks another thread of the parent may have
  * held at the fork (the child has only the forking thread). */
 void shim_fork_child(void)
 {
 	owner_forked();
 	fdtab_after_fork();
+	if (fdtab_any())
+		fdtab_foreach(forked_one, NULL);
 	epoll_after_fork();
 	log_after_fork();
 	names_after_fork();

@@ -9,7 +9,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 5
+#define TLS_OPS_ABI 6
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
