@@ -15,7 +15,10 @@
 #       with its own KeyUpdate before its next data, the data after it
 #       arrives intact, and the end is a close_notify;
 #   (c) one process that both writes and reads keeps the whole connection:
-#       the other gets EIO both ways (and the server never sees its bytes).
+#       the other gets EIO both ways (and the server never sees its bytes);
+#   (d) when the process that reads exits, the other cannot take its
+#       direction over (its copy of the TLS state is stale): EIO and a log
+#       line, while its own direction still works to a clean close_notify.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -169,5 +172,19 @@ like "$(tserver_field "$whole_log" 1 first_line)" "^GET /parent" "whole connecti
 like "$(grep -c 'SECOND PROCESS' "$whole_log")" '^0$' "whole connection: server never saw the second process's bytes"
 like "$(cat "$WORK/whole.tlsshim.log")" "another process \(pid [0-9]+\) uses this connection for writing: writing refused here \(EIO\)" \
     "whole connection: the log says why"
+
+# ==== (d) a direction never moves: its owner exited, the other process gets EIO =================
+start_tserver hand --mode echo
+policy hand "127.0.0.1:18080" "$hand_port"
+tlsshim_run "$WORK/hand.policy" "$PYTHON" "$CLIENTS/split_client.py" handover parent-reads 127.0.0.1 18080 \
+    >"$WORK/hand.out" 2>"$WORK/hand.err"
+ok $? "handover: client exits 0"
+like "$(cat "$WORK/hand.out")" "child read b'one.n'" "handover: the child read the echo"
+like "$(cat "$WORK/hand.out")" "parent recv=EIO" "handover: the parent cannot take over the exited reader's direction (EIO)"
+check "handover: server logged the connection" wait_for_lines "$hand_log" 1
+is "$(tserver_field "$hand_log" 1 status) $(tserver_field "$hand_log" 1 bytes_in) $(tserver_field "$hand_log" 1 closed)" \
+    "ok 8 notify" "handover: server: the parent's two lines, then close_notify from the writer"
+like "$(cat "$WORK/hand.tlsshim.log")" "uses this connection for reading, and has exited: reading refused here \(EIO\); a direction never moves" \
+    "handover: the log says why"
 
 done_testing

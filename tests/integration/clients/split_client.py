@@ -11,6 +11,9 @@ MODE cmd FIFO OUT: the writer takes lines from FIFO: "send TEXT" sends
     TEXT and a newline, "close" closes the socket and ends.  The reader
     appends what it reads to OUT, and at the end one line
     "[reader eof]" or "[reader error ERRNO]".
+MODE handover: the parent writes "one", the child reads the echo and
+    exits; the parent writes "two" (its direction), then tries to read (the
+    exited child's direction) and prints "parent recv=ok|ERRNO"; then closes.
 Exit status 0 when both processes ended without an error."""
 import errno
 import hashlib
@@ -91,6 +94,28 @@ try:
             status = reader_echo(os.path.getsize(sys.argv[5]))
         else:
             status = writer_echo(sys.argv[5])
+    elif mode == "handover":
+        if pid == 0:
+            d = b""
+            while len(d) < 4:
+                d += s.recv(4 - len(d)) or b"!!!!"
+            print("child read %r" % d, flush=True)
+            status = 0
+        else:
+            s.sendall(b"one\n")
+            os.waitpid(pid, 0)
+            pid = -1
+            s.sendall(b"two\n")
+            try:
+                s.settimeout(5)
+                s.recv(100)
+                print("parent recv=ok", flush=True)
+            except socket.timeout:
+                print("parent recv=timeout", flush=True)
+            except OSError as e:
+                print("parent recv=" + errname(e), flush=True)
+            s.close()
+            sys.exit(0)
     elif mode == "cmd":
         status = reader_cmd(sys.argv[6]) if is_reader else writer_cmd(sys.argv[5])
     else:
