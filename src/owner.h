@@ -31,13 +31,16 @@
  *  3. A claim is a compare-and-swap from 0 (unowned) to our identity, so of
  *     any number of racing processes exactly one wins a direction; the word
  *     is never set to another identity except by release (below).
- *  4. Release (0) happens only before fork, by the owner itself, on the
- *     forking thread, while it holds the direction's copy that the child is
- *     about to duplicate.  From then on the parent's and the child's copies
- *     are identical, and whichever claims first continues the sequence
- *     exactly where it was; the loser's copy is never used.  A direction
- *     owned by a third process is not released by a fork of ours: it keeps
- *     its owner.
+ *  4. Release (0) happens only before fork, by the owner itself, and only
+ *     while it holds the direction's lock (trylock: a direction some thread
+ *     is inside stays with the parent).  Every use of a direction checks
+ *     (or claims) ownership again with that lock held, so no thread of the
+ *     parent can be using a copy it checked before the release.  From the
+ *     release on, the parent's and the child's copies are identical, and
+ *     whichever claims first continues the sequence exactly where it was;
+ *     the loser's copy is never used.  A direction owned by a third process
+ *     is not released by a fork of ours: it keeps its owner.  (The child
+ *     re-initialises the locks: a parent thread may have held one.)
  *  5. Identities are never reused: an identity is the pid plus a number
  *     drawn from a counter shared by every process that descends from the
  *     one that made the connection.  A new process whose pid happens to be
