@@ -8,6 +8,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -24,6 +25,10 @@
 /* rekey-after: at most four KeyUpdates a second. */
 #define REKEY_MIN_NS (250 * 1000000LL)
 
+
+static bool mine(struct conn *conn, enum owner_dir dir);
+static bool may_push(void *arg);
+static void peer_update_request(void *arg);
 
 static char *dup_or_null(const char *s)
 {
@@ -79,6 +84,9 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	tp.ticket_len = ticket_len;
 	tp.early_data = conn->early_pending;
 	tp.keylog_fd = log_keylog_fd();
+	tp.guard_arg = conn;
+	tp.may_push = may_push;
+	tp.update_requested = peer_update_request;
 	ret = tls_open(&conn->tls, &tp, err, errlen);
 	free(ticket);
 	if (ret < 0) {
@@ -104,7 +112,7 @@ void conn_unref(struct conn *conn)
 	free(conn->cache_key);
 	free(conn->rbuf);
 	free(conn->early_buf);
-	if (owner_state(conn->owner) == OWNER_SELF) {
+	if (mine(conn, OWNER_SEND) || mine(conn, OWNER_RECV)) {
 		pthread_mutex_destroy(&conn->rlock);
 		pthread_mutex_destroy(&conn->wlock);
 	}
@@ -122,17 +130,44 @@ bool conn_is_socket(const struct conn *conn, int fd)
 
 bool conn_foreign(const struct conn *conn)
 {
-	return owner_state(conn->owner) == OWNER_OTHER;
+	return owner_state(conn->owner, OWNER_SEND) == OWNER_OTHER ||
+	       owner_state(conn->owner, OWNER_RECV) == OWNER_OTHER;
 }
 
 bool conn_claim(struct conn *conn)
 {
-	return !conn->busy_at_fork && owner_claim(conn->owner);
+	/* Both, even if the first is refused: say so for both. */
+	bool recv;
+
+	if (conn->busy_at_fork)
+		return false;
+	recv = owner_claim(conn->owner, OWNER_RECV);
+	return owner_claim(conn->owner, OWNER_SEND) && recv;
 }
 
+bool conn_owns_send(const struct conn *conn)
+{
+	return owner_state(conn->owner, OWNER_SEND) == OWNER_SELF;
+}
+
+bool conn_owns_recv(const struct conn *conn)
+{
+	return owner_state(conn->owner, OWNER_RECV) == OWNER_SELF;
+}
+
+/* Release a direction only if no thread is inside it: a thread that holds
+ * its lock may have checked ownership already (owner.h, point 4).  A busy
+ * direction stays with this process. */
 void conn_release_for_fork(struct conn *conn)
 {
-	owner_release(conn->owner);
+	if (pthread_mutex_trylock(&conn->rlock) == 0) {
+		owner_release(conn->owner, OWNER_RECV);
+		pthread_mutex_unlock(&conn->rlock);
+	}
+	if (pthread_mutex_trylock(&conn->wlock) == 0) {
+		owner_release(conn->owner, OWNER_SEND);
+		pthread_mutex_unlock(&conn->wlock);
+	}
 }
 
 /* The parent's threads are gone: a lock one of them held would stay locked
@@ -150,25 +185,70 @@ void conn_forked_child(struct conn *conn)
 		busy = true;
 	pthread_mutex_init(&conn->rlock, NULL);
 	pthread_mutex_init(&conn->wlock, NULL);
-	if (busy && owner_state(conn->owner) != OWNER_OTHER)
+	if (busy)
 		conn->busy_at_fork = true;
 }
 
-/* I/O on a connection another process owns since fork: refused, said once. */
-static ssize_t refuse_foreign(struct conn *conn)
+/* With the direction's lock held (or before taking it): true if DIR is
+ * ours, claimed now if it was unowned. */
+static bool own(struct conn *conn, enum owner_dir dir)
 {
-	if (!conn->foreign_logged && conn->busy_at_fork) {
-		conn->foreign_logged = true;
+	return !conn->busy_at_fork && owner_claim(conn->owner, dir);
+}
+
+static bool mine(struct conn *conn, enum owner_dir dir)
+{
+	return owner_state(conn->owner, dir) == OWNER_SELF;
+}
+
+/* I/O on a direction another process owns since fork: refused, said once. */
+static ssize_t refuse_foreign(struct conn *conn, enum owner_dir dir)
+{
+	pid_t pid = owner_pid_of(conn->owner, dir);
+	bool gone;
+
+	if (!conn->foreign_logged[dir] && conn->busy_at_fork) {
+		conn->foreign_logged[dir] = true;
 		log_error("rule [%s] %s -> %s: another thread of the parent process was using this connection "
 			  "when it forked: the parent keeps it, I/O refused in the child (EIO)",
 			  conn->rule->name, conn->app_dest, conn->dest);
-	} else if (!conn->foreign_logged) {
-		conn->foreign_logged = true;
-		log_error("rule [%s] %s -> %s: since fork() another process (pid %d) uses this connection: "
-			  "I/O refused here (EIO)", conn->rule->name, conn->app_dest, conn->dest,
-			  atomic_load(conn->owner));
+	} else if (!conn->foreign_logged[dir]) {
+		conn->foreign_logged[dir] = true;
+		gone = pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+		log_error("rule [%s] %s -> %s: since fork() another process (pid %d) uses this connection for "
+			  "%s%s: %s refused here (EIO)%s", conn->rule->name, conn->app_dest, conn->dest, pid,
+			  dir == OWNER_SEND ? "writing" : "reading", gone ? ", and has exited" : "",
+			  dir == OWNER_SEND ? "writing" : "reading",
+			  gone ? "; a direction never moves to another process: its TLS state here is stale" : "");
 	}
 	return -EIO;
+}
+
+/* The TLS engine is about to write: only the send owner's bytes go out
+ * (GnuTLS answers a KeyUpdate request or sends an alert from inside a read). */
+static bool may_push(void *arg)
+{
+	struct conn *conn = arg;
+
+	if (mine(conn, OWNER_SEND))
+		return true;
+	if (!conn->push_refused_logged) {
+		conn->push_refused_logged = true;
+		log_warning("rule [%s] %s -> %s: TLS tried to send from a process that does not write to this "
+			    "connection since fork(): not sent", conn->rule->name, conn->app_dest, conn->dest);
+	}
+	return false;
+}
+
+/* The server asked for a new sending key (KeyUpdate update_requested): if
+ * another process writes, tell it; GnuTLS here answers only from its own
+ * next write, which this process will never make. */
+static void peer_update_request(void *arg)
+{
+	struct conn *conn = arg;
+
+	if (!mine(conn, OWNER_SEND))
+		atomic_store(&conn->owner->update_requested, true);
 }
 
 void conn_set_fd(struct conn *conn, int fd)
@@ -451,7 +531,13 @@ static int ensure_open(struct conn *conn, bool nonblock)
 	nonblock = nonblock || socket_nonblocking(conn->fd);
 	pthread_mutex_lock(&conn->rlock);
 	pthread_mutex_lock(&conn->wlock);
-	ret = step_locked(conn, nonblock);
+	/* The handshake uses both directions. */
+	if (!own(conn, OWNER_RECV))
+		ret = refuse_foreign(conn, OWNER_RECV);
+	else if (!own(conn, OWNER_SEND))
+		ret = refuse_foreign(conn, OWNER_SEND);
+	else
+		ret = step_locked(conn, nonblock);
 	pthread_mutex_unlock(&conn->wlock);
 	pthread_mutex_unlock(&conn->rlock);
 	if (ret == -ECONNREFUSED)
@@ -547,12 +633,17 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	size_t done = 0;
 	ssize_t ret;
 
-	if (!conn_claim(conn))
-		return refuse_foreign(conn);
+	if (!own(conn, OWNER_RECV))
+		return refuse_foreign(conn, OWNER_RECV);
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&conn->rlock);
+	/* Again under the lock: a fork may have released it (owner.h). */
+	if (!own(conn, OWNER_RECV)) {
+		ret = refuse_foreign(conn, OWNER_RECV);
+		goto out;
+	}
 	if (state_of(conn) == CONN_FAILED && conn->rlen == 0) {
 		ret = -conn->error;
 		goto out;
@@ -607,11 +698,13 @@ static void capture_alert(struct conn *conn)
 {
 	unsigned char scratch[512];
 
-	if (pthread_mutex_trylock(&conn->rlock) != 0)
+	if (!mine(conn, OWNER_RECV) || pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
-	tls_set_read_nonblock(conn->tls, true);
-	(void)tls_recv(conn->tls, scratch, sizeof scratch);
-	tls_set_read_nonblock(conn->tls, false);
+	if (mine(conn, OWNER_RECV)) {
+		tls_set_read_nonblock(conn->tls, true);
+		(void)tls_recv(conn->tls, scratch, sizeof scratch);
+		tls_set_read_nonblock(conn->tls, false);
+	}
 	pthread_mutex_unlock(&conn->rlock);
 }
 
@@ -659,6 +752,11 @@ static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool n
 
 	pthread_mutex_lock(&conn->rlock);
 	pthread_mutex_lock(&conn->wlock);
+	if (!own(conn, OWNER_RECV) || !own(conn, OWNER_SEND)) {
+		pthread_mutex_unlock(&conn->wlock);
+		pthread_mutex_unlock(&conn->rlock);
+		return refuse_foreign(conn, mine(conn, OWNER_RECV) ? OWNER_SEND : OWNER_RECV);
+	}
 	if (!conn->early_pending || state_of(conn) != CONN_HANDSHAKING) {
 		pthread_mutex_unlock(&conn->wlock);
 		pthread_mutex_unlock(&conn->rlock);
@@ -688,13 +786,43 @@ static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool n
 	return taken;
 }
 
+/* The server asked for a new sending key and the process that read the
+ * request does not write (owner.h): send our KeyUpdate before the next
+ * data, as RFC 8446 4.6.3 asks.  When this process also reads, GnuTLS
+ * answers by itself.  wlock held, send direction ours.  0 or -errno. */
+static int answer_update_request(struct conn *conn, bool dontwait)
+{
+	int ret;
+
+	if (!atomic_load_explicit(&conn->owner->update_requested, memory_order_relaxed) ||
+	    mine(conn, OWNER_RECV) || state_of(conn) != CONN_OPEN)
+		return 0;
+	tls_set_write_nonblock(conn->tls, dontwait);
+	ret = tls_key_update(conn->tls);
+	tls_set_write_nonblock(conn->tls, false);
+	if (ret == -EAGAIN || ret == -EINTR)
+		return ret; /* asked again at the next write */
+	atomic_store(&conn->owner->update_requested, false);
+	if (ret < 0) {
+		log_failure(conn, "key update failed", tls_reason(conn->tls));
+		fail(conn, -ret, -ret);
+		return ret;
+	}
+	conn->key_updates++;
+	conn->sent_since_rekey = 0;
+	conn->last_rekey_ns = now_ns();
+	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the server asked for one (read by another process)",
+		  rule_name(conn), conn->app_dest, conn->dest);
+	return 0;
+}
+
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT;
 	ssize_t ret;
 
-	if (!conn_claim(conn))
-		return refuse_foreign(conn);
+	if (!own(conn, OWNER_SEND))
+		return refuse_foreign(conn, OWNER_SEND);
 	if (conn->early_pending && len > 0) {
 		ret = send_early(conn, buf, len, dontwait || socket_nonblocking(conn->fd));
 		if (ret != 0)
@@ -704,10 +832,15 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&conn->wlock);
-	if (state_of(conn) == CONN_FAILED) {
+	if (!own(conn, OWNER_SEND)) {
+		/* Again under the lock: a fork may have released it (owner.h). */
+		ret = refuse_foreign(conn, OWNER_SEND);
+	} else if (state_of(conn) == CONN_FAILED) {
 		ret = -conn->error;
 	} else if (conn->shut_wr) {
 		ret = -EPIPE;
+	} else if ((ret = answer_update_request(conn, dontwait)) < 0) {
+		/* -EAGAIN: the transport is full; the program tries again. */
 	} else {
 		tls_set_write_nonblock(conn->tls, dontwait);
 		ret = tls_send(conn->tls, buf, len);
@@ -786,20 +919,96 @@ unsigned conn_read_generation(struct conn *conn)
 
 static void try_step(struct conn *conn);
 
+/* The receiving half of conn_poll_prepare (OPEN, receive side ours). */
+static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
+{
+	short kernel = 0;
+
+	if (want & POLLIN) {
+		/* Whole records read ahead: decrypt one now, the kernel will
+		 * not say readable for them. */
+		if (conn->rlen == 0 && !conn->eof && tls_pending(conn->tls) == 0 &&
+		    tls_buffered(conn->tls) > 0 && pthread_mutex_trylock(&conn->rlock) == 0) {
+			if (mine(conn, OWNER_RECV))
+				(void)fill_rbuf(conn, true);
+			pthread_mutex_unlock(&conn->rlock);
+		}
+		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED)
+			*ready |= POLLIN;
+		if (conn->rlen < RBUF_SIZE)
+			kernel |= POLLIN;
+	}
+	return kernel;
+}
+
+/* Both directions: SELF if both are ours, OTHER if either is another's. */
+static enum owner_state whole_state(struct conn *conn)
+{
+	enum owner_state r = owner_state(conn->owner, OWNER_RECV), w = owner_state(conn->owner, OWNER_SEND);
+
+	if (r == OWNER_OTHER || w == OWNER_OTHER)
+		return OWNER_OTHER;
+	return r == OWNER_SELF && w == OWNER_SELF ? OWNER_SELF : OWNER_NONE;
+}
+
+/* Readiness of one direction another process owns: the I/O would fail
+ * (EIO), so it is "ready" with an error.  Unowned: the kernel says. */
+static short foreign_dir(struct conn *conn, enum owner_dir dir, short want, short *ready)
+{
+	short ev = dir == OWNER_RECV ? POLLIN : POLLOUT;
+
+	if (!(want & ev))
+		return 0;
+	if (owner_state(conn->owner, dir) == OWNER_OTHER) {
+		*ready |= POLLERR | ev;
+		return 0;
+	}
+	return ev;
+}
+
+/* An open connection of which this process owns at most one direction
+ * (after fork: rsync's receiver waits to read while its generator writes). */
+static short split_prepare(struct conn *conn, short want, short *ready)
+{
+	short kernel = want & (POLLPRI | POLLRDHUP);
+
+	if (state_of(conn) == CONN_FAILED) {
+		*ready = POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
+		return 0;
+	}
+	if (mine(conn, OWNER_RECV)) {
+		kernel |= conn_poll_prepare_recv(conn, want, ready);
+	} else {
+		kernel |= foreign_dir(conn, OWNER_RECV, want, ready);
+	}
+	if (mine(conn, OWNER_SEND)) {
+		if (tls_flush_pending(conn->tls) || (want & POLLOUT))
+			kernel |= POLLOUT;
+	} else {
+		kernel |= foreign_dir(conn, OWNER_SEND, want, ready);
+	}
+	return kernel;
+}
+
 short conn_poll_prepare(struct conn *conn, short want, short *ready)
 {
 	short kernel = 0;
 
 	*ready = 0;
-	switch (owner_state(conn->owner)) {
-	case OWNER_OTHER:
-		*ready = POLLERR | (want & (POLLIN | POLLOUT));
-		return 0;
-	case OWNER_NONE:
-		/* Unclaimed since fork: waiting is not using; the kernel says. */
-		return want;
-	case OWNER_SELF:
-		break;
+	if (state_of(conn) != CONN_OPEN && state_of(conn) != CONN_FAILED) {
+		/* The handshake needs both directions. */
+		switch (whole_state(conn)) {
+		case OWNER_OTHER:
+			*ready = POLLERR | (want & (POLLIN | POLLOUT));
+			return 0;
+		case OWNER_NONE:
+			/* Unclaimed since fork: waiting is not using; the kernel says. */
+			return want;
+		case OWNER_SELF:
+			break;
+		}
+	} else if (!mine(conn, OWNER_RECV) || !mine(conn, OWNER_SEND)) {
+		return split_prepare(conn, want, ready);
 	}
 	switch (state_of(conn)) {
 	case CONN_CONNECTING:
@@ -828,19 +1037,7 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	case CONN_OPEN:
 		break;
 	}
-	if (want & POLLIN) {
-		/* Whole records read ahead: decrypt one now, the kernel will
-		 * not say readable for them. */
-		if (conn->rlen == 0 && !conn->eof && tls_pending(conn->tls) == 0 &&
-		    tls_buffered(conn->tls) > 0 && pthread_mutex_trylock(&conn->rlock) == 0) {
-			(void)fill_rbuf(conn, true);
-			pthread_mutex_unlock(&conn->rlock);
-		}
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED)
-			*ready |= POLLIN;
-		if (conn->rlen < RBUF_SIZE)
-			kernel |= POLLIN;
-	}
+	kernel |= conn_poll_prepare_recv(conn, want, ready);
 	if (tls_flush_pending(conn->tls) || (want & POLLOUT))
 		kernel |= POLLOUT;
 	kernel |= want & (POLLPRI | POLLRDHUP);
@@ -853,10 +1050,24 @@ static void try_step(struct conn *conn)
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
 	if (pthread_mutex_trylock(&conn->wlock) == 0) {
-		(void)step_locked(conn, true);
+		if (whole_state(conn) == OWNER_SELF)
+			(void)step_locked(conn, true);
 		pthread_mutex_unlock(&conn->wlock);
 	}
 	pthread_mutex_unlock(&conn->rlock);
+}
+
+/* poll_result for a direction another process owns (EIO when used: an
+ * error now) or nobody owns yet (the kernel says). */
+static short foreign_result(struct conn *conn, enum owner_dir dir, short want, short krevents)
+{
+	short ev = dir == OWNER_RECV ? POLLIN | POLLRDHUP : POLLOUT;
+
+	if (!(want & ev))
+		return 0;
+	if (owner_state(conn->owner, dir) == OWNER_OTHER)
+		return POLLERR | (want & ev & (POLLIN | POLLOUT));
+	return krevents & want & ev;
 }
 
 short conn_poll_result(struct conn *conn, short want, short krevents)
@@ -865,13 +1076,16 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	bool just_opened;
 	short out = 0;
 
-	switch (owner_state(conn->owner)) {
-	case OWNER_OTHER:
-		return POLLERR | (want & (POLLIN | POLLOUT));
-	case OWNER_NONE:
-		return krevents & (want | POLLERR | POLLHUP);
-	case OWNER_SELF:
-		break;
+	if (before != CONN_OPEN && before != CONN_FAILED) {
+		/* The handshake needs both directions. */
+		switch (whole_state(conn)) {
+		case OWNER_OTHER:
+			return POLLERR | (want & (POLLIN | POLLOUT));
+		case OWNER_NONE:
+			return krevents & (want | POLLERR | POLLHUP);
+		case OWNER_SELF:
+			break;
+		}
 	}
 	if ((before == CONN_CONNECTING || before == CONN_HANDSHAKING) &&
 	    (krevents || (conn->deadline_ns && now_ns() > conn->deadline_ns)))
@@ -887,20 +1101,29 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	case CONN_OPEN:
 		break;
 	}
-	if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
-	    pthread_mutex_trylock(&conn->wlock) == 0) {
-		tls_set_write_nonblock(conn->tls, true);
-		(void)tls_flush(conn->tls);
-		tls_set_write_nonblock(conn->tls, false);
-		pthread_mutex_unlock(&conn->wlock);
+	if (!mine(conn, OWNER_SEND)) {
+		out |= foreign_result(conn, OWNER_SEND, want, krevents);
+	} else {
+		if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
+		    pthread_mutex_trylock(&conn->wlock) == 0) {
+			if (mine(conn, OWNER_SEND)) {
+				tls_set_write_nonblock(conn->tls, true);
+				(void)tls_flush(conn->tls);
+				tls_set_write_nonblock(conn->tls, false);
+			}
+			pthread_mutex_unlock(&conn->wlock);
+		}
+		if ((want & POLLOUT) && !tls_flush_pending(conn->tls) && ((krevents & POLLOUT) || just_opened))
+			out |= POLLOUT;
 	}
-	if ((want & POLLOUT) && !tls_flush_pending(conn->tls) && ((krevents & POLLOUT) || just_opened))
-		out |= POLLOUT;
-	if (want & (POLLIN | POLLRDHUP)) {
+	if (!mine(conn, OWNER_RECV)) {
+		out |= foreign_result(conn, OWNER_RECV, want, krevents);
+	} else if (want & (POLLIN | POLLRDHUP)) {
 		if (conn->rlen == 0 && !conn->eof && tls_pending(conn->tls) == 0 &&
 		    (krevents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) {
 			if (pthread_mutex_trylock(&conn->rlock) == 0) {
-				(void)fill_rbuf(conn, true);
+				if (mine(conn, OWNER_RECV))
+					(void)fill_rbuf(conn, true);
 				pthread_mutex_unlock(&conn->rlock);
 			} else {
 				out |= krevents & POLLIN; /* another thread is reading */
@@ -922,11 +1145,14 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 
 int conn_shutdown(struct conn *conn, int how)
 {
-	if (!conn_claim(conn))
-		return -EIO;
-	if ((how == SHUT_WR || how == SHUT_RDWR) && state_of(conn) == CONN_OPEN) {
+	if (how != SHUT_WR && how != SHUT_RDWR)
+		return 0;
+	/* close_notify: only the send owner may write it. */
+	if (!own(conn, OWNER_SEND))
+		return refuse_foreign(conn, OWNER_SEND);
+	if (state_of(conn) == CONN_OPEN) {
 		pthread_mutex_lock(&conn->wlock);
-		if (!conn->shut_wr) {
+		if (own(conn, OWNER_SEND) && !conn->shut_wr) {
 			(void)tls_bye(conn->tls);
 			conn->shut_wr = true;
 		}
@@ -949,6 +1175,10 @@ static bool drain(struct conn *conn)
 
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
 		return false;
+	if (!mine(conn, OWNER_RECV)) {
+		pthread_mutex_unlock(&conn->rlock);
+		return false;
+	}
 	done = conn->eof;
 	tls_set_read_nonblock(conn->tls, true);
 	for (i = 0; i < 64 && !done; i++) {
@@ -968,24 +1198,29 @@ static bool drain(struct conn *conn)
 
 bool conn_closing(struct conn *conn)
 {
-	/* Only the owner says goodbye; an unclaimed connection may live on in
-	 * another process. */
-	bool server_done;
+	/* Only the owner of a direction uses it; an unclaimed direction may
+	 * live on in another process.  The reader only reads what is pending;
+	 * only the writer says goodbye. */
+	bool server_done = false, recv = mine(conn, OWNER_RECV), send = mine(conn, OWNER_SEND);
 
-	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN)
+	if ((!recv && !send) || state_of(conn) != CONN_OPEN)
 		return false;
-	server_done = drain(conn);
+	if (recv)
+		server_done = drain(conn);
+	if (!send)
+		return false; /* the writer's socket: never shut down or lingered here */
 	/* close_notify when it goes out without blocking the program. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return !server_done;
-	if (!conn->shut_wr) {
+		return recv && !server_done;
+	if (!conn->shut_wr && mine(conn, OWNER_SEND)) {
 		tls_set_write_nonblock(conn->tls, true);
 		(void)tls_bye(conn->tls);
 		tls_set_write_nonblock(conn->tls, false);
 		conn->shut_wr = true;
 	}
 	pthread_mutex_unlock(&conn->wlock);
-	return !server_done;
+	/* Lingering reads the socket: not while another process reads it. */
+	return recv && !server_done;
 }
 
 int conn_take_so_error(struct conn *conn)
@@ -1001,9 +1236,13 @@ void conn_kernel_error(struct conn *conn, int err)
 	unsigned char scratch[512];
 	ssize_t ret;
 
-	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN ||
+	if (!mine(conn, OWNER_RECV) || state_of(conn) != CONN_OPEN ||
 	    pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
+	if (!mine(conn, OWNER_RECV)) {
+		pthread_mutex_unlock(&conn->rlock);
+		return;
+	}
 	/* The reason is often an alert that arrived before the reset (TLS 1.3
 	 * rejects a client certificate after our side of the handshake). */
 	tls_set_read_nonblock(conn->tls, true);
@@ -1029,11 +1268,12 @@ void conn_kernel_error(struct conn *conn, int err)
 
 size_t conn_readable(struct conn *conn)
 {
-	if (state_of(conn) != CONN_OPEN)
+	if (state_of(conn) != CONN_OPEN || !mine(conn, OWNER_RECV))
 		return 0;
 	if (conn->rlen == 0 && tls_pending(conn->tls) == 0 && tls_buffered(conn->tls) > 0 &&
 	    pthread_mutex_trylock(&conn->rlock) == 0) {
-		(void)fill_rbuf(conn, true);
+		if (mine(conn, OWNER_RECV))
+			(void)fill_rbuf(conn, true);
 		pthread_mutex_unlock(&conn->rlock);
 	}
 	return conn->rlen + tls_pending(conn->tls);

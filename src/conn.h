@@ -33,7 +33,8 @@ struct conn {
 	atomic_int users;            /* poll/epoll calls into it in progress: close
 				      * waits for them before the number can be reused */
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
-	atomic_int *owner;           /* which process uses it (owner.h), shared across fork */
+	struct owner *owner;         /* which process uses each direction (owner.h),
+				      * shared across fork */
 	bool owner_private;
 	unsigned owner_gen;          /* forks before it was made (owner.h) */
 	const struct policy_rule *rule;
@@ -46,7 +47,8 @@ struct conn {
 	int so_error;                /* reported once by getsockopt(SO_ERROR) */
 	bool eof;                    /* close_notify received */
 	bool shut_wr;                /* close_notify sent */
-	bool foreign_logged;         /* a forked child was told once */
+	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
+	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool busy_at_fork;           /* this is a forked child, and another thread of
 				      * the parent was inside this connection */
 	bool early_pending;          /* 0-RTT possible: wait for the first write */
@@ -101,11 +103,17 @@ int conn_start(struct conn *conn, bool in_progress);
  * comes back for another file.) */
 bool conn_is_socket(const struct conn *conn, int fd);
 
-/* Does another process own it (since fork)? */
+/* Does another process own a direction of it (since fork)? */
 bool conn_foreign(const struct conn *conn);
-/* Use it from this process: true if ours (claimed now if unowned). */
+/* Use the whole connection from this process: true if both directions are
+ * ours (claimed now if unowned). */
 bool conn_claim(struct conn *conn);
-/* Before fork(): let whichever process uses it first have it. */
+/* Does this process own the sending (receiving) direction?  Only the send
+ * owner may send anything (data, KeyUpdate, alerts, close_notify); only the
+ * receive owner may read the socket.  Never claims. */
+bool conn_owns_send(const struct conn *conn);
+bool conn_owns_recv(const struct conn *conn);
+/* Before fork(): let whichever process uses a direction first have it. */
 void conn_release_for_fork(struct conn *conn);
 /* In the forked child (one thread): reset its locks; if a thread of the
  * parent held one, the parent keeps the connection (the child gets EIO). */

@@ -1,4 +1,4 @@
-/* owner.c - ownership words in shared anonymous memory.
+/* owner.c - ownership records in shared anonymous memory.
  *
  * Each process allocates only from a region it mapped itself: a child that
  * allocated from its parent's region could hand out a word the parent uses
@@ -14,20 +14,24 @@
 #define REGION_WORDS 16384
 
 struct region {
-	atomic_int *words;
+	struct owner *words;
 	pid_t creator;
 	unsigned used;
 	struct free_word *free_list;
 };
 
 struct free_word {
-	atomic_int *word;
+	struct owner *word;
 	struct free_word *next;
 };
 
 FORKLOCK_MUTEX(owner_lock);
 static struct region region;
 static atomic_int self_pid;
+/* Our identity's other half (owner.h, point 5), and the counter it comes
+ * from, shared with every process forked from the one that mapped it. */
+static _Atomic uint32_t self_serial;
+static _Atomic uint32_t *serials;
 /* Forks so far: a word that existed at a fork may be in use by the child,
  * so it is never handed out again. */
 static atomic_uint forks;
@@ -46,6 +50,13 @@ pid_t owner_pid(void)
 void owner_forked(void)
 {
 	atomic_store(&self_pid, getpid());
+	/* No counter: this process has no connection record to share. */
+	atomic_store(&self_serial, serials ? atomic_fetch_add(serials, 1) + 1 : 0);
+}
+
+static uint64_t self_id(void)
+{
+	return (uint64_t)(uint32_t)owner_pid() | (uint64_t)atomic_load(&self_serial) << 32;
 }
 
 void owner_forking(void)
@@ -53,15 +64,23 @@ void owner_forking(void)
 	atomic_fetch_add(&forks, 1);
 }
 
-static atomic_int *from_region(void)
+static struct owner *from_region(void)
 {
 	struct free_word *f;
 	void *map;
 
+	if (!serials) {
+		map = mmap(NULL, sizeof *serials, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (map == MAP_FAILED)
+			return NULL;
+		serials = map;
+		atomic_store(serials, atomic_load(&self_serial));
+	}
+
 	if (region.creator != owner_pid()) {
 		/* A new process: a region of its own (the old one stays mapped
 		 * for the inherited connections). */
-		map = mmap(NULL, REGION_WORDS * sizeof(atomic_int), PROT_READ | PROT_WRITE,
+		map = mmap(NULL, REGION_WORDS * sizeof(struct owner), PROT_READ | PROT_WRITE,
 			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (map == MAP_FAILED)
 			return NULL;
@@ -71,7 +90,7 @@ static atomic_int *from_region(void)
 		region.free_list = NULL; /* entries of the parent's region: not ours */
 	}
 	if ((f = region.free_list)) {
-		atomic_int *word = f->word;
+		struct owner *word = f->word;
 
 		region.free_list = f->next;
 		free(f);
@@ -82,9 +101,9 @@ static atomic_int *from_region(void)
 	return &region.words[region.used++];
 }
 
-atomic_int *owner_new(bool *private_word, unsigned *gen)
+struct owner *owner_new(bool *private_word, unsigned *gen)
 {
-	atomic_int *word;
+	struct owner *word;
 
 	*gen = atomic_load(&forks);
 	pthread_mutex_lock(&owner_lock);
@@ -93,11 +112,13 @@ atomic_int *owner_new(bool *private_word, unsigned *gen)
 	*private_word = word == NULL;
 	if (!word && !(word = malloc(sizeof *word)))
 		return NULL;
-	atomic_store(word, owner_pid());
+	atomic_store(&word->dir[OWNER_SEND], self_id());
+	atomic_store(&word->dir[OWNER_RECV], self_id());
+	atomic_store(&word->update_requested, false);
 	return word;
 }
 
-void owner_delete(atomic_int *word, bool private_word, unsigned gen)
+void owner_delete(struct owner *word, bool private_word, unsigned gen)
 {
 	struct free_word *f;
 
@@ -111,10 +132,11 @@ void owner_delete(atomic_int *word, bool private_word, unsigned gen)
 	if (gen != atomic_load(&forks))
 		return;
 	pthread_mutex_lock(&owner_lock);
-	/* Words of a parent's region stay as they are: the parent may use them. */
+	/* Records of a parent's region stay as they are: the parent may use them. */
 	if (region.words && region.creator == owner_pid() && word >= region.words &&
 	    word < region.words + REGION_WORDS && (f = malloc(sizeof *f))) {
-		atomic_store(word, 0);
+		atomic_store(&word->dir[OWNER_SEND], 0);
+		atomic_store(&word->dir[OWNER_RECV], 0);
 		f->word = word;
 		f->next = region.free_list;
 		region.free_list = f;
@@ -122,28 +144,32 @@ void owner_delete(atomic_int *word, bool private_word, unsigned gen)
 	pthread_mutex_unlock(&owner_lock);
 }
 
-enum owner_state owner_state(atomic_int *word)
+enum owner_state owner_state(struct owner *word, enum owner_dir dir)
 {
-	int owner = atomic_load_explicit(word, memory_order_acquire);
+	uint64_t owner = atomic_load_explicit(&word->dir[dir], memory_order_acquire);
 
-	if (owner == owner_pid())
+	if (owner == self_id())
 		return OWNER_SELF;
 	return owner == 0 ? OWNER_NONE : OWNER_OTHER;
 }
 
-bool owner_claim(atomic_int *word)
+bool owner_claim(struct owner *word, enum owner_dir dir)
 {
-	int expected = 0;
-	pid_t self = owner_pid();
+	uint64_t expected = 0, self = self_id();
 
-	if (atomic_load_explicit(word, memory_order_acquire) == self)
+	if (atomic_load_explicit(&word->dir[dir], memory_order_acquire) == self)
 		return true;
-	return atomic_compare_exchange_strong(word, &expected, self) || expected == self;
+	return atomic_compare_exchange_strong(&word->dir[dir], &expected, self) || expected == self;
 }
 
-void owner_release(atomic_int *word)
+void owner_release(struct owner *word, enum owner_dir dir)
 {
-	int expected = owner_pid();
+	uint64_t expected = self_id();
 
-	atomic_compare_exchange_strong(word, &expected, 0);
+	atomic_compare_exchange_strong(&word->dir[dir], &expected, 0);
+}
+
+pid_t owner_pid_of(struct owner *word, enum owner_dir dir)
+{
+	return (pid_t)(uint32_t)atomic_load(&word->dir[dir]);
 }

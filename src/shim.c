@@ -65,8 +65,9 @@ static void release_one(int fd, struct conn *conn, void *arg)
 
 __thread bool shim_vforking;
 
-/* Before fork: every connection of ours becomes unowned, so that whichever
- * process uses it first keeps it (owner.h).  Not for the fork that stands
+/* Before fork: each direction of our connections that no thread is inside
+ * becomes unowned, so that whichever process uses it first keeps it
+ * (owner.h).  Not for the fork that stands
  * in for vfork(): that child only execs, the parent keeps its connections. */
 void shim_fork_prepare(void)
 {

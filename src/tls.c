@@ -49,6 +49,9 @@ struct tls {
 	size_t rx_off, rx_len;
 	int keylog_fd;           /* NSS key log, or -1 */
 	bool keylog_written;
+	void *guard_arg;         /* tls_params: may_push, update_requested */
+	bool (*may_push)(void *arg);
+	void (*update_requested)(void *arg);
 	bool chain_cached;        /* verify_peer: a verification-cache hit */
 	char *verify_name;
 	char reason[512];
@@ -576,10 +579,25 @@ static ssize_t push_failed(struct tls *tls, ssize_t ret)
 	return ret;
 }
 
+/* Another process owns the sending direction (owner.h): nothing goes out. */
+static bool push_refused(struct tls *tls)
+{
+	if (!tls->may_push || tls->may_push(tls->guard_arg))
+		return false;
+	tls->last_errno = EIO;
+	gnutls_transport_set_errno(tls->session, EIO);
+	errno = EIO;
+	return true;
+}
+
 static ssize_t transport_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
 	struct tls *tls = ptr;
-	ssize_t ret = real.send(tls->fd, buf, len, MSG_NOSIGNAL | tls->wflags);
+	ssize_t ret;
+
+	if (push_refused(tls))
+		return -1;
+	ret = real.send(tls->fd, buf, len, MSG_NOSIGNAL | tls->wflags);
 
 	return ret < 0 ? push_failed(tls, ret) : ret;
 }
@@ -590,6 +608,8 @@ static ssize_t transport_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *io
 	struct msghdr msg;
 	ssize_t ret;
 
+	if (push_refused(tls))
+		return -1;
 	memset(&msg, 0, sizeof msg);
 	msg.msg_iov = (struct iovec *)iov;
 	msg.msg_iovlen = iovcnt;
@@ -660,6 +680,10 @@ static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
 
+	/* A KeyUpdate that asks for ours: another process may be the writer. */
+	if (htype == GNUTLS_HANDSHAKE_KEY_UPDATE && incoming && when == GNUTLS_HOOK_POST && msg &&
+	    msg->size == 1 && msg->data[0] == 1 && tls->update_requested)
+		tls->update_requested(tls->guard_arg);
 	if (htype != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming)
 		return 0;
 	if (when == GNUTLS_HOOK_PRE && msg && msg->data) {
@@ -750,6 +774,9 @@ static int mod_open(struct tls **out, const struct tls_params *params, char *err
 	tls->rule = rule;
 	tls->fd = params->fd;
 	tls->keylog_fd = params->keylog_fd;
+	tls->guard_arg = params->guard_arg;
+	tls->may_push = params->may_push;
+	tls->update_requested = params->update_requested;
 	if (params->verify_name && !(tls->verify_name = strdup(params->verify_name))) {
 		free(tls);
 		snprintf(err, errlen, "out of memory");
@@ -806,8 +833,8 @@ static int mod_open(struct tls **out, const struct tls_params *params, char *err
 		/* A stale or foreign ticket only costs a full handshake. */
 		gnutls_session_set_data(tls->session, params->ticket, params->ticket_len);
 	}
-	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
-					   GNUTLS_HOOK_BOTH, ticket_hook);
+	/* Tickets and KeyUpdates (one hook per session: it looks at the type). */
+	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, ticket_hook);
 	gnutls_handshake_set_timeout(tls->session, rule->handshake_timeout_ms ? rule->handshake_timeout_ms
 									     : 10000);
 	gnutls_transport_set_ptr(tls->session, tls);

@@ -26,6 +26,13 @@ struct tls_params {
 	size_t ticket_len;
 	bool early_data;          /* the ticket allows 0-RTT and the rule wants it */
 	int keylog_fd;            /* NSS key log file, or -1 */
+	/* After fork another process may own the sending direction (owner.h):
+	 * every write to the transport first asks may_push(guard_arg); bytes it
+	 * refuses never reach the wire (the write fails with EIO).  NULL: all go. */
+	void *guard_arg;
+	bool (*may_push)(void *arg);
+	/* The peer sent a KeyUpdate with update_requested (or NULL). */
+	void (*update_requested)(void *arg);
 };
 
 /* What a session negotiated, and the peer certificate, for the log. */

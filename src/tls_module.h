@@ -10,7 +10,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 7
+#define TLS_OPS_ABI 8
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
