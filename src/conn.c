@@ -734,6 +734,7 @@ unsigned conn_read_generation(struct conn *conn)
 }
 
 static void try_step(struct conn *conn);
+static void fin_if_flushed(struct conn *conn);
 
 short conn_poll_prepare(struct conn *conn, short want, short *ready)
 {
@@ -838,9 +839,16 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	}
 	if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
 	    pthread_mutex_trylock(&conn->wlock) == 0) {
+		int ret;
+
 		tls_set_write_nonblock(conn->tls, true);
-		(void)tls_flush(conn->tls);
+		ret = tls_flush(conn->tls);
 		tls_set_write_nonblock(conn->tls, false);
+		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+			log_failure(conn, "write failed", tls_reason(conn->tls));
+			fail(conn, -ret, -ret);
+		}
+		fin_if_flushed(conn);
 		pthread_mutex_unlock(&conn->wlock);
 	}
 	if ((want & POLLOUT) && !tls_flush_pending(conn->tls) && ((krevents & POLLOUT) || just_opened))
@@ -869,19 +877,82 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	return out;
 }
 
+/* Records that could not be pushed at the end: the program was told they
+ * were sent, and the server will not get them.  Said once.  wlock held. */
+static void log_final_loss(struct conn *conn, int err)
+{
+	char why[700];
+
+	snprintf(why, sizeof why, "%s (%s); data the program wrote last, or close_notify, did not reach "
+		 "the server", tls_reason(conn->tls), strerror(err));
+	log_failure(conn, "sending the end of the stream failed", why);
+}
+
+/* Queue close_notify and push what goes without blocking: 0 (all out),
+ * -EAGAIN, or a fatal errno (logged).  wlock held. */
+static int push_final_locked(struct conn *conn)
+{
+	int ret;
+
+	tls_set_write_nonblock(conn->tls, true);
+	ret = tls_bye(conn->tls);
+	tls_set_write_nonblock(conn->tls, false);
+	if (ret == -EINTR)
+		ret = -EAGAIN;
+	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
+		log_final_loss(conn, -ret);
+		fail(conn, -ret, -ret);
+	}
+	return ret;
+}
+
+/* shutdown(SHUT_WR) deferred behind queued records: now they are out.
+ * wlock held. */
+static void fin_if_flushed(struct conn *conn)
+{
+	if (conn->fin_pending && !tls_flush_pending(conn->tls)) {
+		conn->fin_pending = false;
+		real.shutdown(conn->fd, SHUT_WR);
+	}
+}
+
 int conn_shutdown(struct conn *conn, int how)
 {
+	int ret = 0;
+
 	if (!conn_claim(conn))
 		return -EIO;
 	if ((how == SHUT_WR || how == SHUT_RDWR) && state_of(conn) == CONN_OPEN) {
 		pthread_mutex_lock(&conn->wlock);
-		if (!conn->shut_wr) {
-			(void)tls_bye(conn->tls);
-			conn->shut_wr = true;
+		conn->shut_wr = true;
+		/* Never blocks (the kernel's shutdown does not wait either):
+		 * what does not go now goes from poll, close or exit. */
+		ret = push_final_locked(conn);
+		if (ret == -EAGAIN) {
+			conn->fin_pending = true;
+			ret = 1;
+		} else if (ret == 0 && conn->fin_pending) {
+			ret = 1; /* an earlier shutdown's FIN is still to come */
 		}
 		pthread_mutex_unlock(&conn->wlock);
 	}
-	return 0;
+	return ret;
+}
+
+int conn_push_final(struct conn *conn)
+{
+	int ret;
+
+	if (state_of(conn) == CONN_FAILED)
+		return -conn->error ? -conn->error : -EIO;
+	if (pthread_mutex_trylock(&conn->wlock) != 0)
+		return -EBUSY;
+	conn->shut_wr = true;
+	ret = push_final_locked(conn);
+	if (ret == 0)
+		conn->fin_pending = false;
+	pthread_mutex_unlock(&conn->wlock);
+	return ret;
 }
 
 /* Read what the server sent and the program never will (session tickets,
@@ -915,26 +986,37 @@ static bool drain(struct conn *conn)
 	return done;
 }
 
-bool conn_closing(struct conn *conn)
+void conn_log_undelivered(struct conn *conn, const char *why)
+{
+	char reason[300];
+
+	snprintf(reason, sizeof reason, "%s: the last bytes the program wrote, or close_notify, did not "
+		 "reach the server", why);
+	log_failure(conn, "sending the end of the stream failed", reason);
+}
+
+enum conn_close conn_closing(struct conn *conn)
 {
 	/* Only the owner says goodbye; an unclaimed connection may live on in
 	 * another process. */
 	bool server_done;
+	int ret;
 
 	if (owner_state(conn->owner) != OWNER_SELF || state_of(conn) != CONN_OPEN)
-		return false;
+		return CONN_CLOSE_NOW;
 	server_done = drain(conn);
-	/* close_notify when it goes out without blocking the program. */
+	/* Another thread is writing: it may still be taking the last bytes;
+	 * the lingering close pushes them and close_notify after it. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return !server_done;
-	if (!conn->shut_wr) {
-		tls_set_write_nonblock(conn->tls, true);
-		(void)tls_bye(conn->tls);
-		tls_set_write_nonblock(conn->tls, false);
-		conn->shut_wr = true;
-	}
+		return CONN_CLOSE_OUTPUT;
+	conn->shut_wr = true;
+	ret = push_final_locked(conn);
 	pthread_mutex_unlock(&conn->wlock);
-	return !server_done;
+	if (ret == -EAGAIN)
+		return CONN_CLOSE_OUTPUT;
+	if (ret < 0)
+		return CONN_CLOSE_NOW;
+	return server_done ? CONN_CLOSE_NOW : CONN_CLOSE_LINGER;
 }
 
 int conn_take_so_error(struct conn *conn)

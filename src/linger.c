@@ -1,6 +1,9 @@
 /* linger.c - see linger.h.  A small array under one lock; serviced from
  * close() and connect(), and drained at exit. */
 #include "linger.h"
+#include "conn.h"
+#include "fdtab.h"
+#include "owner.h"
 #include "real.h"
 
 #include <errno.h>
@@ -8,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +20,9 @@
 
 struct lingering {
 	int fd;
+	bool own_fd;        /* our duplicate (closed when done), else the program's (at exit) */
+	bool busy;          /* the last push found another thread writing */
+	struct conn *conn;  /* records still to push, or NULL */
 	long long deadline;
 };
 
@@ -36,8 +43,10 @@ static void drop(int i, int close_it)
 {
 	int n = atomic_load(&n_lingering);
 
-	if (close_it)
+	if (close_it && list[i].own_fd)
 		real.close(list[i].fd);
+	if (list[i].conn)
+		conn_unref(list[i].conn);
 	list[i] = list[n - 1];
 	atomic_store(&n_lingering, n - 1);
 }
@@ -58,15 +67,49 @@ static int finished(int fd)
 	}
 }
 
-void linger_add(int fd)
+/* Lock held. */
+static void add_locked(int fd, struct conn *conn, bool own_fd)
 {
-	pthread_mutex_lock(&linger_lock);
+	struct lingering *l;
+
 	if (atomic_load(&n_lingering) == LINGER_MAX)
 		drop(0, 1); /* the oldest goes */
-	list[atomic_load(&n_lingering)].fd = fd;
-	list[atomic_load(&n_lingering)].deadline = now_ns() + LINGER_NS;
+	l = &list[atomic_load(&n_lingering)];
+	l->fd = fd;
+	l->own_fd = own_fd;
+	l->busy = false;
+	l->conn = conn;
+	l->deadline = now_ns() + LINGER_NS;
 	atomic_fetch_add(&n_lingering, 1);
+}
+
+void linger_add(int fd, struct conn *conn)
+{
+	pthread_mutex_lock(&linger_lock);
+	add_locked(fd, conn, true);
 	pthread_mutex_unlock(&linger_lock);
+}
+
+/* Push what the connection still holds; then the write side closes, and
+ * the entry lingers as any other.  True when the entry is done for. */
+static bool push(struct lingering *l)
+{
+	int ret;
+
+	l->busy = false;
+	if (!l->conn)
+		return false;
+	ret = conn_push_final(l->conn);
+	if (ret == -EAGAIN || ret == -EBUSY) {
+		l->busy = ret == -EBUSY;
+		return false;
+	}
+	conn_unref(l->conn);
+	l->conn = NULL;
+	if (ret < 0)
+		return true; /* the socket failed (logged): nothing more to wait for */
+	real.shutdown(l->fd, SHUT_WR);
+	return false;
 }
 
 void linger_service(void)
@@ -79,9 +122,15 @@ void linger_service(void)
 	shim_guard++;
 	now = now_ns();
 	pthread_mutex_lock(&linger_lock);
-	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
-		if (finished(list[i].fd) || now > list[i].deadline)
+	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--) {
+		if (push(&list[i]) || finished(list[i].fd)) {
 			drop(i, 1);
+		} else if (now > list[i].deadline) {
+			if (list[i].conn)
+				conn_log_undelivered(list[i].conn, "the server took none of it for too long");
+			drop(i, 1);
+		}
+	}
 	pthread_mutex_unlock(&linger_lock);
 	shim_guard--;
 }
@@ -115,8 +164,9 @@ void linger_forget_range(unsigned first, unsigned last)
 void linger_wait_all(int max_ms)
 {
 	struct pollfd pfds[LINGER_MAX];
-	long long deadline = now_ns() + max_ms * 1000000LL;
-	int i, n;
+	long long deadline = now_ns() + max_ms * 1000000LL, left;
+	bool busy;
+	int i, n, wait_ms;
 
 	if (atomic_load(&n_lingering) == 0 || !real.poll)
 		return;
@@ -125,16 +175,89 @@ void linger_wait_all(int max_ms)
 		linger_service();
 		pthread_mutex_lock(&linger_lock);
 		n = atomic_load(&n_lingering);
+		busy = false;
 		for (i = 0; i < n; i++) {
 			pfds[i].fd = list[i].fd;
-			pfds[i].events = POLLIN;
+			pfds[i].events = POLLIN | (list[i].conn && !list[i].busy ? POLLOUT : 0);
 			pfds[i].revents = 0;
+			busy = busy || list[i].busy;
 		}
 		pthread_mutex_unlock(&linger_lock);
-		if (n == 0 || now_ns() >= deadline)
+		left = deadline - now_ns();
+		if (n == 0 || left <= 0)
 			break;
-		real.poll(pfds, (nfds_t)n, (int)((deadline - now_ns()) / 1000000) + 1);
+		wait_ms = (int)(left / 1000000) + 1;
+		if (busy && wait_ms > 10)
+			wait_ms = 10; /* another thread holds a writer: look again soon */
+		real.poll(pfds, (nfds_t)n, wait_ms);
 	}
+	/* Out of time: say what did not go. */
+	pthread_mutex_lock(&linger_lock);
+	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
+		if (list[i].conn)
+			conn_log_undelivered(list[i].conn, "the process ended before the server took it");
+	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
+}
+
+/* fdtab_foreach: the open connections this process owns, once each. */
+struct exit_collect {
+	struct conn *conns[LINGER_MAX];
+	int n;
+};
+
+static void collect(int fd, struct conn *conn, void *arg)
+{
+	struct exit_collect *c = arg;
+	int i;
+
+	(void)fd;
+	if (c->n == LINGER_MAX || owner_state(conn->owner) != OWNER_SELF)
+		return;
+	for (i = 0; i < c->n; i++)
+		if (c->conns[i] == conn)
+			return;
+	conn_ref(conn);
+	c->conns[c->n++] = conn;
+}
+
+void linger_at_exit(int max_ms)
+{
+	static struct exit_collect c; /* big: not on the stack of a dying thread */
+	int i;
+
+	if (!atomic_load(&real_ready) || (!fdtab_any() && atomic_load(&n_lingering) == 0))
+		return;
+	/* A vfork child shares our memory, sessions included (and getpid
+	 * is not the pid our tables were made in): nothing of this is its. */
+	if ((pid_t)syscall(SYS_getpid) != owner_pid())
+		return;
+	shim_guard++;
+	c.n = 0;
+	if (fdtab_any())
+		fdtab_foreach(collect, &c);
+	for (i = 0; i < c.n; i++) {
+		struct conn *conn = c.conns[i];
+
+		switch (conn_closing(conn)) {
+		case CONN_CLOSE_NOW:
+			conn_unref(conn);
+			break;
+		case CONN_CLOSE_LINGER:
+			real.shutdown(conn->fd, SHUT_WR);
+			pthread_mutex_lock(&linger_lock);
+			add_locked(conn->fd, NULL, false);
+			pthread_mutex_unlock(&linger_lock);
+			conn_unref(conn);
+			break;
+		case CONN_CLOSE_OUTPUT:
+			pthread_mutex_lock(&linger_lock);
+			add_locked(conn->fd, conn, false); /* takes the reference */
+			pthread_mutex_unlock(&linger_lock);
+			break;
+		}
+	}
+	linger_wait_all(max_ms);
 	shim_guard--;
 }
 
@@ -142,21 +265,24 @@ void linger_forked_child(void)
 {
 	int i, n = atomic_load(&n_lingering);
 
-	/* The parent still waits for these peers: close our copies only. */
+	/* The parent still waits for these peers: close our copies only
+	 * (the connections they hold are the parent's: never pushed here). */
 	for (i = 0; i < n; i++)
-		real.close(list[i].fd);
+		if (list[i].own_fd)
+			real.close(list[i].fd);
 	atomic_store(&n_lingering, 0);
 	pthread_mutex_init(&linger_lock, NULL);
 }
 
 int linger_fds(int *out, int max)
 {
-	int i, n;
+	int i, n, k = 0;
 
 	pthread_mutex_lock(&linger_lock);
 	n = atomic_load(&n_lingering);
-	for (i = 0; i < n && i < max; i++)
-		out[i] = list[i].fd;
+	for (i = 0; i < n && k < max; i++)
+		if (list[i].own_fd)
+			out[k++] = list[i].fd;
 	pthread_mutex_unlock(&linger_lock);
-	return i;
+	return k;
 }

@@ -40,7 +40,8 @@ struct tls {
 	bool ticket_arrived;
 	bool ticket_early_ok;    /* the last ticket carried the early_data extension */
 	uint32_t ticket_early_max;
-	bool flush_pending;
+	bool flush_pending;      /* a record GnuTLS encrypted but could not push */
+	bool bye_wanted, bye_done; /* close_notify asked for / fully pushed */
 	/* Read-ahead: GnuTLS asks for a record's 5-byte header, then its body;
 	 * one recv() fills this buffer instead of two per record.  Freed when
 	 * drained and the socket is idle, so idle connections do not keep it. */
@@ -1004,12 +1005,31 @@ static int mod_flush(struct tls *tls)
 			return -EINTR;
 		return fatal(tls, ret, "write");
 	}
+	/* close_notify only after every record before it is out: a
+	 * close_notify after a record cut short is a valid end to a truncated
+	 * stream.  gnutls_bye resumes where an E_AGAIN left it. */
+	while (tls->bye_wanted && !tls->bye_done) {
+		tls->w_eagain = false;
+		ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
+		if (ret == 0) {
+			tls->bye_done = true;
+			break;
+		}
+		if (ret == GNUTLS_E_AGAIN) {
+			if (tls->w_eagain)
+				return -EAGAIN;
+			continue;
+		}
+		if (ret == GNUTLS_E_INTERRUPTED)
+			return -EINTR;
+		return fatal(tls, (int)ret, "close");
+	}
 	return 0;
 }
 
 static bool mod_flush_pending(struct tls *tls)
 {
-	return tls->flush_pending;
+	return tls->flush_pending || (tls->bye_wanted && !tls->bye_done);
 }
 
 static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
@@ -1038,9 +1058,14 @@ static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 			return done;
 		}
 		if (ret == GNUTLS_E_INTERRUPTED) {
-			if (done)
-				return done;
-			return -EINTR;
+			/* A signal stopped the push: the record is encrypted and
+			 * queued as well, and GnuTLS would count it against the
+			 * next call's data.  It counts as sent; flushed later. */
+			size_t record = gnutls_record_get_max_size(tls->session);
+
+			tls->flush_pending = true;
+			done += len - done > record ? record : len - done;
+			return done;
 		}
 		if (done)
 			return done;
@@ -1062,12 +1087,8 @@ static size_t mod_buffered(struct tls *tls)
 
 static int mod_bye(struct tls *tls)
 {
-	int ret;
-
-	if (mod_flush(tls) < 0)
-		return -EAGAIN;
-	ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
-	return ret < 0 ? -EAGAIN : 0;
+	tls->bye_wanted = true;
+	return mod_flush(tls);
 }
 
 static const char *mod_reason(struct tls *tls)

@@ -13,6 +13,7 @@
  *           [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]
  *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
  *           [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]
+ *           [--read-delay-ms N]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -60,6 +61,8 @@
  *   echo    send every record back until the client closes.
  *   banner  send "220 tserver ready\r\n" first, then echo.
  *   sink    count everything until the client closes; send nothing.
+ * --read-delay-ms N: in sink and echo modes, sleep N ms before each read
+ * (a slow reader: the client's data backs up in the kernel buffers).
  * The handshake times out after 10 s, reads after --idle-timeout (60 s).
  * Client certificates are verified against --client-ca when given.
  * --ocsp-response FILE.der: staple that OCSP response.  GnuTLS checks it
@@ -98,6 +101,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HANDSHAKE_TIMEOUT_MS 10000
@@ -125,6 +129,7 @@ static unsigned opt_cert_req = GNUTLS_CERT_IGNORE;
 static enum mode opt_mode = MODE_HTTP;
 static long opt_max_conns = 0;          /* 0 = unlimited */
 static int opt_idle_timeout = 60;       /* seconds, after the handshake */
+static long opt_read_delay_ms = 0;      /* sink/echo: pause before each read */
 
 /* ---- process-wide state ------------------------------------------------------ */
 static int log_fd = STDOUT_FILENO;
@@ -410,6 +415,10 @@ static void read_until_close(int echo)
 {
     char data[16384];
     for (;;) {
+        if (opt_read_delay_ms > 0) {
+            struct timespec ts = { opt_read_delay_ms / 1000, (opt_read_delay_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
         ssize_t r = conn_recv(data, sizeof data);
         if (r <= 0)
             return;
@@ -883,7 +892,8 @@ static void usage(void)
             "               [--tls12-only] [--priority STRING] [--no-tickets]\n"
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
             "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
-            "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n");
+            "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n"
+            "               [--read-delay-ms N]\n");
     exit(2);
 }
 
@@ -902,7 +912,7 @@ int main(int argc, char **argv)
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
         O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
-        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW
+        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -925,6 +935,7 @@ int main(int argc, char **argv)
         { "reject-early-after", required_argument, NULL, O_REJECT_EARLY },
         { "ocsp-response", required_argument, NULL, O_OCSP },
         { "ocsp-raw", no_argument, NULL, O_OCSP_RAW },
+        { "read-delay-ms", required_argument, NULL, O_READ_DELAY },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -956,6 +967,7 @@ int main(int argc, char **argv)
         case O_REJECT_EARLY: opt_reject_early_after = parse_num(optarg, "reject-early-after", 1, LONG_MAX); break;
         case O_OCSP: opt_ocsp_file = optarg; break;
         case O_OCSP_RAW: opt_ocsp_raw = 1; break;
+        case O_READ_DELAY: opt_read_delay_ms = parse_num(optarg, "read-delay-ms", 0, 10000); break;
         default: usage();
         }
     }
