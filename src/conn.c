@@ -498,6 +498,8 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 
 	if (!conn_claim(conn))
 		return refuse_foreign(conn);
+	if (conn->shut_rd)
+		return 0; /* shutdown(SHUT_RD): end of stream, as the kernel says */
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
@@ -786,7 +788,8 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 			(void)fill_rbuf(conn, true);
 			pthread_mutex_unlock(&conn->rlock);
 		}
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED)
+		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
+		    state_of(conn) == CONN_FAILED)
 			*ready |= POLLIN;
 		if (conn->rlen < RBUF_SIZE)
 			kernel |= POLLIN;
@@ -863,7 +866,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 				out |= krevents & POLLIN; /* another thread is reading */
 			}
 		}
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 ||
+		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
 		    state_of(conn) == CONN_FAILED)
 			out |= want & POLLIN;
 		if ((krevents & POLLRDHUP) && conn->rlen == 0 && tls_pending(conn->tls) == 0)
@@ -918,25 +921,34 @@ static void fin_if_flushed(struct conn *conn)
 
 int conn_shutdown(struct conn *conn, int how)
 {
-	int ret = 0;
+	int ret = 0, keep = 0;
 
 	if (!conn_claim(conn))
 		return -EIO;
-	if ((how == SHUT_WR || how == SHUT_RDWR) && state_of(conn) == CONN_OPEN) {
+	if (state_of(conn) != CONN_OPEN || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
+		return 0;
+	/* The read side closes here only: the kernel's would answer the
+	 * server's next record (a late session ticket, its close_notify) with
+	 * a reset, and the server would lose what it had not read yet. */
+	if (how == SHUT_RD || how == SHUT_RDWR) {
+		conn->shut_rd = true;
+		keep |= CONN_SHUT_KEEP_RD;
+	}
+	if (how == SHUT_WR || how == SHUT_RDWR) {
 		pthread_mutex_lock(&conn->wlock);
 		conn->shut_wr = true;
 		/* Never blocks (the kernel's shutdown does not wait either):
 		 * what does not go now goes from poll, close or exit. */
 		ret = push_final_locked(conn);
-		if (ret == -EAGAIN) {
+		if (ret == -EAGAIN)
 			conn->fin_pending = true;
-			ret = 1;
-		} else if (ret == 0 && conn->fin_pending) {
-			ret = 1; /* an earlier shutdown's FIN is still to come */
+		if (ret == -EAGAIN || (ret == 0 && conn->fin_pending)) {
+			keep |= CONN_SHUT_KEEP_WR;
+			ret = 0;
 		}
 		pthread_mutex_unlock(&conn->wlock);
 	}
-	return ret;
+	return ret < 0 ? ret : keep;
 }
 
 int conn_push_final(struct conn *conn)

@@ -48,6 +48,7 @@ struct conn {
 	bool shut_wr;                /* the program writes no more (shutdown, close):
 				      * close_notify sent, or queued behind data */
 	bool fin_pending;            /* shutdown(SHUT_WR) waits for them to go out */
+	bool shut_rd;                /* shutdown(SHUT_RD): reads return end of stream */
 	bool foreign_logged;         /* a forked child was told once */
 	bool early_pending;          /* 0-RTT possible: wait for the first write */
 	bool early_sent;             /* the first bytes went out as early data */
@@ -124,11 +125,16 @@ long long conn_deadline(struct conn *conn);
 /* Plaintext generation: changes when new data becomes readable. */
 unsigned conn_read_generation(struct conn *conn);
 
-/* shutdown(): 0 when the kernel's shutdown may follow now, 1 when records
- * the kernel could not take yet (data the program was told was sent, then
- * close_notify) still wait inside the session: the write side must stay
- * open until they are out (conn_push_final, or a poll that flushes them
- * does it), or a negative errno. */
+/* shutdown(): a negative errno, or which sides the kernel must NOT shut
+ * now (0: do as the program asked).  CONN_SHUT_KEEP_WR: records the kernel
+ * could not take yet (data the program was told was sent, then
+ * close_notify) still wait inside the session; the write side closes once
+ * they are out (conn_push_final, or a poll that flushes them).
+ * CONN_SHUT_KEEP_RD: the read side is closed for the program only (reads
+ * return end of stream); the kernel's SHUT_RD would answer the server's
+ * next record with a reset. */
+#define CONN_SHUT_KEEP_WR 1
+#define CONN_SHUT_KEEP_RD 2
 int conn_shutdown(struct conn *conn, int how);
 /* What conn_closing says about the socket. */
 enum conn_close {

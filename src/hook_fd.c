@@ -173,11 +173,12 @@ int shutdown(int fd, int how)
 	conn_unref(conn);
 	if (ret < 0)
 		return (int)shim_result(ret);
-	/* The write side stays open until the records queued before
-	 * close_notify are out (conn.h); the read side may close now. */
-	if (ret == 1)
-		return how == SHUT_RDWR ? real.shutdown(fd, SHUT_RD) : 0;
-	return real.shutdown(fd, how);
+	/* What the kernel must not shut yet, or at all (conn.h). */
+	if (ret & CONN_SHUT_KEEP_RD)
+		how = how == SHUT_RDWR ? SHUT_WR : -1;
+	if ((ret & CONN_SHUT_KEEP_WR) && how == SHUT_WR)
+		how = -1;
+	return how == -1 ? 0 : real.shutdown(fd, how);
 }
 
 /* NEWFD now names the same socket as OLDFD. */
