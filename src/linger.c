@@ -83,11 +83,15 @@ static void add_locked(int fd, struct conn *conn, bool own_fd)
 	atomic_fetch_add(&n_lingering, 1);
 }
 
+/* Every holder of linger_lock raises shim_guard: a signal handler that
+ * calls _exit meanwhile then skips linger_at_exit instead of deadlocking. */
 void linger_add(int fd, struct conn *conn)
 {
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	add_locked(fd, conn, true);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 }
 
 /* Push what the connection still holds; then the write side closes, and
@@ -141,11 +145,13 @@ void linger_forget(int fd)
 
 	if (atomic_load_explicit(&n_lingering, memory_order_relaxed) == 0)
 		return;
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
 		if (list[i].fd == fd)
 			drop(i, 0);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 }
 
 void linger_forget_range(unsigned first, unsigned last)
@@ -154,11 +160,13 @@ void linger_forget_range(unsigned first, unsigned last)
 
 	if (atomic_load_explicit(&n_lingering, memory_order_relaxed) == 0)
 		return;
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
 		if ((unsigned)list[i].fd >= first && (unsigned)list[i].fd <= last)
 			drop(i, 0);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 }
 
 void linger_wait_all(int max_ms)
@@ -234,8 +242,15 @@ void linger_at_exit(int max_ms)
 		return;
 	shim_guard++;
 	c.n = 0;
-	if (fdtab_any())
-		fdtab_foreach(collect, &c);
+	if (fdtab_any() && !fdtab_foreach_try(collect, &c)) {
+		/* Another thread is in the registry for a moment, or this
+		 * one is (a signal handler calling _exit): wait a little. */
+		struct timespec ms = { 0, 1000000 };
+		int tries = 200;
+
+		while (tries-- > 0 && !fdtab_foreach_try(collect, &c))
+			nanosleep(&ms, NULL);
+	}
 	for (i = 0; i < c.n; i++) {
 		struct conn *conn = c.conns[i];
 
@@ -278,11 +293,13 @@ int linger_fds(int *out, int max)
 {
 	int i, n, k = 0;
 
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	n = atomic_load(&n_lingering);
 	for (i = 0; i < n && k < max; i++)
 		if (list[i].own_fd)
 			out[k++] = list[i].fd;
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 	return k;
 }
