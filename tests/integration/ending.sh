@@ -4,7 +4,7 @@
 # then exit without close (socat -u), sys.exit with the socket open,
 # os._exit, _Exit; with a blocking socket and with a socket timeout
 # (non-blocking underneath, so GnuTLS holds records the kernel could not
-# take).  The servers never read fast (or read normally): their session
+# take), and with a non-blocking socket that ends right after EAGAIN.  The servers never read fast (or read normally): their session
 # tickets sit unread at the client, which used to turn the end into a reset.
 # Proves, from tserver's log, for each run: bytes_in = the size sent,
 # sha256_in = the pattern's digest, closed=notify.  Each case runs several
@@ -103,6 +103,24 @@ for mode in block timeout; do
     done
     for end in _exit close shutdown; do
         run_py $mode $end $BIG "$sha_big" 1
+    done
+done
+
+# ==== 3. non-blocking: the end comes while the last write still waits ===============
+# send() until the kernel says EAGAIN: what send() took last is still inside
+# the session, not in the kernel.  The server must get exactly what send()
+# reported, then close_notify.
+for end in close shutdown _exit _Exit; do
+    for i in 1 2; do
+        out=$(timeout 40 "$TLSSHIM" -p "$WORK/slow.policy" "$PYTHON" "$CLIENTS/send_end.py" \
+            localhost 18080 8388608 nonblock "$end")
+        nslow=$((nslow + 1))
+        read -r _ n sha <<<"$out"
+        if [ -z "${n:-}" ] || [ "$n" -eq 0 ]; then
+            fail "python non-blocking send then $end, run $i: the client sent nothing ($out)"
+            continue
+        fi
+        expect "$slow_log" $nslow "$n" "$sha" "python non-blocking send ($n bytes taken) then $end, run $i"
     done
 done
 

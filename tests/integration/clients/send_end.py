@@ -6,6 +6,9 @@ before ending.  Knows nothing about TLS.
 
 MODE  block    a blocking socket
       timeout  settimeout(30): non-blocking underneath (poll + EAGAIN)
+      nonblock a non-blocking socket with a small send buffer: send()
+               until the first EAGAIN (or SIZE), so the end comes while
+               the last write's bytes still wait; N is what send() took
 END   _exit     os._exit(0): no close, no destructors
       _Exit     libc's _Exit(0) through ctypes
       exit      sys.exit(0) with the socket still open (the interpreter's
@@ -22,17 +25,27 @@ host, port, size, mode, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), s
 s = socket.create_connection((host, port))
 if mode == "timeout":
     s.settimeout(30)
+elif mode == "nonblock":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+    s.setblocking(False)
 elif mode != "block":
     sys.exit("bad MODE " + mode)
 block = bytes(i % 251 for i in range(251)) * 256
 h = hashlib.sha256()
-left = size
-while left > 0:
-    piece = block[:left]
-    s.sendall(piece)
-    h.update(piece)
-    left -= len(piece)
-sys.stdout.write("sent %d %s\n" % (size, h.hexdigest()))
+sent = 0
+while sent < size:
+    piece = block[(sent % 251):][:size - sent]
+    if mode == "nonblock":
+        try:
+            n = s.send(piece)
+        except BlockingIOError:
+            break
+    else:
+        s.sendall(piece)
+        n = len(piece)
+    h.update(piece[:n])
+    sent += n
+sys.stdout.write("sent %d %s\n" % (sent, h.hexdigest()))
 sys.stdout.flush()
 if end == "_exit":
     os._exit(0)
