@@ -124,6 +124,26 @@ for end in close shutdown _exit _Exit; do
     done
 done
 
+# ==== 4. a server whose records are small (record_size_limit 1024) ===================
+# A record queued at EAGAIN holds 1024 bytes, not the 16384 of a receive
+# record: counting it as 16384 made the program skip bytes, and the server
+# got a truncated stream ended by a VALID close_notify.
+start_tserver tiny --mode sink --read-delay-ms 3 --record-size-limit 1024
+policy tiny "$tiny_port"
+ntiny=0
+for end in close _exit; do
+    out=$(timeout 40 "$TLSSHIM" -p "$WORK/tiny.policy" "$PYTHON" "$CLIENTS/send_end.py" \
+        localhost 18080 $BIG timeout "$end")
+    ntiny=$((ntiny + 1))
+    [ "$out" = "sent $BIG $sha_big" ] || diag "client said: $out"
+    expect "$tiny_log" $ntiny $BIG "$sha_big" "small records: python timeout sendall 4 MB then $end"
+    out=$(timeout 40 "$TLSSHIM" -p "$WORK/tiny.policy" "$PYTHON" "$CLIENTS/send_end.py" \
+        localhost 18080 8388608 nonblock "$end")
+    ntiny=$((ntiny + 1))
+    read -r _ n sha <<<"$out"
+    expect "$tiny_log" $ntiny "${n:-0}" "${sha:-}" "small records: python non-blocking send ($n bytes taken) then $end"
+done
+
 # Nothing went to the log as a failure.
 if grep -aE 'failed|refus' "$TLOG" >/dev/null 2>&1; then
     fail "the tlsshim log reports no failure"
