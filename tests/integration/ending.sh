@@ -55,7 +55,7 @@ sha_big=$("$PYTHON" "$CLIENTS/pattern_sha256.py" $BIG)
 # with digest SHA, then close_notify.  One TAP line per run.
 expect() {
     local log=$1 n=$2 size=$3 sha=$4 desc=$5 got
-    if ! wait_for_lines "$log" "$n" 30; then
+    if ! wait_for_lines "$log" "$n" 20; then
         fail "$desc: the server logged no connection"
         return
     fi
@@ -69,6 +69,9 @@ start_tserver fast --mode sink
 policy fast "$fast_port"
 start_tserver slow --mode sink --read-delay-ms 3
 policy slow "$slow_port"
+# (section 4's: records of at most 1024 bytes)
+start_tserver tiny --mode sink --read-delay-ms 3 --record-size-limit 1024
+policy tiny "$tiny_port"
 nfast=0
 nslow=0
 for i in 1 2 3 4; do
@@ -128,8 +131,6 @@ done
 # A record queued at EAGAIN holds 1024 bytes, not the 16384 of a receive
 # record: counting it as 16384 made the program skip bytes, and the server
 # got a truncated stream ended by a VALID close_notify.
-start_tserver tiny --mode sink --read-delay-ms 3 --record-size-limit 1024
-policy tiny "$tiny_port"
 ntiny=0
 for end in close _exit; do
     out=$(timeout 40 "$TLSSHIM" -p "$WORK/tiny.policy" "$PYTHON" "$CLIENTS/send_end.py" \
