@@ -903,7 +903,13 @@ static int push_final_locked(struct conn *conn)
 	if (ret == -EINTR)
 		ret = -EAGAIN;
 	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
-		log_final_loss(conn, -ret);
+		/* A server that ended first (its close_notify read) may reset
+		 * before ours arrives: nothing of the program's is lost. */
+		if (conn->eof)
+			log_debug("rule [%s] %s -> %s: close_notify not sent, the server had closed already: %s",
+				  rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+		else
+			log_final_loss(conn, -ret);
 		fail(conn, -ret, -ret);
 	}
 	return ret;
@@ -988,6 +994,8 @@ static bool drain(struct conn *conn)
 
 		save_ticket(conn);
 		/* End of stream, or a stream that is broken for good. */
+		if (ret == 0)
+			conn->eof = true;
 		if (ret == 0 || (ret < 0 && ret != -EAGAIN && ret != -EINTR))
 			done = true;
 		if (ret <= 0)
