@@ -635,6 +635,8 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 
 	if (!own(conn, OWNER_RECV))
 		return refuse_foreign(conn, OWNER_RECV);
+	if (conn->shut_rd)
+		return 0; /* shutdown(SHUT_RD): end of stream, as the kernel says */
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
@@ -918,6 +920,7 @@ unsigned conn_read_generation(struct conn *conn)
 }
 
 static void try_step(struct conn *conn);
+static void fin_if_flushed(struct conn *conn);
 
 /* The receiving half of conn_poll_prepare (OPEN, receive side ours). */
 static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
@@ -933,7 +936,8 @@ static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 				(void)fill_rbuf(conn, true);
 			pthread_mutex_unlock(&conn->rlock);
 		}
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED)
+		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
+		    state_of(conn) == CONN_FAILED)
 			*ready |= POLLIN;
 		if (conn->rlen < RBUF_SIZE)
 			kernel |= POLLIN;
@@ -1107,9 +1111,16 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 		if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
 		    pthread_mutex_trylock(&conn->wlock) == 0) {
 			if (mine(conn, OWNER_SEND)) {
+				int ret;
+
 				tls_set_write_nonblock(conn->tls, true);
-				(void)tls_flush(conn->tls);
+				ret = tls_flush(conn->tls);
 				tls_set_write_nonblock(conn->tls, false);
+				if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+					log_failure(conn, "write failed", tls_reason(conn->tls));
+					fail(conn, -ret, -ret);
+				}
+				fin_if_flushed(conn);
 			}
 			pthread_mutex_unlock(&conn->wlock);
 		}
@@ -1129,7 +1140,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 				out |= krevents & POLLIN; /* another thread is reading */
 			}
 		}
-		if (conn->rlen > 0 || conn->eof || tls_pending(conn->tls) > 0 ||
+		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
 		    state_of(conn) == CONN_FAILED)
 			out |= want & POLLIN;
 		if ((krevents & POLLRDHUP) && conn->rlen == 0 && tls_pending(conn->tls) == 0)
@@ -1143,22 +1154,112 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	return out;
 }
 
+/* Records that could not be pushed at the end: the program was told they
+ * were sent, and the server will not get them.  Said once.  wlock held. */
+static void log_final_loss(struct conn *conn, int err)
+{
+	char why[700];
+
+	snprintf(why, sizeof why, "%s (%s); data the program wrote last, or close_notify, did not reach "
+		 "the server", tls_reason(conn->tls), strerror(err));
+	log_failure(conn, "sending the end of the stream failed", why);
+}
+
+/* Queue close_notify and push what goes without blocking: 0 (all out),
+ * -EAGAIN, or a fatal errno (logged).  wlock held. */
+static int push_final_locked(struct conn *conn)
+{
+	int ret;
+
+	tls_set_write_nonblock(conn->tls, true);
+	ret = tls_bye(conn->tls);
+	tls_set_write_nonblock(conn->tls, false);
+	if (ret == -EINTR)
+		ret = -EAGAIN;
+	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
+		/* A server that ended first (its close_notify read) may reset
+		 * before ours arrives: nothing of the program's is lost. */
+		if (conn->eof)
+			log_debug("rule [%s] %s -> %s: close_notify not sent, the server had closed already: %s",
+				  rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+		else
+			log_final_loss(conn, -ret);
+		fail(conn, -ret, -ret);
+	}
+	return ret;
+}
+
+/* shutdown(SHUT_WR) deferred behind queued records: now they are out.
+ * wlock held. */
+static void fin_if_flushed(struct conn *conn)
+{
+	if (conn->fin_pending && !tls_flush_pending(conn->tls)) {
+		conn->fin_pending = false;
+		real.shutdown(conn->fd, SHUT_WR);
+	}
+}
+
 int conn_shutdown(struct conn *conn, int how)
 {
-	if (how != SHUT_WR && how != SHUT_RDWR)
+	int ret = 0, keep = 0;
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return 0;
 	/* close_notify: only the send owner may write it. */
-	if (!own(conn, OWNER_SEND))
+	if (how != SHUT_RD && !own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (state_of(conn) == CONN_OPEN) {
+	if (state_of(conn) != CONN_OPEN)
+		return 0;
+	/* The read side closes here only: the kernel's would answer the
+	 * server's next record (a late session ticket, its close_notify) with
+	 * a reset, and the server would lose what it had not read yet; on a
+	 * socket shared since fork it would also end another process's reads. */
+	if (how == SHUT_RD || how == SHUT_RDWR) {
+		conn->shut_rd = true;
+		keep |= CONN_SHUT_KEEP_RD;
+	}
+	if (how == SHUT_WR || how == SHUT_RDWR) {
 		pthread_mutex_lock(&conn->wlock);
-		if (own(conn, OWNER_SEND) && !conn->shut_wr) {
-			(void)tls_bye(conn->tls);
+		if (!own(conn, OWNER_SEND)) {
+			ret = refuse_foreign(conn, OWNER_SEND);
+		} else {
 			conn->shut_wr = true;
+			/* Never blocks (the kernel's shutdown does not wait
+			 * either): what does not go now goes from poll, close
+			 * or exit. */
+			ret = push_final_locked(conn);
+			if (ret == -EAGAIN)
+				conn->fin_pending = true;
+			if (ret == -EAGAIN || (ret == 0 && conn->fin_pending)) {
+				keep |= CONN_SHUT_KEEP_WR;
+				ret = 0;
+			}
 		}
 		pthread_mutex_unlock(&conn->wlock);
 	}
-	return 0;
+	return ret < 0 ? ret : keep;
+}
+
+int conn_push_final(struct conn *conn)
+{
+	int ret;
+
+	if (state_of(conn) == CONN_FAILED)
+		return -conn->error ? -conn->error : -EIO;
+	if (!mine(conn, OWNER_SEND))
+		return -EIO; /* never written from here (conn_closing says NOW) */
+	if (pthread_mutex_trylock(&conn->wlock) != 0)
+		return -EBUSY;
+	if (!mine(conn, OWNER_SEND)) {
+		pthread_mutex_unlock(&conn->wlock);
+		return -EIO;
+	}
+	conn->shut_wr = true;
+	ret = push_final_locked(conn);
+	if (ret == 0)
+		conn->fin_pending = false;
+	pthread_mutex_unlock(&conn->wlock);
+	return ret;
 }
 
 /* Read what the server sent and the program never will (session tickets,
@@ -1186,6 +1287,8 @@ static bool drain(struct conn *conn)
 
 		save_ticket(conn);
 		/* End of stream, or a stream that is broken for good. */
+		if (ret == 0)
+			conn->eof = true;
 		if (ret == 0 || (ret < 0 && ret != -EAGAIN && ret != -EINTR))
 			done = true;
 		if (ret <= 0)
@@ -1196,31 +1299,43 @@ static bool drain(struct conn *conn)
 	return done;
 }
 
-bool conn_closing(struct conn *conn)
+void conn_log_undelivered(struct conn *conn, const char *why)
+{
+	char reason[300];
+
+	snprintf(reason, sizeof reason, "%s: the last bytes the program wrote, or close_notify, did not "
+		 "reach the server", why);
+	log_failure(conn, "sending the end of the stream failed", reason);
+}
+
+enum conn_close conn_closing(struct conn *conn)
 {
 	/* Only the owner of a direction uses it; an unclaimed direction may
 	 * live on in another process.  The reader only reads what is pending;
-	 * only the writer says goodbye. */
+	 * only the writer says goodbye; lingering (reading the socket until
+	 * the server closes) only when both are ours, else it would steal the
+	 * other process's records (linger.c asks conn_owns_recv). */
 	bool server_done = false, recv = mine(conn, OWNER_RECV), send = mine(conn, OWNER_SEND);
+	int ret;
 
 	if ((!recv && !send) || state_of(conn) != CONN_OPEN)
-		return false;
+		return CONN_CLOSE_NOW;
 	if (recv)
 		server_done = drain(conn);
 	if (!send)
-		return false; /* the writer's socket: never shut down or lingered here */
-	/* close_notify when it goes out without blocking the program. */
+		return CONN_CLOSE_NOW; /* the writer's socket: never shut down or lingered here */
+	/* Another thread is writing: it may still be taking the last bytes;
+	 * the lingering close pushes them and close_notify after it. */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return recv && !server_done;
-	if (!conn->shut_wr && mine(conn, OWNER_SEND)) {
-		tls_set_write_nonblock(conn->tls, true);
-		(void)tls_bye(conn->tls);
-		tls_set_write_nonblock(conn->tls, false);
-		conn->shut_wr = true;
-	}
+		return CONN_CLOSE_OUTPUT;
+	conn->shut_wr = true;
+	ret = mine(conn, OWNER_SEND) ? push_final_locked(conn) : -EIO;
 	pthread_mutex_unlock(&conn->wlock);
-	/* Lingering reads the socket: not while another process reads it. */
-	return recv && !server_done;
+	if (ret == -EAGAIN)
+		return CONN_CLOSE_OUTPUT;
+	if (ret < 0 || !recv)
+		return CONN_CLOSE_NOW;
+	return server_done ? CONN_CLOSE_NOW : CONN_CLOSE_LINGER;
 }
 
 int conn_take_so_error(struct conn *conn)

@@ -46,7 +46,10 @@ struct conn {
 	int error;                   /* errno for I/O once FAILED */
 	int so_error;                /* reported once by getsockopt(SO_ERROR) */
 	bool eof;                    /* close_notify received */
-	bool shut_wr;                /* close_notify sent */
+	bool shut_wr;                /* the program writes no more (shutdown, close):
+				      * close_notify sent, or queued behind data */
+	bool fin_pending;            /* shutdown(SHUT_WR) waits for them to go out */
+	bool shut_rd;                /* shutdown(SHUT_RD): reads return end of stream */
 	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool busy_at_fork;           /* this is a forked child, and another thread of
@@ -135,13 +138,39 @@ long long conn_deadline(struct conn *conn);
 /* Plaintext generation: changes when new data becomes readable. */
 unsigned conn_read_generation(struct conn *conn);
 
+/* shutdown(): a negative errno, or which sides the kernel must NOT shut
+ * now (0: do as the program asked).  CONN_SHUT_KEEP_WR: records the kernel
+ * could not take yet (data the program was told was sent, then
+ * close_notify) still wait inside the session; the write side closes once
+ * they are out (conn_push_final, or a poll that flushes them).
+ * CONN_SHUT_KEEP_RD: the read side is closed for the program only (reads
+ * return end of stream); the kernel's SHUT_RD would answer the server's
+ * next record with a reset. */
+#define CONN_SHUT_KEEP_WR 1
+#define CONN_SHUT_KEEP_RD 2
 int conn_shutdown(struct conn *conn, int how);
-/* The last descriptor is being closed: read what is pending, send
- * close_notify if possible.  True if this process owned an open connection
- * whose server may still send (its socket should linger, linger.h); false
- * also when the server has closed already (close_notify or end of stream
- * read): nothing more can arrive to turn our close into a reset. */
-bool conn_closing(struct conn *conn);
+/* What conn_closing says about the socket. */
+enum conn_close {
+	CONN_CLOSE_NOW,    /* nothing more to send or to wait for */
+	CONN_CLOSE_LINGER, /* close_notify is out; the server may still send */
+	CONN_CLOSE_OUTPUT, /* records (data, close_notify) still wait to be
+			    * pushed: keep the socket and call conn_push_final */
+};
+/* The last descriptor is being closed, or the process is ending: read what
+ * is pending, queue close_notify behind whatever data GnuTLS still holds,
+ * push what goes without blocking.  Only the owner of an open connection
+ * does anything (CONN_CLOSE_NOW otherwise).  LINGER is not said when the
+ * server has closed already (close_notify or end of stream read): nothing
+ * more can arrive to turn our close into a reset. */
+enum conn_close conn_closing(struct conn *conn);
+/* Push what conn_closing left (never blocks): 0 when close_notify is out
+ * (the kernel's SHUT_WR may follow), -EAGAIN (wait for POLLOUT), -EBUSY
+ * (another thread is writing: try again soon), or a negative errno (said
+ * in the log: the rest cannot be delivered). */
+int conn_push_final(struct conn *conn);
+/* conn_push_final will not be called again (WHY): say in the log that the
+ * program's last bytes or close_notify did not reach the server. */
+void conn_log_undelivered(struct conn *conn, const char *why);
 /* For getsockopt(SO_ERROR): the pending error, cleared. */
 int conn_take_so_error(struct conn *conn);
 /* getsockopt(SO_ERROR) found ERR pending on the socket: read the alert

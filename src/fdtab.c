@@ -197,3 +197,14 @@ void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg)
 	foreach_locked(call_each, &args);
 	pthread_mutex_unlock(&fdtab_lock);
 }
+
+bool fdtab_foreach_try(void (*fn)(int fd, struct conn *conn, void *arg), void *arg)
+{
+	struct foreach_args args = { fn, arg };
+
+	if (pthread_mutex_trylock(&fdtab_lock) != 0)
+		return false;
+	foreach_locked(call_each, &args);
+	pthread_mutex_unlock(&fdtab_lock);
+	return true;
+}

@@ -44,5 +44,8 @@ void fdtab_set_app_cloexec(int fd, bool on);
  * call back into fdtab). */
 void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
 
+/* The same if the lock is free now, else false (at _exit, which a signal
+ * handler may call while this very thread holds it). */
+bool fdtab_foreach_try(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
 
 #endif

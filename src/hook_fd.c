@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -42,12 +43,33 @@ static void release(int fd)
 	if (other >= 0) {
 		if (conn->fd == fd)
 			conn_set_fd(conn, other);
-	} else if (conn_closing(conn)) {
+		conn_unref(conn);
+		return;
+	}
+	switch (conn_closing(conn)) {
+	case CONN_CLOSE_NOW:
+		break;
+	case CONN_CLOSE_LINGER:
 		keep = real.fcntl(fd, F_DUPFD_CLOEXEC, 600);
 		if (keep >= 0) {
 			real.shutdown(keep, SHUT_WR);
-			linger_add(keep);
+			linger_add(keep, NULL);
 		}
+		break;
+	case CONN_CLOSE_OUTPUT:
+		/* Bytes the program was told were sent, then close_notify,
+		 * still wait inside the session: our duplicate keeps the
+		 * socket until they are out (linger.h). */
+		keep = real.fcntl(fd, F_DUPFD_CLOEXEC, 600);
+		if (keep >= 0) {
+			conn_set_fd(conn, keep);
+			linger_add(keep, conn); /* takes our reference */
+			return;
+		}
+		log_error("rule [%s] %s -> %s: no descriptor to keep the socket open until the last bytes "
+			  "and close_notify are sent (%s): they are lost", conn->rule->name, conn->app_dest,
+			  conn->dest, strerror(errno));
+		break;
 	}
 	conn_unref(conn);
 }
@@ -151,7 +173,12 @@ int shutdown(int fd, int how)
 	conn_unref(conn);
 	if (ret < 0)
 		return (int)shim_result(ret);
-	return real.shutdown(fd, how);
+	/* What the kernel must not shut yet, or at all (conn.h). */
+	if (ret & CONN_SHUT_KEEP_RD)
+		how = how == SHUT_RDWR ? SHUT_WR : -1;
+	if ((ret & CONN_SHUT_KEEP_WR) && how == SHUT_WR)
+		how = -1;
+	return how == -1 ? 0 : real.shutdown(fd, how);
 }
 
 /* NEWFD now names the same socket as OLDFD. */

@@ -1,6 +1,9 @@
 /* linger.c - see linger.h.  A small array under one lock; serviced from
  * close() and connect(), and drained at exit. */
 #include "linger.h"
+#include "conn.h"
+#include "fdtab.h"
+#include "owner.h"
 #include "real.h"
 #include "forklock.h"
 
@@ -9,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +21,11 @@
 
 struct lingering {
 	int fd;
+	bool own_fd;        /* our duplicate (closed when done), else the program's (at exit) */
+	bool busy;          /* the last push found another thread writing */
+	bool may_read;      /* this process owns the receive side: reading
+			     * until the server closes steals nothing */
+	struct conn *conn;  /* records still to push, or NULL */
 	long long deadline;
 };
 
@@ -37,8 +46,10 @@ static void drop(int i, int close_it)
 {
 	int n = atomic_load(&n_lingering);
 
-	if (close_it)
+	if (close_it && list[i].own_fd)
 		real.close(list[i].fd);
+	if (list[i].conn)
+		conn_unref(list[i].conn);
 	list[i] = list[n - 1];
 	atomic_store(&n_lingering, n - 1);
 }
@@ -59,15 +70,54 @@ static int finished(int fd)
 	}
 }
 
-void linger_add(int fd)
+/* Lock held. */
+static void add_locked(int fd, struct conn *conn, bool own_fd)
 {
-	pthread_mutex_lock(&linger_lock);
+	struct lingering *l;
+
 	if (atomic_load(&n_lingering) == LINGER_MAX)
 		drop(0, 1); /* the oldest goes */
-	list[atomic_load(&n_lingering)].fd = fd;
-	list[atomic_load(&n_lingering)].deadline = now_ns() + LINGER_NS;
+	l = &list[atomic_load(&n_lingering)];
+	l->fd = fd;
+	l->own_fd = own_fd;
+	l->busy = false;
+	l->may_read = !conn || conn_owns_recv(conn);
+	l->conn = conn;
+	l->deadline = now_ns() + LINGER_NS;
 	atomic_fetch_add(&n_lingering, 1);
+}
+
+/* Every holder of linger_lock raises shim_guard: a signal handler that
+ * calls _exit meanwhile then skips linger_at_exit instead of deadlocking. */
+void linger_add(int fd, struct conn *conn)
+{
+	shim_guard++;
+	pthread_mutex_lock(&linger_lock);
+	add_locked(fd, conn, true);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
+}
+
+/* Push what the connection still holds; then the write side closes, and
+ * the entry lingers as any other.  True when the entry is done for. */
+static bool push(struct lingering *l)
+{
+	int ret;
+
+	l->busy = false;
+	if (!l->conn)
+		return false;
+	ret = conn_push_final(l->conn);
+	if (ret == -EAGAIN || ret == -EBUSY) {
+		l->busy = ret == -EBUSY;
+		return false;
+	}
+	conn_unref(l->conn);
+	l->conn = NULL;
+	if (ret < 0)
+		return true; /* the socket failed (logged): nothing more to wait for */
+	real.shutdown(l->fd, SHUT_WR);
+	return false;
 }
 
 void linger_service(void)
@@ -80,9 +130,16 @@ void linger_service(void)
 	shim_guard++;
 	now = now_ns();
 	pthread_mutex_lock(&linger_lock);
-	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
-		if (finished(list[i].fd) || now > list[i].deadline)
+	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--) {
+		if (push(&list[i]) ||
+		    (list[i].may_read ? finished(list[i].fd) : !list[i].conn)) {
 			drop(i, 1);
+		} else if (now > list[i].deadline) {
+			if (list[i].conn)
+				conn_log_undelivered(list[i].conn, "the server took none of it for too long");
+			drop(i, 1);
+		}
+	}
 	pthread_mutex_unlock(&linger_lock);
 	shim_guard--;
 }
@@ -93,11 +150,13 @@ void linger_forget(int fd)
 
 	if (atomic_load_explicit(&n_lingering, memory_order_relaxed) == 0)
 		return;
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
 		if (list[i].fd == fd)
 			drop(i, 0);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 }
 
 void linger_forget_range(unsigned first, unsigned last)
@@ -106,18 +165,21 @@ void linger_forget_range(unsigned first, unsigned last)
 
 	if (atomic_load_explicit(&n_lingering, memory_order_relaxed) == 0)
 		return;
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
 		if ((unsigned)list[i].fd >= first && (unsigned)list[i].fd <= last)
 			drop(i, 0);
 	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
 }
 
 void linger_wait_all(int max_ms)
 {
 	struct pollfd pfds[LINGER_MAX];
-	long long deadline = now_ns() + max_ms * 1000000LL;
-	int i, n;
+	long long deadline = now_ns() + max_ms * 1000000LL, left;
+	bool busy;
+	int i, n, wait_ms;
 
 	if (atomic_load(&n_lingering) == 0 || !real.poll)
 		return;
@@ -126,16 +188,97 @@ void linger_wait_all(int max_ms)
 		linger_service();
 		pthread_mutex_lock(&linger_lock);
 		n = atomic_load(&n_lingering);
+		busy = false;
 		for (i = 0; i < n; i++) {
 			pfds[i].fd = list[i].fd;
-			pfds[i].events = POLLIN;
+			pfds[i].events = (list[i].may_read ? POLLIN : 0) |
+					 (list[i].conn && !list[i].busy ? POLLOUT : 0);
 			pfds[i].revents = 0;
+			busy = busy || list[i].busy;
 		}
 		pthread_mutex_unlock(&linger_lock);
-		if (n == 0 || now_ns() >= deadline)
+		left = deadline - now_ns();
+		if (n == 0 || left <= 0)
 			break;
-		real.poll(pfds, (nfds_t)n, (int)((deadline - now_ns()) / 1000000) + 1);
+		wait_ms = (int)(left / 1000000) + 1;
+		if (busy && wait_ms > 10)
+			wait_ms = 10; /* another thread holds a writer: look again soon */
+		real.poll(pfds, (nfds_t)n, wait_ms);
 	}
+	/* Out of time: say what did not go. */
+	pthread_mutex_lock(&linger_lock);
+	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
+		if (list[i].conn)
+			conn_log_undelivered(list[i].conn, "the process ended before the server took it");
+	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
+}
+
+/* fdtab_foreach: the open connections this process owns, once each. */
+struct exit_collect {
+	struct conn *conns[LINGER_MAX];
+	int n;
+};
+
+static void collect(int fd, struct conn *conn, void *arg)
+{
+	struct exit_collect *c = arg;
+	int i;
+
+	(void)fd;
+	if (c->n == LINGER_MAX || (!conn_owns_send(conn) && !conn_owns_recv(conn)))
+		return;
+	for (i = 0; i < c->n; i++)
+		if (c->conns[i] == conn)
+			return;
+	conn_ref(conn);
+	c->conns[c->n++] = conn;
+}
+
+void linger_at_exit(int max_ms)
+{
+	static struct exit_collect c; /* big: not on the stack of a dying thread */
+	int i;
+
+	if (!atomic_load(&real_ready) || (!fdtab_any() && atomic_load(&n_lingering) == 0))
+		return;
+	/* A vfork child shares our memory, sessions included (and getpid
+	 * is not the pid our tables were made in): nothing of this is its. */
+	if ((pid_t)syscall(SYS_getpid) != owner_pid())
+		return;
+	shim_guard++;
+	c.n = 0;
+	if (fdtab_any() && !fdtab_foreach_try(collect, &c)) {
+		/* Another thread is in the registry for a moment, or this
+		 * one is (a signal handler calling _exit): wait a little. */
+		struct timespec ms = { 0, 1000000 };
+		int tries = 200;
+
+		while (tries-- > 0 && !fdtab_foreach_try(collect, &c))
+			nanosleep(&ms, NULL);
+	}
+	for (i = 0; i < c.n; i++) {
+		struct conn *conn = c.conns[i];
+
+		switch (conn_closing(conn)) {
+		case CONN_CLOSE_NOW:
+			conn_unref(conn);
+			break;
+		case CONN_CLOSE_LINGER:
+			real.shutdown(conn->fd, SHUT_WR);
+			pthread_mutex_lock(&linger_lock);
+			add_locked(conn->fd, NULL, false);
+			pthread_mutex_unlock(&linger_lock);
+			conn_unref(conn);
+			break;
+		case CONN_CLOSE_OUTPUT:
+			pthread_mutex_lock(&linger_lock);
+			add_locked(conn->fd, conn, false); /* takes the reference */
+			pthread_mutex_unlock(&linger_lock);
+			break;
+		}
+	}
+	linger_wait_all(max_ms);
 	shim_guard--;
 }
 
@@ -143,20 +286,25 @@ void linger_forked_child(void)
 {
 	int i, n = atomic_load(&n_lingering);
 
-	/* The parent still waits for these peers: close our copies only. */
+	/* The parent still waits for these peers: close our copies only
+	 * (the connections they hold are the parent's: never pushed here). */
 	for (i = 0; i < n; i++)
-		real.close(list[i].fd);
+		if (list[i].own_fd)
+			real.close(list[i].fd);
 	atomic_store(&n_lingering, 0);
 }
 
 int linger_fds(int *out, int max)
 {
-	int i, n;
+	int i, n, k = 0;
 
+	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
 	n = atomic_load(&n_lingering);
-	for (i = 0; i < n && i < max; i++)
-		out[i] = list[i].fd;
+	for (i = 0; i < n && k < max; i++)
+		if (list[i].own_fd)
+			out[k++] = list[i].fd;
 	pthread_mutex_unlock(&linger_lock);
-	return i;
+	shim_guard--;
+	return k;
 }

@@ -6,12 +6,23 @@
  * reset, and the server then loses whatever it had not read yet: the end of
  * an upload.  So when the program closes an upgraded socket, a duplicate of
  * ours stays open (write side shut) and reads and discards until the server
- * closes too; at exit the library waits for those, a few seconds at most. */
+ * closes too; at exit the library waits for those, a few seconds at most.
+ *
+ * When the program closes (or the process ends) while records the kernel
+ * could not take yet still wait inside the session (the last bytes of a
+ * non-blocking write, close_notify), the lingering socket holds the
+ * connection too and pushes them first, then shuts its write side.  At
+ * exit (exit, return from main, _exit, _Exit) connections the program never
+ * closed get the same treatment: flushed, close_notify, lingering wait. */
 #ifndef TLSSHIM_LINGER_H
 #define TLSSHIM_LINGER_H
 
-/* Keep FD (a duplicate of our own, close-on-exec) until its peer closes. */
-void linger_add(int fd);
+struct conn;
+
+/* Keep FD (a duplicate of our own, close-on-exec) until its peer closes.
+ * With CONN (whose reference it takes, transport on FD), first push what
+ * the session still holds (conn_push_final), then shut FD's write side. */
+void linger_add(int fd, struct conn *conn);
 /* Read and discard what arrived; close those whose peer closed or that
  * waited too long.  Never blocks; cheap when nothing lingers. */
 void linger_service(void);
@@ -24,6 +35,12 @@ void linger_forget_range(unsigned first, unsigned last);
 int linger_fds(int *out, int max);
 /* At exit: wait until every peer closed, at most MAX_MS. */
 void linger_wait_all(int max_ms);
+/* The process is ending (exit, return from main, _exit, _Exit): every open
+ * connection this process owns and never closed is flushed, gets its
+ * close_notify and lingers, and then everything lingering is waited for,
+ * MAX_MS in all.  Not in a vfork child (it shares the parent's memory), and
+ * never for connections another process owns since fork. */
+void linger_at_exit(int max_ms);
 /* In a forked child: the sockets are the parent's business. */
 void linger_forked_child(void);
 

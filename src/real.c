@@ -103,6 +103,7 @@ static void resolve_all(void)
 	RESOLVE(epoll_pwait2);
 	RESOLVE(fdopen);
 	RESOLVE(_Fork);
+	RESOLVE(_exit);
 	RESOLVE(socket);
 	RESOLVE(socketpair);
 	RESOLVE(accept);

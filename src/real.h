@@ -65,6 +65,7 @@ struct real_fns {
 	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
 	FILE *(*fdopen)(int, const char *);
 	pid_t (*_Fork)(void);
+	void (*_exit)(int);
 	void (*chk_fail)(void);
 	int (*socket)(int, int, int);
 	int (*socketpair)(int, int, int, int *);

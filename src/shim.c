@@ -206,11 +206,14 @@ __attribute__((constructor)) static void shim_constructor(void)
 	preinit();
 }
 
-/* At exit, the sockets the program closed wait for their servers to read
- * everything (linger.h), a few seconds at most. */
+/* At exit (or return from main): connections never closed are flushed and
+ * get close_notify, and every socket waits for its server to read
+ * everything (linger.h), a few seconds at most.  _exit and _Exit run no
+ * destructor: hook_process.c does the same there. */
 __attribute__((destructor)) static void shim_destructor(void)
 {
-	linger_wait_all(5000);
+	if (shim_guard == 0)
+		linger_at_exit(SHIM_EXIT_WAIT_MS);
 }
 
 static void load_hosts(void)

@@ -11,6 +11,10 @@
 
 void shim_init(void);
 
+/* At exit, how long the library may wait for the last records to go out
+ * and for servers to read everything (linger_at_exit). */
+#define SHIM_EXIT_WAIT_MS 5000
+
 /* Should this hook do its work?  False inside our own code. */
 static inline bool shim_enter(void)
 {

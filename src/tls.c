@@ -41,7 +41,11 @@ struct tls {
 	bool ticket_arrived;
 	bool ticket_early_ok;    /* the last ticket carried the early_data extension */
 	uint32_t ticket_early_max;
-	bool flush_pending;
+	bool flush_pending;      /* a record GnuTLS encrypted but could not push */
+	bool queued_unknown;     /* ... not counted as sent (size not known) */
+	size_t send_cap;         /* the send record limit, once learnt (0: not yet) */
+	size_t send_seen;        /* the most plaintext one record carried so far */
+	bool bye_wanted, bye_done; /* close_notify asked for / fully pushed */
 	/* Read-ahead: GnuTLS asks for a record's 5-byte header, then its body;
 	 * one recv() fills this buffer instead of two per record.  Freed when
 	 * drained and the socket is idle, so idle connections do not keep it. */
@@ -1021,6 +1025,7 @@ static int mod_flush(struct tls *tls)
 		ret = gnutls_record_send(tls->session, NULL, 0);
 		if (ret >= 0) {
 			tls->flush_pending = false;
+			tls->queued_unknown = false;
 			break;
 		}
 		if (ret == GNUTLS_E_AGAIN) {
@@ -1032,44 +1037,94 @@ static int mod_flush(struct tls *tls)
 			return -EINTR;
 		return fatal(tls, ret, "write");
 	}
+	/* close_notify only after every record before it is out: a
+	 * close_notify after a record cut short is a valid end to a truncated
+	 * stream.  gnutls_bye resumes where an E_AGAIN left it. */
+	while (tls->bye_wanted && !tls->bye_done) {
+		tls->w_eagain = false;
+		ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
+		if (ret == 0) {
+			tls->bye_done = true;
+			break;
+		}
+		if (ret == GNUTLS_E_AGAIN) {
+			if (tls->w_eagain)
+				return -EAGAIN;
+			continue;
+		}
+		if (ret == GNUTLS_E_INTERRUPTED)
+			return -EINTR;
+		return fatal(tls, (int)ret, "close");
+	}
 	return 0;
 }
 
 static bool mod_flush_pending(struct tls *tls)
 {
-	return tls->flush_pending;
+	return tls->flush_pending || (tls->bye_wanted && !tls->bye_done);
 }
 
 static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 {
-	size_t done = 0;
+	size_t done = 0, chunk, cap;
 	ssize_t ret;
 
+	/* A record queued without a known size: the program sends the same
+	 * bytes again (it was told none went), and GnuTLS, flushing the
+	 * queued record, says how many of them it held. */
+	while (tls->queued_unknown && len > 0) {
+		tls->w_eagain = false;
+		ret = gnutls_record_send(tls->session, buf, len);
+		if (ret == GNUTLS_E_AGAIN && !tls->w_eagain)
+			continue;
+		if (ret == GNUTLS_E_AGAIN)
+			return -EAGAIN;
+		if (ret == GNUTLS_E_INTERRUPTED)
+			return -EINTR;
+		tls->queued_unknown = false;
+		tls->flush_pending = false;
+		if (ret < 0)
+			return fatal(tls, (int)ret, "write");
+		done = (size_t)ret < len ? (size_t)ret : len;
+	}
 	ret = mod_flush(tls);
 	if (ret < 0)
-		return ret;
+		return done ? (ssize_t)done : ret;
+	cap = gnutls_record_get_max_size(tls->session);
+	if (tls->send_cap && tls->send_cap < cap)
+		cap = tls->send_cap;
 	while (done < len) {
+		/* At most one record per call, so that a record GnuTLS queues
+		 * (E_AGAIN) holds exactly CHUNK bytes of ours, if CHUNK is no
+		 * more than a record carries.  (gnutls_record_get_max_size is
+		 * the receive limit; the peer's record_size_limit may make the
+		 * send limit smaller: a short count teaches it.) */
+		chunk = len - done > cap ? cap : len - done;
 		tls->w_eagain = false;
-		ret = gnutls_record_send(tls->session, (const char *)buf + done, len - done);
+		ret = gnutls_record_send(tls->session, (const char *)buf + done, chunk);
 		if (ret > 0) {
+			if ((size_t)ret < chunk)
+				cap = tls->send_cap = (size_t)ret;
+			if ((size_t)ret > tls->send_seen)
+				tls->send_seen = (size_t)ret;
 			done += ret;
 			continue;
 		}
-		if (ret == GNUTLS_E_AGAIN) {
-			if (!tls->w_eagain)
-				continue;
-			/* The record is encrypted and queued: it counts as sent. */
-			size_t record = gnutls_record_get_max_size(tls->session);
-
+		if ((ret == GNUTLS_E_AGAIN && tls->w_eagain) || ret == GNUTLS_E_INTERRUPTED) {
+			/* The record is encrypted and queued (the socket is full,
+			 * or a signal stopped the push).  Its bytes count as sent,
+			 * as in a kernel buffer, when we know how many it holds;
+			 * flushed before anything else, close_notify included. */
 			tls->flush_pending = true;
-			done += len - done > record ? record : len - done;
-			return done;
-		}
-		if (ret == GNUTLS_E_INTERRUPTED) {
+			if (chunk <= tls->send_seen || (tls->send_cap && chunk <= tls->send_cap))
+				return (ssize_t)(done + chunk);
+			tls->queued_unknown = true;
 			if (done)
-				return done;
-			return -EINTR;
+				return (ssize_t)done;
+			return ret == GNUTLS_E_INTERRUPTED ? -EINTR : -EAGAIN;
 		}
+		if (ret == GNUTLS_E_AGAIN)
+			continue;
 		if (done)
 			return done;
 		return fatal(tls, ret, "write");
@@ -1090,12 +1145,8 @@ static size_t mod_buffered(struct tls *tls)
 
 static int mod_bye(struct tls *tls)
 {
-	int ret;
-
-	if (mod_flush(tls) < 0)
-		return -EAGAIN;
-	ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
-	return ret < 0 ? -EAGAIN : 0;
+	tls->bye_wanted = true;
+	return mod_flush(tls);
 }
 
 static const char *mod_reason(struct tls *tls)

@@ -13,6 +13,7 @@
  *           [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]
  *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
  *           [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]
+ *           [--read-delay-ms N] [--record-size-limit N]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -60,6 +61,11 @@
  *   echo    send every record back until the client closes.
  *   banner  send "220 tserver ready\r\n" first, then echo.
  *   sink    count everything until the client closes; send nothing.
+ * --read-delay-ms N: in sink and echo modes, sleep N ms before each read
+ * (a slow reader: the client's data backs up in the kernel buffers).
+ * --record-size-limit N: accept records of at most N bytes of plaintext
+ * (gnutls_record_set_max_size; announced in the record_size_limit
+ * extension, so the client sends records that small).
  * The handshake times out after 10 s, reads after --idle-timeout (60 s).
  * Client certificates are verified against --client-ca when given.
  * --ocsp-response FILE.der: staple that OCSP response.  GnuTLS checks it
@@ -98,6 +104,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HANDSHAKE_TIMEOUT_MS 10000
@@ -125,6 +132,8 @@ static unsigned opt_cert_req = GNUTLS_CERT_IGNORE;
 static enum mode opt_mode = MODE_HTTP;
 static long opt_max_conns = 0;          /* 0 = unlimited */
 static int opt_idle_timeout = 60;       /* seconds, after the handshake */
+static long opt_read_delay_ms = 0;      /* sink/echo: pause before each read */
+static long opt_record_size = 0;        /* record_size_limit to announce; 0 = default */
 
 /* ---- process-wide state ------------------------------------------------------ */
 static int log_fd = STDOUT_FILENO;
@@ -410,6 +419,10 @@ static void read_until_close(int echo)
 {
     char data[16384];
     for (;;) {
+        if (opt_read_delay_ms > 0) {
+            struct timespec ts = { opt_read_delay_ms / 1000, (opt_read_delay_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
         ssize_t r = conn_recv(data, sizeof data);
         if (r <= 0)
             return;
@@ -583,6 +596,8 @@ static void handle_conn(int fd, const struct sockaddr_storage *ss)
     if (ret < 0)
         die("gnutls_init: %s", gnutls_strerror(ret));
     gnutls_priority_set(C.s, prio);
+    if (opt_record_size && gnutls_record_set_max_size(C.s, (size_t)opt_record_size) < 0)
+        die("gnutls_record_set_max_size %ld failed", opt_record_size);
     gnutls_credentials_set(C.s, GNUTLS_CRD_CERTIFICATE, xcred);
     gnutls_certificate_server_set_request(C.s, opt_cert_req);
     if (!opt_no_tickets)
@@ -883,7 +898,8 @@ static void usage(void)
             "               [--tls12-only] [--priority STRING] [--no-tickets]\n"
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
             "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
-            "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n");
+            "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n"
+            "               [--read-delay-ms N] [--record-size-limit N]\n");
     exit(2);
 }
 
@@ -902,7 +918,7 @@ int main(int argc, char **argv)
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
         O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
-        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW
+        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY, O_RECORD_SIZE
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -925,6 +941,8 @@ int main(int argc, char **argv)
         { "reject-early-after", required_argument, NULL, O_REJECT_EARLY },
         { "ocsp-response", required_argument, NULL, O_OCSP },
         { "ocsp-raw", no_argument, NULL, O_OCSP_RAW },
+        { "read-delay-ms", required_argument, NULL, O_READ_DELAY },
+        { "record-size-limit", required_argument, NULL, O_RECORD_SIZE },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -956,6 +974,8 @@ int main(int argc, char **argv)
         case O_REJECT_EARLY: opt_reject_early_after = parse_num(optarg, "reject-early-after", 1, LONG_MAX); break;
         case O_OCSP: opt_ocsp_file = optarg; break;
         case O_OCSP_RAW: opt_ocsp_raw = 1; break;
+        case O_READ_DELAY: opt_read_delay_ms = parse_num(optarg, "read-delay-ms", 0, 10000); break;
+        case O_RECORD_SIZE: opt_record_size = parse_num(optarg, "record-size-limit", 512, 16384); break;
         default: usage();
         }
     }
