@@ -251,6 +251,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
  * (and log it) if MSG passes one of ours over FD in CALL, else 0. */
 static int rights_check(const char *call, int fd, const struct msghdr *msg)
 {
+	const unsigned char *end = (const unsigned char *)msg->msg_control + msg->msg_controllen;
 	struct cmsghdr *cmsg;
 
 	if (!msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr) || !fdtab_any())
@@ -258,6 +259,10 @@ static int rights_check(const char *call, int fd, const struct msghdr *msg)
 	for (cmsg = CMSG_FIRSTHDR((struct msghdr *)msg); cmsg; cmsg = CMSG_NXTHDR((struct msghdr *)msg, cmsg)) {
 		size_t i, n;
 
+		/* A message that claims more than its buffer holds: the
+		 * kernel refuses the whole call (EINVAL); never read past. */
+		if (cmsg->cmsg_len > (size_t)(end - (const unsigned char *)cmsg))
+			return 0;
 		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
 		    cmsg->cmsg_len < CMSG_LEN(0))
 			continue;

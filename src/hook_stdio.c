@@ -248,6 +248,18 @@ int fileno_unlocked(FILE *file)
 	return real.fileno_unlocked(file);
 }
 
+void stdio_flush_ours(void)
+{
+	int i, high = atomic_load(&streams_high);
+
+	for (i = 0; i < high; i++) {
+		FILE *file = atomic_load(&stream_files[i]);
+
+		if (file && file != SLOT_BUSY && __fpending(file) > 0)
+			(void)fflush_unlocked(file);
+	}
+}
+
 /* ---- dprintf, vdprintf ---- */
 
 extern int __vasprintf_chk(char **, int, const char *, va_list);

@@ -209,11 +209,15 @@ __attribute__((constructor)) static void shim_constructor(void)
 /* At exit (or return from main): connections never closed are flushed and
  * get close_notify, and every socket waits for its server to read
  * everything (linger.h), a few seconds at most.  _exit and _Exit run no
- * destructor: hook_process.c does the same there. */
+ * destructor: hook_process.c does the same there.  exit() flushes stdio
+ * only after every destructor: our streams' bytes go first, or they would
+ * follow close_notify (and be lost). */
 __attribute__((destructor)) static void shim_destructor(void)
 {
-	if (shim_guard == 0)
+	if (shim_guard == 0) {
+		stdio_flush_ours();
 		linger_at_exit(SHIM_EXIT_WAIT_MS);
+	}
 }
 
 static void load_hosts(void)
