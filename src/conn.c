@@ -155,6 +155,11 @@ bool conn_owns_recv(const struct conn *conn)
 	return owner_state(conn->owner, OWNER_RECV) == OWNER_SELF;
 }
 
+bool conn_recv_unowned(const struct conn *conn)
+{
+	return owner_state(conn->owner, OWNER_RECV) == OWNER_NONE;
+}
+
 /* Release a direction only if no thread is inside it: a thread that holds
  * its lock may have checked ownership already (owner.h, point 4).  A busy
  * direction stays with this process. */
@@ -1333,8 +1338,16 @@ enum conn_close conn_closing(struct conn *conn)
 	pthread_mutex_unlock(&conn->wlock);
 	if (ret == -EAGAIN)
 		return CONN_CLOSE_OUTPUT;
-	if (ret < 0 || !recv)
+	if (ret < 0)
 		return CONN_CLOSE_NOW;
+	/* A fork released the receiving side and nobody read since: the
+	 * server's session tickets sit unread in the socket, and closing
+	 * its last descriptor now would answer with a reset that destroys
+	 * what the server has not read yet.  Nobody's records are ours to
+	 * read (a process that still holds the socket may claim them): keep
+	 * the socket, unread, until the server closes. */
+	if (!recv)
+		return conn_recv_unowned(conn) ? CONN_CLOSE_WAIT : CONN_CLOSE_NOW;
 	return server_done ? CONN_CLOSE_NOW : CONN_CLOSE_LINGER;
 }
 
