@@ -11,6 +11,11 @@
 #            receiving side is nobody's; its end must not be a reset that
 #            destroys what the server has not read yet (the session tickets
 #            sit unread in the socket).
+#   killed   a program that dies where no code of the library runs (abort,
+#            SIGKILL) right after its writes returned: every byte arrives
+#            (then a plain end of file, as over plain TCP: close_notify
+#            needs code that runs), never a reset caused by the session
+#            tickets the program never read.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -87,6 +92,30 @@ for end in exit close; do
         diag "bash exited with $?"
     nslow=$((nslow + 1))
     expect "$slow_log" $nslow "$bash_size" "$bash_sha" "bash: write, run /bin/true, write, then $end"
+done
+
+# ==== killed: abort() or SIGKILL right after sendall ==================================
+# expect_eof LOG N SIZE SHA DESC: every byte, then EOF (no reset).
+expect_eof() {
+    local log=$1 n=$2 size=$3 sha=$4 desc=$5 got
+    if ! wait_for_lines "$log" "$n" 20; then
+        fail "$desc: the server logged no connection"
+        return
+    fi
+    got="$(tserver_field "$log" "$n" bytes_in) $(tserver_field "$log" "$n" sha256_in) $(tserver_field "$log" "$n" closed)"
+    is "$got" "$size $sha eof" "$desc: server got every byte, then end of file (no reset)"
+}
+start_tserver fast --mode sink
+policy fast "$fast_port"
+nfast=0
+for end in abort kill; do
+    for i in 1 2; do
+        out=$(timeout 40 "$TLSSHIM" -p "$WORK/fast.policy" "$PYTHON" "$CLIENTS/fork_end.py" \
+            127.0.0.1 18080 $SMALL none $end 2>/dev/null)
+        nfast=$((nfast + 1))
+        [ "$out" = "sent $SMALL $sha_small" ] || diag "client said: $out"
+        expect_eof "$fast_log" $nfast $SMALL "$sha_small" "python sendall 300 KB, then $end, run $i"
+    done
 done
 
 done_testing

@@ -7,11 +7,15 @@ ending.  Knows nothing about TLS.
 
 FORK  fork    os.fork(); the child _exits at once, the parent waits for it
       system  os.system("true") (posix_spawn underneath)
+      none    no child
 END   close   close(), then sys.exit(0)
       exit    sys.exit(0) with the socket open
-      _exit   os._exit(0)"""
+      _exit   os._exit(0)
+      abort   os.abort() (SIGABRT: no code of the library runs)
+      kill    SIGKILL to itself"""
 import hashlib
 import os
+import signal
 import socket
 import sys
 
@@ -27,6 +31,8 @@ if how == "fork":
     os.waitpid(pid, 0)
 elif how == "system":
     os.system("true")
+elif how == "none":
+    pass
 else:
     sys.exit("unknown FORK " + how)
 s.sendall(data[1000:])
@@ -38,4 +44,8 @@ elif end == "exit":
     sys.exit(0)
 elif end == "_exit":
     os._exit(0)
+elif end == "abort":
+    os.abort()
+elif end == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
 sys.exit("unknown END " + end)
