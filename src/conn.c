@@ -155,6 +155,11 @@ bool conn_owns_recv(const struct conn *conn)
 	return owner_state(conn->owner, OWNER_RECV) == OWNER_SELF;
 }
 
+bool conn_recv_unowned(const struct conn *conn)
+{
+	return owner_state(conn->owner, OWNER_RECV) == OWNER_NONE;
+}
+
 /* Release a direction only if no thread is inside it: a thread that holds
  * its lock may have checked ownership already (owner.h, point 4).  A busy
  * direction stays with this process. */
@@ -818,6 +823,26 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	return 0;
 }
 
+/* A program that only writes never reads the server's session tickets: they
+ * sit in the socket, and if the process then dies where no code of ours
+ * runs (abort, a fatal signal, a raw close), the kernel answers the unread
+ * bytes with a reset that destroys what the server has not read yet.  So
+ * after each of the first writes, read what already arrived (without
+ * waiting; plaintext is kept for the program).  wlock held. */
+#define ABSORB_WRITES 16
+static void absorb(struct conn *conn)
+{
+	if (conn->absorb_tries >= ABSORB_WRITES)
+		return;
+	conn->absorb_tries++;
+	if (conn->rlen > 0 || conn->eof || !mine(conn, OWNER_RECV) ||
+	    pthread_mutex_trylock(&conn->rlock) != 0)
+		return;
+	if (mine(conn, OWNER_RECV) && state_of(conn) == CONN_OPEN && !conn->eof && !conn->shut_rd)
+		(void)fill_rbuf(conn, true);
+	pthread_mutex_unlock(&conn->rlock);
+}
+
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT;
@@ -854,6 +879,7 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 		} else if (ret > 0) {
 			maybe_rekey(conn, (size_t)ret);
 			conn_nodelay_end(conn);
+			absorb(conn);
 		}
 	}
 	pthread_mutex_unlock(&conn->wlock);
@@ -1333,8 +1359,16 @@ enum conn_close conn_closing(struct conn *conn)
 	pthread_mutex_unlock(&conn->wlock);
 	if (ret == -EAGAIN)
 		return CONN_CLOSE_OUTPUT;
-	if (ret < 0 || !recv)
+	if (ret < 0)
 		return CONN_CLOSE_NOW;
+	/* A fork released the receiving side and nobody read since: the
+	 * server's session tickets sit unread in the socket, and closing
+	 * its last descriptor now would answer with a reset that destroys
+	 * what the server has not read yet.  Nobody's records are ours to
+	 * read (a process that still holds the socket may claim them): keep
+	 * the socket, unread, until the server closes. */
+	if (!recv)
+		return conn_recv_unowned(conn) ? CONN_CLOSE_WAIT : CONN_CLOSE_NOW;
 	return server_done ? CONN_CLOSE_NOW : CONN_CLOSE_LINGER;
 }
 

@@ -68,6 +68,8 @@ struct conn {
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
+	unsigned absorb_tries;       /* writes after which we read what the server
+				      * sent (its session tickets) */
 };
 
 
@@ -116,6 +118,8 @@ bool conn_claim(struct conn *conn);
  * receive owner may read the socket.  Never claims. */
 bool conn_owns_send(const struct conn *conn);
 bool conn_owns_recv(const struct conn *conn);
+/* Nobody owns the receiving side (released at fork, unclaimed since). */
+bool conn_recv_unowned(const struct conn *conn);
 /* Before fork(): let whichever process uses a direction first have it. */
 void conn_release_for_fork(struct conn *conn);
 /* In the forked child (one thread): reset its locks; if a thread of the
@@ -155,6 +159,10 @@ enum conn_close {
 	CONN_CLOSE_LINGER, /* close_notify is out; the server may still send */
 	CONN_CLOSE_OUTPUT, /* records (data, close_notify) still wait to be
 			    * pushed: keep the socket and call conn_push_final */
+	CONN_CLOSE_WAIT,   /* close_notify is out, and the receiving side is
+			    * nobody's (released at a fork, never claimed since):
+			    * keep the socket, without reading it, until the
+			    * server closes (linger_add_waiting) */
 };
 /* The last descriptor is being closed, or the process is ending: read what
  * is pending, queue close_notify behind whatever data GnuTLS still holds,

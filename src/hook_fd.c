@@ -56,6 +56,13 @@ static void release(int fd)
 			linger_add(keep, NULL);
 		}
 		break;
+	case CONN_CLOSE_WAIT:
+		keep = real.fcntl(fd, F_DUPFD_CLOEXEC, 600);
+		if (keep >= 0) {
+			real.shutdown(keep, SHUT_WR);
+			linger_add_waiting(keep);
+		}
+		break;
 	case CONN_CLOSE_OUTPUT:
 		/* Bytes the program was told were sent, then close_notify,
 		 * still wait inside the session: our duplicate keeps the

@@ -25,6 +25,9 @@ struct lingering {
 	bool busy;          /* the last push found another thread writing */
 	bool may_read;      /* this process owns the receive side: reading
 			     * until the server closes steals nothing */
+	bool wait_fin;      /* nobody owns the receive side: wait, without
+			     * reading, until the server closes (its unread
+			     * tickets would make a close now a reset) */
 	struct conn *conn;  /* records still to push, or NULL */
 	long long deadline;
 };
@@ -70,8 +73,16 @@ static int finished(int fd)
 	}
 }
 
-/* Lock held. */
-static void add_locked(int fd, struct conn *conn, bool own_fd)
+/* True when the peer has closed (or the socket failed); reads nothing. */
+static int peer_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return real.poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Lock held.  WAIT_FIN: the entry never reads (see wait_fin). */
+static void add_locked(int fd, struct conn *conn, bool own_fd, bool wait_fin)
 {
 	struct lingering *l;
 
@@ -81,7 +92,8 @@ static void add_locked(int fd, struct conn *conn, bool own_fd)
 	l->fd = fd;
 	l->own_fd = own_fd;
 	l->busy = false;
-	l->may_read = !conn || conn_owns_recv(conn);
+	l->may_read = !wait_fin && (!conn || conn_owns_recv(conn));
+	l->wait_fin = wait_fin || (conn && conn_recv_unowned(conn));
 	l->conn = conn;
 	l->deadline = now_ns() + LINGER_NS;
 	atomic_fetch_add(&n_lingering, 1);
@@ -93,7 +105,16 @@ void linger_add(int fd, struct conn *conn)
 {
 	shim_guard++;
 	pthread_mutex_lock(&linger_lock);
-	add_locked(fd, conn, true);
+	add_locked(fd, conn, true, false);
+	pthread_mutex_unlock(&linger_lock);
+	shim_guard--;
+}
+
+void linger_add_waiting(int fd)
+{
+	shim_guard++;
+	pthread_mutex_lock(&linger_lock);
+	add_locked(fd, NULL, true, true);
 	pthread_mutex_unlock(&linger_lock);
 	shim_guard--;
 }
@@ -132,7 +153,8 @@ void linger_service(void)
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--) {
 		if (push(&list[i]) ||
-		    (list[i].may_read ? finished(list[i].fd) : !list[i].conn)) {
+		    (list[i].may_read ? finished(list[i].fd)
+				      : !list[i].conn && (!list[i].wait_fin || peer_closed(list[i].fd)))) {
 			drop(i, 1);
 		} else if (now > list[i].deadline) {
 			if (list[i].conn)
@@ -191,7 +213,7 @@ void linger_wait_all(int max_ms)
 		busy = false;
 		for (i = 0; i < n; i++) {
 			pfds[i].fd = list[i].fd;
-			pfds[i].events = (list[i].may_read ? POLLIN : 0) |
+			pfds[i].events = (list[i].may_read ? POLLIN : list[i].wait_fin ? POLLRDHUP : 0) |
 					 (list[i].conn && !list[i].busy ? POLLOUT : 0);
 			pfds[i].revents = 0;
 			busy = busy || list[i].busy;
@@ -267,13 +289,20 @@ void linger_at_exit(int max_ms)
 		case CONN_CLOSE_LINGER:
 			real.shutdown(conn->fd, SHUT_WR);
 			pthread_mutex_lock(&linger_lock);
-			add_locked(conn->fd, NULL, false);
+			add_locked(conn->fd, NULL, false, false);
+			pthread_mutex_unlock(&linger_lock);
+			conn_unref(conn);
+			break;
+		case CONN_CLOSE_WAIT:
+			real.shutdown(conn->fd, SHUT_WR);
+			pthread_mutex_lock(&linger_lock);
+			add_locked(conn->fd, NULL, false, true);
 			pthread_mutex_unlock(&linger_lock);
 			conn_unref(conn);
 			break;
 		case CONN_CLOSE_OUTPUT:
 			pthread_mutex_lock(&linger_lock);
-			add_locked(conn->fd, conn, false); /* takes the reference */
+			add_locked(conn->fd, conn, false, false); /* takes the reference */
 			pthread_mutex_unlock(&linger_lock);
 			break;
 		}

@@ -23,6 +23,10 @@ struct conn;
  * With CONN (whose reference it takes, transport on FD), first push what
  * the session still holds (conn_push_final), then shut FD's write side. */
 void linger_add(int fd, struct conn *conn);
+/* Keep FD (a duplicate of our own, close-on-exec, close_notify out) without
+ * reading it until its peer closes: the receiving side is nobody's
+ * (CONN_CLOSE_WAIT). */
+void linger_add_waiting(int fd);
 /* Read and discard what arrived; close those whose peer closed or that
  * waited too long.  Never blocks; cheap when nothing lingers. */
 void linger_service(void);
