@@ -95,15 +95,22 @@ for end in exit close; do
 done
 
 # ==== killed: abort() or SIGKILL right after sendall ==================================
-# expect_eof LOG N SIZE SHA DESC: every byte, then EOF (no reset).
-expect_eof() {
+# A blocking write returns only once its records are in the kernel, so a
+# program killed right after it loses nothing.  How the stream then ends is
+# a race: the library reads the server's session tickets during the first
+# writes (conn.c, absorb), so the kernel usually ends with a FIN; tickets that
+# arrive after the program died still make it answer with a reset (seen under
+# load in distcheck).  So the end is reported, not asserted.
+# expect_all LOG N SIZE SHA DESC: every byte arrived.
+expect_all() {
     local log=$1 n=$2 size=$3 sha=$4 desc=$5 got
     if ! wait_for_lines "$log" "$n" 20; then
         fail "$desc: the server logged no connection"
         return
     fi
-    got="$(tserver_field "$log" "$n" bytes_in) $(tserver_field "$log" "$n" sha256_in) $(tserver_field "$log" "$n" closed)"
-    is "$got" "$size $sha eof" "$desc: server got every byte, then end of file (no reset)"
+    got="$(tserver_field "$log" "$n" bytes_in) $(tserver_field "$log" "$n" sha256_in)"
+    is "$got" "$size $sha" "$desc: server got every byte"
+    diag "$desc: the stream ended with closed=$(tserver_field "$log" "$n" closed)"
 }
 start_tserver fast --mode sink
 policy fast "$fast_port"
@@ -114,7 +121,7 @@ for end in abort kill; do
             127.0.0.1 18080 $SMALL none $end 2>/dev/null)
         nfast=$((nfast + 1))
         [ "$out" = "sent $SMALL $sha_small" ] || diag "client said: $out"
-        expect_eof "$fast_log" $nfast $SMALL "$sha_small" "python sendall 300 KB, then $end, run $i"
+        expect_all "$fast_log" $nfast $SMALL "$sha_small" "python sendall 300 KB, then $end, run $i"
     done
 done
 
