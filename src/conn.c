@@ -823,26 +823,6 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	return 0;
 }
 
-/* A program that only writes never reads the server's session tickets: they
- * sit in the socket, and if the process then dies where no code of ours
- * runs (abort, a fatal signal, a raw close), the kernel answers the unread
- * bytes with a reset that destroys what the server has not read yet.  So
- * after each of the first writes, read what already arrived (without
- * waiting; plaintext is kept for the program).  wlock held. */
-#define ABSORB_WRITES 16
-static void absorb(struct conn *conn)
-{
-	if (conn->absorb_tries >= ABSORB_WRITES)
-		return;
-	conn->absorb_tries++;
-	if (conn->rlen > 0 || conn->eof || !mine(conn, OWNER_RECV) ||
-	    pthread_mutex_trylock(&conn->rlock) != 0)
-		return;
-	if (mine(conn, OWNER_RECV) && state_of(conn) == CONN_OPEN && !conn->eof && !conn->shut_rd)
-		(void)fill_rbuf(conn, true);
-	pthread_mutex_unlock(&conn->rlock);
-}
-
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT;
@@ -879,7 +859,6 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 		} else if (ret > 0) {
 			maybe_rekey(conn, (size_t)ret);
 			conn_nodelay_end(conn);
-			absorb(conn);
 		}
 	}
 	pthread_mutex_unlock(&conn->wlock);

@@ -68,8 +68,6 @@ struct conn {
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
-	unsigned absorb_tries;       /* writes after which we read what the server
-				      * sent (its session tickets) */
 };
 
 

@@ -191,6 +191,8 @@ static ssize_t send_iov(struct conn *conn, const struct iovec *iov, int iovcnt, 
 	/* Gather small vectors so they go out as one record. */
 	if (total <= 65536 && iovcnt > 1 && (flat = malloc(total ? total : 1))) {
 		for (i = 0; i < iovcnt; i++) {
+			if (iov[i].iov_len == 0)
+				continue; /* its base may be NULL (BEAM's writev) */
 			memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
 			off += iov[i].iov_len;
 		}
