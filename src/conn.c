@@ -64,6 +64,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 		free(conn);
 		return NULL;
 	}
+	conn->holding = true;
 	conn->rule = params->rule;
 	conn->dest = dup_or_null(params->dest);
 	conn->app_dest = dup_or_null(params->app_dest);
@@ -192,6 +193,55 @@ void conn_forked_child(struct conn *conn)
 	pthread_mutex_init(&conn->wlock, NULL);
 	if (busy)
 		conn->busy_at_fork = true;
+}
+
+void conn_hold_for_fork(struct conn *conn, unsigned fork_serial)
+{
+	if (!conn->holding || conn->hold_fork == fork_serial)
+		return;
+	conn->hold_fork = fork_serial;
+	owner_hold(conn->owner);
+}
+
+void conn_not_holding(struct conn *conn)
+{
+	conn->holding = false;
+}
+
+void conn_exec_let_go(struct conn *conn)
+{
+	if (!conn->holding || conn->exec_let_go)
+		return;
+	conn->exec_let_go = true;
+	owner_let_go(conn->owner);
+}
+
+void conn_exec_failed(struct conn *conn)
+{
+	if (!conn->exec_let_go)
+		return;
+	conn->exec_let_go = false;
+	owner_hold(conn->owner);
+}
+
+static bool own(struct conn *conn, enum owner_dir dir);
+
+/* This process lets go of the connection (its last descriptor closes, or
+ * it exits).  If no other process holds it, a direction nobody claimed
+ * since the fork is ours now: its state here is the one the releasing
+ * process left (owner.h, point 4), and nobody else will ever end it.  A
+ * direction another process used stays with it (point 6). */
+static void let_go(struct conn *conn)
+{
+	if (!conn->holding)
+		return;
+	conn->holding = false;
+	if (conn->exec_let_go)
+		return; /* let go already, for an exec that failed and closes now */
+	if (!owner_let_go(conn->owner))
+		return;
+	own(conn, OWNER_RECV);
+	own(conn, OWNER_SEND);
 }
 
 /* With the direction's lock held (or before taking it): true if DIR is
@@ -1320,8 +1370,12 @@ enum conn_close conn_closing(struct conn *conn)
 	 * only the writer says goodbye; lingering (reading the socket until
 	 * the server closes) only when both are ours, else it would steal the
 	 * other process's records (linger.c asks conn_owns_recv). */
-	bool server_done = false, recv = mine(conn, OWNER_RECV), send = mine(conn, OWNER_SEND);
+	bool server_done = false, recv, send;
 	int ret;
+
+	let_go(conn);
+	recv = mine(conn, OWNER_RECV);
+	send = mine(conn, OWNER_SEND);
 
 	if ((!recv && !send) || state_of(conn) != CONN_OPEN)
 		return CONN_CLOSE_NOW;

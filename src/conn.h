@@ -54,6 +54,9 @@ struct conn {
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool busy_at_fork;           /* this is a forked child, and another thread of
 				      * the parent was inside this connection */
+	bool holding;                /* this process counts among its holders (owner.h) */
+	bool exec_let_go;            /* let go for an exec that may still fail */
+	unsigned hold_fork;          /* the last fork it was counted for */
 	bool early_pending;          /* 0-RTT possible: wait for the first write */
 	bool early_sent;             /* the first bytes went out as early data */
 	unsigned char *early_buf;    /* a copy, resent if the server rejects them */
@@ -123,6 +126,14 @@ void conn_release_for_fork(struct conn *conn);
 /* In the forked child (one thread): reset its locks; if a thread of the
  * parent held one, the parent keeps the connection (the child gets EIO). */
 void conn_forked_child(struct conn *conn);
+/* Holders (owner.h): before fork FORK_SERIAL (counted once per connection,
+ * however many descriptors name it), for the child; in a vfork stand-in's
+ * child, which only execs and is not counted; around an exec (the new
+ * image does not get the socket): let go, and hold again if it failed. */
+void conn_hold_for_fork(struct conn *conn, unsigned fork_serial);
+void conn_not_holding(struct conn *conn);
+void conn_exec_let_go(struct conn *conn);
+void conn_exec_failed(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);

@@ -88,6 +88,35 @@ static void report_exec(const char *program)
 	}
 }
 
+static void let_go_one(int fd, struct conn *conn, void *arg)
+{
+	conn_exec_let_go(conn);
+}
+
+static void hold_one(int fd, struct conn *conn, void *arg)
+{
+	conn_exec_failed(conn);
+}
+
+/* The new image will not have the upgraded sockets: this process stops
+ * holding them (owner.h), so that another process that does can end them;
+ * and holds them again if the exec fails. */
+static void exec_begin(void)
+{
+	if (fdtab_any())
+		fdtab_foreach(let_go_one, NULL);
+}
+
+static int exec_end(int ret)
+{
+	int saved = errno;
+
+	if (fdtab_any())
+		fdtab_foreach(hold_one, NULL);
+	errno = saved;
+	return ret;
+}
+
 /* Would PATH be executed?  (A failing candidate of a PATH search must not
  * be reported: Python's subprocess tries each directory in turn.) */
 static bool runnable(int dirfd, const char *path, int flags)
@@ -164,21 +193,24 @@ int execve(const char *path, char *const argv[], char *const envp[])
 {
 	real_need();
 	report_path(path);
-	return real.execve(path, argv, envp);
+	exec_begin();
+	return exec_end(real.execve(path, argv, envp));
 }
 
 int execv(const char *path, char *const argv[])
 {
 	real_need();
 	report_path(path);
-	return real.execv(path, argv);
+	exec_begin();
+	return exec_end(real.execv(path, argv));
 }
 
 int execvp(const char *file, char *const argv[])
 {
 	real_need();
 	report_search(file);
-	return real.execvp(file, argv);
+	exec_begin();
+	return exec_end(real.execvp(file, argv));
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -187,14 +219,16 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 	if (!real.execvpe)
 		return (int)shim_result(-ENOSYS);
 	report_search(file);
-	return real.execvpe(file, argv, envp);
+	exec_begin();
+	return exec_end(real.execvpe(file, argv, envp));
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	real_need();
 	report_fd(fd);
-	return real.fexecve(fd, argv, envp);
+	exec_begin();
+	return exec_end(real.fexecve(fd, argv, envp));
 }
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
@@ -206,7 +240,8 @@ int execveat(int dirfd, const char *path, char *const argv[], char *const envp[]
 		report_fd(dirfd);
 	else if (shim_enter() && fdtab_any() && runnable(dirfd, path, flags))
 		report_exec(path);
-	return real.execveat(dirfd, path, argv, envp, flags);
+	exec_begin();
+	return exec_end(real.execveat(dirfd, path, argv, envp, flags));
 }
 
 /* The variadic forms: their arguments as a vector (glibc's execl does the

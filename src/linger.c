@@ -236,7 +236,8 @@ void linger_wait_all(int max_ms)
 	shim_guard--;
 }
 
-/* fdtab_foreach: the open connections this process owns, once each. */
+/* fdtab_foreach: the open connections this process owns or holds (owner.h:
+ * the last holder ends what nobody claimed since a fork), once each. */
 struct exit_collect {
 	struct conn *conns[LINGER_MAX];
 	int n;
@@ -248,7 +249,7 @@ static void collect(int fd, struct conn *conn, void *arg)
 	int i;
 
 	(void)fd;
-	if (c->n == LINGER_MAX || (!conn_owns_send(conn) && !conn_owns_recv(conn)))
+	if (c->n == LINGER_MAX || (!conn_owns_send(conn) && !conn_owns_recv(conn) && !conn->holding))
 		return;
 	for (i = 0; i < c->n; i++)
 		if (c->conns[i] == conn)

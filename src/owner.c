@@ -115,6 +115,7 @@ struct owner *owner_new(bool *private_word, unsigned *gen)
 	atomic_store(&word->dir[OWNER_SEND], self_id());
 	atomic_store(&word->dir[OWNER_RECV], self_id());
 	atomic_store(&word->update_requested, false);
+	atomic_store(&word->holders, 1);
 	return word;
 }
 
@@ -167,6 +168,21 @@ void owner_release(struct owner *word, enum owner_dir dir)
 	uint64_t expected = self_id();
 
 	atomic_compare_exchange_strong(&word->dir[dir], &expected, 0);
+}
+
+void owner_hold(struct owner *word)
+{
+	atomic_fetch_add(&word->holders, 1);
+}
+
+bool owner_let_go(struct owner *word)
+{
+	unsigned n = atomic_load(&word->holders);
+
+	/* Never below zero (a count that went wrong stays at zero). */
+	while (n > 0 && !atomic_compare_exchange_weak(&word->holders, &n, n - 1))
+		;
+	return n == 1;
 }
 
 pid_t owner_pid_of(struct owner *word, enum owner_dir dir)

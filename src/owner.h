@@ -51,6 +51,16 @@
  *     advanced the sequence numbers, may have changed keys by KeyUpdate,
  *     and may have read ciphertext ahead or left half a record unsent, so
  *     no copy elsewhere can continue the stream safely.
+ *  7. The end: the record counts the processes that hold the connection
+ *     (raised before each fork for the child, lowered when a process
+ *     closes its last descriptor of it, exits, or execs).  The last one to
+ *     let go claims the directions still unowned (never one another process
+ *     used: point 6), so a parent that forked and then closes without
+ *     writing again still sends close_notify, while a parent that forks
+ *     and exits leaves the connection to its child.  Not counted: the
+ *     vfork stand-in's child (it only execs), a process killed by a signal
+ *     and a fork that fails (their count is never lowered: then nobody
+ *     ends the stream, as before).
  * The receiving direction cannot reuse a nonce (it only decrypts); the same
  * rule keeps a stale copy from consuming records meant for the owner. */
 #ifndef TLSSHIM_OWNER_H
@@ -70,6 +80,11 @@ struct owner {
 	/* The peer asked (KeyUpdate update_requested) for a new sending key,
 	 * and the process that read it does not own the sending direction. */
 	atomic_bool update_requested;
+	/* Processes that hold the connection (a descriptor of it, not yet
+	 * closed, exited or exec'd away): the last one to let go claims the
+	 * directions nobody ever claimed since the fork, to end the stream
+	 * (close_notify).  A process killed by a signal never lowers it. */
+	atomic_uint holders;
 };
 
 /* A new record, both directions owned by this process, or NULL (no
@@ -86,6 +101,10 @@ bool owner_claim(struct owner *owner, enum owner_dir dir);
 /* Before fork: give up DIR if we own it, so that either side may claim it.
  * The caller holds the direction's lock (conn.c) until the fork is done. */
 void owner_release(struct owner *owner, enum owner_dir dir);
+/* Holders (see struct owner): one more (before fork, for the child),
+ * one less: true if that was the last. */
+void owner_hold(struct owner *owner);
+bool owner_let_go(struct owner *owner);
 /* The pid of DIR's owner (0: none), for the log. */
 pid_t owner_pid_of(struct owner *owner, enum owner_dir dir);
 /* In a new child: learn our pid and identity.  (pthread_atfork, _Fork hook.) */

@@ -58,9 +58,12 @@ static void path_from_env_or_find(void)
 	}
 }
 
+static unsigned fork_serial;
+
 static void release_one(int fd, struct conn *conn, void *arg)
 {
 	conn_release_for_fork(conn);
+	conn_hold_for_fork(conn, fork_serial);
 }
 
 __thread bool shim_vforking;
@@ -72,13 +75,19 @@ __thread bool shim_vforking;
 void shim_fork_prepare(void)
 {
 	owner_forking();
-	if (fdtab_any() && !shim_vforking)
+	if (fdtab_any() && !shim_vforking) {
+		fork_serial++;
 		fdtab_foreach(release_one, NULL);
+	}
 }
 
 static void forked_one(int fd, struct conn *conn, void *arg)
 {
 	conn_forked_child(conn);
+	/* The vfork stand-in's child only execs: the parent was not told to
+	 * count it among the connection's holders. */
+	if (shim_vforking)
+		conn_not_holding(conn);
 }
 
 /* In the child: every lock another thread of the parent may have held at
