@@ -682,12 +682,30 @@ static size_t take_rbuf(struct conn *conn, void *buf, size_t len, bool peek)
 	return n;
 }
 
+/* TLS has no urgent data: a byte sent with MSG_OOB would go inside the
+ * stream as an ordinary byte, its meaning changed, so it is refused; and no
+ * urgent byte can ever arrive (the kernel says EINVAL when none is there). */
+static ssize_t refuse_oob(struct conn *conn, bool sending)
+{
+	if (!conn->oob_logged) {
+		conn->oob_logged = true;
+		log_error("rule [%s] %s -> %s: %s with MSG_OOB refused (%s): TLS cannot carry "
+			  "urgent (out-of-band) data", rule_name(conn), conn->app_dest, conn->dest,
+			  sending ? "send" : "recv", sending ? "EOPNOTSUPP" : "EINVAL, no urgent data");
+	}
+	return sending ? -EOPNOTSUPP : -EINVAL;
+}
+
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT, peek = flags & MSG_PEEK;
 	size_t done = 0;
 	ssize_t ret;
 
+	if (!buf && len > 0)
+		return -EFAULT;
+	if (flags & MSG_OOB)
+		return refuse_oob(conn, false);
 	if (!own(conn, OWNER_RECV))
 		return refuse_foreign(conn, OWNER_RECV);
 	if (conn->shut_rd)
@@ -878,6 +896,10 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	bool dontwait = flags & MSG_DONTWAIT;
 	ssize_t ret;
 
+	if (!buf && len > 0)
+		return -EFAULT;
+	if (flags & MSG_OOB)
+		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
 	if (conn->early_pending && len > 0) {

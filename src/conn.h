@@ -52,6 +52,7 @@ struct conn {
 	bool shut_rd;                /* shutdown(SHUT_RD): reads return end of stream */
 	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
+	bool oob_logged;             /* MSG_OOB refused (logged once) */
 	bool busy_at_fork;           /* this is a forked child, and another thread of
 				      * the parent was inside this connection */
 	bool holding;                /* this process counts among its holders (owner.h) */

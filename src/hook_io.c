@@ -164,6 +164,11 @@ static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, 
 	ssize_t done = 0, ret = 0;
 	int i;
 
+	if (iovcnt < 0 || (!iov && iovcnt > 0)) {
+		/* As the kernel says: EINVAL, or EFAULT for a NULL vector. */
+		conn_unref(conn);
+		return shim_result(iovcnt < 0 ? -EINVAL : -EFAULT);
+	}
 	for (i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len == 0)
 			continue;
@@ -183,10 +188,16 @@ static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, 
 
 static ssize_t send_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
 {
-	size_t total = iov_total(iov, iovcnt), off = 0;
+	size_t total, off = 0;
 	ssize_t ret;
 	char *flat;
 	int i;
+
+	if (iovcnt < 0 || (!iov && iovcnt > 0)) {
+		conn_unref(conn);
+		return shim_result(iovcnt < 0 ? -EINVAL : -EFAULT);
+	}
+	total = iov_total(iov, iovcnt);
 
 	/* Gather small vectors so they go out as one record. */
 	if (total <= 65536 && iovcnt > 1 && (flat = malloc(total ? total : 1))) {
@@ -241,6 +252,10 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!conn)
 		return real.recvmsg(fd, msg, flags);
+	if (!msg) {
+		conn_unref(conn);
+		return shim_result(-EFAULT);
+	}
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;
@@ -314,6 +329,10 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		}
 	}
 	flags &= ~MSG_FASTOPEN;
+	if (!msg) {
+		conn_unref(conn);
+		return shim_result(-EFAULT);
+	}
 	if (msg->msg_controllen > 0) {
 		/* Ancillary data cannot ride inside TLS records. */
 		conn_unref(conn);
@@ -332,6 +351,8 @@ int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct 
 	conn_unref(conn);
 	if (vlen == 0)
 		return 0;
+	if (!msgs)
+		return shim_result(-EFAULT);
 	ret = recvmsg(fd, &msgs[0].msg_hdr, flags & ~MSG_WAITFORONE);
 	if (ret < 0)
 		return -1;
@@ -363,6 +384,8 @@ int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)
 
 	if (conn) {
 		conn_unref(conn);
+		if (!msgs && vlen > 0)
+			return shim_result(-EFAULT);
 		return sendmmsg_each(fd, msgs, vlen, flags);
 	}
 	if (!real.sendmmsg)

@@ -45,6 +45,13 @@ struct tls {
 	bool queued_unknown;     /* ... not counted as sent (size not known) */
 	size_t send_cap;         /* the send record limit, once learnt (0: not yet) */
 	size_t send_seen;        /* the most plaintext one record carried so far */
+	/* A copy of the bytes a record queued without a known size was made
+	 * of (queued_unknown), or, once it went (held_out), of those the record
+	 * carried that the program was not yet told of: its next write must
+	 * begin with them.  Allocated only when that happens. */
+	unsigned char *held;
+	size_t held_len;
+	bool held_out;
 	bool bye_wanted, bye_done; /* close_notify asked for / fully pushed */
 	/* Read-ahead: GnuTLS asks for a record's 5-byte header, then its body;
 	 * one recv() fills this buffer instead of two per record.  Freed when
@@ -863,6 +870,7 @@ static void mod_free(struct tls *tls)
 		return;
 	gnutls_deinit(tls->session);
 	free(tls->rx);
+	free(tls->held);
 	free(tls->verify_name);
 	free(tls);
 }
@@ -1016,6 +1024,43 @@ static ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
 	}
 }
 
+static void drop_held(struct tls *tls)
+{
+	free(tls->held);
+	tls->held = NULL;
+	tls->held_len = 0;
+	tls->held_out = false;
+}
+
+/* The queued record went: it carried N bytes, the first TOLD of which the
+ * program was told were sent. */
+static void held_went(struct tls *tls, size_t n, size_t told)
+{
+	if (n > tls->held_len)
+		n = tls->held_len;
+	if (n <= told) {
+		drop_held(tls);
+		return;
+	}
+	memmove(tls->held, tls->held + told, n - told);
+	tls->held_len = n - told;
+	tls->held_out = true;
+}
+
+/* POSIX lets a program whose write failed with EAGAIN write other bytes
+ * next; but the record GnuTLS queued is already encrypted and goes first. */
+static int held_differs(struct tls *tls, const void *buf, size_t len)
+{
+	size_t n = len < tls->held_len ? len : tls->held_len;
+
+	if (memcmp(buf, tls->held, n) == 0)
+		return 0;
+	drop_held(tls);
+	snprintf(tls->reason, sizeof tls->reason,
+		 "the program changed the bytes of a write that TLS had already queued after EAGAIN");
+	return -EIO;
+}
+
 static int mod_flush(struct tls *tls)
 {
 	ssize_t ret;
@@ -1024,6 +1069,11 @@ static int mod_flush(struct tls *tls)
 		tls->w_eagain = false;
 		ret = gnutls_record_send(tls->session, NULL, 0);
 		if (ret >= 0) {
+			/* A record the program was not told of went (poll
+			 * flushed it): its retry must carry the same bytes,
+			 * and is answered without sending them again. */
+			if (tls->queued_unknown)
+				held_went(tls, (size_t)ret, 0);
 			tls->flush_pending = false;
 			tls->queued_unknown = false;
 			break;
@@ -1069,10 +1119,25 @@ static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 	size_t done = 0, chunk, cap;
 	ssize_t ret;
 
+	/* Bytes already sent that the program was not told of: its write
+	 * begins with them (or the stream would be corrupt); they count now. */
+	if (tls->held_out && len > 0) {
+		size_t n = len < tls->held_len ? len : tls->held_len;
+
+		if (held_differs(tls, buf, len) < 0)
+			return -EIO;
+		memmove(tls->held, tls->held + n, tls->held_len - n);
+		tls->held_len -= n;
+		if (tls->held_len == 0)
+			drop_held(tls);
+		done = n;
+	}
 	/* A record queued without a known size: the program sends the same
 	 * bytes again (it was told none went), and GnuTLS, flushing the
 	 * queued record, says how many of them it held. */
 	while (tls->queued_unknown && len > 0) {
+		if (tls->held && held_differs(tls, buf, len) < 0)
+			return -EIO;
 		tls->w_eagain = false;
 		ret = gnutls_record_send(tls->session, buf, len);
 		if (ret == GNUTLS_E_AGAIN && !tls->w_eagain)
@@ -1083,9 +1148,14 @@ static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 			return -EINTR;
 		tls->queued_unknown = false;
 		tls->flush_pending = false;
-		if (ret < 0)
+		if (ret < 0) {
+			drop_held(tls);
 			return fatal(tls, (int)ret, "write");
+		}
 		done = (size_t)ret < len ? (size_t)ret : len;
+		held_went(tls, (size_t)ret, done);
+		if (tls->held_out)
+			return (ssize_t)done;
 	}
 	ret = mod_flush(tls);
 	if (ret < 0)
@@ -1119,6 +1189,17 @@ static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
 			if (chunk <= tls->send_seen || (tls->send_cap && chunk <= tls->send_cap))
 				return (ssize_t)(done + chunk);
 			tls->queued_unknown = true;
+			free(tls->held);
+			tls->held = malloc(chunk);
+			tls->held_len = tls->held ? chunk : 0;
+			tls->held_out = false;
+			if (tls->held)
+				memcpy(tls->held, (const char *)buf + done, chunk);
+			else
+				snprintf(tls->reason, sizeof tls->reason,
+					 "out of memory keeping a copy of a record queued after EAGAIN");
+			if (!tls->held)
+				return -ENOMEM;
 			if (done)
 				return (ssize_t)done;
 			return ret == GNUTLS_E_INTERRUPTED ? -EINTR : -EAGAIN;
