@@ -44,6 +44,10 @@ log-level = info
 match = localhost:8080
 port = $port
 ca = $work/certs/ca.pem
+
+[default]
+match = *:*
+action = deny
 POLICY
 chmod 600 "$work/demo.policy"
 sed 's/^/   | /' "$work/demo.policy"
