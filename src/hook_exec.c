@@ -270,67 +270,66 @@ static void fill_args(char **argv, const char *arg, size_t argc, va_list *ap)
 	argv[argc] = NULL;
 }
 
-int execl(const char *path, const char *arg, ...)
-{
-	size_t argc;
-	va_list ap;
+enum list_exec { EXEC_L, EXEC_LP, EXEC_LE };
 
-	va_start(ap, arg);
-	argc = count_args(arg, &ap);
-	va_end(ap);
+/* execl, execlp, execle: the argument list into a vector on the stack (as
+ * glibc does), then the vector form, which reports and execs.  For EXEC_LE
+ * the environment follows the terminating NULL. */
+static int exec_list(enum list_exec kind, const char *path, const char *arg, va_list ap)
+{
+	char *const *envp = environ;
+	size_t argc;
+	va_list count;
+
+	va_copy(count, ap);
+	argc = count_args(arg, &count);
+	if (kind == EXEC_LE && argc != SIZE_MAX)
+		envp = va_arg(count, char *const *);
+	va_end(count);
 	if (argc == SIZE_MAX)
 		return (int)shim_result(-E2BIG);
 	{
 		char *argv[argc + 1];
+		va_list args;
 
-		va_start(ap, arg);
-		fill_args(argv, arg, argc, &ap);
-		va_end(ap);
-		return execve(path, argv, environ);
+		va_copy(args, ap); /* a va_list parameter is not addressable as one */
+		fill_args(argv, arg, argc, &args);
+		va_end(args);
+		return kind == EXEC_LP ? execvp(path, argv) : execve(path, argv, envp);
 	}
+}
+
+int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, arg);
+	ret = exec_list(EXEC_L, path, arg, ap);
+	va_end(ap);
+	return ret;
 }
 
 int execlp(const char *file, const char *arg, ...)
 {
-	size_t argc;
 	va_list ap;
+	int ret;
 
 	va_start(ap, arg);
-	argc = count_args(arg, &ap);
+	ret = exec_list(EXEC_LP, file, arg, ap);
 	va_end(ap);
-	if (argc == SIZE_MAX)
-		return (int)shim_result(-E2BIG);
-	{
-		char *argv[argc + 1];
-
-		va_start(ap, arg);
-		fill_args(argv, arg, argc, &ap);
-		va_end(ap);
-		return execvp(file, argv);
-	}
+	return ret;
 }
 
 int execle(const char *path, const char *arg, ...)
 {
-	char *const *envp;
-	size_t argc;
 	va_list ap;
+	int ret;
 
-	/* The environment follows the terminating NULL. */
 	va_start(ap, arg);
-	argc = count_args(arg, &ap);
-	envp = argc == SIZE_MAX ? NULL : va_arg(ap, char *const *);
+	ret = exec_list(EXEC_LE, path, arg, ap);
 	va_end(ap);
-	if (argc == SIZE_MAX)
-		return (int)shim_result(-E2BIG);
-	{
-		char *argv[argc + 1];
-
-		va_start(ap, arg);
-		fill_args(argv, arg, argc, &ap);
-		va_end(ap);
-		return execve(path, argv, envp);
-	}
+	return ret;
 }
 
 /* ---- posix_spawn ---- */
