@@ -1,5 +1,6 @@
 /* conn.c - the connection state machine over tls.h. */
 #include "conn.h"
+#include "clock.h"
 #include "fdtab.h"
 #include "cache.h"
 #include "log.h"
@@ -350,14 +351,6 @@ static void save_ticket(struct conn *conn)
 	} else {
 		free(ticket);
 	}
-}
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void reset_deadline(struct conn *conn)

@@ -12,6 +12,7 @@
  * may still return a cookie (another thread added one meanwhile): every
  * wait's result is looked at once registrations exist (fixup_plain_wait). */
 #include "shim.h"
+#include "clock.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "forklock.h"
@@ -368,14 +369,6 @@ void epoll_forget_epfd(int fd)
 }
 
 /* ---- epoll_wait ---- */
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static bool epfd_has_managed(int epfd)
 {

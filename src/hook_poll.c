@@ -6,6 +6,7 @@
  * out to carry no application data (a ticket) is dropped and the wait goes
  * on for the time left. */
 #include "shim.h"
+#include "clock.h"
 #include "conn.h"
 #include "fdtab.h"
 
@@ -15,14 +16,6 @@
 #include <time.h>
 
 #define STACK_FDS 64
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* The core: TIMEOUT_NS < 0 waits forever.  Returns as poll does, errno set. */
 static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, const sigset_t *sigmask)

@@ -1,6 +1,7 @@
 /* linger.c - see linger.h.  A small array under one lock; serviced from
  * close() and connect(), and drained at exit. */
 #include "linger.h"
+#include "clock.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "owner.h"
@@ -35,14 +36,6 @@ struct lingering {
 FORKLOCK_MUTEX(linger_lock);
 static struct lingering list[LINGER_MAX];
 static atomic_int n_lingering;
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Remove entry I (lock held); close its fd if CLOSE_IT. */
 static void drop(int i, int close_it)

@@ -5,6 +5,7 @@
  * transport -> handshake.  The transport calls the real libc functions, so
  * GnuTLS never reaches our own hooks. */
 #include "tls.h"
+#include "clock.h"
 #include "tls_module.h"
 #include "ticket.h"
 #include "real.h"
@@ -388,14 +389,6 @@ static struct vcache_entry vcache[VCACHE_SLOTS];
 static unsigned vcache_next;
 FORKLOCK_MUTEX(vcache_lock);
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static bool vcache_key(const struct tls *tls, const gnutls_datum_t *chain, unsigned n_chain,
 		       unsigned char key[32])
 {
@@ -446,7 +439,7 @@ static bool vcache_hit(const unsigned char key[32])
 	 * cache is a miss. */
 	if (pthread_mutex_trylock(&vcache_lock) != 0)
 		return false;
-	long long mono = mono_ns();
+	long long mono = now_ns();
 
 	for (i = 0; i < VCACHE_SLOTS && !hit; i++)
 		hit = vcache[i].until > now && vcache[i].mono_until > mono && memcmp(vcache[i].key, key, 32) == 0;
@@ -515,7 +508,7 @@ static void vcache_store(gnutls_session_t session, const unsigned char key[32],
 		i = vcache_next++ % VCACHE_SLOTS;
 	memcpy(vcache[i].key, key, 32);
 	vcache[i].until = until;
-	vcache[i].mono_until = mono_ns() + VCACHE_TTL * 1000000000LL;
+	vcache[i].mono_until = now_ns() + VCACHE_TTL * 1000000000LL;
 	pthread_mutex_unlock(&vcache_lock);
 }
 
