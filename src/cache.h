@@ -1,7 +1,8 @@
 /* cache.h - the per-process session cache: TLS 1.3 tickets, each used
  * once, bounded by the policy's session-cache, keyed by rule, server name,
  * address and port (a resumed session keeps the first session's identity,
- * so the key must cover everything the rule decides). */
+ * so the key must cover everything the rule decides).  Every function is
+ * thread-safe (one lock, cache_lock, held only inside them). */
 #ifndef TLSSHIM_CACHE_H
 #define TLSSHIM_CACHE_H
 
