@@ -1,15 +1,22 @@
-/* names.c - a bounded address -> names map (uthash), one lock. */
+/* names.c - a bounded address -> names map: a hash (uthash) by address,
+ * and a list (utlist) oldest first, so that a new address past
+ * NAMES_MAX_ADDRS takes the place of the one recorded longest ago.  One
+ * lock, names_lock; a child forked during an update starts from an empty
+ * map (as in cache.c). */
 #include "names.h"
 #include "forklock.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+/* Out of memory in uthash: the item is not added (hh.tbl NULL), never exit(). */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
-
-#define NAMES_MAX_ADDRS 4096
+#include <utlist.h>
 
 struct addr_key {
 	uint8_t family;
@@ -19,14 +26,15 @@ struct addr_key {
 struct addr_entry {
 	struct addr_key key;
 	struct name_list list;
-	struct addr_entry *older, *newer; /* eviction order */
+	struct addr_entry *older, *newer; /* by_age */
 	UT_hash_handle hh;
 };
 
 FORKLOCK_MUTEX(names_lock);
-static struct addr_entry *table;
-static struct addr_entry *oldest, *newest;
+static struct addr_entry *table; /* by address */
+static struct addr_entry *by_age; /* least recently recorded first */
 static size_t n_entries;
+static bool busy; /* true only while names_lock is held */
 
 static void make_key(struct addr_key *key, int family, const uint8_t *addr)
 {
@@ -45,66 +53,65 @@ static void make_key(struct addr_key *key, int family, const uint8_t *addr)
 	}
 }
 
-static void unlink_entry(struct addr_entry *e)
+/* Take names_lock; in a child forked during an update, forget the map. */
+static void enter(void)
 {
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		newest = e->older;
-	e->older = e->newer = NULL;
-}
-
-static void push_newest(struct addr_entry *e)
-{
-	e->older = newest;
-	e->newer = NULL;
-	if (newest)
-		newest->newer = e;
-	newest = e;
-	if (!oldest)
-		oldest = e;
-}
-
-void names_record(const char *name, int family, const uint8_t *addr)
-{
-	struct addr_key key;
-	struct addr_entry *e;
-	struct name_list *list;
-	size_t i, len;
-
-	if (!name || !*name || (len = strlen(name)) >= NAMES_LEN)
-		return;
-	if (len > 1 && name[len - 1] == '.')
-		len--;
-	make_key(&key, family, addr);
 	pthread_mutex_lock(&names_lock);
-	HASH_FIND(hh, table, &key, sizeof key, e);
-	if (!e) {
-		if (n_entries >= NAMES_MAX_ADDRS) {
-			e = oldest;
-			unlink_entry(e);
-			HASH_DEL(table, e);
-			n_entries--;
-		} else {
-			e = malloc(sizeof *e);
-			if (!e)
-				goto out;
-		}
-		memset(e, 0, sizeof *e);
-		e->key = key;
-		HASH_ADD(hh, table, key, sizeof key, e);
-		n_entries++;
-	} else {
-		unlink_entry(e);
+	if (busy) {
+		table = NULL;
+		by_age = NULL;
+		n_entries = 0;
 	}
-	push_newest(e);
+	busy = true;
+}
 
-	/* Move NAME to the front: the most recent resolution wins. */
-	list = &e->list;
+/* Release names_lock (taken by enter). */
+static void leave(void)
+{
+	busy = false;
+	pthread_mutex_unlock(&names_lock);
+}
+
+/* The entry for KEY, made (or the oldest one reused, at the bound) if there
+ * is none, and now the newest; NULL when out of memory.  Caller holds
+ * names_lock. */
+static struct addr_entry *entry_for(const struct addr_key *key)
+{
+	struct addr_entry *e;
+
+	HASH_FIND(hh, table, key, sizeof *key, e);
+	if (e) {
+		DL_DELETE2(by_age, e, older, newer);
+		DL_APPEND2(by_age, e, older, newer);
+		return e;
+	}
+	if (n_entries >= NAMES_MAX_ADDRS) {
+		e = by_age;
+		DL_DELETE2(by_age, e, older, newer);
+		HASH_DEL(table, e);
+		n_entries--;
+	} else if (!(e = malloc(sizeof *e))) {
+		return NULL;
+	}
+	memset(e, 0, sizeof *e);
+	e->key = *key;
+	HASH_ADD(hh, table, key, sizeof e->key, e);
+	if (!e->hh.tbl) {
+		free(e);
+		return NULL;
+	}
+	DL_APPEND2(by_age, e, older, newer);
+	n_entries++;
+	return e;
+}
+
+/* Put NAME (LEN bytes, not terminated there) first in LIST, lower-cased:
+ * the most recent resolution wins; a name already listed moves up, and a
+ * full list loses its last.  Caller holds names_lock. */
+static void put_first(struct name_list *list, const char *name, size_t len)
+{
+	size_t i;
+
 	for (i = 0; i < list->count; i++)
 		if (strncasecmp(list->names[i], name, len) == 0 && list->names[i][len] == '\0')
 			break;
@@ -118,8 +125,24 @@ void names_record(const char *name, int family, const uint8_t *addr)
 	for (i = 0; i < len; i++)
 		if (list->names[0][i] >= 'A' && list->names[0][i] <= 'Z')
 			list->names[0][i] += 'a' - 'A';
-out:
-	pthread_mutex_unlock(&names_lock);
+}
+
+void names_record(const char *name, int family, const uint8_t *addr)
+{
+	struct addr_key key;
+	struct addr_entry *e;
+	size_t len;
+
+	if (!name || !*name || (len = strlen(name)) >= NAMES_LEN)
+		return;
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	make_key(&key, family, addr);
+	enter();
+	e = entry_for(&key);
+	if (e)
+		put_first(&e->list, name, len);
+	leave();
 }
 
 void names_lookup(int family, const uint8_t *addr, struct name_list *out)
@@ -129,9 +152,9 @@ void names_lookup(int family, const uint8_t *addr, struct name_list *out)
 
 	out->count = 0;
 	make_key(&key, family, addr);
-	pthread_mutex_lock(&names_lock);
+	enter();
 	HASH_FIND(hh, table, &key, sizeof key, e);
 	if (e)
 		memcpy(out, &e->list, sizeof *out);
-	pthread_mutex_unlock(&names_lock);
+	leave();
 }
