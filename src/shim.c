@@ -1,4 +1,4 @@
-/* shim.c - start-up, the policy, and the decision taken at connect(). */
+/* shim.c - start-up, the policy, fork handlers, and what connect() does. */
 #include "shim.h"
 #include "cache.h"
 #include "conn.h"
@@ -6,15 +6,14 @@
 #include "fdtab.h"
 #include "forklock.h"
 #include "hosts.h"
-#include "log.h"
 #include "linger.h"
+#include "log.h"
 #include "names.h"
 #include "owner.h"
 #include "policy.h"
 #include "policy_load.h"
 #include "stdio_swap.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -56,50 +55,6 @@ static void path_from_env_or_find(void)
 			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
 		policy_path[0] = '\0';
 	}
-}
-
-static unsigned fork_serial;
-
-static void release_one(int fd, struct conn *conn, void *arg)
-{
-	conn_release_for_fork(conn);
-	conn_hold_for_fork(conn, fork_serial);
-}
-
-__thread bool shim_vforking;
-
-/* Before fork: each direction of our connections that no thread is inside
- * becomes unowned, so that whichever process uses it first keeps it
- * (owner.h).  Not for the fork that stands
- * in for vfork(): that child only execs, the parent keeps its connections. */
-void shim_fork_prepare(void)
-{
-	owner_forking();
-	if (fdtab_any() && !shim_vforking) {
-		fork_serial++;
-		fdtab_foreach(release_one, NULL);
-	}
-}
-
-static void forked_one(int fd, struct conn *conn, void *arg)
-{
-	conn_forked_child(conn);
-	/* The vfork stand-in's child only execs: the parent was not told to
-	 * count it among the connection's holders. */
-	if (shim_vforking)
-		conn_not_holding(conn);
-}
-
-/* In the child: every lock another thread of the parent may have held at
- * the fork (the child has only the forking thread; forklock.h), our pid,
- * and the connections' own locks. */
-void shim_fork_child(void)
-{
-	forklock_child_reset();
-	owner_forked();
-	linger_forked_child();
-	if (fdtab_any())
-		fdtab_foreach(forked_one, NULL);
 }
 
 /* Start-up, in every process that has the library: only what cannot wait.
@@ -229,6 +184,22 @@ __attribute__((destructor)) static void shim_destructor(void)
 	}
 }
 
+bool shim_may_upgrade(void)
+{
+	shim_init();
+	return policy_problem[0] || (policy && policy->n_rules > 0);
+}
+
+const struct policy *shim_policy(void)
+{
+	return policy_problem[0] ? NULL : policy;
+}
+
+const char *shim_policy_path(void)
+{
+	return policy_path;
+}
+
 static void load_hosts(void)
 {
 	shim_guard++;
@@ -236,53 +207,61 @@ static void load_hosts(void)
 	shim_guard--;
 }
 
-/* ---- connect ---- */
-
-struct target {
-	int family;
-	uint8_t addr[16];
-	uint16_t port;
-};
-
-static bool read_target(const struct sockaddr *sa, socklen_t len, struct target *t)
+const struct hosts *shim_hosts(void)
 {
-	memset(t, 0, sizeof *t);
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		t->family = AF_INET;
-		memcpy(t->addr, &sin->sin_addr, 4);
-		t->port = ntohs(sin->sin_port);
-		return true;
-	}
-	/* Linux accepts a sockaddr_in6 without sin6_scope_id (RFC 2133's
-	 * 24 bytes): so must we, or it would pass through in clear. */
-	if (sa->sa_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id)) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		t->family = AF_INET6;
-		memcpy(t->addr, &sin6->sin6_addr, 16);
-		t->port = ntohs(sin6->sin6_port);
-		return true;
-	}
-	return false;
+	pthread_once(&hosts_once, load_hosts);
+	return hosts;
 }
 
-bool shim_may_upgrade(void)
+static unsigned fork_serial;
+
+static void release_one(int fd, struct conn *conn, void *arg)
 {
-	shim_init();
-	return policy_problem[0] || (policy && policy->n_rules > 0);
+	conn_release_for_fork(conn);
+	conn_hold_for_fork(conn, fork_serial);
 }
 
-static void format_addr(const struct target *t, uint16_t port, char *out, size_t outlen)
-{
-	char ip[INET6_ADDRSTRLEN];
+__thread bool shim_vforking;
 
-	inet_ntop(t->family, t->addr, ip, sizeof ip);
-	if (t->family == AF_INET6)
-		snprintf(out, outlen, "[%s]:%u", ip, port);
-	else
-		snprintf(out, outlen, "%s:%u", ip, port);
+/* Before fork: each direction of our connections that no thread is inside
+ * becomes unowned, so that whichever process uses it first keeps it
+ * (owner.h).  Not for the fork that stands
+ * in for vfork(): that child only execs, the parent keeps its connections. */
+void shim_fork_prepare(void)
+{
+	owner_forking();
+	if (fdtab_any() && !shim_vforking) {
+		fork_serial++;
+		fdtab_foreach(release_one, NULL);
+	}
+}
+
+static void forked_one(int fd, struct conn *conn, void *arg)
+{
+	conn_forked_child(conn);
+	/* The vfork stand-in's child only execs: the parent was not told to
+	 * count it among the connection's holders. */
+	if (shim_vforking)
+		conn_not_holding(conn);
+}
+
+/* In the child: every lock another thread of the parent may have held at
+ * the fork (the child has only the forking thread; forklock.h), our pid,
+ * and the connections' own locks. */
+void shim_fork_child(void)
+{
+	forklock_child_reset();
+	owner_forked();
+	linger_forked_child();
+	if (fdtab_any())
+		fdtab_foreach(forked_one, NULL);
+}
+
+
+/* The real connect(): 0 or a negative errno. */
+static int connect_plain(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return real.connect(fd, addr, len) < 0 ? -errno : 0;
 }
 
 static bool is_stream_socket(int fd)
@@ -315,120 +294,61 @@ static int connect_again(struct conn *conn)
 	}
 }
 
-int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
-{
-	const char *host_names[NAMES_MAX_PER_ADDR * 2];
-	struct sockaddr_storage upgraded;
+/* The names known for an address, as decide_connect() takes them; the
+ * pointers in NAMES point into this struct and into the hosts file. */
+struct known_names {
 	struct name_list resolved;
-	const struct policy_rule *rule;
-	struct conn_params params;
-	struct conn *conn;
-	struct target t;
-	char app_dest[80], dest[80], key[512], err[512];
-	const char *name;
-	size_t n_names = 0, i;
-	uint16_t port;
-	int ret, fdflags;
+	const char *resolved_ptrs[NAMES_MAX_PER_ADDR];
+	const char *hosts[DECIDE_MAX_NAMES];
+	struct decide_names names;
+};
 
-	if (!addr || !read_target(addr, addrlen, &t))
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	linger_service();
-	conn = fdtab_get_checked(fd);
-	if (conn) {
-		ret = connect_again(conn);
-		conn_unref(conn);
-		return ret;
-	}
-	if (!policy_problem[0] && (!policy || policy->n_rules == 0))
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	if (!is_stream_socket(fd))
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	if (policy_problem[0]) {
-		format_addr(&t, t.port, app_dest, sizeof app_dest);
-		log_error("%s: refused: invalid policy %s", app_dest, policy_path);
-		return -ECONNREFUSED;
-	}
+/* Fill *K for A: the names the program resolved to it (names.h), then those
+ * the hosts file lists for it (read on first need). */
+static void gather_known_names(const struct decide_addr *a, struct known_names *k)
+{
+	const struct hosts *hosts;
+	size_t i, n_hosts = 0;
 
-	names_lookup(t.family, t.addr, &resolved);
-	for (i = 0; i < resolved.count; i++)
-		host_names[n_names++] = resolved.names[i];
-	pthread_once(&hosts_once, load_hosts);
+	names_lookup(a->family, a->addr, &k->resolved);
+	for (i = 0; i < k->resolved.count; i++)
+		k->resolved_ptrs[i] = k->resolved.names[i];
+	hosts = shim_hosts();
 	if (hosts)
-		n_names += hosts_names_for(hosts, t.family, t.addr, host_names + n_names,
-					   NAMES_MAX_PER_ADDR * 2 - n_names);
-	if (n_names > NAMES_MAX_PER_ADDR * 2)
-		n_names = NAMES_MAX_PER_ADDR * 2;
-	rule = policy_match(policy, host_names, n_names, t.family, t.addr, t.port);
-	if (!rule)
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	format_addr(&t, t.port, app_dest, sizeof app_dest);
-	if (rule->action == POLICY_DENY) {
-		log_error("rule [%s] %s%s%s: connection denied by policy", rule->name, app_dest,
-			  n_names ? " " : "", n_names ? host_names[0] : "");
-		return -ECONNREFUSED;
-	}
-	if (rule->action == POLICY_PLAIN) {
-		log_debug("rule [%s] %s: plain, passed through", rule->name, app_dest);
-		return real.connect(fd, addr, addrlen) < 0 ? -errno : 0;
-	}
+		n_hosts = hosts_names_for(hosts, a->family, a->addr, k->hosts, DECIDE_MAX_NAMES);
+	k->names.resolved = k->resolved_ptrs;
+	k->names.n_resolved = k->resolved.count;
+	k->names.hosts = k->hosts;
+	k->names.n_hosts = n_hosts < DECIDE_MAX_NAMES ? n_hosts : DECIDE_MAX_NAMES;
+}
 
-	name = decide_name(rule, resolved.count ? resolved.names[0] : NULL, host_names + resolved.count,
-			   n_names - resolved.count);
-	if (!name && rule->n_pins == 0) {
-		log_error("rule [%s] %s: refused: no host name is known for this address and the rule "
-			  "has neither server-name nor pin (an IP address is never verified by accident)",
-			  rule->name, app_dest);
-		return -ECONNREFUSED;
-	}
-	port = rule->port ? rule->port : t.port;
-	format_addr(&t, port, dest, sizeof dest);
-	memset(&upgraded, 0, sizeof upgraded);
-	memcpy(&upgraded, addr, addrlen < sizeof upgraded ? addrlen : sizeof upgraded);
-	if (t.family == AF_INET)
-		((struct sockaddr_in *)&upgraded)->sin_port = htons(port);
+/* ADDR (LEN bytes, AF_INET or AF_INET6) with its port replaced by PORT, in *OUT. */
+static void with_port(const struct sockaddr *addr, socklen_t len, uint16_t port,
+		      struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof *out);
+	memcpy(out, addr, len < sizeof *out ? len : sizeof *out);
+	if (addr->sa_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_port = htons(port);
 	else
-		((struct sockaddr_in6 *)&upgraded)->sin6_port = htons(port);
+		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+}
 
-	memset(&params, 0, sizeof params);
-	params.fd = fd;
-	params.rule = rule;
-	params.dest = dest;
-	params.app_dest = app_dest;
-	params.verify_name = name;
-	/* Never an IP literal as SNI, whatever its source. */
-	params.sni = decide_sni_ok(name) ? name : NULL;
-	if (rule->resume && policy->session_cache > 0) {
-		snprintf(key, sizeof key, "%s|%s|%s", rule->name, name ? name : "", dest);
-		params.cache_key = key;
-	}
-	conn = conn_new(&params, err, sizeof err);
-	if (!conn) {
-		log_error("rule [%s] %s: refused: %s", rule->name, app_dest, err);
-		return -ECONNREFUSED;
-	}
-	fdflags = real.fcntl(fd, F_GETFD);
-	if (fdtab_put(fd, conn, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
-		conn_unref(conn);
-		return -ENOMEM;
-	}
-	/* An upgraded socket never reaches a new program image in clear. */
-	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
-	conn_nodelay_begin(conn);
-	log_debug("rule [%s] %s: upgrading via %s, server-name %s", rule->name, app_dest, dest,
-		  name ? name : "-");
-
-	ret = real.connect(fd, (struct sockaddr *)&upgraded, addrlen) < 0 ? -errno : 0;
+/* The TCP connect of the upgraded socket FD (CONN, registered) returned RET:
+ * start the handshake, and return what the program's connect() returns.
+ * The caller keeps its reference to CONN. */
+static int upgrade_started(int fd, struct conn *conn, int ret, const struct decision *d)
+{
 	if (ret == -EINPROGRESS || ret == -EINTR) {
 		conn_start(conn, true);
 		stdio_after_upgrade(fd);
 		epoll_adopt(fd);
-		conn_unref(conn);
 		return ret;
 	}
 	if (ret < 0) {
-		log_error("rule [%s] %s -> %s: connect failed: %s", rule->name, app_dest, dest, strerror(-ret));
+		log_error("rule [%s] %s -> %s: connect failed: %s", d->rule->name, d->app_dest, d->dest,
+			  strerror(-ret));
 		conn_unref(fdtab_remove(fd));
-		conn_unref(conn);
 		return ret;
 	}
 	ret = conn_start(conn, false);
@@ -452,6 +372,99 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		ret = -(err ? err : ECONNREFUSED);
 	}
 	stdio_after_upgrade(fd);
+	return ret;
+}
+
+/* Verdict UPGRADE (D) for FD, which the program connects to ADDR (LEN
+ * bytes): register FD as a connection, connect it to D->to, start TLS.
+ * 0 or a negative errno (-EINPROGRESS included), as connect() returns. */
+static int connect_upgrade(int fd, const struct sockaddr *addr, socklen_t len, const struct decision *d)
+{
+	struct sockaddr_storage to;
+	struct conn_params params;
+	struct conn *conn;
+	char err[512];
+	int ret, fdflags;
+
+	memset(&params, 0, sizeof params);
+	params.fd = fd;
+	params.rule = d->rule;
+	params.dest = d->dest;
+	params.app_dest = d->app_dest;
+	params.verify_name = d->verify_name;
+	params.sni = d->sni;
+	params.cache_key = d->cache_key[0] ? d->cache_key : NULL;
+	conn = conn_new(&params, err, sizeof err);
+	if (!conn) {
+		log_error("rule [%s] %s: refused: %s", d->rule->name, d->app_dest, err);
+		return -ECONNREFUSED;
+	}
+	fdflags = real.fcntl(fd, F_GETFD);
+	if (fdtab_put(fd, conn, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
+		conn_unref(conn);
+		return -ENOMEM;
+	}
+	/* An upgraded socket never reaches a new program image in clear. */
+	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
+	conn_nodelay_begin(conn);
+	log_debug("rule [%s] %s: upgrading via %s, server-name %s", d->rule->name, d->app_dest, d->dest,
+		  d->verify_name ? d->verify_name : "-");
+	with_port(addr, len, d->to.port, &to);
+	ret = upgrade_started(fd, conn, connect_plain(fd, (struct sockaddr *)&to, len), d);
 	conn_unref(conn);
 	return ret;
+}
+
+/* Act on D for FD, which the program connects to ADDR (LEN bytes), and log
+ * it.  0 or a negative errno, as connect() returns. */
+static int act(int fd, const struct sockaddr *addr, socklen_t len, const struct decision *d)
+{
+	switch (d->verdict) {
+	case DECIDE_PLAIN:
+		if (d->rule)
+			log_debug("rule [%s] %s: %s, passed through", d->rule->name, d->app_dest, d->reason);
+		return connect_plain(fd, addr, len);
+	case DECIDE_DENY:
+		log_error("rule [%s] %s%s%s: connection %s", d->rule->name, d->app_dest,
+			  d->n_names ? " " : "", d->n_names ? d->names[0] : "", d->reason);
+		return -ECONNREFUSED;
+	case DECIDE_REFUSE:
+		if (d->rule)
+			log_error("rule [%s] %s: refused: %s", d->rule->name, d->app_dest, d->reason);
+		else
+			log_error("%s: refused: %s %s", d->app_dest, d->reason, shim_policy_path());
+		return -ECONNREFUSED;
+	case DECIDE_UPGRADE:
+		return connect_upgrade(fd, addr, len, d);
+	}
+	return -ECONNREFUSED; /* not reached: every verdict is above */
+}
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	static const struct decide_names no_names;
+	const struct policy *policy;
+	struct known_names known;
+	struct decide_addr dest;
+	struct decision d;
+	struct conn *conn;
+	int ret;
+
+	if (!addr || !decide_read_sockaddr(addr, addrlen, &dest))
+		return connect_plain(fd, addr, addrlen);
+	linger_service();
+	conn = fdtab_get_checked(fd);
+	if (conn) {
+		ret = connect_again(conn);
+		conn_unref(conn);
+		return ret;
+	}
+	if (!shim_may_upgrade() || !is_stream_socket(fd))
+		return connect_plain(fd, addr, addrlen);
+	/* A broken policy (NULL) refuses, without looking up names. */
+	policy = shim_policy();
+	if (policy)
+		gather_known_names(&dest, &known);
+	decide_connect(policy, &dest, policy ? &known.names : &no_names, &d);
+	return act(fd, addr, addrlen, &d);
 }
