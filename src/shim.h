@@ -1,5 +1,6 @@
-/* shim.h - process-wide state (the policy, the hosts file) and the logic
- * behind connect() (shim.c).  Hooks call
+/* shim.h - what the hooks share: the re-entrancy guard and errno
+ * (shim_enter, shim_result), the process-wide state (init.c), connect()'s
+ * logic (connect.c) and the fork handlers (fork.c).  Hooks call
  * shim_enter() first; it returns false when the hook must pass straight to
  * libc (our own calls, or before start-up). */
 #ifndef TLSSHIM_SHIM_H
