@@ -1,9 +1,9 @@
 /* hook_process.c - process life.  fork() runs our pthread_atfork handlers
- * (shim.c); _Fork runs none, so the child learns its pid here.  Without the
+ * (fork.c); _Fork runs none, so the child learns its pid here.  Without the
  * prepare handler the parent keeps its connections: the child gets EIO.
  * _exit and _Exit run no destructor: the end of every connection this
  * process owns (the last bytes, close_notify, the wait for the server)
- * happens here, as shim.c's destructor does it for exit(). */
+ * happens here, as init.c's destructor does it for exit(). */
 #include "shim.h"
 #include "conn.h"
 #include "linger.h"

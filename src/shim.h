@@ -1,6 +1,8 @@
-/* shim.h - process-wide state (the policy, the hosts file) and the logic
- * behind connect().  Hooks call shim_enter() first; it returns false when
- * the hook must pass straight to libc (our own calls, or before start-up). */
+/* shim.h - what the hooks share: the re-entrancy guard and errno
+ * (shim_enter, shim_result), the process-wide state (init.c), connect()'s
+ * logic (connect.c) and the fork handlers (fork.c).  Hooks call
+ * shim_enter() first; it returns false when the hook must pass straight to
+ * libc (our own calls, or before start-up). */
 #ifndef TLSSHIM_SHIM_H
 #define TLSSHIM_SHIM_H
 
@@ -9,6 +11,10 @@
 
 #include "real.h"
 
+struct policy;
+struct hosts;
+
+/* Read the policy on first call (init.c); later calls return at once. */
 void shim_init(void);
 
 /* At exit, how long the library may wait for the last records to go out
@@ -25,7 +31,14 @@ static inline bool shim_enter(void)
 /* Can a connection of this process be upgraded (a rule, or a broken policy
  * that refuses everything)?  Reads the policy on first call. */
 bool shim_may_upgrade(void);
-/* The connect() logic: 0, or a negative errno (-EINPROGRESS included). */
+/* The policy (after shim_init), or NULL when it is broken: refuse every
+ * connection then.  Never changes once read. */
+const struct policy *shim_policy(void);
+/* Where the policy came from, for the log ("" if none). */
+const char *shim_policy_path(void);
+/* The hosts file, read on first call; NULL if unreadable. */
+const struct hosts *shim_hosts(void);
+/* The connect() logic (connect.c): 0, or a negative errno (-EINPROGRESS included). */
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* Set errno from a negative return and return -1, else return RET. */

@@ -288,61 +288,48 @@ static int split_hostport(const char *arg, char *host, size_t hostlen, unsigned 
 	return 0;
 }
 
-static void explain_address(const struct policy *policy, struct hosts *hosts, const char *host,
-			    int is_literal, int family, const uint8_t *addr, unsigned port)
-{
-	const char *names[32], *name;
-	const struct policy_rule *rule;
-	size_t n = 0, n_hosts = 0, i;
-	char ip[INET6_ADDRSTRLEN];
+/* The names the library would know for an address after the program
+ * resolved a host name to it; NAMES points into this struct and into the
+ * hosts file. */
+struct known_names {
+	char host[256];
+	const char *resolved[1];
+	const char *hosts[DECIDE_MAX_NAMES];
+	struct decide_names names;
+};
 
-	inet_ntop(family, addr, ip, sizeof ip);
-	if (!is_literal)
-		names[n++] = host;
-	if (hosts)
-		n_hosts = hosts_names_for(hosts, family, addr, names + n, 32 - n);
-	if (n_hosts > 32 - n)
-		n_hosts = 32 - n;
-	/* The name asked for may be listed in the hosts file as well. */
-	for (i = n; i < n + n_hosts; i++)
-		if (n == 1 && strcasecmp(names[i], host) == 0) {
-			memmove(&names[i], &names[i + 1], (n + n_hosts - i - 1) * sizeof names[0]);
-			n_hosts--;
-			break;
-		}
-	printf("%s%s%s:%u", family == AF_INET6 ? "[" : "", ip, family == AF_INET6 ? "]" : "", port);
-	if (n + n_hosts > 0) {
-		printf(" (names:");
-		for (i = 0; i < n + n_hosts; i++)
-			printf(" %s", names[i]);
-		printf(")");
+/* Fill *K for ADDR (FAMILY) reached through HOST (an IP literal if
+ * IS_LITERAL): HOST as names.c records it (none for a literal), then what
+ * HOSTS lists for the address. */
+static void gather_known_names(const char *host, int is_literal, const struct hosts *hosts, int family,
+			       const uint8_t *addr, struct known_names *k)
+{
+	memset(&k->names, 0, sizeof k->names);
+	if (!is_literal && decide_canon_name(host, k->host, sizeof k->host)) {
+		k->resolved[0] = k->host;
+		k->names.resolved = k->resolved;
+		k->names.n_resolved = 1;
 	}
-	rule = policy_match(policy, names, n + n_hosts, family, addr, (uint16_t)port);
-	if (!rule) {
-		printf(": no rule matches: passed through untouched\n");
-		return;
+	if (hosts) {
+		k->names.n_hosts = hosts_names_for(hosts, family, addr, k->hosts, DECIDE_MAX_NAMES);
+		if (k->names.n_hosts > DECIDE_MAX_NAMES)
+			k->names.n_hosts = DECIDE_MAX_NAMES;
+		k->names.hosts = k->hosts;
 	}
-	printf(": rule [%s] (line %u): ", rule->name, rule->line);
-	if (rule->action == POLICY_DENY) {
-		printf("deny: connect() fails with ECONNREFUSED\n");
-		return;
-	}
-	if (rule->action == POLICY_PLAIN) {
-		printf("plain: passed through untouched\n");
-		return;
-	}
-	name = decide_name(rule, is_literal ? NULL : host, names + n, n_hosts);
-	if (!name && rule->n_pins == 0) {
-		printf("tls, but REFUSED: no host name is known for this address and the rule has "
-		       "neither server-name nor pin\n");
-		return;
-	}
-	printf("upgraded to TLS 1.3 at %s%s%s:%u\n", family == AF_INET6 ? "[" : "", ip,
-	       family == AF_INET6 ? "]" : "", rule->port ? rule->port : port);
-	printf("    verify: %s against %s%s\n", name ? name : "(no name: pins only)",
+}
+
+/* What an upgrade under D does: the name verified, against what, SNI, the
+ * client certificate, ALPN, resumption. */
+static void explain_upgrade(const struct decision *d)
+{
+	const struct policy_rule *rule = d->rule;
+	size_t i;
+
+	printf("upgraded to TLS 1.3 at %s\n", d->dest);
+	printf("    verify: %s against %s%s\n", d->verify_name ? d->verify_name : "(no name: pins only)",
 	       rule->ca ? rule->ca : "the system trust store",
 	       rule->n_pins ? ", and the server key must match a pin" : "");
-	printf("    SNI: %s\n", decide_sni_ok(name) ? name : "(none)");
+	printf("    SNI: %s\n", d->sni ? d->sni : "(none)");
 	if (rule->cert) {
 		const char *pin = strstr(rule->key, "pin-value=");
 
@@ -358,7 +345,52 @@ static void explain_address(const struct policy *policy, struct hosts *hosts, co
 			printf(" %s", rule->alpn[i]);
 		printf("\n");
 	}
-	printf("    resumption: %s\n", rule->resume && policy->session_cache ? "on" : "off");
+	printf("    resumption: %s\n", d->cache_key[0] ? "on" : "off");
+}
+
+/* One line (more for an upgrade) on what the library does with a
+ * connection to ADDR:PORT after the program resolved HOST: the verdict of
+ * decide_connect(), the function the library calls. */
+static void explain_address(const struct policy *policy, const struct hosts *hosts, const char *host,
+			    int is_literal, int family, const uint8_t *addr, unsigned port)
+{
+	struct known_names known;
+	struct decide_addr dest;
+	struct decision d;
+	size_t i;
+
+	memset(&dest, 0, sizeof dest);
+	dest.family = family;
+	memcpy(dest.addr, addr, family == AF_INET ? 4 : 16);
+	dest.port = (uint16_t)port;
+	gather_known_names(host, is_literal, hosts, family, addr, &known);
+	decide_connect(policy, &dest, &known.names, &d);
+	printf("%s", d.app_dest);
+	if (d.n_names > 0) {
+		printf(" (names:");
+		for (i = 0; i < d.n_names; i++)
+			printf(" %s", d.names[i]);
+		printf(")");
+	}
+	if (!d.rule) {
+		printf(": %s: passed through untouched\n", d.reason);
+		return;
+	}
+	printf(": rule [%s] (line %u): ", d.rule->name, d.rule->line);
+	switch (d.verdict) {
+	case DECIDE_PLAIN:
+		printf("%s: passed through untouched\n", d.reason);
+		break;
+	case DECIDE_DENY:
+		printf("deny: connect() fails with ECONNREFUSED\n");
+		break;
+	case DECIDE_REFUSE:
+		printf("tls, but REFUSED: %s\n", d.reason);
+		break;
+	case DECIDE_UPGRADE:
+		explain_upgrade(&d);
+		break;
+	}
 }
 
 static int explain(const char *policy_arg, const char *target)

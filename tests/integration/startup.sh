@@ -1,6 +1,6 @@
 #!/bin/bash
 # startup.sh -- the library opens the policy file when a program starts and
-# reads it at the program's first connection (shim.c).  Proves:
+# reads it at the program's first connection (init.c).  Proves:
 #   * a program that never connects pays no policy read and says nothing,
 #     even when the policy is invalid;
 #   * the descriptor opened at start-up is what counts: a program started

@@ -40,13 +40,13 @@ while IFS= read -r line; do
     for m in ${decl//,/ }; do
         like "$body" "pthread_mutex_init\(&[a-z_]+->$m," "$fn re-initialises $m ($(basename "$file"))"
     done
-    like "$(sed -n '/^void shim_fork_child(/,/^}/p' "$src/shim.c")$(sed -n '/^static void forked_one(/,/^}/p' "$src/shim.c")" \
+    like "$(sed -n '/^void shim_fork_child(/,/^}/p' "$src/fork.c")$(sed -n '/^static void forked_one(/,/^}/p' "$src/fork.c")" \
         "\b$fn\(" "shim_fork_child calls $fn"
 done <<<"$members"
 
-child=$(sed -n '/^void shim_fork_child(/,/^}/p' "$src/shim.c")
+child=$(sed -n '/^void shim_fork_child(/,/^}/p' "$src/fork.c")
 like "$child" "forklock_child_reset\(\)" "shim_fork_child resets the registry"
-like "$(grep -n 'pthread_atfork' "$src/shim.c")" "pthread_atfork\([a-z_]+, NULL, shim_fork_child\)" "fork() runs shim_fork_child"
+like "$(grep -n 'pthread_atfork' "$src/init.c")" "pthread_atfork\([a-z_]+, NULL, shim_fork_child\)" "fork() runs shim_fork_child"
 like "$(sed -n '/^pid_t _Fork(/,/^}/p' "$src/hook_process.c")" "shim_fork_child\(\)" "_Fork runs shim_fork_child"
 like "$(sed -n '/^static void load_module(/,/^}/p' "$src/tls_loader.c")" "forklock_add\(" "the TLS module's locks are registered when it loads"
 

@@ -1,0 +1,213 @@
+/* init.c - the library's life in a process: start-up (the constructor),
+ * the state read at the first connection (the policy, the hosts file), and
+ * the drain at exit (the destructor). */
+#include "shim.h"
+#include "cache.h"
+#include "hosts.h"
+#include "log.h"
+#include "linger.h"
+#include "policy.h"
+#include "policy_load.h"
+#include "stdio_swap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static struct policy *policy;
+static char policy_path[4096];
+static char policy_problem[3 * 4096]; /* non-empty: the policy is broken, fail closed */
+static struct hosts *hosts;
+static pthread_once_t hosts_once = PTHREAD_ONCE_INIT;
+
+#define POLICY_FD_MIN 500
+static struct stat policy_st; /* the policy file opened at start-up */
+static bool policy_held;      /* ... and its descriptor was kept for init_once */
+
+/* $TLSSHIM_POLICY, else the first policy file found (policy_find). */
+static void path_from_env_or_find(void)
+{
+	const char *path = secure_getenv("TLSSHIM_POLICY");
+
+	if (path && *path) {
+		/* No stdio here: its code would be paged in by every process. */
+		size_t len = strlen(path);
+
+		if (len < sizeof policy_path)
+			memcpy(policy_path, path, len + 1);
+		else
+			memcpy(policy_problem, "the policy path is too long", sizeof "the policy path is too long");
+	} else if (!policy_find(policy_path, sizeof policy_path)) {
+		if (errno == ENAMETOOLONG)
+			snprintf(policy_problem, sizeof policy_problem, "the policy path is too long");
+		policy_path[0] = '\0';
+	}
+}
+
+/* Start-up, in every process that has the library: only what cannot wait.
+ * A shell script under tlsshim starts hundreds of programs that never
+ * connect anywhere; they pay for a copy of stderr for the log and for
+ * opening the policy file (raw system calls, libc not resolved yet), not
+ * for reading it, nor for GnuTLS (tls_loader.c).  The file is read at the
+ * first connection (init_once); the descriptor opened now keeps it readable
+ * after the program changes directory, root or user. */
+static void preinit(void)
+{
+	char err[3 * 4096];
+	int fd;
+
+	log_setup_early();
+	path_from_env_or_find();
+	if (policy_path[0]) {
+		fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
+		if (fd < 0) {
+			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+		} else if (fstat(fd, &policy_st) != 0) {
+			snprintf(policy_problem, sizeof policy_problem, "%s: cannot stat: %s", policy_path,
+				 strerror(errno));
+			syscall(SYS_close, fd);
+		} else {
+			log_hold_policy_fd(fd);
+			policy_held = true;
+		}
+	}
+	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
+	/* libc is resolved by the first hook that runs (real_need), not here:
+	 * /bin/true never calls one. */
+}
+
+/* The rules, from the descriptor opened at start-up (preinit), which is
+ * closed afterwards.  NULL with ERR filled if they cannot be had. */
+static struct policy *read_policy(char *err, size_t errlen)
+{
+	int fd = log_policy_fd();
+	struct policy *p = NULL;
+	struct stat st;
+
+	/* Lost: the program closed every descriptor (an ascending close loop
+	 * chases ours up to the limit).  Read the file again by name, with the
+	 * same checks; never "no policy". */
+	if (fd < 0)
+		return policy_load(policy_path, err, errlen);
+	/* Still the file opened at start-up?  A descriptor closed behind our
+	 * back (a raw close_range) may have been reused by the program: never
+	 * read its file as our rules. */
+	if (fstat(fd, &st) != 0 || st.st_dev != policy_st.st_dev || st.st_ino != policy_st.st_ino)
+		snprintf(err, errlen, "%s: the descriptor opened at start-up was closed behind tlsshim's back",
+			 policy_path);
+	else
+		p = policy_load_fd(fd, policy_path, err, errlen);
+	log_release_policy_fd();
+	return p;
+}
+
+/* Once per process (shim_init): the rules, the log, the key log, the
+ * session-cache size.  A policy that cannot be had leaves policy_problem
+ * set: every connection is refused, never passed through. */
+static void init_once(void)
+{
+	const char *level_env;
+	char err[3 * 4096];
+	int level;
+
+	shim_guard++;
+	real_init();
+	if (policy_held && !(policy = read_policy(err, sizeof err)))
+		snprintf(policy_problem, sizeof policy_problem, "%s", err);
+	/* A policy was named but none came out: refuse, never pass through. */
+	if (policy_path[0] && !policy && !policy_problem[0])
+		snprintf(policy_problem, sizeof policy_problem, "%s: could not be read", policy_path);
+	if (!policy)
+		policy = policy_new_empty();
+	level = policy ? (int)policy->log_level : POLICY_LEVEL_WARNING;
+	level_env = secure_getenv("TLSSHIM_LOG_LEVEL");
+	if (level_env && policy_level_parse(level_env) >= 0)
+		level = policy_level_parse(level_env);
+	if (policy) {
+		log_setup(policy->log_dest, policy->log_path, (enum policy_log_level)level);
+		log_set_format(policy->log_format);
+		if (policy->keylog_path) {
+			int ret = log_open_keylog(policy->keylog_path);
+
+			if (ret < 0)
+				log_error("cannot open the key log %s: %s", policy->keylog_path, strerror(-ret));
+			else
+				log_warning("key log on: TLS secrets of upgraded connections go to %s "
+					    "(debugging only)", policy->keylog_path);
+		}
+	}
+	if (policy_problem[0])
+		log_error("invalid policy, refusing every TCP connection: %s", policy_problem);
+	for (size_t i = 0; policy && i < policy->n_warnings; i++)
+		log_warning("policy %s:%u: %s", policy_path, policy->warnings[i].line, policy->warnings[i].msg);
+	if (policy && policy->n_warnings_dropped)
+		log_warning("policy %s: %zu more warnings (tlsshim check shows them)", policy_path,
+			    policy->n_warnings_dropped);
+	cache_set_limit(policy ? policy->session_cache : 0);
+	shim_guard--;
+}
+
+/* The rules, read on first need (connect). */
+void shim_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, init_once);
+}
+
+/* When the library is loaded: preinit. */
+__attribute__((constructor)) static void shim_constructor(void)
+{
+	preinit();
+}
+
+/* At exit (or return from main): connections never closed are flushed and
+ * get close_notify, and every socket waits for its server to read
+ * everything (linger.h), a few seconds at most.  _exit and _Exit run no
+ * destructor: hook_process.c does the same there.  exit() flushes stdio
+ * only after every destructor: our streams' bytes go first, or they would
+ * follow close_notify (and be lost). */
+__attribute__((destructor)) static void shim_destructor(void)
+{
+	if (shim_guard == 0) {
+		stdio_flush_ours();
+		linger_at_exit(SHIM_EXIT_WAIT_MS);
+	}
+}
+
+bool shim_may_upgrade(void)
+{
+	shim_init();
+	return policy_problem[0] || (policy && policy->n_rules > 0);
+}
+
+const struct policy *shim_policy(void)
+{
+	return policy_problem[0] ? NULL : policy;
+}
+
+const char *shim_policy_path(void)
+{
+	return policy_path;
+}
+
+/* Once per process (shim_hosts): /etc/hosts, NULL if unreadable. */
+static void load_hosts(void)
+{
+	shim_guard++;
+	hosts = hosts_load("/etc/hosts");
+	shim_guard--;
+}
+
+const struct hosts *shim_hosts(void)
+{
+	pthread_once(&hosts_once, load_hosts);
+	return hosts;
+}
