@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "conn.h"
 #include "decide.h"
+#include "epoll_reg.h"
 #include "fdtab.h"
 #include "forklock.h"
 #include "hosts.h"
