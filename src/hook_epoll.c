@@ -434,7 +434,7 @@ static int wait_ms(const struct ep_wait *w)
 	return left_ms;
 }
 
-/* Snapshot the registration a cookie KEV names, for EPFD, into IT (with a
+/* Snapshot the registration COOKIE names, for EPFD, into IT (with a
  * reference and a use of its connection).  False if it is gone or stale.
  * Takes ep_lock. */
 static bool lookup_cookie(int epfd, uint64_t cookie, struct ep_item *it)
