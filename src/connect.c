@@ -6,6 +6,7 @@
 #include "shim.h"
 #include "conn.h"
 #include "decide.h"
+#include "epoll_reg.h"
 #include "fdtab.h"
 #include "hosts.h"
 #include "linger.h"

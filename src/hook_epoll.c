@@ -1,56 +1,34 @@
 /* hook_epoll.c - epoll for managed descriptors.
  *
  * A managed descriptor is registered with the kernel under a cookie of ours
- * (a tagged registration number, see cookie_of) with the events the connection
- * needs (what the handshake waits for, or the program's interest once open).
- * epoll_wait translates cookie events back into the program's events and
- * data, injects readiness for plaintext that is already decrypted, drops
- * kernel readiness that carried no application data, and emulates
- * EPOLLONESHOT.  Descriptors added before connect() upgraded them are
- * adopted from /proc/self/fdinfo of the epoll instances the program uses.
- * A wait that entered the kernel while its set had no managed descriptor
- * may still return a cookie (another thread added one meanwhile): every
- * wait's result is looked at once registrations exist (fixup_plain_wait). */
+ * (epreg_cookie) with the events the connection needs (what the handshake
+ * waits for, or the program's interest once open).  epoll_wait translates
+ * cookie events back into the program's events and data, injects readiness
+ * for plaintext that is already decrypted, drops kernel readiness that
+ * carried no application data, and emulates EPOLLONESHOT.  Descriptors added
+ * before connect() upgraded them are adopted from /proc/self/fdinfo of the
+ * epoll instances the program uses.  A wait that entered the kernel while its
+ * set had no managed descriptor may still return a cookie (another thread
+ * added one meanwhile): every wait's result is looked at once registrations
+ * exist (fixup_plain_wait).  The registry itself, and the rules for what the
+ * program sees, are in epoll_reg.c. */
 #include "shim.h"
 #include "clock.h"
 #include "conn.h"
+#include "epoll_reg.h"
 #include "fdtab.h"
-#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SLAB_REGS 128
-#define MAX_SLABS 4096
-#define MAX_EPFDS 64
-#define APP_BITS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI)
-
-struct ep_reg {
-	bool live;
-	int epfd, fd;
-	uint32_t app_events;
-	epoll_data_t app_data;
-	uint32_t kernel_events;
-	bool disarmed;         /* EPOLLONESHOT delivered, waiting for EPOLL_CTL_MOD */
-	unsigned last_gen;     /* plaintext generation last reported (EPOLLET) */
-	bool failed_reported;  /* EPOLLET: the failure was reported once */
-	const struct conn *conn; /* identity only (no reference): a registration
-				  * whose fd now names another connection is stale */
-	unsigned seq;          /* bumped by every (re)registration: work done
-				* outside the lock applies only if unchanged */
-	unsigned incarnation;  /* bumped when the slot is handed out: in the cookie */
-	uint32_t index;        /* the slot's number: in the cookie */
-	struct ep_reg *next_free;
-};
+#define STACK_EVENTS 64
 
 /* A registration looked at outside the lock: connections do their work
  * (handshake steps, decryption) with ep_lock released, so that threads
@@ -58,145 +36,93 @@ struct ep_reg {
 struct ep_item {
 	struct ep_reg *reg;
 	unsigned seq;
-	struct conn *conn; /* a reference */
+	struct conn *conn; /* a reference, and a use (conn_use_hold) */
 	uint32_t app_events;
 	bool disarmed;
 	uint32_t kernel;
 	short ready;
 };
 
-FORKLOCK_MUTEX(ep_lock);
-static struct ep_reg *slabs[MAX_SLABS];
-static atomic_int n_slabs; /* slabs[i] is set before n_slabs counts it */
-static struct ep_reg *free_regs;
-static atomic_int n_live;
-static int epfds[MAX_EPFDS];
-static atomic_int n_epfds;
+/* A snapshot of an instance's registrations: on the stack, grown on the heap. */
+struct ep_items {
+	struct ep_item *v;
+	int n, cap;
+	struct ep_item stack[STACK_EVENTS];
+};
+
+/* One managed wait: the program's arguments and the wait's working state. */
+struct ep_wait {
+	int epfd, maxevents;
+	struct epoll_event *events; /* the program's array */
+	const sigset_t *sigmask;
+	long long deadline;         /* the program's, in ns; -1: none */
+	long long wake;             /* the earliest handshake deadline; 0: none */
+	int n_out;                  /* events in EVENTS so far */
+	struct epoll_event *kev;    /* what the kernel returns */
+	struct epoll_event stack_kev[STACK_EVENTS];
+	struct ep_items items;
+};
 
 /* ---- registrations ---- */
 
-/* The epoll_data the kernel holds for a managed registration: a tag in the
- * top 16 bits (no user-space pointer has them set, so the program's own
- * pointers never look like one), the slot number, and the slot's
- * incarnation, so that an event fetched for a registration that has since
- * been freed, and perhaps handed out again, is recognised as stale.  Telling
- * a cookie from the program's data costs a few comparisons, without the lock. */
-#define COOKIE_TAG 0x7e5fULL
-#define COOKIE_INDEX_BITS 24
-#define COOKIE_INC_BITS 24
-#define COOKIE_INC_MASK ((1u << COOKIE_INC_BITS) - 1)
-_Static_assert((uint64_t)MAX_SLABS * SLAB_REGS <= (1ULL << COOKIE_INDEX_BITS), "slot numbers fit the cookie");
-
-static uint64_t cookie_of(const struct ep_reg *reg)
-{
-	return COOKIE_TAG << 48 | (uint64_t)reg->index << COOKIE_INC_BITS | (reg->incarnation & COOKIE_INC_MASK);
-}
-
-static bool is_cookie(uint64_t value)
-{
-	return value >> 48 == COOKIE_TAG &&
-	       ((value >> COOKIE_INC_BITS) & ((1u << COOKIE_INDEX_BITS) - 1)) <
-		       (uint64_t)atomic_load_explicit(&n_slabs, memory_order_acquire) * SLAB_REGS;
-}
-
-/* The registration COOKIE (is_cookie) names, or NULL if that registration
- * has been freed or the slot reused since the kernel was given it.  Under
+/* Give REG's registration in the kernel EVENTS (OP: EPOLL_CTL_ADD or MOD;
+ * a MOD that changes nothing is skipped).  0, or -1 with errno.  Under
  * ep_lock. */
-static struct ep_reg *reg_of_cookie(uint64_t cookie)
-{
-	uint32_t index = (uint32_t)(cookie >> COOKIE_INC_BITS) & ((1u << COOKIE_INDEX_BITS) - 1);
-	struct ep_reg *reg = &slabs[index / SLAB_REGS][index % SLAB_REGS];
-
-	if (!reg->live || (reg->incarnation & COOKIE_INC_MASK) != (cookie & COOKIE_INC_MASK))
-		return NULL;
-	return reg;
-}
-
-static struct ep_reg *reg_alloc(void)
-{
-	struct ep_reg *reg;
-	unsigned seq, inc;
-	uint32_t index;
-	int i;
-
-	if (!free_regs) {
-		int n = atomic_load(&n_slabs);
-
-		if (n == MAX_SLABS || !(slabs[n] = calloc(SLAB_REGS, sizeof(struct ep_reg))))
-			return NULL;
-		for (i = SLAB_REGS - 1; i >= 0; i--) {
-			slabs[n][i].index = (uint32_t)(n * SLAB_REGS + i);
-			slabs[n][i].next_free = free_regs;
-			free_regs = &slabs[n][i];
-		}
-		atomic_store_explicit(&n_slabs, n + 1, memory_order_release);
-	}
-	reg = free_regs;
-	free_regs = reg->next_free;
-	seq = reg->seq;
-	inc = reg->incarnation;
-	index = reg->index;
-	memset(reg, 0, sizeof *reg);
-	reg->seq = seq + 1;
-	reg->incarnation = inc + 1;
-	reg->index = index;
-	reg->live = true;
-	atomic_fetch_add(&n_live, 1);
-	return reg;
-}
-
-static void reg_free(struct ep_reg *reg)
-{
-	reg->live = false;
-	reg->next_free = free_regs;
-	free_regs = reg;
-	atomic_fetch_sub(&n_live, 1);
-}
-
-static struct ep_reg *reg_find(int epfd, int fd)
-{
-	int s, i;
-
-	for (s = 0; s < n_slabs; s++)
-		for (i = 0; i < SLAB_REGS; i++)
-			if (slabs[s][i].live && slabs[s][i].epfd == epfd && slabs[s][i].fd == fd)
-				return &slabs[s][i];
-	return NULL;
-}
-
 static int kernel_update(struct ep_reg *reg, uint32_t events, int op)
 {
 	struct epoll_event kev;
 
 	kev.events = events;
-	kev.data.u64 = cookie_of(reg);
+	kev.data.u64 = epreg_cookie(reg);
 	if (op == EPOLL_CTL_MOD && events == reg->kernel_events)
 		return 0;
 	reg->kernel_events = events;
 	return real.epoll_ctl(reg->epfd, op, reg->fd, &kev);
 }
 
-static void note_epfd(int epfd)
-{
-	int i, n = atomic_load(&n_epfds);
-
-	for (i = 0; i < n; i++)
-		if (epfds[i] == epfd)
-			return;
-	pthread_mutex_lock(&ep_lock);
-	n = atomic_load(&n_epfds);
-	for (i = 0; i < n; i++)
-		if (epfds[i] == epfd)
-			break;
-	if (i == n && n < MAX_EPFDS) {
-		epfds[n] = epfd;
-		atomic_store(&n_epfds, n + 1);
-	}
-	pthread_mutex_unlock(&ep_lock);
-}
-
 /* ---- epoll_ctl ---- */
 
+/* EPOLL_CTL_ADD or MOD of FD (managed: CONN) in EPFD with EV, whose kernel
+ * interest is KERNEL.  0 or a negative errno.  Under ep_lock. */
+static int managed_set(int epfd, int op, int fd, const struct epoll_event *ev, struct conn *conn,
+		       uint32_t kernel)
+{
+	struct ep_reg *reg = epreg_find(epfd, fd);
+	int ret;
+
+	if (op == EPOLL_CTL_ADD && reg) {
+		/* A stale registration from a descriptor closed behind our back. */
+		epreg_free(reg);
+		reg = NULL;
+	}
+	if (!reg && !(reg = epreg_alloc()))
+		return -ENOMEM;
+	reg->seq++;
+	reg->epfd = epfd;
+	reg->fd = fd;
+	reg->conn = conn;
+	reg->app_events = ev->events & ~EPOLLEXCLUSIVE;
+	reg->app_data = ev->data;
+	reg->disarmed = false;
+	reg->last_gen = conn_read_generation(conn) - 1;
+	reg->failed_reported = false;
+	reg->kernel_events = ~0u;
+	if (kernel_update(reg, kernel, op) < 0) {
+		ret = -errno;
+		epreg_free(reg);
+		return ret;
+	}
+	/* Indexed once the kernel took it (EPFD is then a real descriptor). */
+	if (epreg_link(reg) < 0) {
+		real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		epreg_free(reg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* epoll_ctl for FD, managed by CONN.  0 or a negative errno.  Takes
+ * ep_lock. */
 static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct conn *conn)
 {
 	struct ep_reg *reg;
@@ -206,71 +132,42 @@ static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev, struct 
 
 	/* What the connection needs, worked out before taking the lock. */
 	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev)
-		kernel = (uint16_t)conn_poll_prepare(conn, (short)(ev->events & APP_BITS), &ready) |
+		kernel = (uint16_t)conn_poll_prepare(conn, (short)(ev->events & EPREG_APP_BITS), &ready) |
 			 (ev->events & EPOLLET);
-	pthread_mutex_lock(&ep_lock);
-	reg = reg_find(epfd, fd);
+	epreg_lock();
 	switch (op) {
 	case EPOLL_CTL_ADD:
 	case EPOLL_CTL_MOD:
-		if (!ev) {
-			ret = -EFAULT;
-			break;
-		}
-		if (op == EPOLL_CTL_ADD && reg) {
-			/* A stale registration from a descriptor closed behind our back. */
-			reg_free(reg);
-			reg = NULL;
-		}
-		if (!reg && !(reg = reg_alloc())) {
-			ret = -ENOMEM;
-			break;
-		}
-		reg->seq++;
-		reg->epfd = epfd;
-		reg->fd = fd;
-		reg->conn = conn;
-		reg->app_events = ev->events & ~EPOLLEXCLUSIVE;
-		reg->app_data = ev->data;
-		reg->disarmed = false;
-		reg->last_gen = conn_read_generation(conn) - 1;
-		reg->failed_reported = false;
-		reg->kernel_events = ~0u;
-		ret = kernel_update(reg, kernel, op);
-		if (ret < 0) {
-			ret = -errno;
-			reg_free(reg);
-		}
+		ret = ev ? managed_set(epfd, op, fd, ev, conn, kernel) : -EFAULT;
 		break;
 	case EPOLL_CTL_DEL:
-		if (reg)
-			reg_free(reg);
+		if ((reg = epreg_find(epfd, fd)))
+			epreg_free(reg);
 		ret = real.epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
 		break;
 	default:
 		ret = -EINVAL;
 	}
-	pthread_mutex_unlock(&ep_lock);
+	epreg_unlock();
 	return ret;
 }
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct conn *conn;
+	struct ep_reg *reg;
 	int ret;
 
 	if (!shim_enter())
 		return real.epoll_ctl(epfd, op, fd, ev);
-	note_epfd(epfd);
+	epreg_note_epfd(epfd);
 	conn = fdtab_any() ? fdtab_get(fd) : NULL;
 	if (!conn) {
-		if (op == EPOLL_CTL_DEL && atomic_load(&n_live) > 0) {
-			pthread_mutex_lock(&ep_lock);
-			struct ep_reg *reg = reg_find(epfd, fd);
-
-			if (reg)
-				reg_free(reg);
-			pthread_mutex_unlock(&ep_lock);
+		if (op == EPOLL_CTL_DEL && epreg_any()) {
+			epreg_lock();
+			if ((reg = epreg_find(epfd, fd)))
+				epreg_free(reg);
+			epreg_unlock();
 		}
 		return real.epoll_ctl(epfd, op, fd, ev);
 	}
@@ -279,18 +176,37 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return (int)shim_result(ret);
 }
 
-/* FD was just upgraded: take over its existing registrations, which the
- * kernel lists in /proc/self/fdinfo/EPFD as "tfd: FD events: X data: Y". */
+/* Take over the registrations of FD (managed: CONN) that the fdinfo text
+ * BUF of instance EPFD lists ("tfd: FD events: X data: Y"). */
+static void adopt_from(int epfd, const char *buf, int fd, struct conn *conn)
+{
+	const char *line;
+
+	for (line = strstr(buf, "tfd:"); line; line = strstr(line + 4, "tfd:")) {
+		int tfd;
+		unsigned events;
+		unsigned long long data;
+		struct epoll_event ev;
+
+		if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) != 3 || tfd != fd)
+			continue;
+		ev.events = events;
+		ev.data.u64 = data;
+		(void)managed_ctl(epfd, EPOLL_CTL_MOD, fd, &ev, conn);
+	}
+}
+
 void epoll_adopt(int fd)
 {
-	int i, n = atomic_load(&n_epfds);
+	int epfds[EPREG_MAX_EPFDS];
+	int i, n = epreg_list_epfds(epfds, EPREG_MAX_EPFDS);
 	struct conn *conn;
 
 	if (n == 0 || !(conn = fdtab_get(fd)))
 		return;
 	shim_guard++;
 	for (i = 0; i < n; i++) {
-		char path[64], buf[16384], *line;
+		char path[64], buf[16384];
 		ssize_t len;
 		int procfd;
 
@@ -303,18 +219,7 @@ void epoll_adopt(int fd)
 		if (len <= 0)
 			continue;
 		buf[len] = '\0';
-		for (line = strstr(buf, "tfd:"); line; line = strstr(line + 4, "tfd:")) {
-			int tfd;
-			unsigned events;
-			unsigned long long data;
-			struct epoll_event ev;
-
-			if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) != 3 || tfd != fd)
-				continue;
-			ev.events = events;
-			ev.data.u64 = data;
-			(void)managed_ctl(epfds[i], EPOLL_CTL_MOD, fd, &ev, conn);
-		}
+		adopt_from(epfds[i], buf, fd, conn);
 	}
 	shim_guard--;
 	conn_unref(conn);
@@ -322,332 +227,327 @@ void epoll_adopt(int fd)
 
 void epoll_forget_fd(int fd)
 {
-	int i, s;
+	struct ep_reg *reg, *next;
 
-	if (atomic_load(&n_live) == 0)
+	if (!epreg_any())
 		return;
-	pthread_mutex_lock(&ep_lock);
-	for (s = 0; s < n_slabs; s++)
-		for (i = 0; i < SLAB_REGS; i++) {
-			struct ep_reg *reg = &slabs[s][i];
-
-			if (!reg->live || reg->fd != fd)
-				continue;
-			/* FD is still open: unregister it, for its socket may live
-			 * on (a dup, our lingering copy) and would go on reporting
-			 * events under our cookie. */
-			real.epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL);
-			reg_free(reg);
-		}
-	pthread_mutex_unlock(&ep_lock);
+	epreg_lock();
+	for (reg = epreg_first_of_fd(fd); reg; reg = next) {
+		next = reg->fd_next;
+		/* FD is still open: unregister it, for its socket may live on
+		 * (a dup, our lingering copy) and would go on reporting events
+		 * under our cookie. */
+		real.epoll_ctl(reg->epfd, EPOLL_CTL_DEL, fd, NULL);
+		epreg_free(reg);
+	}
+	epreg_unlock();
 }
 
 void epoll_forget_epfd(int fd)
 {
-	int i, n = atomic_load(&n_epfds), s;
-	bool is_epfd = false;
-
 	/* The common case, any close() of the program: one short scan. */
-	for (i = 0; i < n; i++)
-		if (epfds[i] == fd)
-			is_epfd = true;
-	if (!is_epfd)
-		return;
-	pthread_mutex_lock(&ep_lock);
-	for (s = 0; s < n_slabs; s++)
-		for (i = 0; i < SLAB_REGS; i++)
-			if (slabs[s][i].live && slabs[s][i].epfd == fd)
-				reg_free(&slabs[s][i]);
-	n = atomic_load(&n_epfds);
-	for (i = 0; i < n; i++)
-		if (epfds[i] == fd) {
-			epfds[i] = epfds[n - 1];
-			atomic_store(&n_epfds, n - 1);
-			break;
-		}
-	pthread_mutex_unlock(&ep_lock);
+	if (epreg_known_epfd(fd))
+		epreg_forget_epfd(fd);
 }
 
-/* ---- epoll_wait ---- */
+/* ---- epoll_wait: the snapshot ---- */
 
+/* Does EPFD hold a managed registration?  Takes ep_lock (unless none
+ * exists anywhere). */
 static bool epfd_has_managed(int epfd)
 {
-	int s, i;
-	bool found = false;
+	bool found;
 
-	if (atomic_load(&n_live) == 0)
+	if (!epreg_any())
 		return false;
-	pthread_mutex_lock(&ep_lock);
-	for (s = 0; s < n_slabs && !found; s++)
-		for (i = 0; i < SLAB_REGS; i++)
-			if (slabs[s][i].live && slabs[s][i].epfd == epfd) {
-				found = true;
-				break;
-			}
-	pthread_mutex_unlock(&ep_lock);
+	epreg_lock();
+	found = epreg_first_in_epfd(epfd) != NULL;
+	epreg_unlock();
 	return found;
 }
 
-/* Events the program may see for REG given READY (what the connection
- * says).  Applies EPOLLET's once-per-new-data and EPOLLONESHOT. */
-static uint32_t deliverable(struct ep_reg *reg, struct conn *conn, short ready)
+/* Room for one more item in ITEMS.  False if memory ran out.  Under ep_lock. */
+static bool items_room(struct ep_items *items)
 {
-	uint32_t events = (uint16_t)ready & (reg->app_events | EPOLLERR | EPOLLHUP);
+	struct ep_item *bigger;
 
-	if (reg->disarmed)
-		return 0;
-	if (reg->app_events & EPOLLET) {
-		unsigned gen = conn_read_generation(conn);
-
-		if ((events & EPOLLIN) && gen == reg->last_gen && !(events & EPOLLERR))
-			events &= ~EPOLLIN;
-		if (events & EPOLLIN)
-			reg->last_gen = gen;
-		if (events & EPOLLERR) {
-			if (reg->failed_reported)
-				events &= ~(EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLOUT);
-			else
-				reg->failed_reported = true;
-		}
-	}
-	if (events && (reg->app_events & EPOLLONESHOT)) {
-		reg->disarmed = true;
-		kernel_update(reg, EPOLLONESHOT, EPOLL_CTL_MOD);
-	}
-	return events;
+	if (items->n < items->cap)
+		return true;
+	bigger = items->v == items->stack ? NULL : items->v;
+	bigger = realloc(bigger, (size_t)items->cap * 2 * sizeof *bigger);
+	if (!bigger)
+		return false;
+	if (items->v == items->stack)
+		memcpy(bigger, items->stack, (size_t)items->n * sizeof *bigger);
+	items->v = bigger;
+	items->cap *= 2;
+	return true;
 }
 
-static int add_event(struct epoll_event *out, int n, int max, struct ep_reg *reg, uint32_t events)
+/* Snapshot the live registrations of EPFD into ITEMS (ITEMS->n of them),
+ * each with a reference to its connection and a use of it (a close() of its
+ * descriptor waits until unref_items).  Stale ones (the descriptor now names
+ * another connection, or none) are freed.  If memory runs out, the rest
+ * waits for the next call.  Takes ep_lock (and fdtab's lock under it). */
+static void collect(int epfd, struct ep_items *items)
 {
-	int i;
+	struct ep_reg *reg, *next;
+	struct conn *conn;
 
-	for (i = 0; i < n; i++)
-		if (out[i].data.u64 == reg->app_data.u64 && out[i].events != 0) {
-			out[i].events |= events;
-			return n;
+	items->n = 0;
+	epreg_lock();
+	for (reg = epreg_first_in_epfd(epfd); reg; reg = next) {
+		next = reg->ep_next;
+		conn = fdtab_get(reg->fd);
+		if (conn != reg->conn) {
+			/* Closed behind our back; the kernel forgot it too. */
+			epreg_free(reg);
+			if (conn)
+				conn_unref(conn);
+			continue;
 		}
-	if (n < max) {
-		out[n].events = events;
-		out[n].data = reg->app_data;
-		n++;
+		if (!items_room(items)) {
+			conn_unref(conn);
+			break;
+		}
+		conn_use_hold(conn);
+		items->v[items->n++] = (struct ep_item){ .reg = reg, .seq = reg->seq, .conn = conn,
+							 .app_events = reg->app_events,
+							 .disarmed = reg->disarmed };
 	}
-	return n;
+	epreg_unlock();
 }
 
-/* Snapshot the live registrations of EPFD, each with a reference to its
- * connection, into *ITEMS (grown as needed; *CAP is its size).  Stale ones
- * (the descriptor now names another connection, or none) are dropped. */
-static int collect(int epfd, struct ep_item **items, int *cap, struct ep_item *stack_items)
-{
-	int n = 0, s, i;
-
-	pthread_mutex_lock(&ep_lock);
-	for (s = 0; s < n_slabs; s++)
-		for (i = 0; i < SLAB_REGS; i++) {
-			struct ep_reg *reg = &slabs[s][i];
-			struct conn *conn;
-
-			if (!reg->live || reg->epfd != epfd)
-				continue;
-			conn = fdtab_get(reg->fd);
-			if (conn != reg->conn) {
-				/* Closed behind our back; the kernel forgot it too. */
-				reg_free(reg);
-				if (conn)
-					conn_unref(conn);
-				continue;
-			}
-			if (n == *cap) {
-				struct ep_item *bigger = *items == stack_items ? NULL : *items;
-
-				bigger = realloc(bigger, (size_t)*cap * 2 * sizeof *bigger);
-				if (!bigger) {
-					conn_unref(conn);
-					goto out; /* the rest waits for the next call */
-				}
-				if (*items == stack_items)
-					memcpy(bigger, stack_items, (size_t)n * sizeof *bigger);
-				*items = bigger;
-				*cap *= 2;
-			}
-			/* In use until unref_items: a close() of reg->fd waits. */
-			conn_use_hold(conn);
-			(*items)[n].reg = reg;
-			(*items)[n].seq = reg->seq;
-			(*items)[n].conn = conn;
-			(*items)[n].app_events = reg->app_events;
-			(*items)[n].disarmed = reg->disarmed;
-			n++;
-		}
-out:
-	pthread_mutex_unlock(&ep_lock);
-	return n;
-}
-
-/* Is the snapshot of ITEM still the registration it was?  (Under ep_lock.) */
+/* Is the snapshot of ITEM still the registration it was?  Under ep_lock. */
 static bool item_current(const struct ep_item *item, int epfd)
 {
 	return item->reg->live && item->reg->seq == item->seq && item->reg->epfd == epfd;
 }
 
-static void unref_items(struct ep_item *items, int n)
+/* End the uses and drop the references collect took. */
+static void unref_items(struct ep_items *items)
 {
 	int i;
 
-	for (i = 0; i < n; i++) {
-		conn_use_end(items[i].conn);
-		conn_unref(items[i].conn);
+	for (i = 0; i < items->n; i++) {
+		conn_use_end(items->v[i].conn);
+		conn_unref(items->v[i].conn);
+	}
+	items->n = 0;
+}
+
+/* READY (the connection's answer for REG) as the program's events, added to
+ * EVENTS[0..N_OUT) (at most MAX); a one-shot that fires is disarmed in the
+ * kernel.  Returns the new count.  Under ep_lock. */
+static int deliver(struct ep_reg *reg, struct conn *conn, short ready, struct epoll_event *events, int n_out,
+		   int max)
+{
+	uint32_t ev;
+
+	if (n_out >= max || !ready)
+		return n_out;
+	ev = epreg_deliverable(reg, conn_read_generation(conn), ready);
+	if (!ev)
+		return n_out;
+	if (reg->app_events & EPOLLONESHOT)
+		kernel_update(reg, EPOLLONESHOT, EPOLL_CTL_MOD);
+	return epreg_merge_event(events, n_out, max, reg->app_data, ev);
+}
+
+/* ---- epoll_wait: the phases ---- */
+
+/* Arm, part one, with the lock released: ask each collected connection what
+ * the kernel must wait for and what is ready now; note the earliest
+ * handshake deadline in W->wake. */
+static void arm_prepare(struct ep_wait *w)
+{
+	int i;
+
+	for (i = 0; i < w->items.n; i++) {
+		struct ep_item *it = &w->items.v[i];
+		long long dl = conn_deadline(it->conn);
+		short r = 0;
+
+		it->ready = 0;
+		if (it->disarmed) {
+			/* Disarmed one-shot: the kernel may report an error or
+			 * a hang-up once more, then nothing (events 0 would
+			 * report them on every wait). */
+			it->kernel = EPOLLONESHOT;
+		} else {
+			it->kernel = (uint16_t)conn_poll_prepare(it->conn, (short)(it->app_events & EPREG_APP_BITS), &r) |
+				     (it->app_events & EPOLLET);
+			it->ready = r;
+		}
+		if (dl && (!w->wake || dl < w->wake))
+			w->wake = dl;
 	}
 }
 
-/* One event KEV the kernel returned for EPFD, appended to (or merged into)
- * EVENTS[0..N_OUT): the program's own as it is, a cookie as the program's
- * events and data for that registration, or nothing (stale, or no
+/* Arm: bring the kernel's interest for W's managed registrations up to date
+ * and put what is ready already (decrypted plaintext, failures) into the
+ * program's events (W->n_out).  Takes ep_lock around the kernel updates. */
+static void arm(struct ep_wait *w)
+{
+	int i;
+
+	w->wake = 0;
+	collect(w->epfd, &w->items);
+	arm_prepare(w);
+	epreg_lock();
+	for (i = 0; i < w->items.n; i++) {
+		struct ep_item *it = &w->items.v[i];
+
+		if (!item_current(it, w->epfd))
+			continue;
+		kernel_update(it->reg, it->reg->disarmed ? EPOLLONESHOT : it->kernel, EPOLL_CTL_MOD);
+		w->n_out = deliver(it->reg, it->conn, it->ready, w->events, w->n_out, w->maxevents);
+	}
+	epreg_unlock();
+	unref_items(&w->items);
+}
+
+/* How long the kernel wait of W may last, in ms (-1: forever): nothing if
+ * something is ready, else until the program's deadline, but no later than
+ * the earliest handshake deadline (which wakes us even if the program waits
+ * forever). */
+static int wait_ms(const struct ep_wait *w)
+{
+	int left_ms;
+
+	if (w->n_out > 0)
+		return 0;
+	if (w->deadline < 0)
+		left_ms = -1;
+	else
+		left_ms = (int)((w->deadline - now_ns() + 999999) / 1000000);
+	if (left_ms < -1)
+		left_ms = 0;
+	if (w->wake) {
+		int until = (int)((w->wake - now_ns()) / 1000000) + 1;
+
+		if (until < 0)
+			until = 0;
+		if (left_ms < 0 || until < left_ms)
+			left_ms = until;
+	}
+	return left_ms;
+}
+
+/* Snapshot the registration COOKIE names, for EPFD, into IT (with a
+ * reference and a use of its connection).  False if it is gone or stale.
+ * Takes ep_lock. */
+static bool lookup_cookie(int epfd, uint64_t cookie, struct ep_item *it)
+{
+	epreg_lock();
+	it->conn = NULL;
+	it->reg = epreg_of_cookie(cookie);
+	if (it->reg && it->reg->epfd == epfd && (it->conn = fdtab_get(it->reg->fd)) && it->conn != it->reg->conn) {
+		conn_unref(it->conn);
+		it->conn = NULL;
+	}
+	if (it->conn) {
+		it->seq = it->reg->seq;
+		it->app_events = it->reg->app_events;
+		conn_use_hold(it->conn);
+	}
+	epreg_unlock();
+	return it->conn != NULL;
+}
+
+/* Translate: one event KEV the kernel returned for EPFD, appended to (or
+ * merged into) EVENTS[0..N_OUT): the program's own as it is, a cookie as the
+ * program's events and data for that registration, or nothing (stale, or no
  * application data).  Returns the new count.  KEV is a copy: EVENTS may be
  * the very array the kernel filled, as long as N_OUT never passes the index
- * KEV came from. */
+ * KEV came from.  The connection is asked with ep_lock released. */
 static int translate(int epfd, struct epoll_event kev, struct epoll_event *events, int n_out, int maxevents)
 {
 	struct ep_item it = { 0 };
 	short result;
-	uint32_t ev;
 
-	if (!is_cookie(kev.data.u64)) {
+	if (!epreg_is_cookie(kev.data.u64)) {
 		if (n_out < maxevents)
 			events[n_out++] = kev;
 		return n_out;
 	}
-	pthread_mutex_lock(&ep_lock);
-	it.reg = reg_of_cookie(kev.data.u64);
-	if (it.reg && it.reg->epfd == epfd && (it.conn = fdtab_get(it.reg->fd)) && it.conn != it.reg->conn) {
-		conn_unref(it.conn);
-		it.conn = NULL;
-	}
-	if (it.conn) {
-		it.seq = it.reg->seq;
-		it.app_events = it.reg->app_events;
-		conn_use_hold(it.conn);
-	}
-	pthread_mutex_unlock(&ep_lock);
-	if (!it.conn)
+	if (!lookup_cookie(epfd, kev.data.u64, &it))
 		return n_out; /* freed (closed, EPOLL_CTL_DEL) since the kernel queued it */
-	result = conn_poll_result(it.conn, (short)(it.app_events & APP_BITS), (short)(kev.events & 0xffff));
-	pthread_mutex_lock(&ep_lock);
-	if (item_current(&it, epfd) && n_out < maxevents && (ev = deliverable(it.reg, it.conn, result)))
-		n_out = add_event(events, n_out, maxevents, it.reg, ev);
-	pthread_mutex_unlock(&ep_lock);
+	result = conn_poll_result(it.conn, (short)(it.app_events & EPREG_APP_BITS), (short)(kev.events & 0xffff));
+	epreg_lock();
+	if (item_current(&it, epfd))
+		n_out = deliver(it.reg, it.conn, result, events, n_out, maxevents);
+	epreg_unlock();
 	conn_use_end(it.conn);
 	conn_unref(it.conn);
 	return n_out;
 }
 
+/* Expire: past a handshake deadline of W, fail those handshakes, so that
+ * the program hears of it (on this wait or the next). */
+static void expire(struct ep_wait *w)
+{
+	int i;
+
+	if (!w->wake || now_ns() < w->wake)
+		return;
+	collect(w->epfd, &w->items);
+	for (i = 0; i < w->items.n; i++) {
+		struct conn *conn = w->items.v[i].conn;
+
+		if (conn_deadline(conn) && now_ns() >= conn_deadline(conn))
+			(void)conn_poll_result(conn, (short)(w->items.v[i].app_events & EPREG_APP_BITS), 0);
+	}
+	unref_items(&w->items);
+}
+
+/* One round of W: arm, wait in the kernel, translate, expire.  Returns 1 if
+ * the wait is over (W->n_out is the answer), 0 to go round again, -1 if the
+ * kernel wait failed with nothing to report (errno set). */
+static int wait_round(struct ep_wait *w)
+{
+	int n_k, i;
+
+	w->n_out = 0;
+	arm(w);
+	if (w->n_out >= w->maxevents)
+		return 1; /* full: what the kernel has waits for the next call */
+	n_k = real.epoll_pwait(w->epfd, w->kev, w->maxevents - w->n_out, wait_ms(w), w->sigmask);
+	if (n_k < 0)
+		return w->n_out > 0 ? 1 : -1;
+	for (i = 0; i < n_k; i++)
+		w->n_out = translate(w->epfd, w->kev[i], w->events, w->n_out, w->maxevents);
+	expire(w);
+	return w->n_out > 0 || (w->deadline >= 0 && now_ns() >= w->deadline);
+}
+
+/* epoll_wait on EPFD, which holds managed registrations: rounds until an
+ * event for the program or the timeout.  The count, or -1 with errno (the
+ * hook's return). */
 static int shim_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
 			   const sigset_t *sigmask)
 {
-	struct epoll_event stack_kev[64], *kev = stack_kev;
-	struct ep_item stack_items[64], *items = stack_items;
-	int cap = 64;
-	long long deadline = timeout >= 0 ? now_ns() + timeout * 1000000LL : -1;
-	int ret = 0;
+	struct ep_wait w;
+	int ret;
 
-	if (maxevents > 64 && !(kev = malloc(maxevents * sizeof *kev)))
+	w.epfd = epfd;
+	w.events = events;
+	w.maxevents = maxevents;
+	w.sigmask = sigmask;
+	w.deadline = timeout >= 0 ? now_ns() + timeout * 1000000LL : -1;
+	w.kev = w.stack_kev;
+	w.items.v = w.items.stack;
+	w.items.n = 0;
+	w.items.cap = STACK_EVENTS;
+	if (maxevents > STACK_EVENTS && !(w.kev = malloc(maxevents * sizeof *w.kev)))
 		return (int)shim_result(-ENOMEM);
-	for (;;) {
-		int n_out = 0, n_k, i, n_items, left_ms;
-		long long wake = 0;
-
-		/* 1. Bring kernel interest up to date; inject what is ready now.
-		 * The connections are asked with the lock released. */
-		n_items = collect(epfd, &items, &cap, stack_items);
-		for (i = 0; i < n_items; i++) {
-			struct ep_item *it = &items[i];
-			short r = 0;
-
-			it->ready = 0;
-			if (it->disarmed) {
-				/* Disarmed one-shot: the kernel may report an error or
-				 * a hang-up once more, then nothing (events 0 would
-				 * report them on every wait). */
-				it->kernel = EPOLLONESHOT;
-			} else {
-				it->kernel = (uint16_t)conn_poll_prepare(it->conn, (short)(it->app_events & APP_BITS), &r) |
-					     (it->app_events & EPOLLET);
-				it->ready = r;
-			}
-			if (conn_deadline(it->conn) && (!wake || conn_deadline(it->conn) < wake))
-				wake = conn_deadline(it->conn);
-		}
-		pthread_mutex_lock(&ep_lock);
-		for (i = 0; i < n_items; i++) {
-			struct ep_item *it = &items[i];
-			uint32_t ev;
-
-			if (!item_current(it, epfd))
-				continue;
-			kernel_update(it->reg, it->reg->disarmed ? EPOLLONESHOT : it->kernel, EPOLL_CTL_MOD);
-			if (it->ready && n_out < maxevents && (ev = deliverable(it->reg, it->conn, it->ready)))
-				n_out = add_event(events, n_out, maxevents, it->reg, ev);
-		}
-		pthread_mutex_unlock(&ep_lock);
-		unref_items(items, n_items);
-
-		/* 2. Wait (or just look, when something is ready already). */
-		if (n_out > 0)
-			left_ms = 0;
-		else if (deadline < 0)
-			left_ms = -1;
-		else
-			left_ms = (int)((deadline - now_ns() + 999999) / 1000000);
-		if (left_ms < -1)
-			left_ms = 0;
-		/* A handshake deadline wakes us even if the program waits forever. */
-		if (wake && n_out == 0) {
-			int until = (int)((wake - now_ns()) / 1000000) + 1;
-
-			if (until < 0)
-				until = 0;
-			if (left_ms < 0 || until < left_ms)
-				left_ms = until;
-		}
-		if (n_out >= maxevents) {
-			/* Full: what the kernel has waits for the next call. */
-			ret = n_out;
-			break;
-		}
-		n_k = real.epoll_pwait(epfd, kev, maxevents - n_out, left_ms, sigmask);
-		if (n_k < 0) {
-			if (n_out > 0) {
-				ret = n_out;
-				break;
-			}
-			ret = -1;
-			break;
-		}
-
-		/* 3. Translate, again asking each connection with the lock released. */
-		for (i = 0; i < n_k; i++)
-			n_out = translate(epfd, kev[i], events, n_out, maxevents);
-		/* Past a handshake deadline: fail it, so the program hears of it. */
-		if (wake && now_ns() >= wake) {
-			n_items = collect(epfd, &items, &cap, stack_items);
-			for (i = 0; i < n_items; i++) {
-				struct conn *conn = items[i].conn;
-
-				if (conn_deadline(conn) && now_ns() >= conn_deadline(conn))
-					(void)conn_poll_result(conn, (short)(items[i].app_events & APP_BITS), 0);
-			}
-			unref_items(items, n_items);
-		}
-		if (n_out > 0 || (deadline >= 0 && now_ns() >= deadline)) {
-			ret = n_out;
-			break;
-		}
-	}
-	if (kev != stack_kev)
-		free(kev);
-	if (items != stack_items)
-		free(items);
-	return ret;
+	while (!(ret = wait_round(&w)))
+		;
+	if (w.kev != w.stack_kev)
+		free(w.kev);
+	if (w.items.v != w.items.stack)
+		free(w.items.v);
+	return ret < 0 ? -1 : w.n_out;
 }
 
 /* A wait that went straight to the kernel (its set had no managed
@@ -662,9 +562,9 @@ static int fixup_plain_wait(int epfd, struct epoll_event *events, int n, int max
 	int i, n_out = 0, left;
 
 	/* No registration was ever made: no cookie can be in there. */
-	if (n <= 0 || atomic_load_explicit(&n_slabs, memory_order_relaxed) == 0)
+	if (n <= 0 || !epreg_ever())
 		return n;
-	for (i = 0; i < n && !is_cookie(events[i].data.u64); i++)
+	for (i = 0; i < n && !epreg_is_cookie(events[i].data.u64); i++)
 		;
 	if (i == n)
 		return n;

@@ -6,6 +6,7 @@
  * image that inherited one would otherwise read and write it in clear. */
 #include "shim.h"
 #include "conn.h"
+#include "epoll_reg.h"
 #include "fdtab.h"
 #include "linger.h"
 #include "log.h"

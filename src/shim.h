@@ -53,14 +53,6 @@ static inline long shim_result(long ret)
 	return ret;
 }
 
-/* epoll bookkeeping (hook_epoll.c). */
-void epoll_adopt(int fd);
-/* The upgraded descriptor FD (still open) is going away: unregister it. */
-void epoll_forget_fd(int fd);
-/* FD is being closed or replaced: if it is an epoll instance we know, forget
- * its registrations.  Cheap for any other descriptor. */
-void epoll_forget_epfd(int fd);
-
 /* After fork, in the child (pthread_atfork, and the _Fork hook). */
 void shim_fork_child(void);
 /* Before fork, in the parent. */
