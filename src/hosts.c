@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #endif
 #include "hosts.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,34 +75,6 @@ static uint64_t fnv(const void *data, size_t n, uint64_t h)
 }
 
 #define FNV_INIT 14695981039346656037ull
-
-static bool is_mapped(const uint8_t *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, pfx, 12) == 0;
-}
-
-/* Normalize an address: IPv4-mapped IPv6 becomes IPv4; unused bytes zero. */
-static bool normalize(int family, const uint8_t *in, int *nfam, uint8_t out[16])
-{
-	memset(out, 0, 16);
-	if (family == AF_INET) {
-		memcpy(out, in, 4);
-		*nfam = AF_INET;
-		return true;
-	}
-	if (family == AF_INET6) {
-		if (is_mapped(in)) {
-			memcpy(out, in + 12, 4);
-			*nfam = AF_INET;
-		} else {
-			memcpy(out, in, 16);
-			*nfam = AF_INET6;
-		}
-		return true;
-	}
-	return false;
-}
 
 static uint64_t addr_hash(int family, const uint8_t *addr)
 {
@@ -212,7 +185,7 @@ static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const cha
 {
 	int nfam;
 	uint8_t norm[16];
-	normalize(family, addr, &nfam, norm);
+	nfam = addr_normalize(family, addr, norm);
 
 	/* The name. */
 	size_t ni = name_find(h, name);
@@ -232,9 +205,8 @@ static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const cha
 	}
 	struct name_entry *ne = &h->nm[ni - 1];
 	for (size_t i = 0; i < ne->n; i++) {
-		int f;
 		uint8_t a[16];
-		normalize(ne->addrs[i].family, ne->addrs[i].addr, &f, a);
+		int f = addr_normalize(ne->addrs[i].family, ne->addrs[i].addr, a);
 		if (f == nfam && memcmp(a, norm, 16) == 0)
 			return true;   /* already listed for this address */
 	}
@@ -394,7 +366,7 @@ size_t hosts_names_for(const struct hosts *h, int family, const uint8_t *addr,
 {
 	int nfam;
 	uint8_t norm[16];
-	if (!h || !addr || !normalize(family, addr, &nfam, norm))
+	if (!h || !addr || (nfam = addr_normalize(family, addr, norm)) == AF_UNSPEC)
 		return 0;
 	size_t ai = addr_find(h, nfam, norm);
 	if (!ai)

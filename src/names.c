@@ -1,6 +1,7 @@
 /* names.c - a bounded address -> names map (uthash), one lock. */
 #include "names.h"
 #include "forklock.h"
+#include "addr.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,19 +31,9 @@ static size_t n_entries;
 
 static void make_key(struct addr_key *key, int family, const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
+	/* Any family but AF_INET is read as AF_INET6 (16 bytes). */
 	memset(key, 0, sizeof *key);
-	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-		key->family = AF_INET;
-		memcpy(key->addr, addr + 12, 4);
-	} else if (family == AF_INET) {
-		key->family = AF_INET;
-		memcpy(key->addr, addr, 4);
-	} else {
-		key->family = AF_INET6;
-		memcpy(key->addr, addr, 16);
-	}
+	key->family = (uint8_t)addr_normalize(family == AF_INET ? AF_INET : AF_INET6, addr, key->addr);
 }
 
 static void unlink_entry(struct addr_entry *e)

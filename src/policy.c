@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #endif
 #include "policy.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -246,12 +247,6 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return true;
 }
 
-static bool is_v4mapped(const uint8_t *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, pfx, 12) == 0;
-}
-
 char *policy_match_str(const struct policy_match *m, char *buf, size_t len)
 {
 	char host[POLICY_MATCH_STRLEN];
@@ -462,7 +457,7 @@ static const char *parse_match_item(char *s, struct policy_match *m)
 		mask_prefix(m->addr, 16, m->prefix);
 		/* An IPv4-mapped address (::ffff:a.b.c.d, /96 or longer) is the
 		 * IPv4 address: a connection to a.b.c.d must match it too. */
-		if (m->prefix >= 96 && is_v4mapped(m->addr)) {
+		if (m->prefix >= 96 && addr_is_v4mapped(m->addr)) {
 			memmove(m->addr, m->addr + 12, 4);
 			memset(m->addr + 4, 0, 12);
 			m->family = AF_INET;
@@ -1406,7 +1401,7 @@ static bool entry_matches(const struct policy_match *m, const char *const *names
 			return false;
 		if (m->family == family)
 			return prefix_equal(m->addr, addr, m->prefix);
-		if (m->family == AF_INET && family == AF_INET6 && is_v4mapped(addr))
+		if (m->family == AF_INET && family == AF_INET6 && addr_is_v4mapped(addr))
 			return prefix_equal(m->addr, addr + 12, m->prefix);
 		return false;
 	}
