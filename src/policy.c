@@ -1458,15 +1458,20 @@ const char *policy_format_name(enum policy_log_format format)
 	return "?";
 }
 
+/* The one table of level names: the policy's log-level, TLSSHIM_LOG_LEVEL
+ * and the word in every log line. */
+static const char *const level_names[] = {
+	[POLICY_LEVEL_ERROR] = "error",
+	[POLICY_LEVEL_WARNING] = "warning",
+	[POLICY_LEVEL_INFO] = "info",
+	[POLICY_LEVEL_DEBUG] = "debug",
+};
+
 const char *policy_level_name(enum policy_log_level level)
 {
-	switch (level) {
-	case POLICY_LEVEL_ERROR: return "error";
-	case POLICY_LEVEL_WARNING: return "warning";
-	case POLICY_LEVEL_INFO: return "info";
-	case POLICY_LEVEL_DEBUG: return "debug";
-	}
-	return "?";
+	if ((unsigned)level >= sizeof level_names / sizeof level_names[0])
+		return "?";
+	return level_names[level];
 }
 
 int policy_level_parse(const char *name)
