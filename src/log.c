@@ -132,7 +132,8 @@ void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_leve
 	real_init();
 	pthread_mutex_lock(&log_lock);
 	log_dest_before = (enum policy_log_dest)atomic_load(&log_dest);
-	if (dest == POLICY_LOG_STDERR && log_dest_before == POLICY_LOG_STDERR && atomic_load(&log_descriptor) >= 0) {
+	if (dest == POLICY_LOG_STDERR && log_dest_before == POLICY_LOG_STDERR &&
+	    atomic_load(&log_descriptor) >= 0) {
 		/* Already there (log_setup_early): keep the stderr of start-up. */
 		atomic_store(&log_level, level);
 		pthread_mutex_unlock(&log_lock);
@@ -153,8 +154,8 @@ void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_leve
 			/* Say so where we can: on the stderr we have. */
 			atomic_store(&log_dest, POLICY_LOG_STDERR);
 			pthread_mutex_unlock(&log_lock);
-			log_msg(POLICY_LEVEL_ERROR, "cannot open the log file %s: %s (logging to stderr)", path,
-				strerror(open_errno));
+			log_msg(POLICY_LEVEL_ERROR, "cannot open the log file %s: %s (logging to stderr)",
+				path, strerror(open_errno));
 			return;
 		}
 	} else if (dest == POLICY_LOG_SYSLOG) {
@@ -269,8 +270,9 @@ static int json_head(char *line, size_t size, enum policy_log_level level)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	return snprintf(line, size, "{\"time\":\"%s.%03ldZ\",\"program\":\"tlsshim\",\"pid\":%ld,\"level\":\"%s\"",
-			stamp, ts.tv_nsec / 1000000, (long)getpid(), policy_level_name(level));
+	return snprintf(line, size,
+			"{\"time\":\"%s.%03ldZ\",\"program\":\"tlsshim\",\"pid\":%ld,\"level\":\"%s\"", stamp,
+			ts.tv_nsec / 1000000, (long)getpid(), policy_level_name(level));
 }
 
 /* The length of a head: snprintf's result LEN, bounded by its buffer. */
@@ -296,7 +298,10 @@ void log_json(enum policy_log_level level, const char *fields)
 		syslog(syslog_priority(level), "%s,%s}", head, fields);
 	} else {
 		struct iovec iov[4] = {
-			{ head, len }, { (void *)",", 1 }, { (void *)fields, strlen(fields) }, { (void *)"}\n", 2 },
+			{ head, len },
+			{ (void *)",", 1 },
+			{ (void *)fields, strlen(fields) },
+			{ (void *)"}\n", 2 },
 		};
 
 		emit(iov, 4);
@@ -337,10 +342,13 @@ static void text_message(enum policy_log_level level, const char *text)
 {
 	char head[64];
 	size_t len = strlen(text);
-	int hlen = snprintf(head, sizeof head, "tlsshim[%ld]: %s: ", (long)getpid(), policy_level_name(level));
+	int hlen = snprintf(head, sizeof head, "tlsshim[%ld]: %s: ", (long)getpid(),
+			    policy_level_name(level));
 	bool has_newline = len > 0 && text[len - 1] == '\n';
 	struct iovec iov[3] = {
-		{ head, head_len(hlen, sizeof head) }, { (void *)text, len }, { (void *)"\n", has_newline ? 0 : 1 },
+		{ head, head_len(hlen, sizeof head) },
+		{ (void *)text, len },
+		{ (void *)"\n", has_newline ? 0 : 1 },
 	};
 
 	emit(iov, 3);
