@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #endif
 #include "hosts.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,6 +67,7 @@ static bool is_blank(char c)
 static uint64_t fnv(const void *data, size_t n, uint64_t h)
 {
 	const unsigned char *p = data;
+
 	for (size_t i = 0; i < n; i++) {
 		h ^= p[i];
 		h *= 1099511628211ull;
@@ -75,37 +77,10 @@ static uint64_t fnv(const void *data, size_t n, uint64_t h)
 
 #define FNV_INIT 14695981039346656037ull
 
-static bool is_mapped(const uint8_t *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, pfx, 12) == 0;
-}
-
-/* Normalize an address: IPv4-mapped IPv6 becomes IPv4; unused bytes zero. */
-static bool normalize(int family, const uint8_t *in, int *nfam, uint8_t out[16])
-{
-	memset(out, 0, 16);
-	if (family == AF_INET) {
-		memcpy(out, in, 4);
-		*nfam = AF_INET;
-		return true;
-	}
-	if (family == AF_INET6) {
-		if (is_mapped(in)) {
-			memcpy(out, in + 12, 4);
-			*nfam = AF_INET;
-		} else {
-			memcpy(out, in, 16);
-			*nfam = AF_INET6;
-		}
-		return true;
-	}
-	return false;
-}
-
 static uint64_t addr_hash(int family, const uint8_t *addr)
 {
 	uint8_t f = (uint8_t)family;
+
 	return fnv(addr, 16, fnv(&f, 1, FNV_INIT));
 }
 
@@ -116,28 +91,35 @@ static uint64_t name_hash(const char *name)
 
 /* ---------------------------------------------------------- hash tables */
 
+/* The address entry for (FAMILY, ADDR) (normalized): its index + 1, or 0. */
 static size_t addr_find(const struct hosts *h, int family, const uint8_t *addr)
 {
+	const struct addr_entry *e;
+	size_t mask, s;
+
 	if (!h->at.size)
 		return 0;
-	size_t mask = h->at.size - 1;
+	mask = h->at.size - 1;
 	for (size_t i = addr_hash(family, addr) & mask;; i = (i + 1) & mask) {
-		size_t s = h->at.slots[i];
+		s = h->at.slots[i];
 		if (!s)
 			return 0;
-		const struct addr_entry *e = &h->a[s - 1];
+		e = &h->a[s - 1];
 		if (e->family == family && memcmp(e->addr, addr, 16) == 0)
 			return s;
 	}
 }
 
+/* The name entry for NAME (normalized): its index + 1, or 0. */
 static size_t name_find(const struct hosts *h, const char *name)
 {
+	size_t mask, s;
+
 	if (!h->nt.size)
 		return 0;
-	size_t mask = h->nt.size - 1;
+	mask = h->nt.size - 1;
 	for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
-		size_t s = h->nt.slots[i];
+		s = h->nt.slots[i];
 		if (!s)
 			return 0;
 		if (strcmp(h->nm[s - 1].name, name) == 0)
@@ -150,19 +132,21 @@ static size_t name_find(const struct hosts *h, const char *name)
 static bool table_reserve(struct table *t, size_t count, const struct hosts *h,
 			  uint64_t (*hash)(const struct hosts *, size_t))
 {
+	size_t size, *slots, s, j;
+
 	if (t->size && count * 2 <= t->size)
 		return true;
-	size_t size = t->size ? t->size * 2 : 64;
+	size = t->size ? t->size * 2 : 64;
 	while (size < count * 2)
 		size *= 2;
-	size_t *slots = calloc(size, sizeof *slots);
+	slots = calloc(size, sizeof *slots);
 	if (!slots)
 		return false;
 	for (size_t i = 0; i < t->size; i++) {
-		size_t s = t->slots[i];
+		s = t->slots[i];
 		if (!s)
 			continue;
-		size_t j = hash(h, s - 1) & (size - 1);
+		j = hash(h, s - 1) & (size - 1);
 		while (slots[j])
 			j = (j + 1) & (size - 1);
 		slots[j] = s;
@@ -177,6 +161,7 @@ static void table_insert(struct table *t, uint64_t hv, size_t index)
 {
 	size_t mask = t->size - 1;
 	size_t j = hv & mask;
+
 	while (t->slots[j])
 		j = (j + 1) & mask;
 	t->slots[j] = index + 1;
@@ -192,14 +177,18 @@ static uint64_t name_hash_at(const struct hosts *h, size_t i)
 	return name_hash(h->nm[i].name);
 }
 
+/* Room for NEED elements of ELEM bytes in *ARR (capacity *CAP). */
 static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
+	size_t ncap;
+	void *n;
+
 	if (need <= *cap)
 		return true;
-	size_t ncap = *cap ? *cap * 2 : 4;
+	ncap = *cap ? *cap * 2 : 4;
 	while (ncap < need)
 		ncap *= 2;
-	void *n = realloc(*arr, ncap * elem);
+	n = realloc(*arr, ncap * elem);
 	if (!n)
 		return false;
 	*arr = n;
@@ -207,37 +196,80 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return true;
 }
 
-/* Record NAME (normalized) for the address as written (FAMILY, ADDR). */
+/* The entry for NAME (normalized), added if new: its index + 1, or 0 when
+ * memory is short. */
+static size_t name_entry_for(struct hosts *h, const char *name)
+{
+	size_t ni = name_find(h, name);
+	struct name_entry *e;
+	char *copy;
+
+	if (ni)
+		return ni;
+	if (!grow((void **)&h->nm, &h->capn, h->nn + 1, sizeof *h->nm))
+		return 0;
+	if (!table_reserve(&h->nt, h->nn + 1, h, name_hash_at))
+		return 0;
+	copy = strdup(name);
+	if (!copy)
+		return 0;
+	e = &h->nm[h->nn];
+	memset(e, 0, sizeof *e);
+	e->name = copy;
+	table_insert(&h->nt, name_hash(copy), h->nn);
+	return ++h->nn;
+}
+
+/* The entry for the normalized address (NFAM, NORM), added if new: its
+ * index + 1, or 0 when memory is short. */
+static size_t addr_entry_for(struct hosts *h, int nfam, const uint8_t *norm)
+{
+	size_t ai = addr_find(h, nfam, norm);
+	struct addr_entry *e;
+
+	if (ai)
+		return ai;
+	if (!grow((void **)&h->a, &h->capa, h->na + 1, sizeof *h->a))
+		return 0;
+	if (!table_reserve(&h->at, h->na + 1, h, addr_hash_at))
+		return 0;
+	e = &h->a[h->na];
+	memset(e, 0, sizeof *e);
+	e->family = nfam;
+	memcpy(e->addr, norm, 16);
+	table_insert(&h->at, addr_hash(nfam, norm), h->na);
+	return ++h->na;
+}
+
+/* Is the normalized address (NFAM, NORM) already listed for NE? */
+static bool name_has_addr(const struct name_entry *ne, int nfam, const uint8_t *norm)
+{
+	uint8_t a[16];
+
+	for (size_t i = 0; i < ne->n; i++)
+		if (addr_normalize(ne->addrs[i].family, ne->addrs[i].addr, a) == nfam &&
+		    memcmp(a, norm, 16) == 0)
+			return true;
+	return false;
+}
+
+/* Record NAME (normalized) for the address as written (FAMILY, ADDR).
+ * False when memory is short. */
 static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const char *name)
 {
-	int nfam;
 	uint8_t norm[16];
-	normalize(family, addr, &nfam, norm);
+	int nfam = addr_normalize(family, addr, norm);
+	struct name_entry *ne;
+	struct addr_entry *ae;
+	size_t ni, ai;
 
 	/* The name. */
-	size_t ni = name_find(h, name);
-	if (!ni) {
-		if (!grow((void **)&h->nm, &h->capn, h->nn + 1, sizeof *h->nm))
-			return false;
-		if (!table_reserve(&h->nt, h->nn + 1, h, name_hash_at))
-			return false;
-		char *copy = strdup(name);
-		if (!copy)
-			return false;
-		struct name_entry *e = &h->nm[h->nn];
-		memset(e, 0, sizeof *e);
-		e->name = copy;
-		table_insert(&h->nt, name_hash(copy), h->nn);
-		ni = ++h->nn;
-	}
-	struct name_entry *ne = &h->nm[ni - 1];
-	for (size_t i = 0; i < ne->n; i++) {
-		int f;
-		uint8_t a[16];
-		normalize(ne->addrs[i].family, ne->addrs[i].addr, &f, a);
-		if (f == nfam && memcmp(a, norm, 16) == 0)
-			return true;   /* already listed for this address */
-	}
+	ni = name_entry_for(h, name);
+	if (!ni)
+		return false;
+	ne = &h->nm[ni - 1];
+	if (name_has_addr(ne, nfam, norm))
+		return true;   /* already listed for this address */
 	if (!grow((void **)&ne->addrs, &ne->cap, ne->n + 1, sizeof *ne->addrs))
 		return false;
 	ne->addrs[ne->n].family = family;
@@ -246,20 +278,10 @@ static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const cha
 	ne->n++;
 
 	/* The address. */
-	size_t ai = addr_find(h, nfam, norm);
-	if (!ai) {
-		if (!grow((void **)&h->a, &h->capa, h->na + 1, sizeof *h->a))
-			return false;
-		if (!table_reserve(&h->at, h->na + 1, h, addr_hash_at))
-			return false;
-		struct addr_entry *e = &h->a[h->na];
-		memset(e, 0, sizeof *e);
-		e->family = nfam;
-		memcpy(e->addr, norm, 16);
-		table_insert(&h->at, addr_hash(nfam, norm), h->na);
-		ai = ++h->na;
-	}
-	struct addr_entry *ae = &h->a[ai - 1];
+	ai = addr_entry_for(h, nfam, norm);
+	if (!ai)
+		return false;
+	ae = &h->a[ai - 1];
 	if (!grow((void **)&ae->names, &ae->cap, ae->n + 1, sizeof *ae->names)) {
 		ne->n--;   /* keep both directions consistent */
 		return false;
@@ -270,9 +292,12 @@ static bool add_pair(struct hosts *h, int family, const uint8_t *addr, const cha
 
 /* -------------------------------------------------------------- parsing */
 
+/* The address token TOK (N bytes) into FAMILY and ADDR (16 bytes, zero
+ * padded); false if it is not an address. */
 static bool parse_addr(const char *tok, size_t n, int *family, uint8_t addr[16])
 {
 	char buf[64];
+
 	for (size_t i = 0; i < n; i++)
 		if (tok[i] == '%') {   /* IPv6 zone: ignored */
 			n = i;
@@ -299,12 +324,14 @@ static bool parse_addr(const char *tok, size_t n, int *family, uint8_t addr[16])
 /* Normalize a name token into OUT (MAX_NAME + 1 bytes); false if unusable. */
 static bool parse_name(const char *tok, size_t n, char *out)
 {
+	char c;
+
 	if (n > 0 && tok[n - 1] == '.')
 		n--;
 	if (n == 0 || n > MAX_NAME)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		char c = tok[i];
+		c = tok[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '_' || c == '.'))
 			return false;
@@ -314,32 +341,35 @@ static bool parse_name(const char *tok, size_t n, char *out)
 	return true;
 }
 
+/* One line S (N bytes): its address and names into H.  False only when
+ * memory is short (a bad line or name is skipped). */
 static bool parse_line(struct hosts *h, const char *s, size_t n)
 {
-	const char *hash = memchr(s, '#', n);
-	if (hash)
-		n = (size_t)(hash - s);
-	size_t i = 0;
+	const char *hash = memchr(s, '#', n), *tok;
+	char name[MAX_NAME + 1];
+	size_t i = 0, start, tl;
+	bool have_addr = false;
 	int family = 0;
 	uint8_t addr[16];
-	bool have_addr = false;
+
+	if (hash)
+		n = (size_t)(hash - s);
 	while (i < n) {
 		while (i < n && is_blank(s[i]))
 			i++;
 		if (i >= n)
 			break;
-		size_t start = i;
+		start = i;
 		while (i < n && !is_blank(s[i]))
 			i++;
-		const char *tok = s + start;
-		size_t tl = i - start;
+		tok = s + start;
+		tl = i - start;
 		if (!have_addr) {
 			if (!parse_addr(tok, tl, &family, addr))
 				return true;   /* bad line: skipped */
 			have_addr = true;
 			continue;
 		}
-		char name[MAX_NAME + 1];
 		if (!parse_name(tok, tl, name))
 			continue;          /* bad name: skipped */
 		if (!add_pair(h, family, addr, name))
@@ -351,15 +381,17 @@ static bool parse_line(struct hosts *h, const char *s, size_t n)
 struct hosts *hosts_parse(const char *text, size_t len)
 {
 	struct hosts *h = calloc(1, sizeof *h);
+	const char *start, *nl;
+	size_t pos = 0, n;
+
 	if (!h)
 		return NULL;
 	if (!text)
 		return h;
-	size_t pos = 0;
 	while (pos < len) {
-		const char *start = text + pos;
-		const char *nl = memchr(start, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - start) : len - pos;
+		start = text + pos;
+		nl = memchr(start, '\n', len - pos);
+		n = nl ? (size_t)(nl - start) : len - pos;
 		pos += n + (nl ? 1 : 0);
 		if (!parse_line(h, start, n)) {
 			hosts_free(h);
@@ -392,14 +424,17 @@ void hosts_free(struct hosts *h)
 size_t hosts_names_for(const struct hosts *h, int family, const uint8_t *addr,
 		       const char **names, size_t max)
 {
-	int nfam;
+	const struct addr_entry *e;
 	uint8_t norm[16];
-	if (!h || !addr || !normalize(family, addr, &nfam, norm))
+	size_t ai;
+	int nfam;
+
+	if (!h || !addr || (nfam = addr_normalize(family, addr, norm)) == AF_UNSPEC)
 		return 0;
-	size_t ai = addr_find(h, nfam, norm);
+	ai = addr_find(h, nfam, norm);
 	if (!ai)
 		return 0;
-	const struct addr_entry *e = &h->a[ai - 1];
+	e = &h->a[ai - 1];
 	for (size_t i = 0; i < e->n && i < max && names; i++)
 		names[i] = e->names[i];
 	return e->n;
@@ -409,12 +444,15 @@ size_t hosts_addrs_for(const struct hosts *h, const char *name, int *families,
 		       uint8_t (*addrs)[16], size_t max)
 {
 	char norm[MAX_NAME + 1];
+	const struct name_entry *e;
+	size_t ni;
+
 	if (!h || !name || !parse_name(name, strlen(name), norm))
 		return 0;
-	size_t ni = name_find(h, norm);
+	ni = name_find(h, norm);
 	if (!ni)
 		return 0;
-	const struct name_entry *e = &h->nm[ni - 1];
+	e = &h->nm[ni - 1];
 	for (size_t i = 0; i < e->n && i < max; i++) {
 		if (families)
 			families[i] = e->addrs[i].family;
@@ -424,53 +462,69 @@ size_t hosts_addrs_for(const struct hosts *h, const char *name, int *families,
 	return e->n;
 }
 
-struct hosts *hosts_load(const char *path)
+/* All of FD (a regular file of SIZE bytes, which may grow while it is read;
+ * at most about MAX_HOSTS_FILE is used).  Returns the buffer (caller frees;
+ * *LEN its length), or NULL. */
+static char *read_hosts_file(int fd, size_t size, size_t *len)
 {
-	if (!path)
-		return NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_HOSTS_FILE) {
-		close(fd);
-		return NULL;
-	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	size_t cap = size + 1, n = 0;
+	char *buf, *nb;
+	ssize_t r;
+
 	if (cap < 4096)
 		cap = 4096;
-	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
+	buf = malloc(cap);
+	if (!buf)
 		return NULL;
-	}
 	for (;;) {
 		if (n == cap) {
 			if (cap > MAX_HOSTS_FILE)
 				break;   /* grew while reading: use what fits */
-			char *nb = realloc(buf, cap * 2);
+			nb = realloc(buf, cap * 2);
 			if (!nb) {
 				free(buf);
-				close(fd);
 				return NULL;
 			}
 			buf = nb;
 			cap *= 2;
 		}
-		ssize_t r = read(fd, buf + n, cap - n);
+		r = read(fd, buf + n, cap - n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			free(buf);
-			close(fd);
 			return NULL;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
+	*len = n;
+	return buf;
+}
+
+struct hosts *hosts_load(const char *path)
+{
+	struct hosts *h;
+	struct stat st;
+	size_t n = 0;
+	char *buf;
+	int fd;
+
+	if (!path)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_HOSTS_FILE) {
+		close(fd);
+		return NULL;
+	}
+	buf = read_hosts_file(fd, (size_t)st.st_size, &n);
 	close(fd);
-	struct hosts *h = hosts_parse(buf, n);
+	if (!buf)
+		return NULL;
+	h = hosts_parse(buf, n);
 	free(buf);
 	return h;
 }

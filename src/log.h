@@ -19,7 +19,9 @@ void log_hold_policy_fd(int fd);
 int log_policy_fd(void);
 void log_release_policy_fd(void);
 
-/* Set destination and level.  Safe to call again (e.g. after a reload). */
+/* Set destination and level, once the policy is read (at the first
+ * connection).  A later call would replace the destination (the old
+ * descriptor is closed); nothing calls it twice today. */
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level);
 
 void log_set_format(enum policy_log_format format);

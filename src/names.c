@@ -5,6 +5,7 @@
  * map (as in cache.c). */
 #include "names.h"
 #include "forklock.h"
+#include "addr.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -38,19 +39,9 @@ static bool busy; /* true only while names_lock is held */
 
 static void make_key(struct addr_key *key, int family, const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
+	/* Any family but AF_INET is read as AF_INET6 (16 bytes). */
 	memset(key, 0, sizeof *key);
-	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-		key->family = AF_INET;
-		memcpy(key->addr, addr + 12, 4);
-	} else if (family == AF_INET) {
-		key->family = AF_INET;
-		memcpy(key->addr, addr, 4);
-	} else {
-		key->family = AF_INET6;
-		memcpy(key->addr, addr, 16);
-	}
+	key->family = (uint8_t)addr_normalize(family == AF_INET ? AF_INET : AF_INET6, addr, key->addr);
 }
 
 /* Take names_lock; in a child forked during an update, forget the map. */

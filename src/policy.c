@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #endif
 #include "policy.h"
+#include "addr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,9 +62,11 @@ static bool ascii_caseeq_n(const char *a, const char *b, size_t n)
 /* Trim in place; return the start. */
 static char *trim(char *s)
 {
+	size_t n;
+
 	while (is_space(*s))
 		s++;
-	size_t n = strlen(s);
+	n = strlen(s);
 	while (n > 0 && is_space(s[n - 1]))
 		s[--n] = '\0';
 	return s;
@@ -74,8 +77,10 @@ static const char *show(const char *s, char *buf, size_t len)
 {
 	size_t i = 0, j = 0;
 	const size_t max = len > 4 ? len - 4 : 0;
+
 	for (; s[i] && j < max; i++, j++) {
 		unsigned char c = (unsigned char)s[i];
+
 		buf[j] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 	}
 	if (s[i] && len >= 4) {
@@ -93,6 +98,7 @@ static const char *show(const char *s, char *buf, size_t len)
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	unsigned long v = 0;
+
 	if (!*s)
 		return false;
 	for (; *s; s++) {
@@ -113,17 +119,18 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
  * success or a reason. */
 static const char *check_dns_name(const char *in, char *out)
 {
-	size_t n = strlen(in);
+	size_t n = strlen(in), label = 0;
+	bool all_digits = true;
+	char c;
+
 	if (n > 0 && in[n - 1] == '.')
 		n--;
 	if (n == 0)
 		return "empty name";
 	if (n > MAX_DNS_NAME)
 		return "name longer than 253 characters";
-	size_t label = 0;
-	bool all_digits = true;
 	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
+		c = in[i];
 		if (c == '.') {
 			if (label == 0)
 				return "empty label in name";
@@ -173,16 +180,17 @@ static int b64val(char c)
 /* Decode exactly 32 bytes: 43 base64 characters plus an optional "=". */
 static bool decode_pin(const char *s, uint8_t out[POLICY_PIN_LEN])
 {
-	size_t n = strlen(s);
+	size_t n = strlen(s), o = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	int v;
+
 	if (n == 44 && s[43] == '=')
 		n = 43;
 	if (n != 43)
 		return false;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64val(s[i]);
+		v = b64val(s[i]);
 		if (v < 0)
 			return false;
 		acc = (acc << 6) | (uint32_t)v;
@@ -200,12 +208,13 @@ static bool decode_pin(const char *s, uint8_t out[POLICY_PIN_LEN])
 char *policy_pin_str(const uint8_t pin[POLICY_PIN_LEN], char *buf, size_t len)
 {
 	char tmp[POLICY_PIN_STRLEN];
-	size_t j = 0;
+	size_t j = 8;
+
 	memcpy(tmp, "sha256//", 8);
-	j = 8;
 	for (size_t i = 0; i < POLICY_PIN_LEN; i += 3) {
 		uint32_t v = (uint32_t)pin[i] << 16;
 		size_t left = POLICY_PIN_LEN - i;
+
 		if (left > 1)
 			v |= (uint32_t)pin[i + 1] << 8;
 		if (left > 2)
@@ -227,6 +236,7 @@ static void mask_prefix(uint8_t *addr, size_t alen, unsigned prefix)
 {
 	for (size_t i = 0; i < alen; i++) {
 		unsigned bit = (unsigned)i * 8;
+
 		if (bit >= prefix)
 			addr[i] = 0;
 		else if (prefix - bit < 8)
@@ -237,25 +247,22 @@ static void mask_prefix(uint8_t *addr, size_t alen, unsigned prefix)
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
 	unsigned full = bits / 8, rem = bits % 8;
+	uint8_t mask;
+
 	if (memcmp(a, b, full) != 0)
 		return false;
 	if (rem) {
-		uint8_t mask = (uint8_t)(0xffu << (8 - rem));
+		mask = (uint8_t)(0xffu << (8 - rem));
 		return ((a[full] ^ b[full]) & mask) == 0;
 	}
 	return true;
-}
-
-static bool is_v4mapped(const uint8_t *a)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, pfx, 12) == 0;
 }
 
 char *policy_match_str(const struct policy_match *m, char *buf, size_t len)
 {
 	char host[POLICY_MATCH_STRLEN];
 	char port[8];
+
 	if (len == 0)
 		return buf;
 	switch (m->kind) {
@@ -270,6 +277,7 @@ char *policy_match_str(const struct policy_match *m, char *buf, size_t len)
 		break;
 	case POLICY_HOST_CIDR: {
 		char a[INET6_ADDRSTRLEN] = "?";
+
 		if (m->family == AF_INET) {
 			inet_ntop(AF_INET, m->addr, a, sizeof a);
 			if (m->prefix < 32)
@@ -348,6 +356,7 @@ static const char *const known_ciphers[] = {
 struct parser {
 	struct policy *p;
 	struct policy_error *err;
+	char *scratch;           /* MAX_LINE + 1 bytes for a list's items (not on the stack) */
 	unsigned line;
 	size_t cap_rules;
 	bool in_rule;            /* the last rule of p->rules is being filled */
@@ -360,6 +369,7 @@ __attribute__((format(printf, 3, 4)))
 static bool fail(struct parser *ps, unsigned line, const char *fmt, ...)
 {
 	va_list ap;
+
 	ps->err->line = line;
 	va_start(ap, fmt);
 	vsnprintf(ps->err->msg, sizeof ps->err->msg, fmt, ap);
@@ -380,6 +390,7 @@ static struct policy_rule *cur_rule(struct parser *ps)
 static bool set_string(struct parser *ps, char **field, const char *value)
 {
 	char *s = strdup(value);
+
 	if (!s)
 		return oom(ps);
 	free(*field);
@@ -390,6 +401,7 @@ static bool set_string(struct parser *ps, char **field, const char *value)
 static bool bad_value(struct parser *ps, const char *key, const char *value, const char *why)
 {
 	char q[QLEN];
+
 	if (ps->in_rule)
 		return fail(ps, ps->line, "bad %s \"%s\" in rule [%s]: %s", key,
 			    show(value, q, sizeof q), cur_rule(ps)->name, why);
@@ -399,6 +411,7 @@ static bool bad_value(struct parser *ps, const char *key, const char *value, con
 static bool parse_port(const char *s, bool star_ok, uint16_t *out)
 {
 	unsigned long v;
+
 	if (star_ok && strcmp(s, "*") == 0) {
 		*out = 0;
 		return true;
@@ -413,6 +426,7 @@ static bool parse_port(const char *s, bool star_ok, uint16_t *out)
 static const char *parse_prefix(const char *s, unsigned bits, unsigned *out)
 {
 	unsigned long v;
+
 	if (!parse_uint(s, 999, &v))
 		return "bad prefix length";
 	if (v > bits)
@@ -422,93 +436,121 @@ static const char *parse_prefix(const char *s, unsigned bits, unsigned *out)
 	return NULL;
 }
 
-/* Parse one HOST:PORT item (modified in place).  Return NULL or a reason. */
+/* The host of an "[ADDR]:PORT" item S (modified in place) into M; *PORT
+ * points at the port text.  Return NULL or a reason. */
+static const char *parse_match_v6(char *s, struct policy_match *m, char **port)
+{
+	char *close = strchr(s, ']'), *addr = s + 1, *rest, *slash, *colon;
+	const char *why;
+
+	if (!close)
+		return "missing \"]\" after the IPv6 address";
+	*close = '\0';
+	rest = close + 1;
+	slash = strchr(addr, '/');   /* also accept [fd00::/8] */
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET6, addr, m->addr) != 1)
+		return "bad IPv6 address";
+	m->kind = POLICY_HOST_CIDR;
+	m->family = AF_INET6;
+	m->prefix = 128;
+	colon = strchr(rest, ':');
+	if (!colon)
+		return "missing port (write [ADDR]:PORT, or [ADDR]:* for any port)";
+	*colon = '\0';
+	*port = colon + 1;
+	if (slash && rest[0] == '/')
+		return "two prefix lengths";
+	if (slash) {
+		if ((why = parse_prefix(slash + 1, 128, &m->prefix)))
+			return why;
+	} else if (rest[0] == '/') {
+		if ((why = parse_prefix(rest + 1, 128, &m->prefix)))
+			return why;
+	} else if (rest[0] != '\0') {
+		return "unexpected text after \"]\"";
+	}
+	mask_prefix(m->addr, 16, m->prefix);
+	/* An IPv4-mapped address (::ffff:a.b.c.d, /96 or longer) is the
+	 * IPv4 address: a connection to a.b.c.d must match it too. */
+	if (m->prefix >= 96 && addr_is_v4mapped(m->addr)) {
+		memmove(m->addr, m->addr + 12, 4);
+		memset(m->addr + 4, 0, 12);
+		m->family = AF_INET;
+		m->prefix -= 96;
+	}
+	return NULL;
+}
+
+/* The name or "*.name" HOST into M.  Return NULL or a reason. */
+static const char *parse_match_name(const char *host, struct policy_match *m)
+{
+	char norm[MAX_DNS_NAME + 2];
+	bool wild = host[0] == '*' && host[1] == '.';
+	const char *why;
+
+	if (wild && host[2] == '\0')
+		return "empty name after \"*.\"";
+	if ((why = check_dns_name(wild ? host + 2 : host, norm + 1)))
+		return why;
+	norm[0] = '.';
+	m->kind = wild ? POLICY_HOST_WILDCARD : POLICY_HOST_NAME;
+	m->name = strdup(wild ? norm : norm + 1);
+	if (!m->name)
+		return "out of memory";
+	return NULL;
+}
+
+/* The host of a "HOST:PORT" item S (modified in place; HOST is "*", an IPv4
+ * address or prefix, or a name) into M; *PORT points at the port text.
+ * Return NULL or a reason. */
+static const char *parse_match_host(char *s, struct policy_match *m, char **port)
+{
+	char *colon = strrchr(s, ':'), *host = s, *slash;
+	const char *why;
+
+	if (!colon)
+		return "missing port (write HOST:PORT, or HOST:* for any port)";
+	*colon = '\0';
+	*port = colon + 1;
+	if (strchr(host, ':'))
+		return "an IPv6 address must be in brackets, as in [::1]:443";
+	if (host[0] == '\0')
+		return "missing host (write HOST:PORT, or *:PORT for any host)";
+	slash = strchr(host, '/');
+	if (strcmp(host, "*") == 0) {
+		m->kind = POLICY_HOST_ANY;
+	} else if (slash) {
+		*slash = '\0';
+		if (inet_pton(AF_INET, host, m->addr) != 1)
+			return "bad IPv4 address before \"/\"";
+		m->kind = POLICY_HOST_CIDR;
+		m->family = AF_INET;
+		if ((why = parse_prefix(slash + 1, 32, &m->prefix)))
+			return why;
+		mask_prefix(m->addr, 4, m->prefix);
+	} else if (inet_pton(AF_INET, host, m->addr) == 1) {
+		m->kind = POLICY_HOST_CIDR;
+		m->family = AF_INET;
+		m->prefix = 32;
+	} else {
+		return parse_match_name(host, m);
+	}
+	return NULL;
+}
+
+/* Parse one HOST:PORT item (modified in place).  Return NULL or a reason
+ * (M holds nothing to free then). */
 static const char *parse_match_item(char *s, struct policy_match *m)
 {
-	char *host, *port;
+	char *port = NULL;
 	const char *why;
 
 	memset(m, 0, sizeof *m);
-	if (s[0] == '[') {
-		char *close = strchr(s, ']');
-		if (!close)
-			return "missing \"]\" after the IPv6 address";
-		*close = '\0';
-		char *addr = s + 1, *rest = close + 1;
-		char *slash = strchr(addr, '/');   /* also accept [fd00::/8] */
-		if (slash)
-			*slash = '\0';
-		if (inet_pton(AF_INET6, addr, m->addr) != 1)
-			return "bad IPv6 address";
-		m->kind = POLICY_HOST_CIDR;
-		m->family = AF_INET6;
-		m->prefix = 128;
-		char *colon = strchr(rest, ':');
-		if (!colon)
-			return "missing port (write [ADDR]:PORT, or [ADDR]:* for any port)";
-		*colon = '\0';
-		port = colon + 1;
-		if (slash && rest[0] == '/')
-			return "two prefix lengths";
-		if (slash) {
-			if ((why = parse_prefix(slash + 1, 128, &m->prefix)))
-				return why;
-		} else if (rest[0] == '/') {
-			if ((why = parse_prefix(rest + 1, 128, &m->prefix)))
-				return why;
-		} else if (rest[0] != '\0') {
-			return "unexpected text after \"]\"";
-		}
-		mask_prefix(m->addr, 16, m->prefix);
-		/* An IPv4-mapped address (::ffff:a.b.c.d, /96 or longer) is the
-		 * IPv4 address: a connection to a.b.c.d must match it too. */
-		if (m->prefix >= 96 && is_v4mapped(m->addr)) {
-			memmove(m->addr, m->addr + 12, 4);
-			memset(m->addr + 4, 0, 12);
-			m->family = AF_INET;
-			m->prefix -= 96;
-		}
-	} else {
-		char *colon = strrchr(s, ':');
-		if (!colon)
-			return "missing port (write HOST:PORT, or HOST:* for any port)";
-		*colon = '\0';
-		host = s;
-		port = colon + 1;
-		if (strchr(host, ':'))
-			return "an IPv6 address must be in brackets, as in [::1]:443";
-		if (host[0] == '\0')
-			return "missing host (write HOST:PORT, or *:PORT for any host)";
-		char *slash = strchr(host, '/');
-		if (strcmp(host, "*") == 0) {
-			m->kind = POLICY_HOST_ANY;
-		} else if (slash) {
-			*slash = '\0';
-			if (inet_pton(AF_INET, host, m->addr) != 1)
-				return "bad IPv4 address before \"/\"";
-			m->kind = POLICY_HOST_CIDR;
-			m->family = AF_INET;
-			if ((why = parse_prefix(slash + 1, 32, &m->prefix)))
-				return why;
-			mask_prefix(m->addr, 4, m->prefix);
-		} else if (inet_pton(AF_INET, host, m->addr) == 1) {
-			m->kind = POLICY_HOST_CIDR;
-			m->family = AF_INET;
-			m->prefix = 32;
-		} else {
-			char norm[MAX_DNS_NAME + 2];
-			bool wild = host[0] == '*' && host[1] == '.';
-			if (wild && host[2] == '\0')
-				return "empty name after \"*.\"";
-			if ((why = check_dns_name(wild ? host + 2 : host, norm + 1)))
-				return why;
-			norm[0] = '.';
-			m->kind = wild ? POLICY_HOST_WILDCARD : POLICY_HOST_NAME;
-			m->name = strdup(wild ? norm : norm + 1);
-			if (!m->name)
-				return "out of memory";
-		}
-	}
+	why = s[0] == '[' ? parse_match_v6(s, m, &port) : parse_match_host(s, m, &port);
+	if (why)
+		return why;
 	if (!parse_port(port, true, &m->port)) {
 		free(m->name);
 		m->name = NULL;
@@ -517,73 +559,89 @@ static const char *parse_match_item(char *s, struct policy_match *m)
 	return NULL;
 }
 
+/* Is an entry of the comma-separated list VALUE empty? */
+static bool has_empty_entry(const char *value)
+{
+	bool empty = true;
+
+	for (const char *v = value;; v++) {
+		if (*v == ',' || *v == '\0') {
+			if (empty)
+				return true;
+			if (*v == '\0')
+				return false;
+			empty = true;
+		} else if (!is_space(*v)) {
+			empty = false;
+		}
+	}
+}
+
+/* Append M to rule R's matches.  False (M's name freed) when memory is
+ * short. */
+static bool add_match(struct policy_rule *r, struct policy_match *m)
+{
+	struct policy_match *nm;
+	size_t cap;
+
+	/* Capacity doubles (4, 8, 16, ...): a rule may have tens of
+	 * thousands of entries, and one realloc each is quadratic. */
+	if (r->n_matches == 0 || (r->n_matches >= 4 && !(r->n_matches & (r->n_matches - 1)))) {
+		cap = r->n_matches ? r->n_matches * 2 : 4;
+		nm = realloc(r->matches, cap * sizeof *nm);
+		if (!nm) {
+			free(m->name);
+			return false;
+		}
+		r->matches = nm;
+	}
+	r->matches[r->n_matches++] = *m;
+	return true;
+}
+
+/* "match = ITEM, ITEM...": VALUE (a line of the parser's, cut up here). */
 static bool do_match(struct parser *ps, char *value)
 {
 	struct policy_rule *r = cur_rule(ps);
-	char *save = NULL;
-	char *item;
+	struct policy_match m;
+	char *save = NULL, *item;
+	const char *why;
+
 	/* Empty items: check the raw text first, strtok would skip them. */
-	{
-		const char *v = value;
-		bool empty = true;
-		for (; ; v++) {
-			if (*v == ',' || *v == '\0') {
-				if (empty)
-					return bad_value(ps, "match", value, "empty entry in the list");
-				if (*v == '\0')
-					break;
-				empty = true;
-			} else if (!is_space(*v)) {
-				empty = false;
-			}
-		}
-	}
-	char copy[MAX_LINE + 1];
-	snprintf(copy, sizeof copy, "%s", value);
-	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+	if (has_empty_entry(value))
+		return bad_value(ps, "match", value, "empty entry in the list");
+	for (item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		item = trim(item);
-		char orig[MAX_LINE + 1];
-		snprintf(orig, sizeof orig, "%s", item);
-		struct policy_match m;
-		const char *why = parse_match_item(item, &m);
+		/* The item as written, for a message: parsing cuts it up. */
+		snprintf(ps->scratch, MAX_LINE + 1, "%s", item);
+		why = parse_match_item(item, &m);
 		if (why) {
 			if (strcmp(why, "out of memory") == 0)
 				return oom(ps);
-			return bad_value(ps, "match", orig, why);
+			return bad_value(ps, "match", ps->scratch, why);
 		}
-		/* Capacity doubles (4, 8, 16, ...): a rule may have tens of
-		 * thousands of entries, and one realloc each is quadratic. */
-		if (r->n_matches == 0 || (r->n_matches >= 4 && !(r->n_matches & (r->n_matches - 1)))) {
-			size_t cap = r->n_matches ? r->n_matches * 2 : 4;
-			struct policy_match *nm = realloc(r->matches, cap * sizeof *nm);
-
-			if (!nm) {
-				free(m.name);
-				return oom(ps);
-			}
-			r->matches = nm;
-		}
-		r->matches[r->n_matches++] = m;
+		if (!add_match(r, &m))
+			return oom(ps);
 	}
 	return true;
 }
 
+/* "pin = sha256//BASE64, ...": VALUE (a line of the parser's, cut up here). */
 static bool do_pin(struct parser *ps, char *value)
 {
 	struct policy_rule *r = cur_rule(ps);
+	uint8_t pin[POLICY_PIN_LEN], (*np)[POLICY_PIN_LEN];
 	char *save = NULL;
-	char copy[MAX_LINE + 1];
+
 	if (value[strlen(value) - 1] == ',' || value[0] == ',' || strstr(value, ",,"))
 		return bad_value(ps, "pin", value, "empty entry in the list");
-	snprintf(copy, sizeof copy, "%s", value);
-	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+	for (char *item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		item = trim(item);
-		uint8_t pin[POLICY_PIN_LEN];
 		if (!ascii_caseeq_n(item, "sha256//", 8) || strlen(item) < 8)
 			return bad_value(ps, "pin", item, "expected sha256//BASE64 (the base64 of a 32-byte SPKI SHA-256 digest)");
 		if (!decode_pin(item + 8, pin))
 			return bad_value(ps, "pin", item, "the part after sha256// must be the base64 of exactly 32 bytes");
-		uint8_t (*np)[POLICY_PIN_LEN] = realloc(r->pins, (r->n_pins + 1) * sizeof *np);
+		np = realloc(r->pins, (r->n_pins + 1) * sizeof *np);
 		if (!np)
 			return oom(ps);
 		r->pins = np;
@@ -592,18 +650,45 @@ static bool do_pin(struct parser *ps, char *value)
 	return true;
 }
 
+/* The item of a comma-separated list that starts at P (ending at *COMMA, a
+ * comma or NULL at the end), trimmed, in the parser's scratch buffer. */
+static char *list_item(struct parser *ps, const char *p, const char **comma)
+{
+	size_t n;
+
+	*comma = strchr(p, ',');
+	n = *comma ? (size_t)(*comma - p) : strlen(p);
+	memcpy(ps->scratch, p, n);
+	ps->scratch[n] = '\0';
+	return trim(ps->scratch);
+}
+
+/* Append a copy of S to the list *LIST (*N items).  False when memory is
+ * short. */
+static bool add_string(char ***list, size_t *n, const char *s)
+{
+	char **grown = realloc(*list, (*n + 1) * sizeof *grown);
+
+	if (!grown)
+		return false;
+	*list = grown;
+	if (!((*list)[*n] = strdup(s)))
+		return false;
+	(*n)++;
+	return true;
+}
+
+/* "alpn = NAME, NAME...": printable protocol names of 1 to 255 bytes. */
 static bool do_alpn(struct parser *ps, char *value)
 {
 	struct policy_rule *r = cur_rule(ps);
-	const char *p = value;
+	const char *p = value, *comma;
+	char *t;
+	size_t tl;
+
 	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char item[MAX_LINE + 1];
-		memcpy(item, p, n);
-		item[n] = '\0';
-		char *t = trim(item);
-		size_t tl = strlen(t);
+		t = list_item(ps, p, &comma);
+		tl = strlen(t);
 		if (tl == 0)
 			return bad_value(ps, "alpn", value, "empty protocol name in the list");
 		if (tl > 255)
@@ -611,13 +696,8 @@ static bool do_alpn(struct parser *ps, char *value)
 		for (size_t i = 0; i < tl; i++)
 			if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
 				return bad_value(ps, "alpn", t, "protocol names are printable ASCII without spaces");
-		char **na = realloc(r->alpn, (r->n_alpn + 1) * sizeof *na);
-		if (!na)
+		if (!add_string(&r->alpn, &r->n_alpn, t))
 			return oom(ps);
-		r->alpn = na;
-		if (!(r->alpn[r->n_alpn] = strdup(t)))
-			return oom(ps);
-		r->n_alpn++;
 		if (!comma)
 			break;
 		p = comma + 1;
@@ -646,6 +726,8 @@ bool policy_is_pkcs11(const char *value)
 static bool do_cert_key(struct parser *ps, const char *key, char **field, unsigned *line,
 			const char *value)
 {
+	char *s;
+
 	if (!policy_is_pkcs11(value)) {
 		if (value[0] != '/')
 			return bad_value(ps, key, value,
@@ -658,7 +740,7 @@ static bool do_cert_key(struct parser *ps, const char *key, char **field, unsign
 					 "a PKCS#11 URI has no spaces or control characters "
 					 "(percent-encode them, as in %20)");
 	/* Stored with the scheme in lower case, the spelling every library takes. */
-	char *s = strdup(value);
+	s = strdup(value);
 	if (!s)
 		return oom(ps);
 	memcpy(s, "pkcs11:", 7);
@@ -674,23 +756,18 @@ static bool do_name_list(struct parser *ps, const char *key, const char *what, c
 			 const char *const *known, size_t n_known, char ***out, size_t *n_out)
 {
 	struct policy_rule *r = cur_rule(ps);
-	char q[40];
-	const char *p = value;
+	const char *p = value, *comma;
+	char q[40], list[256], *t;
+	size_t k, len;
+
 	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char item[MAX_LINE + 1];
-		memcpy(item, p, n);
-		item[n] = '\0';
-		char *t = trim(item);
+		t = list_item(ps, p, &comma);
 		if (*t == '\0')
 			return bad_value(ps, key, value, "empty entry in the list");
-		size_t k = 0;
-		while (k < n_known && !ascii_caseeq(t, known[k]))
-			k++;
+		for (k = 0; k < n_known && !ascii_caseeq(t, known[k]); k++)
+			;
 		if (k == n_known) {
-			char list[256];
-			size_t len = 0;
+			len = 0;
 			for (size_t i = 0; i < n_known; i++)
 				len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
 							i ? ", " : "", known[i]);
@@ -701,13 +778,8 @@ static bool do_name_list(struct parser *ps, const char *key, const char *what, c
 			if (strcmp((*out)[i], known[k]) == 0)
 				return fail(ps, ps->line, "%s %s listed twice in rule [%s]", what,
 					    known[k], r->name);
-		char **na = realloc(*out, (*n_out + 1) * sizeof *na);
-		if (!na)
+		if (!add_string(out, n_out, known[k]))
 			return oom(ps);
-		*out = na;
-		if (!((*out)[*n_out] = strdup(known[k])))
-			return oom(ps);
-		(*n_out)++;
 		if (!comma)
 			break;
 		p = comma + 1;
@@ -727,6 +799,7 @@ static const char *skip_blanks(const char *s)
 static bool parse_leading_uint(const char *s, uint64_t max, uint64_t *out, const char **end)
 {
 	uint64_t v = 0;
+
 	if (!is_digit(*s))
 		return false;
 	for (; is_digit(*s); s++) {
@@ -744,12 +817,13 @@ static bool parse_leading_uint(const char *s, uint64_t max, uint64_t *out, const
  * "4096B"); at most 1T. */
 static bool parse_size(const char *s, uint64_t *out)
 {
-	uint64_t v;
+	unsigned shift = 0;
 	const char *e;
+	uint64_t v;
+
 	if (!parse_leading_uint(s, POLICY_REKEY_AFTER_MAX, &v, &e))
 		return false;
 	e = skip_blanks(e);
-	unsigned shift = 0;
 	switch (to_lower(*e)) {
 	case 'k': shift = 10; break;
 	case 'm': shift = 20; break;
@@ -778,12 +852,12 @@ static bool parse_size(const char *s, uint64_t *out)
  * 100ms..10m; result in milliseconds. */
 static bool parse_duration(const char *s, unsigned *out_ms)
 {
-	uint64_t v;
+	uint64_t v, ms;
 	const char *e;
+
 	if (!parse_leading_uint(s, 1000000000, &v, &e))
 		return false;
 	e = skip_blanks(e);
-	uint64_t ms;
 	if (*e == '\0' || ascii_caseeq(e, "s"))
 		ms = v * 1000;
 	else if (ascii_caseeq(e, "ms"))
@@ -802,8 +876,9 @@ static bool do_server_name(struct parser *ps, const char *value)
 {
 	struct policy_rule *r = cur_rule(ps);
 	uint8_t a[16];
-	char buf[INET6_ADDRSTRLEN + 2];
+	char buf[INET6_ADDRSTRLEN + 2], norm[MAX_DNS_NAME + 1];
 	size_t n = strlen(value);
+	const char *why;
 
 	if (value[0] == '[') {
 		if (n < 3 || value[n - 1] != ']' || n - 2 >= sizeof buf)
@@ -826,8 +901,7 @@ static bool do_server_name(struct parser *ps, const char *value)
 		r->server_name_is_ip = true;
 		return set_string(ps, &r->server_name, buf);
 	}
-	char norm[MAX_DNS_NAME + 1];
-	const char *why = check_dns_name(value, norm);
+	why = check_dns_name(value, norm);
 	if (why)
 		return bad_value(ps, "server-name", value, why);
 	r->server_name_is_ip = false;
@@ -838,6 +912,7 @@ static bool parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "on", "yes", "true", "1" };
 	static const char *const no[] = { "off", "no", "false", "0" };
+
 	for (size_t i = 0; i < 4; i++) {
 		if (ascii_caseeq(s, yes[i])) {
 			*out = true;
@@ -851,35 +926,45 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static bool do_key(struct parser *ps, enum key_id k, char *value)
+/* "log = stderr | syslog | file:/PATH". */
+static bool do_log(struct parser *ps, char *value)
+{
+	struct policy *p = ps->p;
+	const char *path;
+
+	if (ascii_caseeq(value, "stderr")) {
+		p->log_dest = POLICY_LOG_STDERR;
+	} else if (ascii_caseeq(value, "syslog")) {
+		p->log_dest = POLICY_LOG_SYSLOG;
+	} else if (ascii_caseeq_n(value, "file:", 5)) {
+		path = trim(value + 5);
+		if (path[0] != '/')
+			return bad_value(ps, "log", value, "the file must be an absolute path (file:/PATH)");
+		if (!set_string(ps, &p->log_path, path))
+			return false;
+		p->log_dest = POLICY_LOG_FILE;
+	} else {
+		return bad_value(ps, "log", value, "expected stderr, syslog or file:/PATH");
+	}
+	return true;
+}
+
+/* A global key K (before the first rule) = VALUE. */
+static bool do_global_key(struct parser *ps, enum key_id k, char *value)
 {
 	struct policy *p = ps->p;
 	unsigned long v;
+	int level;
 
 	switch (k) {
 	case K_LOG:
-		if (ascii_caseeq(value, "stderr")) {
-			p->log_dest = POLICY_LOG_STDERR;
-		} else if (ascii_caseeq(value, "syslog")) {
-			p->log_dest = POLICY_LOG_SYSLOG;
-		} else if (ascii_caseeq_n(value, "file:", 5)) {
-			const char *path = trim(value + 5);
-			if (path[0] != '/')
-				return bad_value(ps, "log", value, "the file must be an absolute path (file:/PATH)");
-			if (!set_string(ps, &p->log_path, path))
-				return false;
-			p->log_dest = POLICY_LOG_FILE;
-		} else {
-			return bad_value(ps, "log", value, "expected stderr, syslog or file:/PATH");
-		}
-		return true;
-	case K_LOG_LEVEL: {
-		int l = policy_level_parse(value);
-		if (l < 0)
+		return do_log(ps, value);
+	case K_LOG_LEVEL:
+		level = policy_level_parse(value);
+		if (level < 0)
 			return bad_value(ps, "log-level", value, "expected error, warning, info or debug");
-		p->log_level = (enum policy_log_level)l;
+		p->log_level = (enum policy_log_level)level;
 		return true;
-	}
 	case K_SESSION_CACHE:
 		if (!parse_uint(value, MAX_SESSION_CACHE, &v))
 			return bad_value(ps, "session-cache", value, "expected a number from 0 to 100000");
@@ -904,36 +989,113 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 		else
 			return bad_value(ps, "log-format", value, "expected text or json");
 		return true;
-	case K_MATCH:
-		return do_match(ps, value);
-	case K_ACTION: {
-		struct policy_rule *r = cur_rule(ps);
-		if (ascii_caseeq(value, "tls"))
-			r->action = POLICY_TLS;
-		else if (ascii_caseeq(value, "plain"))
-			r->action = POLICY_PLAIN;
-		else if (ascii_caseeq(value, "deny"))
-			r->action = POLICY_DENY;
-		else
-			return bad_value(ps, "action", value, "expected tls, plain or deny");
+	default:
+		return fail(ps, ps->line, "internal error");
+	}
+}
+
+/* "action = tls | plain | deny". */
+static bool do_action(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	if (ascii_caseeq(value, "tls"))
+		r->action = POLICY_TLS;
+	else if (ascii_caseeq(value, "plain"))
+		r->action = POLICY_PLAIN;
+	else if (ascii_caseeq(value, "deny"))
+		r->action = POLICY_DENY;
+	else
+		return bad_value(ps, "action", value, "expected tls, plain or deny");
+	return true;
+}
+
+/* "ca = system | /PATH". */
+static bool do_ca(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	if (ascii_caseeq(value, "system")) {
+		free(r->ca);
+		r->ca = NULL;
+		r->ca_line = ps->line;
 		return true;
 	}
+	return do_path(ps, "ca", &r->ca, &r->ca_line, value);
+}
+
+/* "ocsp = off | request | require". */
+static bool do_ocsp(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	if (ascii_caseeq(value, "off"))
+		r->ocsp = POLICY_OCSP_OFF;
+	else if (ascii_caseeq(value, "request"))
+		r->ocsp = POLICY_OCSP_REQUEST;
+	else if (ascii_caseeq(value, "require"))
+		r->ocsp = POLICY_OCSP_REQUIRE;
+	else
+		return bad_value(ps, "ocsp", value, "expected off, request or require");
+	return true;
+}
+
+/* A TLS option K of the current rule (resume, early-data, rekey-after,
+ * groups, ciphers, handshake-timeout) = VALUE. */
+static bool do_tls_option(struct parser *ps, enum key_id k, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	switch (k) {
+	case K_RESUME:
+		if (!parse_bool(value, &r->resume))
+			return bad_value(ps, "resume", value, "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_EARLY_DATA:
+		if (!parse_bool(value, &r->early_data))
+			return bad_value(ps, "early-data", value,
+					 "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_REKEY_AFTER:
+		if (!parse_size(value, &r->rekey_after))
+			return bad_value(ps, "rekey-after", value,
+					 "expected a byte count like 0, 64K, 64KiB or 1M (at most 1T; 0 = never)");
+		return true;
+	case K_GROUPS:
+		return do_name_list(ps, "groups", "group", value, known_groups,
+				    sizeof known_groups / sizeof known_groups[0], &r->groups, &r->n_groups);
+	case K_CIPHERS:
+		return do_name_list(ps, "ciphers", "cipher", value, known_ciphers,
+				    sizeof known_ciphers / sizeof known_ciphers[0], &r->ciphers, &r->n_ciphers);
+	case K_HANDSHAKE_TIMEOUT:
+		if (!parse_duration(value, &r->handshake_timeout_ms))
+			return bad_value(ps, "handshake-timeout", value,
+					 "expected a duration like 10s or 500ms (100ms..10m)");
+		return true;
+	default:
+		return fail(ps, ps->line, "internal error");
+	}
+}
+
+/* Key K = VALUE (a line of the parser's, which list keys cut up), in the
+ * scope key_table allows it (do_line checked). */
+static bool do_key(struct parser *ps, enum key_id k, char *value)
+{
+	if (key_table[k].global)
+		return do_global_key(ps, k, value);
+	switch (k) {
+	case K_MATCH:
+		return do_match(ps, value);
+	case K_ACTION:
+		return do_action(ps, value);
 	case K_PORT:
 		if (!parse_port(value, false, &cur_rule(ps)->port))
 			return bad_value(ps, "port", value, "expected 1-65535");
 		return true;
 	case K_SERVER_NAME:
 		return do_server_name(ps, value);
-	case K_CA: {
-		struct policy_rule *r = cur_rule(ps);
-		if (ascii_caseeq(value, "system")) {
-			free(r->ca);
-			r->ca = NULL;
-			r->ca_line = ps->line;
-			return true;
-		}
-		return do_path(ps, "ca", &r->ca, &r->ca_line, value);
-	}
+	case K_CA:
+		return do_ca(ps, value);
 	case K_CERT:
 		return do_cert_key(ps, "cert", &cur_rule(ps)->cert, &cur_rule(ps)->cert_line, value);
 	case K_KEY:
@@ -942,49 +1104,11 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 		return do_pin(ps, value);
 	case K_ALPN:
 		return do_alpn(ps, value);
-	case K_RESUME:
-		if (!parse_bool(value, &cur_rule(ps)->resume))
-			return bad_value(ps, "resume", value, "expected on or off (yes/no, true/false, 1/0)");
-		return true;
-	case K_EARLY_DATA:
-		if (!parse_bool(value, &cur_rule(ps)->early_data))
-			return bad_value(ps, "early-data", value,
-					 "expected on or off (yes/no, true/false, 1/0)");
-		return true;
-	case K_REKEY_AFTER:
-		if (!parse_size(value, &cur_rule(ps)->rekey_after))
-			return bad_value(ps, "rekey-after", value,
-					 "expected a byte count like 0, 64K, 64KiB or 1M (at most 1T; 0 = never)");
-		return true;
-	case K_OCSP: {
-		struct policy_rule *r = cur_rule(ps);
-		if (ascii_caseeq(value, "off"))
-			r->ocsp = POLICY_OCSP_OFF;
-		else if (ascii_caseeq(value, "request"))
-			r->ocsp = POLICY_OCSP_REQUEST;
-		else if (ascii_caseeq(value, "require"))
-			r->ocsp = POLICY_OCSP_REQUIRE;
-		else
-			return bad_value(ps, "ocsp", value, "expected off, request or require");
-		return true;
+	case K_OCSP:
+		return do_ocsp(ps, value);
+	default:
+		return do_tls_option(ps, k, value);
 	}
-	case K_GROUPS:
-		return do_name_list(ps, "groups", "group", value, known_groups,
-				    sizeof known_groups / sizeof known_groups[0],
-				    &cur_rule(ps)->groups, &cur_rule(ps)->n_groups);
-	case K_CIPHERS:
-		return do_name_list(ps, "ciphers", "cipher", value, known_ciphers,
-				    sizeof known_ciphers / sizeof known_ciphers[0],
-				    &cur_rule(ps)->ciphers, &cur_rule(ps)->n_ciphers);
-	case K_HANDSHAKE_TIMEOUT:
-		if (!parse_duration(value, &cur_rule(ps)->handshake_timeout_ms))
-			return bad_value(ps, "handshake-timeout", value,
-					 "expected a duration like 10s or 500ms (100ms..10m)");
-		return true;
-	case K_COUNT:
-		break;
-	}
-	return fail(ps, ps->line, "internal error");
 }
 
 /* Record a warning (policy->warnings): never fails the parse. */
@@ -1043,9 +1167,11 @@ static void warn_rekey(struct parser *ps, const struct policy_rule *r)
 /* The rule being filled is complete: check it. */
 static bool finish_rule(struct parser *ps)
 {
+	struct policy_rule *r;
+
 	if (!ps->in_rule)
 		return true;
-	struct policy_rule *r = cur_rule(ps);
+	r = cur_rule(ps);
 	ps->in_rule = false;
 	if (r->n_matches == 0)
 		return fail(ps, r->line, "rule [%s] has no \"match\"", r->name);
@@ -1133,30 +1259,14 @@ static void warn_name_only(struct policy *p)
 	}
 }
 
-static bool do_section(struct parser *ps, char *s)
+/* Append a new rule NAME (line ps->line) with the defaults, and make it the
+ * one being filled.  False with the error set. */
+static bool new_rule(struct parser *ps, const char *name)
 {
-	char q[QLEN];
-	size_t n = strlen(s);
-	if (s[n - 1] != ']')
-		return fail(ps, ps->line, "bad section header \"%s\" (expected [NAME])",
-			    show(s, q, sizeof q));
-	s[n - 1] = '\0';
-	char *name = trim(s + 1);
-	size_t nl = strlen(name);
-	if (nl == 0)
-		return fail(ps, ps->line, "empty rule name \"[]\"");
-	if (nl > MAX_RULE_NAME)
-		return fail(ps, ps->line, "rule name [%s] is longer than %d characters",
-			    show(name, q, sizeof q), MAX_RULE_NAME);
-	for (size_t i = 0; i < nl; i++)
-		if (!is_alpha(name[i]) && !is_digit(name[i]) && name[i] != '.' &&
-		    name[i] != '_' && name[i] != '-')
-			return fail(ps, ps->line,
-				    "bad rule name [%s] (letters, digits, \".\", \"_\" and \"-\" only)",
-				    show(name, q, sizeof q));
-	if (!finish_rule(ps))
-		return false;
 	struct policy *p = ps->p;
+	struct policy_rule *r, *nr;
+	size_t cap;
+
 	for (size_t i = 0; i < p->n_rules; i++)
 		if (strcmp(p->rules[i].name, name) == 0)
 			return fail(ps, ps->line, "duplicate rule name [%s] (first at line %u)",
@@ -1164,14 +1274,14 @@ static bool do_section(struct parser *ps, char *s)
 	if (p->n_rules >= MAX_RULES)
 		return fail(ps, ps->line, "too many rules (at most %d)", MAX_RULES);
 	if (p->n_rules == ps->cap_rules) {
-		size_t cap = ps->cap_rules ? ps->cap_rules * 2 : 8;
-		struct policy_rule *nr = realloc(p->rules, cap * sizeof *nr);
+		cap = ps->cap_rules ? ps->cap_rules * 2 : 8;
+		nr = realloc(p->rules, cap * sizeof *nr);
 		if (!nr)
 			return oom(ps);
 		p->rules = nr;
 		ps->cap_rules = cap;
 	}
-	struct policy_rule *r = &p->rules[p->n_rules];
+	r = &p->rules[p->n_rules];
 	memset(r, 0, sizeof *r);
 	if (!(r->name = strdup(name)))
 		return oom(ps);
@@ -1188,9 +1298,39 @@ static bool do_section(struct parser *ps, char *s)
 	return true;
 }
 
+/* A "[NAME]" header S (trimmed, modified in place): the rule before it is
+ * complete, a new one starts. */
+static bool do_section(struct parser *ps, char *s)
+{
+	size_t n = strlen(s), nl;
+	char q[QLEN], *name;
+
+	if (s[n - 1] != ']')
+		return fail(ps, ps->line, "bad section header \"%s\" (expected [NAME])",
+			    show(s, q, sizeof q));
+	s[n - 1] = '\0';
+	name = trim(s + 1);
+	nl = strlen(name);
+	if (nl == 0)
+		return fail(ps, ps->line, "empty rule name \"[]\"");
+	if (nl > MAX_RULE_NAME)
+		return fail(ps, ps->line, "rule name [%s] is longer than %d characters",
+			    show(name, q, sizeof q), MAX_RULE_NAME);
+	for (size_t i = 0; i < nl; i++)
+		if (!is_alpha(name[i]) && !is_digit(name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			return fail(ps, ps->line,
+				    "bad rule name [%s] (letters, digits, \".\", \"_\" and \"-\" only)",
+				    show(name, q, sizeof q));
+	if (!finish_rule(ps))
+		return false;
+	return new_rule(ps, name);
+}
+
 static bool do_line(struct parser *ps, char *line)
 {
-	char q[QLEN];
+	char q[QLEN], *s, *eq, *key, *value;
+	int k = -1;
 
 	/* A "#" at the start or after whitespace starts a comment. */
 	for (size_t i = 0; line[i]; i++) {
@@ -1199,24 +1339,21 @@ static bool do_line(struct parser *ps, char *line)
 			break;
 		}
 	}
-	char *s = trim(line);
+	s = trim(line);
 	if (*s == '\0')
 		return true;
 	if (*s == '[')
 		return do_section(ps, s);
-
-	char *eq = strchr(s, '=');
+	eq = strchr(s, '=');
 	if (!eq)
 		return fail(ps, ps->line,
 			    "expected \"key = value\", \"[NAME]\", a comment or a blank line, not \"%s\"",
 			    show(s, q, sizeof q));
 	*eq = '\0';
-	char *key = trim(s);
-	char *value = trim(eq + 1);
+	key = trim(s);
+	value = trim(eq + 1);
 	if (*key == '\0')
 		return fail(ps, ps->line, "missing key before \"=\"");
-
-	int k = -1;
 	for (int i = 0; i < K_COUNT; i++)
 		if (strcmp(key, key_table[i].name) == 0)
 			k = i;
@@ -1262,17 +1399,52 @@ static void policy_defaults(struct policy *p)
 struct policy *policy_new_empty(void)
 {
 	struct policy *p = calloc(1, sizeof *p);
+
 	if (p)
 		policy_defaults(p);
 	return p;
 }
 
+/* Parse TEXT (LEN bytes) line by line into PS's policy, through BUF (a line
+ * of MAX_LINE + 1 bytes).  True, or false with the error set. */
+static bool parse_lines(struct parser *ps, const char *text, size_t len, char *buf)
+{
+	const char *start, *nl;
+	size_t pos = 0, n;
+
+	/* A UTF-8 byte order mark is ignored. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		start = text + pos;
+		nl = memchr(start, '\n', len - pos);
+		n = nl ? (size_t)(nl - start) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		ps->line++;
+		if (memchr(start, '\0', n))
+			return fail(ps, ps->line, "NUL byte in line");
+		if (n > MAX_LINE)
+			return fail(ps, ps->line, "line too long (%zu bytes, at most %d)", n, MAX_LINE);
+		memcpy(buf, start, n);
+		buf[n] = '\0';
+		if (!do_line(ps, buf))
+			return false;
+	}
+	return finish_rule(ps);
+}
+
 struct policy *policy_parse(const char *text, size_t len, struct policy_error *err)
 {
 	struct policy_error dummy;
+	struct parser ps = { 0 };
+	struct policy_rule *r;
+	char *buf;
+	bool ok;
+
 	if (!err)
 		err = &dummy;
 	memset(err, 0, sizeof *err);
+	ps.err = err;
 	if (!text && len > 0) {
 		snprintf(err->msg, sizeof err->msg, "no text");
 		return NULL;
@@ -1282,51 +1454,24 @@ struct policy *policy_parse(const char *text, size_t len, struct policy_error *e
 			 "policy file too large (%zu bytes, at most 1 MiB)", len);
 		return NULL;
 	}
-	struct parser ps = { .err = err };
 	ps.p = policy_new_empty();
-	if (!ps.p) {
-		snprintf(err->msg, sizeof err->msg, "out of memory");
-		return NULL;
-	}
-	char *buf = malloc(MAX_LINE + 1);
-	if (!buf) {
+	/* The line and the scratch buffer: on the heap, not the caller's stack. */
+	buf = malloc(2 * (MAX_LINE + 1));
+	if (!ps.p || !buf) {
 		policy_free(ps.p);
+		free(buf);
 		snprintf(err->msg, sizeof err->msg, "out of memory");
 		return NULL;
 	}
-
-	size_t pos = 0;
-	bool ok = true;
-	/* A UTF-8 byte order mark is ignored. */
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (ok && pos < len) {
-		const char *start = text + pos;
-		const char *nl = memchr(start, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - start) : len - pos;
-		pos += n + (nl ? 1 : 0);
-		ps.line++;
-		if (memchr(start, '\0', n)) {
-			ok = fail(&ps, ps.line, "NUL byte in line");
-			break;
-		}
-		if (n > MAX_LINE) {
-			ok = fail(&ps, ps.line, "line too long (%zu bytes, at most %d)", n, MAX_LINE);
-			break;
-		}
-		memcpy(buf, start, n);
-		buf[n] = '\0';
-		ok = do_line(&ps, buf);
-	}
-	if (ok)
-		ok = finish_rule(&ps);
+	ps.scratch = buf + MAX_LINE + 1;
+	ok = parse_lines(&ps, text, len, buf);
 	free(buf);
 	if (!ok) {
 		policy_free(ps.p);
 		return NULL;
 	}
 	if (ps.p->n_rules < ps.cap_rules && ps.p->n_rules > 0) {
-		struct policy_rule *r = realloc(ps.p->rules, ps.p->n_rules * sizeof *r);
+		r = realloc(ps.p->rules, ps.p->n_rules * sizeof *r);
 		if (r)
 			ps.p->rules = r;
 	}
@@ -1341,6 +1486,7 @@ void policy_free(struct policy *p)
 		return;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		struct policy_rule *r = &p->rules[i];
+
 		free(r->name);
 		for (size_t j = 0; j < r->n_matches; j++)
 			free(r->matches[j].name);
@@ -1371,16 +1517,18 @@ void policy_free(struct policy *p)
 
 bool policy_name_matches(const struct policy_match *m, const char *name)
 {
+	size_t n, ml;
+
 	if (!m)
 		return false;
 	if (m->kind == POLICY_HOST_ANY)
 		return true;
 	if (!name || !m->name || (m->kind != POLICY_HOST_NAME && m->kind != POLICY_HOST_WILDCARD))
 		return false;
-	size_t n = strlen(name);
+	n = strlen(name);
 	if (n > 0 && name[n - 1] == '.')
 		n--;
-	size_t ml = strlen(m->name);
+	ml = strlen(m->name);
 	if (m->kind == POLICY_HOST_NAME)
 		return n == ml && ascii_caseeq_n(name, m->name, n);
 	/* ".example.com": strictly below, at any depth. */
@@ -1406,7 +1554,7 @@ static bool entry_matches(const struct policy_match *m, const char *const *names
 			return false;
 		if (m->family == family)
 			return prefix_equal(m->addr, addr, m->prefix);
-		if (m->family == AF_INET && family == AF_INET6 && is_v4mapped(addr))
+		if (m->family == AF_INET && family == AF_INET6 && addr_is_v4mapped(addr))
 			return prefix_equal(m->addr, addr + 12, m->prefix);
 		return false;
 	}
@@ -1421,8 +1569,10 @@ const struct policy_rule *policy_match(const struct policy *policy,
 		return NULL;
 	for (size_t i = 0; i < policy->n_rules; i++) {
 		const struct policy_rule *r = &policy->rules[i];
+
 		for (size_t j = 0; j < r->n_matches; j++) {
 			const struct policy_match *m = &r->matches[j];
+
 			if (m->port != 0 && m->port != port)
 				continue;
 			if (entry_matches(m, names, n_names, family, addr))
@@ -1463,15 +1613,20 @@ const char *policy_format_name(enum policy_log_format format)
 	return "?";
 }
 
+/* The one table of level names: the policy's log-level, TLSSHIM_LOG_LEVEL
+ * and the word in every log line. */
+static const char *const level_names[] = {
+	[POLICY_LEVEL_ERROR] = "error",
+	[POLICY_LEVEL_WARNING] = "warning",
+	[POLICY_LEVEL_INFO] = "info",
+	[POLICY_LEVEL_DEBUG] = "debug",
+};
+
 const char *policy_level_name(enum policy_log_level level)
 {
-	switch (level) {
-	case POLICY_LEVEL_ERROR: return "error";
-	case POLICY_LEVEL_WARNING: return "warning";
-	case POLICY_LEVEL_INFO: return "info";
-	case POLICY_LEVEL_DEBUG: return "debug";
-	}
-	return "?";
+	if ((unsigned)level >= sizeof level_names / sizeof level_names[0])
+		return "?";
+	return level_names[level];
 }
 
 int policy_level_parse(const char *name)

@@ -26,6 +26,7 @@ __attribute__((format(printf, 3, 4)))
 static void put_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
+
 	if (!errbuf || errlen == 0)
 		return;
 	va_start(ap, fmt);
@@ -44,6 +45,7 @@ static const char *errstr(int e, char *buf, size_t len)
 static const char *check_owner_mode(const struct stat *st, char *why, size_t len)
 {
 	uid_t euid = geteuid();
+
 	if (!S_ISREG(st->st_mode)) {
 		snprintf(why, len, "is not a regular file");
 		return why;
@@ -68,10 +70,14 @@ static const char *check_owner_mode(const struct stat *st, char *why, size_t len
 static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
 {
 	size_t cap = size + 1 > max + 1 ? max + 1 : size + 1;
+	size_t n = 0, ncap;
+	char *buf, *nb;
+	ssize_t r;
+	int e;
+
 	if (cap < 4096)
 		cap = 4096;
-	char *buf = malloc(cap);
-	size_t n = 0;
+	buf = malloc(cap);
 	if (!buf)
 		return NULL;
 	for (;;) {
@@ -81,8 +87,8 @@ static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
 				errno = EFBIG;
 				return NULL;
 			}
-			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb = realloc(buf, ncap);
+			ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			nb = realloc(buf, ncap);
 			if (!nb) {
 				free(buf);
 				errno = ENOMEM;
@@ -91,11 +97,11 @@ static char *read_all(int fd, size_t size, size_t max, size_t *out_len)
 			buf = nb;
 			cap = ncap;
 		}
-		ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
+		r = pread(fd, buf + n, cap - n, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			int e = errno;
+			e = errno;
 			free(buf);
 			errno = e;
 			return NULL;
@@ -118,16 +124,17 @@ static bool check_ref(const char *policy_path, unsigned line, const char *what,
 		      const char *file, char *errbuf, size_t errlen)
 {
 	char eb[128], why[160];
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), e;
+	struct stat st;
+
 	if (fd < 0) {
-		int e = errno;
+		e = errno;
 		put_err(errbuf, errlen, "%s:%u: cannot read %s file %s: %s", policy_path, line,
 			what, file, errstr(e, eb, sizeof eb));
 		return false;
 	}
-	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		int e = errno;
+		e = errno;
 		close(fd);
 		put_err(errbuf, errlen, "%s:%u: cannot read %s file %s: %s", policy_path, line,
 			what, file, errstr(e, eb, sizeof eb));
@@ -141,50 +148,52 @@ static bool check_ref(const char *policy_path, unsigned line, const char *what,
 	return true;
 }
 
-/* Check the keylog file FILE (absolute): if it exists, a regular file (not a
- * symbolic link) owned by root or the effective user, and neither readable
- * nor writable by group or others (it will hold TLS secrets); if it does not
- * exist, its directory must. */
-static bool check_keylog(const char *policy_path, unsigned line, const char *file,
-			 char *errbuf, size_t errlen)
+/* The keylog file FILE exists, described (lstat) by ST: a regular file (not
+ * a symbolic link) owned by root or the effective user, neither readable nor
+ * writable by group or others (it will hold TLS secrets)?  True, or false
+ * with ERRBUF filled. */
+static bool check_keylog_file(const char *policy_path, unsigned line, const char *file,
+			      const struct stat *st, char *errbuf, size_t errlen)
 {
-	char eb[128], why[160];
-	struct stat st;
-	if (lstat(file, &st) == 0) {
-		if (S_ISLNK(st.st_mode)) {
-			put_err(errbuf, errlen,
-				"%s:%u: keylog file %s is a symbolic link (not allowed: it will hold TLS secrets)",
-				policy_path, line, file);
-			return false;
-		}
-		if (check_owner_mode(&st, why, sizeof why)) {
-			put_err(errbuf, errlen, "%s:%u: keylog file %s %s", policy_path, line, file, why);
-			return false;
-		}
-		if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-			put_err(errbuf, errlen,
-				"%s:%u: keylog file %s is accessible by group or others (mode %04o; "
-				"it will hold TLS secrets: chmod 600 it)",
-				policy_path, line, file, (unsigned)(st.st_mode & 07777));
-			return false;
-		}
-		return true;
-	}
-	int e = errno;
-	if (e != ENOENT) {
-		put_err(errbuf, errlen, "%s:%u: cannot check keylog file %s: %s", policy_path, line,
-			file, errstr(e, eb, sizeof eb));
+	char why[160];
+
+	if (S_ISLNK(st->st_mode)) {
+		put_err(errbuf, errlen,
+			"%s:%u: keylog file %s is a symbolic link (not allowed: it will hold TLS secrets)",
+			policy_path, line, file);
 		return false;
 	}
-	/* Not there yet: it is created (mode 0600) in an existing directory. */
+	if (check_owner_mode(st, why, sizeof why)) {
+		put_err(errbuf, errlen, "%s:%u: keylog file %s %s", policy_path, line, file, why);
+		return false;
+	}
+	if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+		put_err(errbuf, errlen,
+			"%s:%u: keylog file %s is accessible by group or others (mode %04o; "
+			"it will hold TLS secrets: chmod 600 it)",
+			policy_path, line, file, (unsigned)(st->st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/* The keylog file FILE is not there yet: it is created (mode 0600) in an
+ * existing directory.  True if that directory exists, or false with ERRBUF
+ * filled. */
+static bool check_keylog_dir(const char *policy_path, unsigned line, const char *file,
+			     char *errbuf, size_t errlen)
+{
 	const char *slash = strrchr(file, '/');
 	size_t dl = slash && slash != file ? (size_t)(slash - file) : 1;
-	char *dir = strndup(file, dl);
+	char eb[128], *dir = strndup(file, dl);
+	bool good = false;
+	struct stat st;
+	int e;
+
 	if (!dir) {
 		put_err(errbuf, errlen, "%s:%u: out of memory", policy_path, line);
 		return false;
 	}
-	bool good = false;
 	if (stat(dir, &st) != 0) {
 		e = errno;
 		put_err(errbuf, errlen, "%s:%u: keylog file %s: cannot use its directory %s: %s",
@@ -197,6 +206,26 @@ static bool check_keylog(const char *policy_path, unsigned line, const char *fil
 	}
 	free(dir);
 	return good;
+}
+
+/* Check the keylog file FILE (absolute): if it exists, check_keylog_file;
+ * if not, check_keylog_dir.  True, or false with ERRBUF filled. */
+static bool check_keylog(const char *policy_path, unsigned line, const char *file,
+			 char *errbuf, size_t errlen)
+{
+	char eb[128];
+	struct stat st;
+	int e;
+
+	if (lstat(file, &st) == 0)
+		return check_keylog_file(policy_path, line, file, &st, errbuf, errlen);
+	e = errno;
+	if (e != ENOENT) {
+		put_err(errbuf, errlen, "%s:%u: cannot check keylog file %s: %s", policy_path, line,
+			file, errstr(e, eb, sizeof eb));
+		return false;
+	}
+	return check_keylog_dir(policy_path, line, file, errbuf, errlen);
 }
 
 int policy_open(const char *path, int min_fd, char *errbuf, size_t errlen)
@@ -243,12 +272,17 @@ struct policy *policy_load(const char *path, char *errbuf, size_t errlen)
 	return p;
 }
 
-struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t errlen)
+/* Read the text of the policy file open at FD (named PATH): a file we can
+ * trust, at most 1 MiB.  Returns the text (caller frees; *LEN its length),
+ * or NULL with ERRBUF filled. */
+static char *read_policy_text(int fd, const char *path, size_t *len, char *errbuf, size_t errlen)
 {
-	char eb[128], why[160];
+	char eb[128], why[160], *text;
 	struct stat st;
+	int e;
+
 	if (fstat(fd, &st) != 0) {
-		int e = errno;
+		e = errno;
 		put_err(errbuf, errlen, "%s: cannot stat: %s", path, errstr(e, eb, sizeof eb));
 		return NULL;
 	}
@@ -261,19 +295,47 @@ struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t err
 			(long long)st.st_size);
 		return NULL;
 	}
-	size_t len = 0;
-	char *text = read_all(fd, (size_t)st.st_size, MAX_POLICY_FILE, &len);
-	int e = errno;
+	text = read_all(fd, (size_t)st.st_size, MAX_POLICY_FILE, len);
+	e = errno;
 	if (!text) {
 		if (e == EFBIG)
 			put_err(errbuf, errlen, "%s: policy file too large (at most 1 MiB)", path);
 		else
 			put_err(errbuf, errlen, "%s: cannot read: %s", path, errstr(e, eb, sizeof eb));
-		return NULL;
 	}
+	return text;
+}
 
+/* The files policy P names (keylog, ca, cert, key) exist and can be
+ * trusted?  True, or false with ERRBUF filled. */
+static bool check_refs(const struct policy *p, const char *path, char *errbuf, size_t errlen)
+{
+	if (p->keylog_path && !check_keylog(path, p->keylog_line, p->keylog_path, errbuf, errlen))
+		return false;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		/* A PKCS#11 URI names an object in a token, not a file. */
+		if ((r->ca && !check_ref(path, r->ca_line, "ca", r->ca, errbuf, errlen)) ||
+		    (r->cert && !policy_is_pkcs11(r->cert) &&
+		     !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
+		    (r->key && !policy_is_pkcs11(r->key) &&
+		     !check_ref(path, r->key_line, "key", r->key, errbuf, errlen)))
+			return false;
+	}
+	return true;
+}
+
+struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t errlen)
+{
 	struct policy_error perr;
-	struct policy *p = policy_parse(text, len, &perr);
+	struct policy *p;
+	size_t len = 0;
+	char *text = read_policy_text(fd, path, &len, errbuf, errlen);
+
+	if (!text)
+		return NULL;
+	p = policy_parse(text, len, &perr);
 	free(text);
 	if (!p) {
 		if (perr.line)
@@ -282,22 +344,9 @@ struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t err
 			put_err(errbuf, errlen, "%s: %s", path, perr.msg);
 		return NULL;
 	}
-
-	if (p->keylog_path && !check_keylog(path, p->keylog_line, p->keylog_path, errbuf, errlen)) {
+	if (!check_refs(p, path, errbuf, errlen)) {
 		policy_free(p);
 		return NULL;
-	}
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-		/* A PKCS#11 URI names an object in a token, not a file. */
-		if ((r->ca && !check_ref(path, r->ca_line, "ca", r->ca, errbuf, errlen)) ||
-		    (r->cert && !policy_is_pkcs11(r->cert) &&
-		     !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
-		    (r->key && !policy_is_pkcs11(r->key) &&
-		     !check_ref(path, r->key_line, "key", r->key, errbuf, errlen))) {
-			policy_free(p);
-			return NULL;
-		}
 	}
 	return p;
 }
@@ -306,6 +355,7 @@ struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t err
 static const char *put_path(char *buf, size_t buflen, const char *s)
 {
 	size_t n = strlen(s);
+
 	if (!buf || n >= buflen) {
 		errno = ENAMETOOLONG;
 		return NULL;
@@ -315,33 +365,50 @@ static const char *put_path(char *buf, size_t buflen, const char *s)
 	return buf;
 }
 
+/* ~/.config/tlsshim/policy (HOME from secure_getenv), if it exists: copied
+ * into BUF as put_path does, and *FOUND set.  Otherwise *FOUND is false. */
+static const char *find_in_home(char *buf, size_t buflen, bool *found)
+{
+	static const char rel[] = "/.config/tlsshim/policy";
+	const char *home = secure_getenv("HOME"), *r;
+	struct stat st;
+	size_t hl;
+	char *p;
+	int e;
+
+	*found = false;
+	if (!home || !*home)
+		return NULL;
+	hl = strlen(home);
+	p = malloc(hl + sizeof rel);
+	if (!p)
+		return NULL;
+	memcpy(p, home, hl);
+	memcpy(p + hl, rel, sizeof rel);
+	if (lstat(p, &st) != 0) {
+		free(p);
+		return NULL;
+	}
+	*found = true;
+	r = put_path(buf, buflen, p);
+	e = errno;
+	free(p);
+	errno = e;
+	return r;
+}
+
 const char *policy_find(char *buf, size_t buflen)
 {
+	static const char sys[] = SYSCONFDIR "/tlsshim/policy";
+	const char *env = secure_getenv("TLSSHIM_POLICY"), *r;
 	struct stat st;
-	const char *env = secure_getenv("TLSSHIM_POLICY");
+	bool found;
+
 	if (env && *env)
 		return put_path(buf, buflen, env);
-
-	const char *home = secure_getenv("HOME");
-	if (home && *home) {
-		static const char rel[] = "/.config/tlsshim/policy";
-		size_t hl = strlen(home);
-		char *p = malloc(hl + sizeof rel);
-		if (p) {
-			memcpy(p, home, hl);
-			memcpy(p + hl, rel, sizeof rel);
-			if (lstat(p, &st) == 0) {
-				const char *r = put_path(buf, buflen, p);
-				int e = errno;
-				free(p);
-				errno = e;
-				return r;
-			}
-			free(p);
-		}
-	}
-
-	static const char sys[] = SYSCONFDIR "/tlsshim/policy";
+	r = find_in_home(buf, buflen, &found);
+	if (found)
+		return r;
 	if (lstat(sys, &st) == 0)
 		return put_path(buf, buflen, sys);
 	errno = 0;
@@ -354,9 +421,11 @@ const char *policy_find(char *buf, size_t buflen)
 static const char *size_str(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "TiB", "GiB", "MiB", "KiB" };
+
 	for (unsigned i = 0; i < 4; i++) {
 		unsigned shift = 40 - 10 * i;
 		uint64_t unit = (uint64_t)1 << shift;
+
 		if (bytes >= unit && bytes % unit == 0) {
 			snprintf(buf, len, "%llu%s", (unsigned long long)(bytes >> shift), units[i]);
 			return buf;
@@ -378,6 +447,7 @@ static const char *duration_str(unsigned ms, char *buf, size_t len)
 	return buf;
 }
 
+/* "KEY = A,B,C" and a new line. */
 static void print_list(FILE *out, const char *key, char *const *items, size_t n)
 {
 	fprintf(out, "%s = ", key);
@@ -386,12 +456,9 @@ static void print_list(FILE *out, const char *key, char *const *items, size_t n)
 	fprintf(out, "\n");
 }
 
-void policy_print(const struct policy *p, FILE *out)
+/* The globals, for policy_print. */
+static void print_globals(const struct policy *p, FILE *out)
 {
-	if (!p || !out)
-		return;
-	fprintf(out, "# tlsshim policy as understood: %zu rule%s, tried in this order\n",
-		p->n_rules, p->n_rules == 1 ? "" : "s");
 	switch (p->log_dest) {
 	case POLICY_LOG_STDERR:
 		fprintf(out, "log = stderr\n");
@@ -412,94 +479,121 @@ void policy_print(const struct policy *p, FILE *out)
 			p->keylog_path);
 	else
 		fprintf(out, "keylog = off\n");
+}
 
+/* A rule's matches, action, port and server-name, for policy_print. */
+static void print_rule_target(const struct policy_rule *r, FILE *out)
+{
+	char buf[POLICY_MATCH_STRLEN];
+	bool tls = r->action == POLICY_TLS;
+
+	for (size_t j = 0; j < r->n_matches; j++)
+		fprintf(out, "match = %s\n", policy_match_str(&r->matches[j], buf, sizeof buf));
+	switch (r->action) {
+	case POLICY_TLS:
+		fprintf(out, "action = tls  # upgrade to TLS 1.3\n");
+		break;
+	case POLICY_PLAIN:
+		fprintf(out, "action = plain  # passed through untouched\n");
+		break;
+	case POLICY_DENY:
+		fprintf(out, "action = deny  # connect() fails with ECONNREFUSED\n");
+		break;
+	}
+	if (r->port)
+		fprintf(out, "port = %u\n", (unsigned)r->port);
+	else if (tls)
+		fprintf(out, "# port: the port the program connects to\n");
+	if (r->server_name)
+		fprintf(out, "server-name = %s%s\n", r->server_name,
+			r->server_name_is_ip ? "  # IP address: verified against the IP SAN, no SNI sent" : "");
+	else if (tls)
+		fprintf(out, "# server-name: the host name the program resolved for the address\n");
+}
+
+/* A rule's credentials (ca, cert, key, pins), ALPN and resume, for
+ * policy_print. */
+static void print_rule_credentials(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+	char pin[POLICY_PIN_STRLEN];
+
+	fprintf(out, "ca = %s\n", r->ca ? r->ca : "system");
+	if (r->cert)
+		fprintf(out, "cert = %s%s\n", r->cert,
+			policy_is_pkcs11(r->cert) ? "  # PKCS#11 URI" : "");
+	if (r->key)
+		fprintf(out, "key = %s%s\n", r->key,
+			policy_is_pkcs11(r->key) ? "  # PKCS#11 URI" : "");
+	if (!r->cert && tls)
+		fprintf(out, "# no client certificate\n");
+	for (size_t j = 0; j < r->n_pins; j++)
+		fprintf(out, "pin = %s\n", policy_pin_str(r->pins[j], pin, sizeof pin));
+	if (r->n_alpn)
+		print_list(out, "alpn", r->alpn, r->n_alpn);
+	else if (tls)
+		fprintf(out, "# alpn: none offered\n");
+	fprintf(out, "resume = %s\n", r->resume ? "on" : "off");
+}
+
+/* A rule's TLS options (early data, rekey, OCSP, groups, ciphers, handshake
+ * timeout), for policy_print. */
+static void print_rule_options(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+	char val[32];
+
+	if (r->early_data)
+		fprintf(out, "early-data = on  # 0-RTT on resumed connections: replayable, "
+			"idempotent requests only\n");
+	else if (tls)
+		fprintf(out, "# early-data: off\n");
+	if (r->rekey_after)
+		fprintf(out, "rekey-after = %s  # %llu bytes sent, then a KeyUpdate\n",
+			size_str(r->rekey_after, val, sizeof val),
+			(unsigned long long)r->rekey_after);
+	else if (tls)
+		fprintf(out, "# rekey-after: 0 (never; the peer's KeyUpdate is always answered)\n");
+	switch (r->ocsp) {
+	case POLICY_OCSP_REQUEST:
+		if (tls)
+			fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
+		break;
+	case POLICY_OCSP_OFF:
+		fprintf(out, "ocsp = off  # stapled responses ignored (must-staple certificates still need a good one)\n");
+		break;
+	case POLICY_OCSP_REQUIRE:
+		fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");
+		break;
+	}
+	if (r->n_groups)
+		print_list(out, "groups", r->groups, r->n_groups);
+	else if (tls)
+		fprintf(out, "# groups: the GnuTLS defaults\n");
+	if (r->n_ciphers)
+		print_list(out, "ciphers", r->ciphers, r->n_ciphers);
+	else if (tls)
+		fprintf(out, "# ciphers: the GnuTLS defaults\n");
+	if (r->handshake_timeout_ms != POLICY_HANDSHAKE_TIMEOUT_MS)
+		fprintf(out, "handshake-timeout = %s\n",
+			duration_str(r->handshake_timeout_ms, val, sizeof val));
+	else if (tls)
+		fprintf(out, "# handshake-timeout: 10s\n");
+}
+
+void policy_print(const struct policy *p, FILE *out)
+{
+	if (!p || !out)
+		return;
+	fprintf(out, "# tlsshim policy as understood: %zu rule%s, tried in this order\n",
+		p->n_rules, p->n_rules == 1 ? "" : "s");
+	print_globals(p, out);
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = &p->rules[i];
-		char buf[POLICY_MATCH_STRLEN];
-		bool tls = r->action == POLICY_TLS;
 
 		fprintf(out, "\n[%s]  # line %u, rule %zu\n", r->name, r->line, i + 1);
-		for (size_t j = 0; j < r->n_matches; j++)
-			fprintf(out, "match = %s\n", policy_match_str(&r->matches[j], buf, sizeof buf));
-		switch (r->action) {
-		case POLICY_TLS:
-			fprintf(out, "action = tls  # upgrade to TLS 1.3\n");
-			break;
-		case POLICY_PLAIN:
-			fprintf(out, "action = plain  # passed through untouched\n");
-			break;
-		case POLICY_DENY:
-			fprintf(out, "action = deny  # connect() fails with ECONNREFUSED\n");
-			break;
-		}
-		if (r->port)
-			fprintf(out, "port = %u\n", (unsigned)r->port);
-		else if (tls)
-			fprintf(out, "# port: the port the program connects to\n");
-		if (r->server_name)
-			fprintf(out, "server-name = %s%s\n", r->server_name,
-				r->server_name_is_ip ? "  # IP address: verified against the IP SAN, no SNI sent" : "");
-		else if (tls)
-			fprintf(out, "# server-name: the host name the program resolved for the address\n");
-		fprintf(out, "ca = %s\n", r->ca ? r->ca : "system");
-		if (r->cert)
-			fprintf(out, "cert = %s%s\n", r->cert,
-				policy_is_pkcs11(r->cert) ? "  # PKCS#11 URI" : "");
-		if (r->key)
-			fprintf(out, "key = %s%s\n", r->key,
-				policy_is_pkcs11(r->key) ? "  # PKCS#11 URI" : "");
-		if (!r->cert && tls)
-			fprintf(out, "# no client certificate\n");
-		for (size_t j = 0; j < r->n_pins; j++) {
-			char pin[POLICY_PIN_STRLEN];
-			fprintf(out, "pin = %s\n", policy_pin_str(r->pins[j], pin, sizeof pin));
-		}
-		if (r->n_alpn) {
-			fprintf(out, "alpn = ");
-			for (size_t j = 0; j < r->n_alpn; j++)
-				fprintf(out, "%s%s", j ? "," : "", r->alpn[j]);
-			fprintf(out, "\n");
-		} else if (tls) {
-			fprintf(out, "# alpn: none offered\n");
-		}
-		fprintf(out, "resume = %s\n", r->resume ? "on" : "off");
-
-		char val[32];
-		if (r->early_data)
-			fprintf(out, "early-data = on  # 0-RTT on resumed connections: replayable, "
-				"idempotent requests only\n");
-		else if (tls)
-			fprintf(out, "# early-data: off\n");
-		if (r->rekey_after)
-			fprintf(out, "rekey-after = %s  # %llu bytes sent, then a KeyUpdate\n",
-				size_str(r->rekey_after, val, sizeof val),
-				(unsigned long long)r->rekey_after);
-		else if (tls)
-			fprintf(out, "# rekey-after: 0 (never; the peer's KeyUpdate is always answered)\n");
-		switch (r->ocsp) {
-		case POLICY_OCSP_REQUEST:
-			if (tls)
-				fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
-			break;
-		case POLICY_OCSP_OFF:
-			fprintf(out, "ocsp = off  # stapled responses ignored (must-staple certificates still need a good one)\n");
-			break;
-		case POLICY_OCSP_REQUIRE:
-			fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");
-			break;
-		}
-		if (r->n_groups)
-			print_list(out, "groups", r->groups, r->n_groups);
-		else if (tls)
-			fprintf(out, "# groups: the GnuTLS defaults\n");
-		if (r->n_ciphers)
-			print_list(out, "ciphers", r->ciphers, r->n_ciphers);
-		else if (tls)
-			fprintf(out, "# ciphers: the GnuTLS defaults\n");
-		if (r->handshake_timeout_ms != POLICY_HANDSHAKE_TIMEOUT_MS)
-			fprintf(out, "handshake-timeout = %s\n",
-				duration_str(r->handshake_timeout_ms, val, sizeof val));
-		else if (tls)
-			fprintf(out, "# handshake-timeout: 10s\n");
+		print_rule_target(r, out);
+		print_rule_credentials(r, out);
+		print_rule_options(r, out);
 	}
 }

@@ -10,6 +10,7 @@
 #include "ticket.h"
 #include "real.h"
 #include "forklock.h"
+#include "redact.h"
 
 /* The real libc functions, handed over by the library that loads us. */
 static const struct real_fns *real_fns;
@@ -153,19 +154,6 @@ static char *resolve_pin_source(const char *uri, char *err, size_t errlen)
 	return out;
 }
 
-/* A key URI for the log: pin-value=... becomes pin-value=(hidden). */
-static void redact_pin(const char *uri, char *out, size_t outlen)
-{
-	const char *at = strstr(uri, "pin-value=");
-
-	if (!at) {
-		snprintf(out, outlen, "%s", uri);
-		return;
-	}
-	snprintf(out, outlen, "%.*spin-value=(hidden)%s", (int)(at - uri), uri,
-		 at + strlen("pin-value=") + strcspn(at + strlen("pin-value="), "&;"));
-}
-
 static int cred_build(const struct policy_rule *rule, gnutls_certificate_credentials_t *out,
 		      char *err, size_t errlen)
 {
@@ -205,7 +193,7 @@ static int cred_build(const struct policy_rule *rule, gnutls_certificate_credent
 		if (ret < 0) {
 			char shown[512];
 
-			redact_pin(rule->key, shown, sizeof shown);
+			redact_pins(rule->key, shown, sizeof shown);
 			snprintf(err, errlen, "cannot load client certificate %s with key %s: %s",
 				 rule->cert, shown, gnutls_strerror(ret));
 			gnutls_certificate_free_credentials(cred);

@@ -8,6 +8,7 @@
 #include "hosts.h"
 #include "policy.h"
 #include "policy_load.h"
+#include "redact.h"
 
 #include <arpa/inet.h>
 #include <elf.h>
@@ -215,18 +216,17 @@ static int run(const char *policy_arg, int verbose, char **argv)
 }
 
 /* Write TEXT with every "pin-value=SECRET" in it replaced by
- * "pin-value=(hidden)": output that ends up in tickets and chat logs must
+ * "pin-value=(hidden)" (redact.h): output that ends up in tickets and chat logs must
  * not carry a token's PIN.  True if something was hidden. */
 static bool print_hiding_pins(const char *text, FILE *out)
 {
-	const char *at;
-	bool hidden = false;
+	const char *value, *end;
+	bool in_query = false, hidden = false;
 
-	while ((at = strstr(text, "pin-value=")) != NULL) {
-		at += strlen("pin-value=");
-		fwrite(text, 1, (size_t)(at - text), out);
-		fputs("(hidden)", out);
-		text = at + strcspn(at, "&;# \t\n");
+	while ((value = redact_find_pin(text, &in_query, &end)) != NULL) {
+		fwrite(text, 1, (size_t)(value - text), out);
+		fputs(REDACT_HIDDEN, out);
+		text = end;
 		hidden = true;
 	}
 	fputs(text, out);
@@ -331,13 +331,9 @@ static void explain_upgrade(const struct decision *d)
 	       rule->n_pins ? ", and the server key must match a pin" : "");
 	printf("    SNI: %s\n", d->sni ? d->sni : "(none)");
 	if (rule->cert) {
-		const char *pin = strstr(rule->key, "pin-value=");
-
-		if (pin)
-			printf("    client certificate: %s (key %.*spin-value=(hidden)%s)\n", rule->cert,
-			       (int)(pin - rule->key), rule->key, pin + 10 + strcspn(pin + 10, "&;"));
-		else
-			printf("    client certificate: %s (key %s)\n", rule->cert, rule->key);
+		printf("    client certificate: %s (key ", rule->cert);
+		print_hiding_pins(rule->key, stdout);
+		printf(")\n");
 	}
 	if (rule->n_alpn) {
 		printf("    ALPN:");
