@@ -60,15 +60,16 @@ static void path_from_env_or_find(void)
  * after the program changes directory, root or user. */
 static void preinit(void)
 {
-	char err[3 * 4096];
 	int fd;
 
 	log_setup_early();
 	path_from_env_or_find();
 	if (policy_path[0]) {
-		fd = policy_open(policy_path, POLICY_FD_MIN, err, sizeof err);
+		/* The error goes straight into policy_problem (static): start-up
+		 * runs on the program's stack, which may be small. */
+		fd = policy_open(policy_path, POLICY_FD_MIN, policy_problem, sizeof policy_problem);
 		if (fd < 0) {
-			snprintf(policy_problem, sizeof policy_problem, "%s", err);
+			/* policy_problem says why */
 		} else if (fstat(fd, &policy_st) != 0) {
 			snprintf(policy_problem, sizeof policy_problem, "%s: cannot stat: %s", policy_path,
 				 strerror(errno));
@@ -114,13 +115,12 @@ static struct policy *read_policy(char *err, size_t errlen)
 static void init_once(void)
 {
 	const char *level_env;
-	char err[3 * 4096];
 	int level;
 
 	shim_guard++;
 	real_init();
-	if (policy_held && !(policy = read_policy(err, sizeof err)))
-		snprintf(policy_problem, sizeof policy_problem, "%s", err);
+	if (policy_held)
+		policy = read_policy(policy_problem, sizeof policy_problem);
 	/* A policy was named but none came out: refuse, never pass through. */
 	if (policy_path[0] && !policy && !policy_problem[0])
 		snprintf(policy_problem, sizeof policy_problem, "%s: could not be read", policy_path);
