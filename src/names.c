@@ -6,6 +6,7 @@
 #include "names.h"
 #include "forklock.h"
 #include "addr.h"
+#include "decide.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -96,43 +97,38 @@ static struct addr_entry *entry_for(const struct addr_key *key)
 	return e;
 }
 
-/* Put NAME (LEN bytes, not terminated there) first in LIST, lower-cased:
- * the most recent resolution wins; a name already listed moves up, and a
- * full list loses its last.  Caller holds names_lock. */
-static void put_first(struct name_list *list, const char *name, size_t len)
+/* Put NAME (canonical: decide_canon_name) first in LIST: the most recent
+ * resolution wins; a name already listed moves up, and a full list loses
+ * its last.  Caller holds names_lock. */
+static void put_first(struct name_list *list, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < list->count; i++)
-		if (strncasecmp(list->names[i], name, len) == 0 && list->names[i][len] == '\0')
+		if (strcmp(list->names[i], name) == 0)
 			break;
 	if (i == list->count && list->count < NAMES_MAX_PER_ADDR)
 		list->count++;
 	if (i == list->count)
 		i = list->count - 1;
 	memmove(list->names[1], list->names[0], i * NAMES_LEN);
-	memcpy(list->names[0], name, len);
-	list->names[0][len] = '\0';
-	for (i = 0; i < len; i++)
-		if (list->names[0][i] >= 'A' && list->names[0][i] <= 'Z')
-			list->names[0][i] += 'a' - 'A';
+	strcpy(list->names[0], name);
 }
 
 void names_record(const char *name, int family, const uint8_t *addr)
 {
 	struct addr_key key;
 	struct addr_entry *e;
-	size_t len;
+	char canon[NAMES_LEN];
 
-	if (!name || !*name || (len = strlen(name)) >= NAMES_LEN)
+	/* Lower case, one final dot dropped: the form decide() compares. */
+	if (!decide_canon_name(name, canon, sizeof canon))
 		return;
-	if (len > 1 && name[len - 1] == '.')
-		len--;
 	make_key(&key, family, addr);
 	enter();
 	e = entry_for(&key);
 	if (e)
-		put_first(&e->list, name, len);
+		put_first(&e->list, canon);
 	leave();
 }
 
