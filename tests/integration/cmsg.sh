@@ -11,10 +11,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 need_cmd cc sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 cc -O0 -o "$WORK/cmsg_client" "$CLIENTS/cmsg_client.c" 2>"$WORK/cc.err" ||
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build cmsg_client.c"; }

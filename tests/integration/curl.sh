@@ -14,13 +14,8 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 
-CURL=(curl -sS --noproxy '*' --max-time 20)
-TLOG=$WORK/tlsshim.log
 field() { tserver_field "$srv_log" "$1" "$2"; }
 
 start_tserver srv

@@ -15,10 +15,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 need_cmd cc sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 cc -O0 -o "$WORK/exit_stdio_client" "$CLIENTS/exit_stdio_client.c" 2>"$WORK/cc.err" ||
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build exit_stdio_client.c"; }

@@ -17,9 +17,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd bash sha256sum
 
 start_tserver srv --mode sink

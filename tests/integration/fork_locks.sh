@@ -28,8 +28,7 @@
 set -u
 
 CLIENT=$top_srcdir/tests/integration/clients/fork_creds.py
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 
 start_tserver slow --mode echo
 start_tserver fast --mode echo

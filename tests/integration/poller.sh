@@ -25,8 +25,7 @@ case " ${TLSSHIM_PRELOAD:-} " in
 esac
 
 CLIENT=$top_srcdir/tests/integration/clients/poller.py
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 [ -r /proc/self/task/$$/syscall ] || skip_all "no /proc/PID/task/TID/syscall: cannot tell when the poller blocks"
 [ "$(uname -m)" = x86_64 ] || skip_all "the client knows the x86_64 system call numbers only"
 

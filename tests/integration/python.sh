@@ -12,24 +12,12 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-TLOG=$WORK/tlsshim.log
+need_python
+need_tlsshim
 
-# policy NAME SERVER_PORT: a policy upgrading localhost:18080 to SERVER_PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$TLOG
-log-level = info
+# every policy: rule [api], logging to $TLOG
+POLICY_LOG=file:$TLOG POLICY_RULE=api
 
-[api]
-match = localhost:18080
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
 # run POLICY-NAME CMD...: run under tlsshim, with a time limit
 run() {
     local p=$1
