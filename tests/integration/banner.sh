@@ -19,15 +19,7 @@ need_python
 need_tlsshim
 
 start_tserver ban --mode banner
-write_policy "$WORK/p.policy" <<EOF
-log = file:$TLOG
-log-level = info
-
-[smtp]
-match = localhost:18025
-port = $ban_port
-ca = $CERTS/ca.pem
-EOF
+POLICY_LOG=file:$TLOG POLICY_RULE=smtp POLICY_MATCH=localhost:18025 policy p "$ban_port"
 field() { tserver_field "$ban_log" "$1" "$2"; }
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 run() { timeout 30 "$TLSSHIM" -p "$WORK/p.policy" "$@"; }

@@ -23,15 +23,7 @@ cc -O0 -o "$WORK/exit_stdio_client" "$CLIENTS/exit_stdio_client.c" 2>"$WORK/cc.e
 
 start_tserver srv --mode sink
 
-write_policy "$WORK/main.policy" <<EOF2
-log = file:$WORK/tlsshim.log
-log-level = info
-
-[direct]
-match = 127.0.0.1:$srv_port
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF2
+POLICY_LOG=file:$TLOG POLICY_RULE=direct POLICY_MATCH=127.0.0.1:$srv_port policy main "" "server-name = localhost"
 
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 n=0

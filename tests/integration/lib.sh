@@ -37,6 +37,7 @@
 #   start_plain NAME                clients/plain_server.py (plain listener)
 #   wait_for_lines FILE N [SECS]    until FILE has N "conn " lines
 #   wait_for_match FILE RE [SECS]   until a line of FILE matches RE
+#   wait_until SECS CMD ARGS...     until CMD succeeds (0) or SECS pass (1)
 #
 # start_* NAME sets shell variables named after the server:
 #   ${NAME}_port ${NAME}_pid ${NAME}_log (all servers),
@@ -401,6 +402,25 @@ start_plain() {
     start_server "$1" "$PYTHON" "$CLIENTS/plain_server.py" "$WORK/$1.port" "$WORK/$1.log"
 }
 
+# ---- waiting -------------------------------------------------------------------------
+
+# wait_until SECS CMD ARGS...: run CMD every 0.05 s until it succeeds
+# (return 0) or SECS seconds have passed (return 1).
+#   wait_until 5 test -s "$WORK/x.port"
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# _has_lines COUNTER FILE N: does COUNTER FILE (tserver_conns, nginx_lines)
+# print at least N?
+_has_lines() { [ "$("$1" "$2")" -ge "$3" ]; }
+
 # ---- tserver -----------------------------------------------------------------------
 
 # start_tserver NAME [tserver options...]
@@ -466,26 +486,15 @@ tserver_field() {
 # N "conn" lines.  tserver writes a line when a connection ENDS, so call this
 # before reading fields.  Returns 1 on timeout.
 wait_for_lines() {
-    local file=$1 n=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    while [ "$(tserver_conns "$file")" -lt "$n" ]; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_lines tserver_conns "$1" "$2"
 }
 
 # wait_for_match FILE REGEX [TIMEOUT]: wait (default 10 s) until a line of
 # FILE matches the extended regex REGEX.  Returns 1 on timeout.
 wait_for_match() {
-    local file=$1 re=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    until [ -f "$file" ] && grep -Eq -- "$re" "$file"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_match "$1" "$2"
 }
+_has_match() { [ -f "$1" ] && grep -Eq -- "$2" "$1"; }
 
 # ---- openssl s_server ----------------------------------------------------------------
 
@@ -668,13 +677,7 @@ nginx_lines() {
 # wait_for_requests LOGFILE N [TIMEOUT]: wait (default 10 s) until an nginx
 # access log has at least N lines.  Returns 1 on timeout.
 wait_for_requests() {
-    local file=$1 n=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    while [ "$(nginx_lines "$file")" -lt "$n" ]; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_lines nginx_lines "$1" "$2"
 }
 
 # nginx_field LOGFILE N FIELD: print FIELD (port proto reused sni client_dn

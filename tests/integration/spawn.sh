@@ -21,15 +21,7 @@ need_python
 need_tlsshim
 
 start_tserver spn --mode echo
-write_policy "$WORK/spn.policy" <<EOF
-log = file:$WORK/spn.tlsshim.log
-log-level = info
-
-[spn]
-match = localhost:18080
-port = $spn_port
-ca = $CERTS/ca.pem
-EOF
+policy spn "$spn_port"
 sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
 expected_sha=$(sha 'echo1 from the parent\necho2 from the parent\n')
 
