@@ -32,11 +32,6 @@ cc -O0 -o "$WORK/bypass_client" "$CLIENTS/bypass_client.c" 2>"$WORK/cc.err" &&
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build bypass_client.c"; }
 
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 
 # start_recorder NAME 4|6: a plain recording listener (what a leak would
 # reach); sets ${NAME}_port, logs to $WORK/NAME.log.

@@ -31,6 +31,8 @@
 #   policy NAME PORT [LINE...]      $WORK/NAME.policy: [NAME] localhost:18080
 #                                   -> PORT, ca.pem, log $WORK/NAME.tlsshim.log
 #                                   (POLICY_LOG/LEVEL/RULE/MATCH/CA change it)
+#   run NAME CMD ARGS...            CMD under tlsshim -p $WORK/NAME.policy,
+#                                   with a time limit (RUN_TIMEOUT, 30 s)
 #   start_server NAME CMD ARGS...   run CMD, wait for $WORK/NAME.port
 #   start_tserver NAME [OPTS...]    tests/servers/tserver (TLS, logs conns)
 #   start_evil NAME MODE [OPTS...]  tests/servers/evil.py (hostile server)
@@ -320,6 +322,14 @@ tlsshim_run() {
     local policy=$1
     shift
     "$TLSSHIM" -p "$policy" "$@"
+}
+
+# run NAME CMD ARGS...: run CMD under tlsshim with $WORK/NAME.policy (the
+# file policy NAME writes), killed after RUN_TIMEOUT seconds (30).
+run() {
+    local name=$1
+    shift
+    timeout "${RUN_TIMEOUT:-30}" "$TLSSHIM" -p "$WORK/$name.policy" "$@"
 }
 
 # _valid_name NAME: server names become shell variables (${NAME}_port).

@@ -27,11 +27,6 @@ plain_conns() { grep -c '^conn ' "$1" 2>/dev/null || true; }
 pol() {
     { echo "log = file:$WORK/$1.tlsshim.log"; echo "log-level = info"; cat; } | write_policy "$WORK/$1.policy"
 }
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 
 start_tserver srv
 start_plain pl

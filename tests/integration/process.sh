@@ -19,11 +19,6 @@ set -u
 need_python
 need_tlsshim
 
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
 
 # ==== 1. fork ==========================================================================================

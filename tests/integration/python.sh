@@ -18,12 +18,7 @@ need_tlsshim
 # every policy: rule [api], logging to $TLOG
 POLICY_LOG=file:$TLOG POLICY_RULE=api
 
-# run POLICY-NAME CMD...: run under tlsshim, with a time limit
-run() {
-    local p=$1
-    shift
-    timeout 40 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
+RUN_TIMEOUT=40   # run: the python clients get 40 s
 # all_field LOG FIELD: the distinct values of FIELD over all conn lines
 all_field() {
     grep -a '^conn ' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | sort | uniq -c | sed 's/^ *//'

@@ -17,11 +17,6 @@ need_cmd curl
 need_python
 need_tlsshim
 
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 
 # ==== 1. nginx ==================================================================================
 if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
