@@ -47,7 +47,7 @@ CLIENT=$top_builddir/tests/stress/epoll_client
 need_tlsshim
 
 # every policy: 127.0.0.1:18080, the default log level (warning)
-POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=
+POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=''
 
 # run_client NAME ARGS...: epoll_client under tlsshim with NAME's policy;
 # sets out (its result line) and rc.

@@ -16,15 +16,19 @@
 #   TAP output     plan, pass, fail, ok, check, check_fail, is, like, skip,
 #                  skip_all, diag, bail_out, done_testing
 #   scratch space  $WORK (fresh directory, removed at exit unless KEEP=1)
-#   real servers   start_tserver, start_openssl_server, start_nginx,
-#                  stop_server; all are killed when the test exits
+#   servers        start_tserver, start_openssl_server, start_nginx,
+#                  start_evil, start_plain, start_server, stop_server; all
+#                  are killed when the test exits
 #   log readers    tserver_field, tserver_conns, wait_for_lines,
-#                  wait_for_match, nginx_field, nginx_lines, wait_for_requests
-#   misc           free_port, write_policy, need_cmd, tlsshim_run
+#                  wait_for_match, nginx_field, nginx_lines, wait_for_requests,
+#                  wait_until
+#   policies       policy, write_policy, run, tlsshim_run
+#   preconditions  need_cmd, need_python, need_tlsshim
+#   misc           free_port, nobody_can_read
 #   shared names   CLIENTS (tests/integration/clients), TLOG ($WORK/tlsshim.log),
 #                  CURL (curl -sS --noproxy '*' --max-time 20, an array)
 #
-# One line each (details above each function):
+# The ones a new case needs, one line each (details above each function):
 #   need_python                     skip the script unless $PYTHON exists
 #   need_tlsshim [CERTFILE...]      bail out unless launcher, library and
 #                                   $CERTS/ca.pem (or each CERTFILE) exist
@@ -33,13 +37,21 @@
 #                                   (POLICY_LOG/LEVEL/RULE/MATCH/CA change it)
 #   run NAME CMD ARGS...            CMD under tlsshim -p $WORK/NAME.policy,
 #                                   with a time limit (RUN_TIMEOUT, 30 s)
-#   start_server NAME CMD ARGS...   run CMD, wait for $WORK/NAME.port
 #   start_tserver NAME [OPTS...]    tests/servers/tserver (TLS, logs conns)
 #   start_evil NAME MODE [OPTS...]  tests/servers/evil.py (hostile server)
 #   start_plain NAME                clients/plain_server.py (plain listener)
+#   start_server NAME CMD ARGS...   any CMD that writes $WORK/NAME.port
 #   wait_for_lines FILE N [SECS]    until FILE has N "conn " lines
 #   wait_for_match FILE RE [SECS]   until a line of FILE matches RE
 #   wait_until SECS CMD ARGS...     until CMD succeeds (0) or SECS pass (1)
+#
+# A new case, in full:
+#   start_tserver srv
+#   policy api "$srv_port"
+#   run api "${CURL[@]}" -o /dev/null http://localhost:18080/x
+#   ok $? "curl through tlsshim exits 0"
+#   check "server logged it" wait_for_lines "$srv_log" 1
+#   is "$(tserver_field "$srv_log" 1 first_line)" "GET /x HTTP/1.1" "server got the request"
 #
 # start_* NAME sets shell variables named after the server:
 #   ${NAME}_port ${NAME}_pid ${NAME}_log (all servers),
@@ -232,9 +244,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- names every script may use ----------------------------------------------------
-CLIENTS=$top_srcdir/tests/integration/clients   # the helper programs
-TLOG=$WORK/tlsshim.log                          # a log shared by a script's policies
-CURL=(curl -sS --noproxy '*' --max-time 20)     # "${CURL[@]}" URL...
+# shellcheck disable=SC2034   # used by the scripts that source this file
+{
+    CLIENTS=$top_srcdir/tests/integration/clients   # the helper programs
+    TLOG=$WORK/tlsshim.log                          # a log shared by a script's policies
+    CURL=(curl -sS --noproxy '*' --max-time 20)     # "${CURL[@]}" URL...
+}
 
 # ---- small utilities -------------------------------------------------------------
 

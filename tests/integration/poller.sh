@@ -32,7 +32,7 @@ need_tlsshim
 # 51 bytes x 20, as poller.py sends
 BYTES=1020
 # every policy: 127.0.0.1:18080, the default log level (warning)
-POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=
+POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=''
 
 for mode in poll wait pwait pwait2; do
     start_tserver "srv_$mode" --mode echo

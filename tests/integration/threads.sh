@@ -19,7 +19,7 @@ THREADS=32
 TOTAL=$((THREADS * ROUNDS))
 
 start_tserver srv
-POLICY_LOG=file:$TLOG POLICY_LEVEL= POLICY_RULE=stress POLICY_MATCH=127.0.0.1:18080 \
+POLICY_LOG=file:$TLOG POLICY_LEVEL='' POLICY_RULE=stress POLICY_MATCH=127.0.0.1:18080 \
     policy p "$srv_port" "server-name = localhost"
 
 out=$(TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}" \
