@@ -16,26 +16,12 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd bash sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
-TLOG=$WORK/tlsshim.log
 
-# policy NAME SERVER_PORT: upgrade localhost:18080 (and 127.0.0.1:18080) to SERVER_PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF2
-log = file:$TLOG
-log-level = info
-
-[up]
-match = localhost:18080, 127.0.0.1:18080
-port = $2
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF2
-}
+# every policy: rule [up] for localhost:18080 and 127.0.0.1:18080, logging to $TLOG
+POLICY_LOG=file:$TLOG POLICY_RULE=up POLICY_MATCH="localhost:18080, 127.0.0.1:18080"
 
 SMALL=307200
 sha_small=$("$PYTHON" "$CLIENTS/pattern_sha256.py" $SMALL)
@@ -55,7 +41,7 @@ expect() {
 # A server that reads slowly: a reset at the end would cut off what it has
 # not read yet.
 start_tserver slow --mode sink --read-delay-ms 10
-policy slow "$slow_port"
+policy slow "$slow_port" "server-name = localhost"
 nslow=0
 
 # ==== fork: a child that never touches the socket ====================================

@@ -15,28 +15,16 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-TLOG=$WORK/tlsshim.log
+need_python
+need_tlsshim
 
 start_tserver ban --mode banner
-write_policy "$WORK/p.policy" <<EOF
-log = file:$TLOG
-log-level = info
-
-[smtp]
-match = localhost:18025
-port = $ban_port
-ca = $CERTS/ca.pem
-EOF
+POLICY_LOG=file:$TLOG POLICY_RULE=smtp POLICY_MATCH=localhost:18025 policy p "$ban_port"
 field() { tserver_field "$ban_log" "$1" "$2"; }
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-run() { timeout 30 "$TLSSHIM" -p "$WORK/p.policy" "$@"; }
 
 # ==== 1. blocking python client ======================================================
-out=$(run "$PYTHON" "$CLIENTS/banner_client.py" blocking localhost 18025 "HELO blocking")
+out=$(run p "$PYTHON" "$CLIENTS/banner_client.py" blocking localhost 18025 "HELO blocking")
 ok $? "blocking: client exits 0"
 is "$(printf '%s\n' "$out" | sed -n 1p)" "220 tserver ready" "blocking: banner read first"
 is "$(printf '%s\n' "$out" | sed -n 2p)" "HELO blocking" "blocking: line echoed back"
@@ -47,7 +35,7 @@ is "$(field 1 bytes_in)" 15 "blocking: server received exactly 15 bytes"
 is "$(field 1 sha256_in)" "$(sha $'HELO blocking\r\n')" "blocking: sha256_in matches the line sent"
 
 # ==== 2. asyncio: only waits for readability before reading ============================
-out=$(run "$PYTHON" "$CLIENTS/banner_client.py" asyncio localhost 18025 "HELO asyncio")
+out=$(run p "$PYTHON" "$CLIENTS/banner_client.py" asyncio localhost 18025 "HELO asyncio")
 ok $? "asyncio: client exits 0"
 is "$(printf '%s\n' "$out" | sed -n 1p)" "220 tserver ready" "asyncio: banner arrived (handshake driven by epoll)"
 is "$(printf '%s\n' "$out" | sed -n 2p)" "HELO asyncio" "asyncio: line echoed back"
@@ -59,7 +47,7 @@ is "$(field 2 sha256_in)" "$(sha $'HELO asyncio\r\n')" "asyncio: sha256_in match
 # ==== 3. bash /dev/tcp ==================================================================
 # read/echo with <&3 / >&3: bash dup2()s fd 3 onto stdin/stdout around the
 # builtin; echo writes through stdio.
-out=$(run bash -c 'exec 3<>/dev/tcp/localhost/18025 || exit 9
+out=$(run p bash -c 'exec 3<>/dev/tcp/localhost/18025 || exit 9
 read -r l <&3 || exit 10
 printf "%s\n" "$l"
 echo "hi from bash" >&3 || exit 11

@@ -21,11 +21,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd cc bash sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 # The C client, with and without _FORTIFY_SOURCE (dprintf becomes
 # __dprintf_chk): real programs import both.
@@ -34,28 +32,11 @@ cc -O0 -o "$WORK/bypass_client" "$CLIENTS/bypass_client.c" 2>"$WORK/cc.err" &&
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build bypass_client.c"; }
 
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 
 # start_recorder NAME 4|6: a plain recording listener (what a leak would
 # reach); sets ${NAME}_port, logs to $WORK/NAME.log.
 start_recorder() {
-    local name=$1 family=$2 pid
-    rm -f "$WORK/$name.port"
-    : >"$WORK/$name.log"
-    "$PYTHON" "$CLIENTS/record_server.py" "$WORK/$name.port" "$WORK/$name.log" "$family" \
-        </dev/null >"$WORK/$name.stderr" 2>&1 &
-    pid=$!
-    _remember "$name" "$pid"
-    for _ in $(seq 200); do
-        [ -s "$WORK/$name.port" ] && break
-        sleep 0.05
-    done
-    [ -s "$WORK/$name.port" ] || bail_out "recorder $name did not start: $(cat "$WORK/$name.stderr")"
-    printf -v "${name}_port" '%s' "$(cat "$WORK/$name.port")"
+    start_server "$1" "$PYTHON" "$CLIENTS/record_server.py" "$WORK/$1.port" "$WORK/$1.log" "$2"
 }
 recorded() { grep -c '^conn ' "$WORK/$1.log"; }
 

@@ -20,32 +20,17 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim
 WARN_RE='warning: rule \[mtls\] 127\.0\.0\.1:18443 -> 127\.0\.0\.1:[0-9]+: the server requested a client certificate and the rule configures none'
 
-# policy NAME PORT WITH_CERT(0|1)
-policy() {
-    {
-        echo "log = file:$WORK/$1.tlsshim.log"
-        echo "log-level = warning"
-        echo
-        echo "[mtls]"
-        echo "match = localhost:18443"
-        echo "port = $2"
-        echo "ca = $CERTS/ca.pem"
-        if [ "$3" = 1 ]; then
-            echo "cert = $CERTS/client.pem"
-            echo "key = $CERTS/client-key.pem"
-        fi
-    } | write_policy "$WORK/$1.policy"
-}
+# every policy: rule [mtls] for localhost:18443; WITH_CERT adds the client certificate
+POLICY_RULE=mtls POLICY_MATCH=localhost:18443 POLICY_LEVEL=warning
+WITH_CERT=("cert = $CERTS/client.pem" "key = $CERTS/client-key.pem")
 
 # ==== 1. nginx, ssl_verify_client on ======================================================
 if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
     start_nginx ngx mtls
-    policy ngx0 "$ngx_port" 0
+    policy ngx0 "$ngx_port"
     out=$(tlsshim_run "$WORK/ngx0.policy" "${CURL[@]}" -o /dev/null -w '%{http_code}' http://localhost:18443/nocert 2>&1)
     is "$out" 400 "nginx: curl got HTTP 400"
     check "nginx: logged the request" wait_for_requests "$ngx_log" 1
@@ -55,7 +40,7 @@ if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
         grep -Eq "$WARN_RE" "$WORK/ngx0.tlsshim.log"
     diag "tlsshim said: $(cat "$WORK/ngx0.tlsshim.log")"
 
-    policy ngx1 "$ngx_port" 1
+    policy ngx1 "$ngx_port" "${WITH_CERT[@]}"
     out=$(tlsshim_run "$WORK/ngx1.policy" "${CURL[@]}" http://localhost:18443/withcert 2>&1)
     is "$out" "hello from nginx" "nginx with a client cert: body"
     check "nginx with a client cert: logged the request" wait_for_requests "$ngx_log" 2
@@ -67,7 +52,7 @@ fi
 
 # ==== 2. tserver --require-client-cert ======================================================
 start_tserver req --require-client-cert --client-ca "$CERTS/ca.pem"
-policy req "$req_port" 0
+policy req "$req_port"
 out=$(tlsshim_run "$WORK/req.policy" "${CURL[@]}" http://localhost:18443/nocert 2>&1)
 st=$?
 [ $st -ne 0 ]
@@ -83,7 +68,7 @@ diag "tlsshim said: $(cat "$WORK/req.tlsshim.log")"
 
 # ==== 3. tserver --request-client-cert (optional) ===========================================
 start_tserver opt --request-client-cert --client-ca "$CERTS/ca.pem"
-policy opt "$opt_port" 0
+policy opt "$opt_port"
 out=$(tlsshim_run "$WORK/opt.policy" "${CURL[@]}" http://localhost:18443/optional 2>&1)
 like "$out" 'hello from tserver' "optional: the request went through"
 check "optional: tserver logged it" wait_for_lines "$opt_log" 1
@@ -94,7 +79,7 @@ check "optional: tlsshim warned that the server requested a client certificate" 
 
 # ==== 4. a server that asks for none: no warning =============================================
 start_tserver plain
-policy plain "$plain_port" 0
+policy plain "$plain_port"
 out=$(tlsshim_run "$WORK/plain.policy" "${CURL[@]}" http://localhost:18443/none 2>&1)
 like "$out" 'hello from tserver' "no request: the request went through"
 check "no request: tserver logged it" wait_for_lines "$plain_log" 1

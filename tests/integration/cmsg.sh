@@ -11,24 +11,14 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 need_cmd cc sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 cc -O0 -o "$WORK/cmsg_client" "$CLIENTS/cmsg_client.c" 2>"$WORK/cc.err" ||
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build cmsg_client.c"; }
 
 start_tserver srv --mode sink
-write_policy "$WORK/main.policy" <<EOF2
-log = file:$WORK/tlsshim.log
-log-level = info
-
-[direct]
-match = 127.0.0.1:$srv_port
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF2
+POLICY_LOG=file:$TLOG POLICY_RULE=direct POLICY_MATCH=127.0.0.1:$srv_port policy main "" "server-name = localhost"
 
 # What the kernel says without the library.
 plain=$("$WORK/cmsg_client" 127.0.0.1 "$(free_port)" x 2>&1)

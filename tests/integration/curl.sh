@@ -14,25 +14,12 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 
-CURL=(curl -sS --noproxy '*' --max-time 20)
-TLOG=$WORK/tlsshim.log
 field() { tserver_field "$srv_log" "$1" "$2"; }
 
 start_tserver srv
-write_policy "$WORK/p.policy" <<EOF
-log = file:$TLOG
-log-level = info
-
-[api]
-match = localhost:18080
-port = $srv_port
-ca = $CERTS/ca.pem
-EOF
+POLICY_LOG=file:$TLOG POLICY_RULE=api policy p "$srv_port"
 
 # ==== 1. one request =============================================================
 body=$(tlsshim_run "$WORK/p.policy" "${CURL[@]}" -H 'User-Agent: tlsshim-test' -H 'Accept:' \
@@ -107,15 +94,7 @@ is "$(field 6 first_line) $(field 6 version)" "GET /verbose HTTP/1.1 TLS1.3" "se
 if command -v wget >/dev/null 2>&1; then
     : >"$TLOG"
     start_tserver wsrv
-    write_policy "$WORK/w.policy" <<EOF
-log = file:$TLOG
-log-level = info
-
-[web]
-match = localhost:18080
-port = $wsrv_port
-ca = $CERTS/ca.pem
-EOF
+    POLICY_LOG=file:$TLOG POLICY_RULE=web policy w "$wsrv_port"
     WGET=(wget -q --no-proxy --tries=1 --timeout=20)
     tlsshim_run "$WORK/w.policy" "${WGET[@]}" -O "$WORK/wget.out" \
         http://localhost:18080/w1 http://localhost:18080/w2

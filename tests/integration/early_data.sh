@@ -20,26 +20,9 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 
 CURL=(curl -sS --noproxy '*' --max-time 20 -H 'User-Agent: tlsshim-test' -H 'Accept:' -H 'Connection: close')
-
-# policy NAME PORT EARLY(on|off|"" = key absent)
-policy() {
-    {
-        echo "log = file:$WORK/$1.tlsshim.log"
-        echo "log-level = info"
-        echo
-        echo "[$1]"
-        echo "match = localhost:18080"
-        echo "port = $2"
-        echo "ca = $CERTS/ca.pem"
-        [ -n "$3" ] && echo "early-data = $3"
-    } | write_policy "$WORK/$1.policy"
-}
 
 # req PATH: the exact bytes curl sends for PATH (see CURL above)
 req() { printf 'GET %s HTTP/1.1\r\nHost: localhost:18080\r\nUser-Agent: tlsshim-test\r\nConnection: close\r\n\r\n' "$1"; }
@@ -48,7 +31,7 @@ req_sha() { req "$1" | sha256sum | cut -d' ' -f1; }
 
 # ==== 1. early-data = on, server accepts 0-RTT ======================================
 start_tserver ed --earlydata 16384
-policy on "$ed_port" on
+policy on "$ed_port" "early-data = on"
 body=$(tlsshim_run "$WORK/on.policy" "${CURL[@]}" http://localhost:18080/first http://localhost:18080/second)
 ok $? "on: curl with two URLs exits 0"
 check "on: server logged two connections" wait_for_lines "$ed_log" 2
@@ -74,7 +57,7 @@ for mode in off ""; do
     label=${mode:-default}
     start_tserver "$name" --earlydata 16384
     pvar=${name}_port
-    policy "$name" "${!pvar}" "$mode"
+    policy "$name" "${!pvar}" ${mode:+"early-data = $mode"}
     lvar=${name}_log
     log=${!lvar}
     tlsshim_run "$WORK/$name.policy" "${CURL[@]}" -o /dev/null -o /dev/null \
@@ -91,7 +74,7 @@ done
 
 # ==== 3. the server rejects 0-RTT: the data goes again, exactly once ====================
 start_tserver rej --earlydata 16384 --reject-early-after 1
-policy rej "$rej_port" on
+policy rej "$rej_port" "early-data = on"
 body=$(tlsshim_run "$WORK/rej.policy" "${CURL[@]}" http://localhost:18080/one http://localhost:18080/two)
 ok $? "rejected: curl exits 0"
 check "rejected: server logged two connections" wait_for_lines "$rej_log" 2
@@ -112,7 +95,7 @@ for kind in accept reject; do
     else start_tserver "$name" --earlydata 16384 --reject-early-after 1; fi
     pvar=${name}_port lvar=${name}_log
     log=${!lvar}
-    policy "$name" "${!pvar}" on
+    policy "$name" "${!pvar}" "early-data = on"
     out=$(tlsshim_run "$WORK/$name.policy" "$PYTHON" "$CLIENTS/urllib_get.py" \
         http://localhost:18080/u1 http://localhost:18080/u2)
     ok $? "urllib $kind: exits 0"
@@ -139,7 +122,7 @@ for kind in accept reject; do
     else start_tserver "$name" --earlydata 16384 --reject-early-after 1; fi
     pvar=${name}_port lvar=${name}_log
     log=${!lvar}
-    policy "$name" "${!pvar}" on
+    policy "$name" "${!pvar}" "early-data = on"
     out=$(tlsshim_run "$WORK/$name.policy" "$PYTHON" "$CLIENTS/asyncio_get.py" localhost 18080 /aio 3)
     ok $? "asyncio $kind: exits 0"
     is "$(printf '%s\n' "$out" | grep -c '^HTTP/1.1 200 OK')" 3 "asyncio $kind: three 200 answers"
@@ -175,7 +158,7 @@ exec stdbuf -oL "${OPENSSL:-openssl}" "\$@"
 EOF
     chmod +x "$WORK/openssl-lb"
     OPENSSL=$WORK/openssl-lb start_openssl_server oss -early_data
-    policy oss "$oss_port" on
+    policy oss "$oss_port" "early-data = on"
     out=$(tlsshim_run "$WORK/oss.policy" "$PYTHON" "$CLIENTS/send_lines.py" localhost 18080 3 tlsshim-early-probe)
     ok $? "s_server: client exits 0"
     wait_for_match "$oss_log" 'tlsshim-early-probe 3' 5

@@ -14,25 +14,12 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
+need_python
 need_cmd socat
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-TLOG=$WORK/tlsshim.log
+need_tlsshim
 
-# policy NAME SERVER_PORT: upgrade localhost:18080 to SERVER_PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$TLOG
-log-level = info
-
-[up]
-match = localhost:18080
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
+# every policy: rule [up], logging to $TLOG
+POLICY_LOG=file:$TLOG POLICY_RULE=up
 
 # The content every client sends: byte i = i % 251.
 make_file() {

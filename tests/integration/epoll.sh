@@ -44,20 +44,10 @@ esac
 
 CLIENT=$top_builddir/tests/stress/epoll_client
 [ -x "$CLIENT" ] || bail_out "epoll client not built: '$CLIENT'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 
-# policy NAME PORT: upgrade 127.0.0.1:18080 to the TLS server on 127.0.0.1:PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<POL
-log = file:$WORK/$1.tlsshim.log
-[$1]
-match = 127.0.0.1:18080
-port = $2
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
-}
+# every policy: 127.0.0.1:18080, the default log level (warning)
+POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=''
 
 # run_client NAME ARGS...: epoll_client under tlsshim with NAME's policy;
 # sets out (its result line) and rc.
@@ -101,7 +91,7 @@ server_checks() {
 # ==== 1. threads: one epoll instance per thread =================================
 T=8 C=4 R=3
 start_tserver thr
-policy thr "$thr_port"
+policy thr "$thr_port" "server-name = localhost"
 run_client thr threads 18080 $T $C $R
 is "$rc" 0 "threads: $T threads x $C connections x $R rounds, own epoll each: client exits 0"
 like "$out" "^threads ok $((T * C * R)) bad 0 problems 0 " "threads: client got $((T * C * R)) complete answers"
@@ -110,7 +100,7 @@ server_checks threads "$thr_log" $((T * C * R))
 # ==== 2. shared: one epoll instance, EPOLLONESHOT ==================================
 T=4 S=12 R=3
 start_tserver shr
-policy shr "$shr_port"
+policy shr "$shr_port" "server-name = localhost"
 run_client shr shared 18080 $T $S $R
 is "$rc" 0 "shared: $T threads on one epoll instance, $S one-shot slots x $R: client exits 0"
 like "$out" "^shared ok $((S * R)) bad 0 problems 0 " "shared: client got $((S * R)) complete answers, no one-shot violation"
@@ -119,7 +109,7 @@ server_checks shared "$shr_log" $((S * R))
 # ==== 3. edge-triggered ===========================================================
 C=12 R=3
 start_tserver edg
-policy edg "$edg_port"
+policy edg "$edg_port" "server-name = localhost"
 run_client edg edge 18080 $C $R
 is "$rc" 0 "edge: $C connections x $R rounds, EPOLLET: client exits 0"
 like "$out" "^edge ok $((C * R)) bad 0 problems 0 " "edge: client got $((C * R)) complete answers (no lost edge)"
@@ -135,7 +125,7 @@ like "$(grep -a '^conn ' "$edg_log" | tail -n 1)" ' status=handshake-failed vers
 
 # ==== 4. close while registered ===================================================
 start_tserver cls
-policy cls "$cls_port"
+policy cls "$cls_port" "server-name = localhost"
 run_client cls close 18080
 is "$rc" 0 "close: sockets closed while registered: client exits 0"
 is "$out" "close ok checks 8 answers 4 problems 0" \
@@ -162,7 +152,7 @@ if command -v wrk >/dev/null 2>&1 && [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
         start_nginx "$name"
         port_var=${name}_port
         log_var=${name}_log
-        policy "$name" "${!port_var}"
+        policy "$name" "${!port_var}" "server-name = localhost"
         nlog=${!log_var}
         extra=()
         [ $kind = close ] && extra=(-H 'Connection: close')

@@ -15,25 +15,15 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 need_cmd cc sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 cc -O0 -o "$WORK/exit_stdio_client" "$CLIENTS/exit_stdio_client.c" 2>"$WORK/cc.err" ||
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build exit_stdio_client.c"; }
 
 start_tserver srv --mode sink
 
-write_policy "$WORK/main.policy" <<EOF2
-log = file:$WORK/tlsshim.log
-log-level = info
-
-[direct]
-match = 127.0.0.1:$srv_port
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF2
+POLICY_LOG=file:$TLOG POLICY_RULE=direct POLICY_MATCH=127.0.0.1:$srv_port policy main "" "server-name = localhost"
 
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 n=0

@@ -13,22 +13,7 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
-
-# policy NAME PORT: upgrade localhost:18080 to PORT, trusting ca.pem
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$WORK/$1.tlsshim.log
-log-level = info
-
-[$1]
-match = localhost:18080
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
+need_tlsshim
 
 # bad_server NAME REASON-REGEX [tserver options]: start a tserver, run curl
 # through tlsshim, and check client failure, bytes_in=0 and the log reason.

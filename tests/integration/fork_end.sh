@@ -17,22 +17,12 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd bash sha256sum
 
 start_tserver srv --mode sink
-write_policy "$WORK/up.policy" <<EOF
-log = file:$WORK/tlsshim.log
-log-level = info
-
-[up]
-match = localhost:18080, 127.0.0.1:18080
-port = $srv_port
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF
+POLICY_LOG=file:$TLOG POLICY_MATCH="localhost:18080, 127.0.0.1:18080" policy up "$srv_port" "server-name = localhost"
 n=0
 
 # expect SIZE SHA DESC: the next connection got every byte, then close_notify.

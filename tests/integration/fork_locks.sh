@@ -28,8 +28,7 @@
 set -u
 
 CLIENT=$top_srcdir/tests/integration/clients/fork_creds.py
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 
 start_tserver slow --mode echo
 start_tserver fast --mode echo
@@ -66,14 +65,7 @@ if check "server: the parent thread's connection" wait_for_lines "$slow_log" 1 1
 fi
 
 start_tserver busy --mode echo
-write_policy "$WORK/busy.policy" <<POL
-log = file:$WORK/busy.tlsshim.log
-[busy]
-match = 127.0.0.1:18083
-port = $busy_port
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
+POLICY_LEVEL='' POLICY_MATCH=127.0.0.1:18083 policy busy "$busy_port" "server-name = localhost"
 out=$(timeout 90 "$TLSSHIM" -p "$WORK/busy.policy" "$PYTHON" "$top_srcdir/tests/integration/clients/fork_busy.py" 18083 2>"$WORK/busy.err")
 rc=$?
 [ $rc -eq 0 ] || diag "fork_busy: rc=$rc $(cat "$WORK/busy.err")"
@@ -89,14 +81,7 @@ fi
 FORKLOCKS=$top_builddir/tests/stress/forklocks_client
 if [ -x "$FORKLOCKS" ]; then
     start_tserver each --mode echo
-    write_policy "$WORK/each.policy" <<POL
-log = file:$WORK/each.tlsshim.log
-[each]
-match = 127.0.0.1:18084
-port = $each_port
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
+    POLICY_LEVEL='' POLICY_MATCH=127.0.0.1:18084 policy each "$each_port" "server-name = localhost"
     out=$(timeout 300 "$TLSSHIM" -p "$WORK/each.policy" "$FORKLOCKS" 18084 2>"$WORK/each.err")
     rc=$?
     diag "$out"

@@ -23,28 +23,8 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-CURL=(curl -sS --noproxy '*' --max-time 20)
-
-# policy NAME PORT LINES...: a rule for localhost:18080 -> PORT (no
-# resumption: every connection a full handshake with a key exchange)
-policy() {
-    local name=$1 port=$2
-    shift 2
-    {
-        echo "log = file:$WORK/$name.tlsshim.log"
-        echo "log-level = info"
-        echo
-        echo "[$name]"
-        echo "match = localhost:18080"
-        echo "port = $port"
-        echo "ca = $CERTS/ca.pem"
-        echo "resume = off"
-        printf '%s\n' "$@"
-    } | write_policy "$WORK/$name.policy"
-}
+need_tlsshim
+# Every rule has "resume = off": every connection a full handshake with a key exchange.
 
 start_tserver srv
 n=0
@@ -53,7 +33,7 @@ expect() {
     local label=$1 cipher=$2 group=$3
     shift 3
     n=$((n + 1))
-    policy "r$n" "$srv_port" "$@"
+    policy "r$n" "$srv_port" "resume = off" "$@"
     tlsshim_run "$WORK/r$n.policy" "${CURL[@]}" -o /dev/null "http://localhost:18080/r$n"
     ok $? "$label: curl exits 0"
     check "$label: server logged it" wait_for_lines "$srv_log" $n
@@ -83,7 +63,7 @@ expect "both keys" CHACHA20-POLY1305 X25519 "groups = X25519" "ciphers = CHACHA2
 
 # ==== 3. the server supports only some, or none ==============================================
 start_tserver p384 --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP384R1'
-policy hrr "$p384_port" "groups = X25519,SECP384R1"
+policy hrr "$p384_port" "resume = off" "groups = X25519,SECP384R1"
 tlsshim_run "$WORK/hrr.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/hrr
 ok $? "server has only the 2nd group: curl exits 0"
 check "server has only the 2nd group: logged" wait_for_lines "$p384_log" 1
@@ -93,7 +73,7 @@ is "$(tserver_field "$p384_log" 1 group) $(tserver_field "$p384_log" 1 first_lin
 # The default list sends one key share (X25519): a server with P-256 only
 # asks for it (HelloRetryRequest) and the handshake goes on.
 start_tserver p256 --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1'
-policy hrr256 "$p256_port"
+policy hrr256 "$p256_port" "resume = off"
 tlsshim_run "$WORK/hrr256.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/hrr256
 ok $? "default groups, server has P-256 only: curl exits 0"
 check "default groups, server has P-256 only: logged" wait_for_lines "$p256_log" 1
@@ -109,7 +89,7 @@ refused() {
     local before
     before=$(tserver_conns "${!lvar}")
     n=$((n + 1))
-    policy "r$n" "${!pvar}" "$@"
+    policy "r$n" "${!pvar}" "resume = off" "$@"
     out=$(tlsshim_run "$WORK/r$n.policy" "${CURL[@]}" -o /dev/null "http://localhost:18080/r$n" 2>&1)
     st=$?
     [ $st -ne 0 ]
@@ -128,7 +108,7 @@ refused "no common cipher" 'cipher|handshake failed' aes256 "ciphers = CHACHA20-
 # ==== 4. openssl s_server: the offered lists, in order =========================================
 if command -v "${OPENSSL:-openssl}" >/dev/null 2>&1; then
     start_openssl_server oss
-    policy oss "$oss_port" "groups = X25519,SECP384R1,SECP256R1" "ciphers = CHACHA20-POLY1305,AES-128-GCM"
+    policy oss "$oss_port" "resume = off" "groups = X25519,SECP384R1,SECP256R1" "ciphers = CHACHA20-POLY1305,AES-128-GCM"
     tlsshim_run "$WORK/oss.policy" "$PYTHON" "$CLIENTS/send_lines.py" localhost 18080 1 groups-probe 0.3 >/dev/null
     ok $? "s_server: client exits 0"
     wait_for_match "$oss_log" '^groups-probe 1' 5

@@ -17,25 +17,14 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 need_cmd cc sha256sum
-CLIENTS=$top_srcdir/tests/integration/clients
 
 cc -O0 -o "$WORK/guards_client" "$CLIENTS/guards_client.c" 2>"$WORK/cc.err" ||
     { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build guards_client.c"; }
 
-policy() {   # policy FILE PORT
-    write_policy "$1" <<EOF2
-log = file:$WORK/tlsshim.log
-log-level = info
-
-[guards]
-match = 127.0.0.1:$2
-server-name = localhost
-ca = $CERTS/ca.pem
-EOF2
-}
+# every policy: rule [guards] for 127.0.0.1:PORT itself (no port line), logging to $TLOG
+POLICY_LOG=file:$TLOG POLICY_RULE=guards
 
 # ---- 1. EAGAIN, then the same or other bytes ----
 n=0
@@ -44,7 +33,7 @@ for wait in poll spin; do
         n=$((n + 1))
         start_tserver "e$n" --mode sink --read-delay-ms 20
         port_var="e${n}_port" log_var="e${n}_log"
-        policy "$WORK/e$n.policy" "${!port_var}"
+        POLICY_MATCH=127.0.0.1:${!port_var} policy "e$n" "" "server-name = localhost"
         : >"$WORK/tlsshim.log"
         out=$(timeout 120 "$TLSSHIM" -p "$WORK/e$n.policy" "$WORK/guards_client" 127.0.0.1 \
             "${!port_var}" eagain "$kind" "$wait" "$WORK/told$n" 2>&1)
@@ -88,7 +77,7 @@ done
 
 # ---- 2. MSG_OOB ----
 start_tserver oob --mode sink
-policy "$WORK/oob.policy" "$oob_port"
+POLICY_MATCH=127.0.0.1:$oob_port policy "oob" "" "server-name = localhost"
 : >"$WORK/tlsshim.log"
 text="GET /oob"$'\n'
 out=$(timeout 30 "$TLSSHIM" -p "$WORK/oob.policy" "$WORK/guards_client" 127.0.0.1 "$oob_port" oob "$text" 2>&1)
@@ -108,7 +97,7 @@ fi
 
 # ---- 3. NULL msg / vectors ----
 start_tserver nul --mode sink
-policy "$WORK/nul.policy" "$nul_port"
+POLICY_MATCH=127.0.0.1:$nul_port policy "nul" "" "server-name = localhost"
 text="GET /null"$'\n'
 out=$(timeout 30 "$TLSSHIM" -p "$WORK/nul.policy" "$WORK/guards_client" 127.0.0.1 "$nul_port" null "$text" 2>&1)
 ok $? "NULL msg: the program ran to its end (no crash)"

@@ -28,11 +28,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd certtool curl timeout
-EVIL=$top_srcdir/tests/servers/evil.py
 CLIENT=$top_srcdir/tests/integration/clients/hostile_client.py
 CLIENT_LIMIT=20         # the client is killed after this many seconds
 
@@ -79,54 +77,9 @@ mkchain 3 "$WORK/short" || bail_out "could not make the 3-intermediate chain"
 
 # ---- helpers ------------------------------------------------------------------------
 
-# start_evil NAME MODE [evil.py options]: like start_tserver, for evil.py.
-# Sets ${NAME}_port ${NAME}_pid ${NAME}_log.
-start_evil() {
-    local name=$1 mode=$2
-    shift 2
-    _valid_name "$name"
-    local portfile="$WORK/$name.port" log="$WORK/$name.log"
-    rm -f "$portfile"
-    : >"$log"
-    "$PYTHON" "$EVIL" --mode "$mode" --port-file "$portfile" --log "$log" \
-        --cert "$CERTS/server.pem" --key "$CERTS/server-key.pem" "$@" \
-        </dev/null >>"$WORK/$name.stderr" 2>&1 &
-    local pid=$!
-    _remember "$name" "$pid"
-    local deadline=$((SECONDS + SERVER_START_TIMEOUT))
-    while [ ! -s "$portfile" ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            diag "evil.py $name exited early:" "$(cat "$WORK/$name.stderr")"
-            bail_out "could not start evil.py $name"
-        fi
-        [ $SECONDS -lt $deadline ] || bail_out "evil.py $name: no port file"
-        sleep 0.05
-    done
-    printf -v "${name}_port" '%s' "$(cat "$portfile")"
-    printf -v "${name}_log" '%s' "$log"
-}
-
 # evil_field LOG N FIELD: FIELD of the Nth conn line of an evil.py log
 evil_field() {
     grep -a '^conn ' "$1" | sed -n "${2}p" | tr ' ' '\n' | sed -n "s/^$3=//p" | head -n 1
-}
-
-# policy NAME PORT [extra rule lines]: rule [NAME] upgrades localhost:18080
-# to PORT, trusting the test CA; log to $WORK/NAME.tlsshim.log
-policy() {
-    local name=$1 port=$2
-    shift 2
-    {
-        echo "log = file:$WORK/$name.tlsshim.log"
-        echo "log-level = info"
-        echo
-        echo "[$name]"
-        echo "match = localhost:18080"
-        echo "port = $port"
-        echo "ca = $CERTS/ca.pem"
-        local l
-        for l; do echo "$l"; done
-    } | write_policy "$WORK/$name.policy"
 }
 
 # run_client NAME STYLE MARKER: run hostile_client.py under tlsshim with a

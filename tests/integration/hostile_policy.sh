@@ -24,12 +24,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd curl timeout
-CLIENTS=$top_srcdir/tests/integration/clients
 P=$WORK/p
 mkdir -p "$P"
 LIMIT=20                        # seconds any single command may take
@@ -341,12 +338,7 @@ ok $? "a 6000-character policy path: the launcher fails (exit $st) and does not 
 
 # ==== 7. the library alone with a broken policy: fail closed =======================================
 # A plain HTTP server the connections would reach if tlsshim let them out.
-"$PYTHON" "$CLIENTS/plain_server.py" "$WORK/plain.port" "$WORK/plain.log" </dev/null >/dev/null 2>&1 &
-_remember plain $!
-for _ in $(seq 200); do [ -s "$WORK/plain.port" ] && break; sleep 0.05; done
-[ -s "$WORK/plain.port" ] || bail_out "plain_server.py did not start"
-plain_port=$(cat "$WORK/plain.port")
-: >>"$WORK/plain.log"
+start_plain plain
 plain_conns() { grep -c '^conn ' "$WORK/plain.log"; }
 
 # lib_curl POLICY: curl http://localhost:PLAIN/ with the library preloaded

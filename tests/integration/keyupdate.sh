@@ -22,24 +22,11 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 
-# policy NAME PORT [REKEY]: upgrade localhost:18080 to PORT
-policy() {
-    {
-        echo "log = file:$WORK/$1.tlsshim.log"
-        echo "log-level = debug"
-        echo
-        echo "[$1]"
-        echo "match = localhost:18080"
-        echo "port = $2"
-        echo "ca = $CERTS/ca.pem"
-        [ -n "${3:-}" ] && echo "rekey-after = $3"
-    } | write_policy "$WORK/$1.policy"
-}
+# every policy logs at debug (the KeyUpdate lines)
+POLICY_LEVEL=debug
+
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # ran STATUS DESC NAME: ok STATUS DESC; on failure show NAME's client stderr
 # and the end of its tlsshim log
@@ -72,7 +59,7 @@ upload() {
 
 # ==== 1. paced 1 MiB upload to tserver sink ===================================================
 start_tserver sink --mode sink
-policy sink "$sink_port" 64K
+policy sink "$sink_port" "rekey-after = 64K"
 upload sink "$WORK/1m.bin" 65536 0.15
 ran $? "sink paced: client exits 0" sink
 check "sink paced: server logged the connection" wait_for_lines "$sink_log" 1
@@ -88,7 +75,7 @@ is "$(grep -c 'KeyUpdate [0-9]* sent' "$WORK/sink.tlsshim.log")" "$k" "sink pace
 # ==== 2. paced 1 MiB through tserver echo: the server's answers come back ======================
 # 2a: one thread, in lock step (write 64 KiB, read it back)
 start_tserver echo --mode echo
-policy echo "$echo_port" 64K
+policy echo "$echo_port" "rekey-after = 64K"
 tlsshim_run "$WORK/echo.policy" "$PYTHON" "$CLIENTS/lockstep_echo.py" localhost 18080 "$WORK/1m.bin" 65536 0.13 \
     >"$WORK/echo.out" 2>"$WORK/echo.err"
 ran $? "echo lockstep: client exits 0" echo
@@ -107,7 +94,7 @@ is "$(sed -n 's/^received //p' "$WORK/echo.out")" "$MIB $(sha "$WORK/1m.bin")" \
 # (what most programs that stream both ways do): 2 MiB, 32 KeyUpdates.
 head -c $((2 * MIB)) /dev/urandom >"$WORK/2m.bin"
 start_tserver duplex --mode echo
-policy duplex "$duplex_port" 64K
+policy duplex "$duplex_port" "rekey-after = 64K"
 upload duplex "$WORK/2m.bin" 65536 0.13
 ran $? "echo full duplex: client exits 0" duplex
 check "echo full duplex: server logged the connection" wait_for_lines "$duplex_log" 1
@@ -123,7 +110,7 @@ is "$(sed -n 's/^received //p' "$WORK/duplex.out")" "$((2 * MIB)) $(sha "$WORK/2
 
 # ==== 3. unpaced 4 MiB upload ===============================================================
 start_tserver fast --mode sink
-policy fast "$fast_port" 64K
+policy fast "$fast_port" "rekey-after = 64K"
 upload fast "$WORK/4m.bin"
 ran $? "sink fast: client exits 0" fast
 check "sink fast: server logged the connection" wait_for_lines "$fast_log" 1
@@ -137,7 +124,7 @@ ok $? "sink fast: server: 1..64 KeyUpdates, at most four a second (got $k)"
 
 # ==== 4. curl -T (HTTP PUT, rate-limited) to tserver http mode ===================================
 start_tserver put
-policy put "$put_port" 64K
+policy put "$put_port" "rekey-after = 64K"
 tlsshim_run "$WORK/put.policy" curl -sS --noproxy '*' --max-time 30 --limit-rate 256K \
     -H 'Expect:' -T "$WORK/1m.bin" -o "$WORK/put.body" http://localhost:18080/up 2>"$WORK/put.err"
 ran $? "curl -T: exits 0" put
@@ -157,7 +144,7 @@ for v in "" 0; do
     name=none${v}
     start_tserver "$name" --mode sink
     pvar=${name}_port lvar=${name}_log
-    policy "$name" "${!pvar}" "$v"
+    policy "$name" "${!pvar}" ${v:+"rekey-after = $v"}
     upload "$name" "$WORK/4m.bin"
     ok $? "rekey-after=${v:-unset}: client exits 0"
     check "rekey-after=${v:-unset}: server logged it" wait_for_lines "${!lvar}" 1
@@ -181,7 +168,7 @@ EOF
         OPENSSL=$WORK/openssl-lb start_openssl_server "$name" -msg
         pvar=${name}_port lvar=${name}_log
         log=${!lvar}
-        policy "$name" "${!pvar}" 64K
+        policy "$name" "${!pvar}" "rekey-after = 64K"
         upload "$name" "$WORK/text" 65536 $pace
         ran $? "$label: client exits 0" "$name"
         wait_for_match "$log" '^DONE|CONNECTION CLOSED' 5

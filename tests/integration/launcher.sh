@@ -21,10 +21,7 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim
 # The launcher must find the policy only where each test says.
 unset TLSSHIM_POLICY TLSSHIM_LOG_LEVEL LD_PRELOAD
 

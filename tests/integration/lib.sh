@@ -16,11 +16,42 @@
 #   TAP output     plan, pass, fail, ok, check, check_fail, is, like, skip,
 #                  skip_all, diag, bail_out, done_testing
 #   scratch space  $WORK (fresh directory, removed at exit unless KEEP=1)
-#   real servers   start_tserver, start_openssl_server, start_nginx,
-#                  stop_server; all are killed when the test exits
+#   servers        start_tserver, start_openssl_server, start_nginx,
+#                  start_evil, start_plain, start_server, stop_server; all
+#                  are killed when the test exits
 #   log readers    tserver_field, tserver_conns, wait_for_lines,
-#                  wait_for_match, nginx_field, nginx_lines, wait_for_requests
-#   misc           free_port, write_policy, need_cmd, tlsshim_run
+#                  wait_for_match, nginx_field, nginx_lines, wait_for_requests,
+#                  wait_until
+#   policies       policy, write_policy, run, tlsshim_run
+#   preconditions  need_cmd, need_python, need_tlsshim
+#   misc           free_port, nobody_can_read
+#   shared names   CLIENTS (tests/integration/clients), TLOG ($WORK/tlsshim.log),
+#                  CURL (curl -sS --noproxy '*' --max-time 20, an array)
+#
+# The ones a new case needs, one line each (details above each function):
+#   need_python                     skip the script unless $PYTHON exists
+#   need_tlsshim [CERTFILE...]      bail out unless launcher, library and
+#                                   $CERTS/ca.pem (or each CERTFILE) exist
+#   policy NAME PORT [LINE...]      $WORK/NAME.policy: [NAME] localhost:18080
+#                                   -> PORT, ca.pem, log $WORK/NAME.tlsshim.log
+#                                   (POLICY_LOG/LEVEL/RULE/MATCH/CA change it)
+#   run NAME CMD ARGS...            CMD under tlsshim -p $WORK/NAME.policy,
+#                                   with a time limit (RUN_TIMEOUT, 30 s)
+#   start_tserver NAME [OPTS...]    tests/servers/tserver (TLS, logs conns)
+#   start_evil NAME MODE [OPTS...]  tests/servers/evil.py (hostile server)
+#   start_plain NAME                clients/plain_server.py (plain listener)
+#   start_server NAME CMD ARGS...   any CMD that writes $WORK/NAME.port
+#   wait_for_lines FILE N [SECS]    until FILE has N "conn " lines
+#   wait_for_match FILE RE [SECS]   until a line of FILE matches RE
+#   wait_until SECS CMD ARGS...     until CMD succeeds (0) or SECS pass (1)
+#
+# A new case, in full:
+#   start_tserver srv
+#   policy api "$srv_port"
+#   run api "${CURL[@]}" -o /dev/null http://localhost:18080/x
+#   ok $? "curl through tlsshim exits 0"
+#   check "server logged it" wait_for_lines "$srv_log" 1
+#   is "$(tserver_field "$srv_log" 1 first_line)" "GET /x HTTP/1.1" "server got the request"
 #
 # start_* NAME sets shell variables named after the server:
 #   ${NAME}_port ${NAME}_pid ${NAME}_log (all servers),
@@ -212,6 +243,14 @@ trap _lib_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# ---- names every script may use ----------------------------------------------------
+# shellcheck disable=SC2034   # used by the scripts that source this file
+{
+    CLIENTS=$top_srcdir/tests/integration/clients   # the helper programs
+    TLOG=$WORK/tlsshim.log                          # a log shared by a script's policies
+    CURL=(curl -sS --noproxy '*' --max-time 20)     # "${CURL[@]}" URL...
+}
+
 # ---- small utilities -------------------------------------------------------------
 
 # need_cmd CMD...: skip the whole test unless every CMD exists.
@@ -219,6 +258,24 @@ need_cmd() {
     local c
     for c; do
         command -v "$c" >/dev/null 2>&1 || skip_all "$c not found"
+    done
+}
+
+# need_python: skip the whole test unless $PYTHON exists.
+need_python() {
+    [ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
+}
+
+# need_tlsshim [CERTFILE...]: bail out unless the launcher and the library
+# are built and the certificates are there ($CERTS/ca.pem, or each CERTFILE
+# named relative to $CERTS).
+need_tlsshim() {
+    local f
+    [ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
+    [ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
+    [ $# -gt 0 ] || set -- ca.pem
+    for f; do
+        [ -f "$CERTS/$f" ] || bail_out "certificates missing in '$CERTS'"
     done
 }
 
@@ -248,11 +305,46 @@ write_policy() {
     (umask 077 && cat >"$1") && chmod 600 "$1"
 }
 
+# policy NAME PORT [LINE...]: write $WORK/NAME.policy (mode 600):
+#     log = file:$WORK/NAME.tlsshim.log      POLICY_LOG
+#     log-level = info                       POLICY_LEVEL ("" = no line)
+#     [NAME]                                 POLICY_RULE
+#     match = localhost:18080                POLICY_MATCH
+#     port = PORT                            (PORT "" = no line)
+#     ca = $CERTS/ca.pem                     POLICY_CA
+#     LINE...                                (each "key = value", as given)
+#   Each variable replaces its default (in brackets above: the value, not
+#   the key), for one call (POLICY_MATCH=127.0.0.1:18081 policy a "$a_port")
+#   or, set near the top, for the whole script.
+#   policy up "$srv_port" "server-name = localhost" "resume = off"
+policy() {
+    local name=$1 port=$2 line
+    shift 2
+    {
+        echo "log = ${POLICY_LOG:-file:$WORK/$name.tlsshim.log}"
+        [ -z "${POLICY_LEVEL-info}" ] || echo "log-level = ${POLICY_LEVEL-info}"
+        echo
+        echo "[${POLICY_RULE:-$name}]"
+        echo "match = ${POLICY_MATCH:-localhost:18080}"
+        [ -z "$port" ] || echo "port = $port"
+        echo "ca = ${POLICY_CA:-$CERTS/ca.pem}"
+        for line; do echo "$line"; done
+    } | write_policy "$WORK/$name.policy"
+}
+
 # tlsshim_run POLICY CMD ARGS...: run CMD under tlsshim with POLICY.
 tlsshim_run() {
     local policy=$1
     shift
     "$TLSSHIM" -p "$policy" "$@"
+}
+
+# run NAME CMD ARGS...: run CMD under tlsshim with $WORK/NAME.policy (the
+# file policy NAME writes), killed after RUN_TIMEOUT seconds (30).
+run() {
+    local name=$1
+    shift
+    timeout "${RUN_TIMEOUT:-30}" "$TLSSHIM" -p "$WORK/$name.policy" "$@"
 }
 
 # _valid_name NAME: server names become shell variables (${NAME}_port).
@@ -282,6 +374,78 @@ stop_server() {
     return 0
 }
 
+# ---- servers that write a port file ------------------------------------------------
+
+# start_server NAME CMD ARGS...
+#   Run CMD ARGS in the background (stdin /dev/null, stdout and stderr
+#   appended to $WORK/NAME.stderr) after truncating $WORK/NAME.log, and wait
+#   until it writes its port to $WORK/NAME.port (give both paths to CMD in
+#   ARGS).  Bails out if CMD exits first or is not ready in
+#   SERVER_START_TIMEOUT seconds.  Sets ${NAME}_port ${NAME}_pid ${NAME}_log.
+#   start_server rec "$PYTHON" "$CLIENTS/record_server.py" \
+#       "$WORK/rec.port" "$WORK/rec.log" 4
+start_server() {
+    local name=$1
+    shift
+    _valid_name "$name"
+    local portfile="$WORK/$name.port" log="$WORK/$name.log"
+    rm -f "$portfile"
+    : >"$log"           # a new server, a new log (same NAME = fresh log)
+
+    "$@" </dev/null >>"$WORK/$name.stderr" 2>&1 &
+    local pid=$!
+    _remember "$name" "$pid"
+
+    local deadline=$((SECONDS + SERVER_START_TIMEOUT))
+    while [ ! -s "$portfile" ]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            diag "server $name ($*) exited early:" "$(cat "$WORK/$name.stderr")"
+            bail_out "could not start server $name"
+        fi
+        [ $SECONDS -lt $deadline ] || bail_out "server $name: no port file after ${SERVER_START_TIMEOUT}s"
+        sleep 0.05
+    done
+    printf -v "${name}_port" '%s' "$(cat "$portfile")"
+    printf -v "${name}_log" '%s' "$log"
+}
+
+# start_evil NAME MODE [evil.py options]: tests/servers/evil.py, a hostile
+#   server (see its --help for the modes), with $CERTS/server.pem, through
+#   start_server.  Sets ${NAME}_port ${NAME}_pid ${NAME}_log.
+start_evil() {
+    local name=$1 mode=$2
+    shift 2
+    start_server "$name" "$PYTHON" "$top_srcdir/tests/servers/evil.py" --mode "$mode" \
+        --port-file "$WORK/$name.port" --log "$WORK/$name.log" \
+        --cert "$CERTS/server.pem" --key "$CERTS/server-key.pem" "$@"
+}
+
+# start_plain NAME: clients/plain_server.py, a plain-text listener that logs
+#   one "conn" line per connection, through start_server.  Sets ${NAME}_port
+#   ${NAME}_pid ${NAME}_log.
+start_plain() {
+    start_server "$1" "$PYTHON" "$CLIENTS/plain_server.py" "$WORK/$1.port" "$WORK/$1.log"
+}
+
+# ---- waiting -------------------------------------------------------------------------
+
+# wait_until SECS CMD ARGS...: run CMD every 0.05 s until it succeeds
+# (return 0) or SECS seconds have passed (return 1).
+#   wait_until 5 test -s "$WORK/x.port"
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# _has_lines COUNTER FILE N: does COUNTER FILE (tserver_conns, nginx_lines)
+# print at least N?
+_has_lines() { [ "$("$1" "$2")" -ge "$3" ]; }
+
 # ---- tserver -----------------------------------------------------------------------
 
 # start_tserver NAME [tserver options...]
@@ -308,27 +472,7 @@ start_tserver() {
     done
     [ $have_cert = 1 ] || defaults+=(--cert "$CERTS/server.pem")
     [ $have_key = 1 ] || defaults+=(--key "$CERTS/server-key.pem")
-    rm -f "$portfile"
-    : >"$log"           # a new server, a new log (same NAME = fresh log)
-
-    "$TSERVER" "${defaults[@]}" --port-file "$portfile" --log "$log" "$@" \
-        </dev/null >>"$WORK/$name.stderr" 2>&1 &
-    local pid=$!
-    _remember "$name" "$pid"
-
-    local deadline=$((SECONDS + SERVER_START_TIMEOUT))
-    while [ ! -s "$portfile" ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            diag "tserver $name exited early:" "$(cat "$WORK/$name.stderr")"
-            bail_out "could not start tserver $name"
-        fi
-        [ $SECONDS -lt $deadline ] || bail_out "tserver $name: no port file after ${SERVER_START_TIMEOUT}s"
-        sleep 0.05
-    done
-    local port
-    port=$(cat "$portfile")
-    printf -v "${name}_port" '%s' "$port"
-    printf -v "${name}_log" '%s' "$log"
+    start_server "$name" "$TSERVER" "${defaults[@]}" --port-file "$portfile" --log "$log" "$@"
 }
 
 # tserver_conns LOGFILE: print the number of "conn" lines in a tserver log.
@@ -367,26 +511,15 @@ tserver_field() {
 # N "conn" lines.  tserver writes a line when a connection ENDS, so call this
 # before reading fields.  Returns 1 on timeout.
 wait_for_lines() {
-    local file=$1 n=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    while [ "$(tserver_conns "$file")" -lt "$n" ]; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_lines tserver_conns "$1" "$2"
 }
 
 # wait_for_match FILE REGEX [TIMEOUT]: wait (default 10 s) until a line of
 # FILE matches the extended regex REGEX.  Returns 1 on timeout.
 wait_for_match() {
-    local file=$1 re=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    until [ -f "$file" ] && grep -Eq -- "$re" "$file"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_match "$1" "$2"
 }
+_has_match() { [ -f "$1" ] && grep -Eq -- "$2" "$1"; }
 
 # ---- openssl s_server ----------------------------------------------------------------
 
@@ -569,13 +702,7 @@ nginx_lines() {
 # wait_for_requests LOGFILE N [TIMEOUT]: wait (default 10 s) until an nginx
 # access log has at least N lines.  Returns 1 on timeout.
 wait_for_requests() {
-    local file=$1 n=$2 timeout=${3:-10}
-    local deadline=$((SECONDS + timeout))
-    while [ "$(nginx_lines "$file")" -lt "$n" ]; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    return 0
+    wait_until "${3:-10}" _has_lines nginx_lines "$1" "$2"
 }
 
 # nginx_field LOGFILE N FIELD: print FIELD (port proto reused sni client_dn

@@ -31,14 +31,11 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim
 need_cmd timeout
 CLIENT=$top_srcdir/tests/integration/clients/load_client.py
-EVIL=$top_srcdir/tests/servers/evil.py
 : "${LOAD_N:=1000}" "${SOAK_N:=2000}" "${SOAK_WARMUP:=100}" "${SOAK_RSS_LIMIT_KB:=4096}" "${SOAK_FAIL_N:=300}"
-TLOG=$WORK/tlsshim.log
 FAIL_RSS_LIMIT_KB=2048
 # A sanitizer build (ASan runtime preloaded) keeps freed memory in
 # quarantine: RSS bounds are meaningless there, only fds are compared.
@@ -49,21 +46,9 @@ case ${TLSSHIM_PRELOAD:-} in
     ;;
 esac
 
-# policy NAME PORT [rule lines...]
-policy() {
-    local name=$1 port=$2 l
-    shift 2
-    {
-        echo "log = file:$TLOG"
-        echo "log-level = warning"
-        echo
-        echo "[$name]"
-        echo "match = localhost:18080"
-        echo "port = $port"
-        echo "ca = $CERTS/ca.pem"
-        for l; do echo "$l"; done
-    } | write_policy "$WORK/$name.policy"
-}
+# every policy logs warnings and errors only, to $TLOG
+POLICY_LOG=file:$TLOG POLICY_LEVEL=warning
+
 # field_of TEXT KEY: the word after KEY in TEXT ("fds 7 rss_kb 123")
 field_of() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "/^$2\$/{n;p;q}"; }
 # leak_checks WHAT OUT RSS-LIMIT-KB: fds equal, RSS growth bounded
@@ -151,16 +136,7 @@ else
 fi
 
 # ==== 3. error-path soak ==================================================================
-start_evil_reset() {
-    local portfile="$WORK/rst.port"
-    "$PYTHON" "$EVIL" --mode reset-handshake --port-file "$portfile" --log "$WORK/rst.log" \
-        --hold 5 </dev/null >"$WORK/rst.stderr" 2>&1 &
-    _remember rst $!
-    for _ in $(seq 200); do [ -s "$portfile" ] && break; sleep 0.05; done
-    [ -s "$portfile" ] || bail_out "evil.py did not start"
-    rst_port=$(cat "$portfile")
-}
-start_evil_reset
+start_evil rst reset-handshake --hold 5
 policy rst "$rst_port"
 out=$(timeout -s KILL 120 "$TLSSHIM" -p "$WORK/rst.policy" "$PYTHON" "$CLIENT" soakfail localhost 18080 \
     "$SOAK_FAIL_N" 50 2>&1)
@@ -168,7 +144,7 @@ st=$?
 diag "reset soak: $out"
 is "$st" 0 "reset soak: all $SOAK_FAIL_N connections failed (server resets in the handshake)"
 like "$out" "first ConnectionRefusedError" "reset soak: as ECONNREFUSED"
-for _ in $(seq 100); do [ "$(grep -c '^conn ' "$WORK/rst.log")" -ge "$SOAK_FAIL_N" ] && break; sleep 0.1; done
+wait_for_lines "$WORK/rst.log" "$SOAK_FAIL_N"
 is "$(grep '^conn ' "$WORK/rst.log" | grep -c ' tls_record=1 plaintext=0 marker_raw=0 ')" "$SOAK_FAIL_N" \
     "reset soak: evil.py got $SOAK_FAIL_N ClientHellos (each connection reached the handshake), no plaintext"
 leak_checks "reset soak ($SOAK_FAIL_N failed handshakes)" "$out" "$FAIL_RSS_LIMIT_KB"

@@ -24,10 +24,7 @@
 set -u
 
 need_cmd curl openssl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim
 
 start_tserver srv
 field() { tserver_field "$srv_log" "$@"; }

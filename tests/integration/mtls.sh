@@ -13,30 +13,15 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim
 
-# policy NAME PORT WITH_CERT(0|1)
-policy() {
-    {
-        echo "log = file:$WORK/$1.tlsshim.log"
-        echo "log-level = info"
-        echo
-        echo "[mtls]"
-        echo "match = localhost:18443"
-        echo "port = $2"
-        echo "ca = $CERTS/ca.pem"
-        if [ "$3" = 1 ]; then
-            echo "cert = $CERTS/client.pem"
-            echo "key = $CERTS/client-key.pem"
-        fi
-    } | write_policy "$WORK/$1.policy"
-}
+# every policy: rule [mtls] for localhost:18443; WITH_CERT adds the client certificate
+POLICY_RULE=mtls POLICY_MATCH=localhost:18443
+WITH_CERT=("cert = $CERTS/client.pem" "key = $CERTS/client-key.pem")
 
 # ==== 1. tserver requiring a client certificate ===========================================
 start_tserver ts --require-client-cert --client-ca "$CERTS/ca.pem"
-policy ts "$ts_port" 1
+policy ts "$ts_port" "${WITH_CERT[@]}"
 body=$(tlsshim_run "$WORK/ts.policy" "${CURL[@]}" http://localhost:18443/mtls)
 ok $? "tserver: curl with a client cert from the policy exits 0"
 check "tserver: logged the connection" wait_for_lines "$ts_log" 1
@@ -49,7 +34,7 @@ like "$body" 'hello from tserver' "curl got the server's body"
 # ==== 2. nginx with ssl_verify_client on =====================================================
 if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
     start_nginx ngx mtls
-    policy ngx "$ngx_port" 1
+    policy ngx "$ngx_port" "${WITH_CERT[@]}"
     body=$(tlsshim_run "$WORK/ngx.policy" "${CURL[@]}" http://localhost:18443/nginx-mtls)
     ok $? "nginx: curl with a client cert exits 0"
     is "$body" "hello from nginx" "nginx: body"
@@ -61,7 +46,7 @@ if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then
 
     # The same without a client certificate: nginx completes the handshake
     # and refuses at the HTTP level (400), never serving the resource.
-    policy ngx0 "$ngx_port" 0
+    policy ngx0 "$ngx_port"
     check_fail "nginx: curl -f without a client cert fails" \
         tlsshim_run "$WORK/ngx0.policy" "${CURL[@]}" -f -o /dev/null http://localhost:18443/nocert
     check "nginx: logged the refused request" wait_for_requests "$ngx_log" 2
@@ -72,7 +57,7 @@ else
 fi
 
 # ==== 3. no client certificate configured, server requires one =================================
-policy none "$ts_port" 0
+policy none "$ts_port"
 out=$(tlsshim_run "$WORK/none.policy" "${CURL[@]}" http://localhost:18443/nocert 2>&1)
 st=$?
 [ $st -ne 0 ]

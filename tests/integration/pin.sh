@@ -14,32 +14,17 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/pin-server.txt" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim pin-server.txt
 PIN_GOOD=$(cat "$CERTS/pin-server.txt")
 PIN_OTHER=$(cat "$CERTS/pin-other.txt")
 
 start_tserver srv
 field() { tserver_field "$srv_log" "$1" "$2"; }
-# policy NAME MATCH [LINES...]
-policy() {
-    local name=$1 match=$2 l
-    shift 2
-    {
-        echo "log = file:$WORK/$name.tlsshim.log"
-        echo "log-level = info"
-        echo
-        echo "[pinned]"
-        echo "match = $match"
-        echo "port = $srv_port"
-        echo "ca = $CERTS/ca.pem"
-        for l; do echo "$l"; done
-    } | write_policy "$WORK/$name.policy"
-}
+# every policy: rule [pinned]
+POLICY_RULE=pinned
 
 # ==== 1. the right pin ===================================================================
-policy good localhost:18080 "pin = $PIN_GOOD"
+policy good "$srv_port" "pin = $PIN_GOOD"
 tlsshim_run "$WORK/good.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/good
 ok $? "right pin: curl exits 0"
 check "right pin: server logged the connection" wait_for_lines "$srv_log" 1
@@ -50,14 +35,14 @@ check "right pin: tlsshim log shows the upgrade" grep -q 'info: rule \[pinned\] 
     "$WORK/good.tlsshim.log"
 
 # two pins, the right one second (pins are a set)
-policy two localhost:18080 "pin = $PIN_OTHER" "pin = $PIN_GOOD"
+policy two "$srv_port" "pin = $PIN_OTHER" "pin = $PIN_GOOD"
 tlsshim_run "$WORK/two.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/two-pins
 ok $? "two pins (right one second): curl exits 0"
 check "two pins: server logged the connection" wait_for_lines "$srv_log" 2
 is "$(field 2 version) $(field 2 first_line)" "TLS1.3 GET /two-pins HTTP/1.1" "two pins: server got the request over TLS1.3"
 
 # ==== 2. a wrong pin =========================================================================
-policy bad localhost:18080 "pin = $PIN_OTHER"
+policy bad "$srv_port" "pin = $PIN_OTHER"
 check_fail "wrong pin: curl fails" \
     tlsshim_run "$WORK/bad.policy" "${CURL[@]}" -o /dev/null http://localhost:18080/bad
 check "wrong pin: server logged the attempt" wait_for_lines "$srv_log" 3
@@ -68,7 +53,7 @@ check "wrong pin: tlsshim log says the key matches no pin" \
 diag "$(cat "$WORK/bad.tlsshim.log")"
 
 # ==== 3. pins only: an address rule, no server-name, no name known ==============================
-policy ip 127.0.0.1:18081 "pin = $PIN_GOOD"
+POLICY_MATCH=127.0.0.1:18081 policy ip "$srv_port" "pin = $PIN_GOOD"
 tlsshim_run "$WORK/ip.policy" "${CURL[@]}" -o /dev/null http://127.0.0.1:18081/pins-only
 ok $? "pins only: curl http://127.0.0.1 exits 0"
 check "pins only: server logged the connection" wait_for_lines "$srv_log" 4
@@ -84,16 +69,7 @@ diag "$(cat "$WORK/ip.tlsshim.log")"
 PIN_UNTRUSTED=sha256//$(openssl x509 -in "$CERTS/untrusted.pem" -pubkey -noout |
     openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | openssl base64 -A)
 start_tserver unt --cert "$CERTS/untrusted.pem" --key "$CERTS/untrusted-key.pem"
-write_policy "$WORK/unt.policy" <<EOF
-log = file:$WORK/unt.tlsshim.log
-log-level = info
-
-[pinned]
-match = 127.0.0.1:18082
-port = $unt_port
-ca = $CERTS/ca.pem
-pin = $PIN_UNTRUSTED
-EOF
+POLICY_MATCH=127.0.0.1:18082 policy unt "$unt_port" "pin = $PIN_UNTRUSTED"
 check_fail "pin of an untrusted chain: curl fails" \
     tlsshim_run "$WORK/unt.policy" "${CURL[@]}" -o /dev/null http://127.0.0.1:18082/untrusted
 check "pin of an untrusted chain: server logged the attempt" wait_for_lines "$unt_log" 1
@@ -103,7 +79,7 @@ check "pin of an untrusted chain: tlsshim log says the issuer is unknown" \
 diag "$(cat "$WORK/unt.tlsshim.log")"
 
 # ==== 4. the same without a pin: refused, nothing sent =========================================
-policy nopin 127.0.0.1:18081
+POLICY_MATCH=127.0.0.1:18081 policy nopin "$srv_port"
 before=$(tserver_conns "$srv_log")
 out=$(tlsshim_run "$WORK/nopin.policy" "${CURL[@]}" -o /dev/null http://127.0.0.1:18081/nopin 2>&1)
 st=$?

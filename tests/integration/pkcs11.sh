@@ -16,9 +16,7 @@
 set -u
 
 need_cmd curl softhsm2-util p11tool
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_tlsshim
 
 # ---- the token -----------------------------------------------------------------------------
 mkdir -p "$WORK/tokens"
@@ -48,26 +46,14 @@ KEY_URI='pkcs11:token=tlsshim;object=client;type=private'
 
 start_tserver srv --require-client-cert --client-ca "$CERTS/ca.pem"
 
-# policy NAME CERT KEY
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$WORK/$1.tlsshim.log
-log-level = info
-
-[p11]
-match = localhost:18443
-port = $srv_port
-ca = $CERTS/ca.pem
-cert = $2
-key = $3
-EOF
-}
+# every policy: rule [p11] for localhost:18443
+POLICY_RULE=p11 POLICY_MATCH=localhost:18443
 
 # good NAME CERT KEY: the connection works and the server saw the client cert
 good() {
     local name=$1 before body st
     before=$(tserver_conns "$srv_log")
-    policy "$name" "$2" "$3"
+    policy "$name" "$srv_port" "cert = $2" "key = $3"
     check "$name: tlsshim check accepts the policy" "$TLSSHIM" check -p "$WORK/$name.policy"
     body=$(tlsshim_run "$WORK/$name.policy" "${CURL[@]}" "http://localhost:18443/$name" 2>"$WORK/$name.err")
     st=$?
@@ -103,7 +89,7 @@ good pinfile "$CERT_URI" "$KEY_URI?pin-source=$WORK/pin.txt"
 for v in wrongpin nopin; do
     if [ $v = wrongpin ]; then key="$KEY_URI?pin-value=9876"; else key=$KEY_URI; fi
     before=$(tserver_conns "$srv_log")
-    policy $v "$CERT_URI" "$key"
+    policy "$v" "$srv_port" "cert = $CERT_URI" "key = $key"
     out=$(tlsshim_run "$WORK/$v.policy" "${CURL[@]}" -o /dev/null "http://localhost:18443/$v" 2>&1 </dev/null)
     st=$?
     [ $st -ne 0 ]

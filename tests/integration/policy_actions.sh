@@ -19,38 +19,13 @@
 set -u
 
 need_cmd curl
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_python
+need_tlsshim
 
-# start_plain NAME: a plain-text python listener; sets NAME_port, NAME_log
-start_plain() {
-    local name=$1 pid
-    "$PYTHON" "$CLIENTS/plain_server.py" "$WORK/$name.port" "$WORK/$name.log" \
-        </dev/null >"$WORK/$name.stderr" 2>&1 &
-    pid=$!
-    _remember "$name" "$pid"
-    for _ in $(seq 200); do
-        [ -s "$WORK/$name.port" ] && break
-        kill -0 "$pid" 2>/dev/null || bail_out "plain server $name died: $(cat "$WORK/$name.stderr")"
-        sleep 0.05
-    done
-    [ -s "$WORK/$name.port" ] || bail_out "plain server $name: no port"
-    printf -v "${name}_port" '%s' "$(cat "$WORK/$name.port")"
-    printf -v "${name}_log" '%s' "$WORK/$name.log"
-    : >"$WORK/$name.log"
-}
 plain_conns() { grep -c '^conn ' "$1" 2>/dev/null || true; }
 # pol NAME: write stdin (rules) after a log header to $WORK/NAME.policy
 pol() {
     { echo "log = file:$WORK/$1.tlsshim.log"; echo "log-level = info"; cat; } | write_policy "$WORK/$1.policy"
-}
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
 }
 
 start_tserver srv

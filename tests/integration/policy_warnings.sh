@@ -19,19 +19,12 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 unset TLSSHIM_POLICY TLSSHIM_LOG_LEVEL
 
 # ---- a plain server that records what it got ----------------------------------------------
-PLOG=$WORK/plain.log
-: >"$PLOG"
-"$PYTHON" "$CLIENTS/plain_server.py" "$WORK/plain.port" "$PLOG" </dev/null >"$WORK/plain.err" 2>&1 &
-_remember plain $!
-for _ in $(seq 200); do [ -s "$WORK/plain.port" ] && break; sleep 0.05; done
-[ -s "$WORK/plain.port" ] || bail_out "plain server did not start: $(cat "$WORK/plain.err")"
-PPORT=$(cat "$WORK/plain.port")
+start_plain plain
+PLOG=$plain_log PPORT=$plain_port
 plain_conns() { grep -c '^conn ' "$PLOG"; }
 
 # The program connects to the address itself, as one that resolved (or

@@ -25,25 +25,19 @@ case " ${TLSSHIM_PRELOAD:-} " in
 esac
 
 CLIENT=$top_srcdir/tests/integration/clients/poller.py
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
+need_tlsshim
 [ -r /proc/self/task/$$/syscall ] || skip_all "no /proc/PID/task/TID/syscall: cannot tell when the poller blocks"
 [ "$(uname -m)" = x86_64 ] || skip_all "the client knows the x86_64 system call numbers only"
 
 # 51 bytes x 20, as poller.py sends
 BYTES=1020
+# every policy: 127.0.0.1:18080, the default log level (warning)
+POLICY_MATCH=127.0.0.1:18080 POLICY_LEVEL=''
 
 for mode in poll wait pwait pwait2; do
     start_tserver "srv_$mode" --mode echo
     port_var=srv_${mode}_port log_var=srv_${mode}_log
-    write_policy "$WORK/$mode.policy" <<POL
-log = file:$WORK/$mode.tlsshim.log
-[poller]
-match = 127.0.0.1:18080
-port = ${!port_var}
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
+    POLICY_RULE=poller policy "$mode" "${!port_var}" "server-name = localhost"
     out=$(timeout 60 "$TLSSHIM" -p "$WORK/$mode.policy" "$PYTHON" "$CLIENT" "$mode" 18080 2>"$WORK/$mode.err")
     rc=$?
     [ $rc -eq 0 ] || diag "$mode: rc=$rc $(cat "$WORK/$mode.err")"
@@ -58,14 +52,7 @@ done
 
 if command -v erl >/dev/null 2>&1 && erl -noshell -eval 'halt(case code:which(httpc) of non_existing -> 1; _ -> 0 end).' 2>/dev/null; then
     start_tserver erl --mode http
-    write_policy "$WORK/erl.policy" <<POL
-log = file:$WORK/erl.tlsshim.log
-[erl]
-match = 127.0.0.1:18080
-port = $erl_port
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
+    policy erl "$erl_port" "server-name = localhost"
     out=$(timeout 60 "$TLSSHIM" -p "$WORK/erl.policy" erl -noshell -eval '
         inets:start(),
         R = httpc:request(get, {"http://127.0.0.1:18080/from-erlang", []}, [{timeout, 15000}], []),

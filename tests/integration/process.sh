@@ -16,28 +16,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_python
+need_tlsshim
 
-# policy NAME PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$WORK/$1.tlsshim.log
-log-level = info
-
-[$1]
-match = localhost:18080
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
 
 # ==== 1. fork ==========================================================================================

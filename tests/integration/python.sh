@@ -12,30 +12,13 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-TLOG=$WORK/tlsshim.log
+need_python
+need_tlsshim
 
-# policy NAME SERVER_PORT: a policy upgrading localhost:18080 to SERVER_PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$TLOG
-log-level = info
+# every policy: rule [api], logging to $TLOG
+POLICY_LOG=file:$TLOG POLICY_RULE=api
 
-[api]
-match = localhost:18080
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
-# run POLICY-NAME CMD...: run under tlsshim, with a time limit
-run() {
-    local p=$1
-    shift
-    timeout 40 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
+RUN_TIMEOUT=40   # run: the python clients get 40 s
 # all_field LOG FIELD: the distinct values of FIELD over all conn lines
 all_field() {
     grep -a '^conn ' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | sort | uniq -c | sed 's/^ *//'

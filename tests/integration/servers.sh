@@ -14,29 +14,9 @@
 set -u
 
 need_cmd curl
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
-CURL=(curl -sS --noproxy '*' --max-time 20)
+need_python
+need_tlsshim
 
-# policy NAME PORT [MATCH]: upgrade MATCH (default localhost:18080) to PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$WORK/$1.tlsshim.log
-log-level = info
-
-[$1]
-match = ${3:-localhost:18080}
-port = $2
-ca = $CERTS/ca.pem
-EOF
-}
-run() {
-    local p=$1
-    shift
-    timeout 30 "$TLSSHIM" -p "$WORK/$p.policy" "$@"
-}
 
 # ==== 1. nginx ==================================================================================
 if [ -x "${NGINX:-/usr/sbin/nginx}" ]; then

@@ -17,21 +17,11 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_python
+need_tlsshim
 
 start_tserver spn --mode echo
-write_policy "$WORK/spn.policy" <<EOF
-log = file:$WORK/spn.tlsshim.log
-log-level = info
-
-[spn]
-match = localhost:18080
-port = $spn_port
-ca = $CERTS/ca.pem
-EOF
+policy spn "$spn_port"
 sha() { printf '%b' "$1" | sha256sum | cut -d' ' -f1; }
 expected_sha=$(sha 'echo1 from the parent\necho2 from the parent\n')
 

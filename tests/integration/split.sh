@@ -26,25 +26,11 @@ set -u
 
 need_cmd rsync
 need_cmd stunnel4
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# policy NAME MATCH PORT: upgrade MATCH to 127.0.0.1:PORT
-policy() {
-    write_policy "$WORK/$1.policy" <<POL
-log = file:$WORK/$1.tlsshim.log
-log-level = debug
-
-[$1]
-match = $2
-port = $3
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
-}
+# every policy: 127.0.0.1:18080 (SNI localhost), logging at debug
+POLICY_LEVEL=debug POLICY_MATCH=127.0.0.1:18080
 
 # ==== (a) rsync daemon protocol through stunnel ===============================================
 mkdir -p "$WORK/module" "$WORK/dest"
@@ -78,7 +64,7 @@ _remember stunnel $!
 check "rsync: the daemon listens" wait_for_match "$WORK/rsyncd.log" "rsyncd version .* starting"
 check "rsync: stunnel listens" wait_for_match "$WORK/stunnel.log" "Configuration successful"
 plain_port=$(free_port)
-policy rsync "127.0.0.1:$plain_port" "$tls_port"
+POLICY_MATCH=127.0.0.1:$plain_port policy rsync "$tls_port" "server-name = localhost"
 tlsshim_run "$WORK/rsync.policy" rsync "rsync://127.0.0.1:$plain_port/mod/data.bin" "$WORK/dest/" \
     >"$WORK/rsync.out" 2>"$WORK/rsync.err"
 st=$?
@@ -100,7 +86,7 @@ head -c 300000 /dev/urandom >"$WORK/echo.bin"
 for who in child-reads parent-reads; do
     start_tserver "e${who%%-*}" --mode echo
     port_var="e${who%%-*}_port" log_var="e${who%%-*}_log"
-    policy "echo-$who" "127.0.0.1:18080" "${!port_var}"
+    policy "echo-$who" "${!port_var}" "server-name = localhost"
     tlsshim_run "$WORK/echo-$who.policy" "$PYTHON" "$CLIENTS/split_client.py" echo "$who" 127.0.0.1 18080 \
         "$WORK/echo.bin" >"$WORK/echo-$who.out" 2>"$WORK/echo-$who.err"
     st=$?
@@ -121,7 +107,7 @@ for who in child-reads parent-reads; do
     start_openssl_server "$name" -msg
     port_var="${name}_port" log_var="${name}_log" stdin_var="${name}_stdin_fd"
     slog=${!log_var} sfd=${!stdin_var}
-    policy "ku-$who" "127.0.0.1:18080" "${!port_var}"
+    policy "ku-$who" "${!port_var}" "server-name = localhost"
     fifo="$WORK/ku-$who.cmd" out="$WORK/ku-$who.read"
     rm -f "$fifo" "$out"
     mkfifo "$fifo"
@@ -162,7 +148,7 @@ done
 
 # ==== (c) one process used both directions: the other gets EIO for both ======================
 start_tserver whole --mode http
-policy whole "127.0.0.1:18080" "$whole_port"
+policy whole "$whole_port" "server-name = localhost"
 tlsshim_run "$WORK/whole.policy" "$PYTHON" "$CLIENTS/fork_client.py" 127.0.0.1 18080 parent-first \
     >"$WORK/whole.out" 2>"$WORK/whole.err"
 ok $? "whole connection: client exits 0"
@@ -175,7 +161,7 @@ like "$(cat "$WORK/whole.tlsshim.log")" "another process \(pid [0-9]+\) uses thi
 
 # ==== (d) a direction never moves: its owner exited, the other process gets EIO =================
 start_tserver hand --mode echo
-policy hand "127.0.0.1:18080" "$hand_port"
+policy hand "$hand_port" "server-name = localhost"
 tlsshim_run "$WORK/hand.policy" "$PYTHON" "$CLIENTS/split_client.py" handover parent-reads 127.0.0.1 18080 \
     >"$WORK/hand.out" 2>"$WORK/hand.err"
 ok $? "handover: client exits 0"

@@ -21,9 +21,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
+need_python
 LIB=${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY}
-[ -f "$TLSSHIM_LIBRARY" ] || bail_out "library not built: '$TLSSHIM_LIBRARY'"
+need_tlsshim
 
 start_tserver srv
 n=0
@@ -33,17 +33,9 @@ chmod 755 "$PUB"
 cp "$CERTS/ca.pem" "$PUB/ca.pem"
 chmod 644 "$PUB/ca.pem"
 trap 'rm -rf "$PUB"; _lib_cleanup' EXIT   # and lib.sh's own cleanup (servers)
-mkpolicy() { # mkpolicy FILE
-    write_policy "$1" <<POL
-log = stderr
-log-level = info
+# every policy: rule [srv], logging to stderr, the CA from $PUB
+POLICY_LOG=stderr POLICY_RULE=srv POLICY_CA=$PUB/ca.pem
 
-[srv]
-match = localhost:18080
-port = $srv_port
-ca = $PUB/ca.pem
-POL
-}
 # fetch URL-PATH [PRE-PYTHON-CODE]: run python under the library (no
 # launcher: the launcher would make the path absolute) and fetch the URL.
 fetch() {
@@ -70,20 +62,20 @@ ok $? "invalid policy, program that never connects: exits 0"
 is "$out" "" "invalid policy, program that never connects: no message"
 
 # ==== 2. relative path, then chdir ======================================================
-mkpolicy "$WORK/rel.policy"
+policy rel "$srv_port"
 out=$(cd "$WORK" && TLSSHIM_POLICY=rel.policy fetch /relative "os.chdir('/')" 2>"$WORK/rel.err")
 ok $? "relative TLSSHIM_POLICY, chdir / before connecting: fetch succeeds"
 served "relative path + chdir" /relative
 
 # ==== 3. the file deleted before the first connection ====================================
-mkpolicy "$WORK/gone.policy"
+policy gone "$srv_port"
 out=$(TLSSHIM_POLICY="$WORK/gone.policy" fetch /deleted "os.unlink('$WORK/gone.policy')" 2>"$WORK/gone.err")
 ok $? "policy file deleted before the first connection: fetch succeeds"
 served "deleted policy file" /deleted
 
 # ==== 4. privileges dropped before the first connection ===================================
 if nobody_can_read "$TLSSHIM_LIBRARY" "$(dirname "$TLSSHIM_LIBRARY")/libtlsshim-tls.so"; then
-    mkpolicy "$WORK/root.policy"
+    policy root "$srv_port"
     chmod 600 "$WORK/root.policy"
     out=$(TLSSHIM_POLICY="$WORK/root.policy" fetch /dropped \
         "os.setgroups([]); os.setgid(65534); os.setuid(65534); assert not os.access('$WORK/root.policy', os.R_OK)" \
@@ -101,7 +93,7 @@ fi
 # An ascending close loop (classic daemon start-up) closes ours at each
 # number it moves to, until there is no higher number left: the library must
 # read the file again by name, not run without rules.
-mkpolicy "$WORK/loop.policy"
+policy loop "$srv_port"
 out=$( (ulimit -n 1024 && TLSSHIM_POLICY="$WORK/loop.policy" fetch /closeall "
 for i in range(3, 1024):
     try:
@@ -116,7 +108,7 @@ served "close loop" /closeall
 # A raw dup2 system call (no libc, so no hook) puts another file on the
 # policy descriptor: a valid policy with no rules, which would let everything
 # through in clear.  The library must notice and refuse, not read it.
-mkpolicy "$WORK/real.policy"
+policy real "$srv_port"
 printf 'log = stderr\n' | write_policy "$WORK/norules.policy"
 before=$(tserver_conns "$srv_log")
 out=$(TLSSHIM_POLICY="$WORK/real.policy" fetch /swapped "

@@ -19,14 +19,8 @@ THREADS=32
 TOTAL=$((THREADS * ROUNDS))
 
 start_tserver srv
-write_policy "$WORK/p.policy" <<POL
-log = file:$WORK/tlsshim.log
-[stress]
-match = 127.0.0.1:18080
-port = $srv_port
-server-name = localhost
-ca = $CERTS/ca.pem
-POL
+POLICY_LOG=file:$TLOG POLICY_LEVEL='' POLICY_RULE=stress POLICY_MATCH=127.0.0.1:18080 \
+    policy p "$srv_port" "server-name = localhost"
 
 out=$(TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}" \
     timeout 120 "$TLSSHIM" -p "$WORK/p.policy" "$CLIENT" 18080 "$THREADS" "$ROUNDS" 2>"$WORK/client.err")

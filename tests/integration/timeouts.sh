@@ -20,31 +20,15 @@
 set -u
 
 need_cmd curl
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/ca.pem" ] || bail_out "certificates missing in '$CERTS'"
-CLIENTS=$top_srcdir/tests/integration/clients
+need_tlsshim
 
 # ---- the silent server -----------------------------------------------------------------------
-SLOG=$WORK/silent.log
-: >"$SLOG"
-"$PYTHON" "$CLIENTS/silent_server.py" "$WORK/silent.port" "$SLOG" 30 </dev/null >"$WORK/silent.err" 2>&1 &
-_remember silent $!
-for _ in $(seq 100); do [ -s "$WORK/silent.port" ] && break; sleep 0.05; done
-[ -s "$WORK/silent.port" ] || bail_out "silent server did not start: $(cat "$WORK/silent.err")"
-SPORT=$(cat "$WORK/silent.port")
+start_server silent "$PYTHON" "$CLIENTS/silent_server.py" "$WORK/silent.port" "$WORK/silent.log" 30
+SLOG=$silent_log SPORT=$silent_port
 
-policy() {
-    write_policy "$WORK/$1.policy" <<EOF
-log = file:$WORK/$1.tlsshim.log
-log-level = info
+# every policy: rule [hung] to the silent server
+POLICY_RULE=hung
 
-[hung]
-match = localhost:18080
-port = $SPORT
-ca = $CERTS/ca.pem
-handshake-timeout = $2
-EOF
-}
 now() { date +%s.%N; }
 # within T0 LOW HIGH: is (now - T0) in [LOW, HIGH]?  Prints the elapsed time.
 elapsed() { "$PYTHON" -c "import sys; print('%.2f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$(now)" "$1"; }
@@ -71,7 +55,7 @@ silent_conn() {
 }
 
 # ==== 1. handshake-timeout = 1s ============================================================
-policy one 1s
+policy one "$SPORT" "handshake-timeout = 1s"
 t0=$(now)
 out=$(tlsshim_run "$WORK/one.policy" curl -v -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>&1)
 st=$?
@@ -131,7 +115,7 @@ for mode in blocking nonblocking; do
 done
 
 # ==== 2. handshake-timeout = 3s: not earlier =================================================
-policy three 3s
+policy three "$SPORT" "handshake-timeout = 3s"
 t0=$(now)
 tlsshim_run "$WORK/three.policy" curl -sS --noproxy '*' --max-time 20 -o /dev/null http://localhost:18080/x 2>/dev/null
 st=$?

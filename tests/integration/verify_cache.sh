@@ -18,17 +18,17 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 set -u
 
-[ -x "$PYTHON" ] || skip_all "python3 not found at '$PYTHON'"
-[ -x "$TLSSHIM" ] || bail_out "launcher not built: '$TLSSHIM'"
-[ -f "$CERTS/pin-other.txt" ] || bail_out "certificates missing in '$CERTS'"
+need_python
+need_tlsshim pin-other.txt
 need_cmd certtool
 FETCH=$top_srcdir/tests/integration/clients/fetch_seq.py
 PIN_GOOD=$(cat "$CERTS/pin-server.txt")
 PIN_OTHER=$(cat "$CERTS/pin-other.txt")
 
-# policy NAME PORT: rule [good] for localhost:18080 (right pin) and rule
+# pin_policy NAME PORT: rule [good] for localhost:18080 (right pin) and rule
 # [other] for localhost:18081 (a pin that matches no key), both to PORT.
-policy() {
+# Two rules: lib.sh's policy writes one.
+pin_policy() {
     write_policy "$WORK/$1.policy" <<POL
 log = file:$WORK/$1.tlsshim.log
 log-level = info
@@ -51,7 +51,7 @@ POL
 
 # ==== 1. used, and per rule ===========================================================
 start_tserver srv
-policy cache "$srv_port"
+pin_policy cache "$srv_port"
 out=$(timeout 60 "$TLSSHIM" -p "$WORK/cache.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/one http://localhost:18080/two http://localhost:18081/three 2>"$WORK/cache.err")
 is "$out" "ok ok error" "one process: two fetches through [good] succeed, the one through [other] fails"
@@ -90,19 +90,6 @@ make_cert() {
         fi
     } >"$WORK/$name.certtool.out" 2>&1 || bail_out "certtool: $(cat "$WORK/$name.certtool.out")"
 }
-# one_rule NAME PORT CA: policy NAME with rule [NAME], localhost:18080 -> PORT
-one_rule() {
-    write_policy "$WORK/$1.policy" <<POL
-log = file:$WORK/$1.tlsshim.log
-log-level = info
-
-[$1]
-match = localhost:18080
-port = $2
-ca = $3
-resume = off
-POL
-}
 LEAF=('dns_name = "localhost"' 'tls_www_server' 'signing_key')
 
 # ==== 2. never past the chain's expiry ================================================
@@ -110,7 +97,7 @@ LEAF=('dns_name = "localhost"' 'tls_www_server' 'signing_key')
 make_cert short "$CERTS/ca" 'cn = "localhost"' 'serial = 77' \
     "activation_date = \"$(utc '-1 hour')\"" "expiration_date = \"$(utc '+4 seconds')\"" "${LEAF[@]}"
 start_tserver short --cert "$WORK/short.pem" --key "$WORK/short-key.pem"
-one_rule short "$short_port" "$CERTS/ca.pem"
+policy short "$short_port" "resume = off"
 out=$(timeout 60 "$TLSSHIM" -p "$WORK/short.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/before sleep:6 http://localhost:18080/after 2>"$WORK/short.err")
 is "$out" "ok error" "one process: the fetch before the expiry succeeds, the one after fails"
@@ -131,7 +118,7 @@ make_cert shortca self 'cn = "short-lived test CA"' 'serial = 78' \
 make_cert byshort "$WORK/shortca" 'cn = "localhost"' 'serial = 79' \
     "activation_date = \"$(utc '-1 hour')\"" 'expiration_days = 3650' "${LEAF[@]}"
 start_tserver anchor --cert "$WORK/byshort.pem" --key "$WORK/byshort-key.pem"
-one_rule anchor "$anchor_port" "$WORK/shortca.pem"
+POLICY_CA=$WORK/shortca.pem policy anchor "$anchor_port" "resume = off"
 out=$(timeout 60 "$TLSSHIM" -p "$WORK/anchor.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/a1 http://localhost:18080/a2 sleep:6 http://localhost:18080/a3 2>"$WORK/anchor.err")
 is "$out" "ok ok error" "one process: two fetches before the CA expires succeed, the one after fails"

@@ -14,6 +14,7 @@
 
 #include "hosts.h"
 #include "tap.h"
+#include "unit.h"
 
 static struct hosts *parse(const char *text)
 {
@@ -280,10 +281,7 @@ static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return unit_rnd(&rng_state);
 }
 
 static void test_fuzz(void)

@@ -17,6 +17,7 @@
 #include "policy.h"
 #include "policy_load.h"
 #include "tap.h"
+#include "unit.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -96,45 +97,6 @@ static const char *mstr(const struct policy_match *m)
 {
 	static char buf[POLICY_MATCH_STRLEN];
 	return policy_match_str(m, buf, sizeof buf);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 4096;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
-{
-	unlink(path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return false;
-	bool okk = write(fd, text, len) == (ssize_t)len;
-	close(fd);
-	return okk && chmod(path, mode) == 0;
 }
 
 /* Do two policies say the same thing? */
@@ -1292,7 +1254,7 @@ static void test_examples(void)
 		char path[PATH_MAX];
 		size_t len = 0;
 		snprintf(path, sizeof path, "%s/policy/%s", top, ex[i].file);
-		char *text = read_file(path, &len);
+		char *text = unit_read_file(path, &len);
 		ok(text != NULL, "read example %s", path);
 		if (!text)
 			continue;
@@ -1400,32 +1362,32 @@ static void test_load(void)
 	snprintf(path, sizeof path, "%s/policy", dir);
 
 	static const char text[] = "[a]\nmatch = a.example.com:443\n";
-	write_file(path, text, sizeof text - 1, 0644);
+	unit_write_file(path, text, sizeof text - 1, 0644);
 	struct policy *p = policy_load(path, err, sizeof err);
 	ok(p && p->n_rules == 1, "policy_load of a good file%s%s", p ? "" : ": ", p ? "" : err);
 	policy_free(p);
 
-	write_file(path, text, sizeof text - 1, 0600);
+	unit_write_file(path, text, sizeof text - 1, 0600);
 	p = policy_load(path, err, sizeof err);
 	ok(p != NULL, "mode 0600 is fine");
 	policy_free(p);
 
-	write_file(path, "[a]\nmatch = a.example.com:443\nprot = 1\n", 37, 0644);
+	unit_write_file(path, "[a]\nmatch = a.example.com:443\nprot = 1\n", 37, 0644);
 	p = policy_load(path, err, sizeof err);
 	snprintf(body, sizeof body, "%s:3: unknown key \"prot\" in rule [a]", path);
 	ok(!p && strcmp(err, body) == 0, "parse error formatted PATH:LINE: reason (%s)", err);
 	policy_free(p);
 
-	write_file(path, text, sizeof text - 1, 0664);
+	unit_write_file(path, text, sizeof text - 1, 0664);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, "writable by group or others") && strncmp(err, path, strlen(path)) == 0,
 	   "group-writable policy refused (%s)", err);
-	write_file(path, text, sizeof text - 1, 0646);
+	unit_write_file(path, text, sizeof text - 1, 0646);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, "writable by group or others"), "world-writable policy refused");
 
 	snprintf(other, sizeof other, "%s/link", dir);
-	write_file(path, text, sizeof text - 1, 0644);
+	unit_write_file(path, text, sizeof text - 1, 0644);
 	ok(symlink(path, other) == 0, "make a symlink to the policy");
 	p = policy_load(other, err, sizeof err);
 	ok(!p && strstr(err, "symbolic link"), "symlinked policy refused (%s)", err);
@@ -1449,10 +1411,10 @@ static void test_load(void)
 	size_t mib = 1024 * 1024;
 	char *huge = malloc(mib + 1);
 	memset(huge, '\n', mib + 1);
-	write_file(path, huge, mib + 1, 0644);
+	unit_write_file(path, huge, mib + 1, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, "too large"), "a file over 1 MiB is refused (%s)", err);
-	write_file(path, huge, mib, 0644);
+	unit_write_file(path, huge, mib, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(p != NULL, "a 1 MiB file is accepted");
 	policy_free(p);
@@ -1463,12 +1425,12 @@ static void test_load(void)
 	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
 	snprintf(cert, sizeof cert, "%s/c.pem", dir);
 	snprintf(key, sizeof key, "%s/k.pem", dir);
-	write_file(ca, "x", 1, 0644);
-	write_file(cert, "x", 1, 0644);
-	write_file(key, "x", 1, 0600);
+	unit_write_file(ca, "x", 1, 0644);
+	unit_write_file(cert, "x", 1, 0644);
+	unit_write_file(key, "x", 1, 0600);
 	int n = snprintf(body, sizeof body, "# mtls\n[m]\nmatch = m.example.com:443\nca = %s\ncert = %s\n\nkey = %s\n",
 			 ca, cert, key);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(p && p->rules[0].key && strcmp(p->rules[0].key, key) == 0, "ca/cert/key files present%s%s",
 	   p ? "" : ": ", p ? "" : err);
@@ -1480,11 +1442,11 @@ static void test_load(void)
 	snprintf(want, sizeof want, "%s:7: cannot read key file %s: No such file or directory", path, key);
 	ok(!p && strcmp(err, want) == 0, "missing key file reported at its line: %s", err);
 
-	write_file(key, "x", 1, 0620);
+	unit_write_file(key, "x", 1, 0620);
 	p = policy_load(path, err, sizeof err);
 	snprintf(want, sizeof want, "%s:7: key file %s is writable by group or others (mode 0620)", path, key);
 	ok(!p && strcmp(err, want) == 0, "group-writable key file refused: %s", err);
-	write_file(key, "x", 1, 0600);
+	unit_write_file(key, "x", 1, 0600);
 
 	chmod(ca, 0666);
 	p = policy_load(path, err, sizeof err);
@@ -1496,12 +1458,12 @@ static void test_load(void)
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, ":5: cert file") && strstr(err, "not a regular file"), "cert is a directory: %s", err);
 	rmdir(cert);
-	write_file(cert, "x", 1, 0644);
+	unit_write_file(cert, "x", 1, 0644);
 
 	/* A symlinked key is followed, and the target checked. */
 	char target[PATH_MAX];
 	snprintf(target, sizeof target, "%s/real-key.pem", dir);
-	write_file(target, "x", 1, 0600);
+	unit_write_file(target, "x", 1, 0600);
 	unlink(key);
 	ok(symlink(target, key) == 0, "make a symlinked key file");
 	p = policy_load(path, err, sizeof err);
@@ -1517,20 +1479,20 @@ static void test_load(void)
 	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\nca = %s\n"
 		     "cert = pkcs11:token=tlsshim;object=client;type=cert\n"
 		     "key = pkcs11:token=tlsshim;object=client;type=private?pin-value=1234\n", ca);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(p && policy_is_pkcs11(p->rules[0].cert) && policy_is_pkcs11(p->rules[0].key),
 	   "PKCS#11 cert and key: no file checks%s%s", p ? "" : ": ", p ? "" : err);
 	policy_free(p);
 	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\ncert = %s/missing.crt\n"
 		     "key = pkcs11:object=client;type=private\n", dir);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, ":3: cannot read cert file") && strstr(err, "missing.crt"),
 	   "a file cert next to a URI key is still checked: %s", err);
 	n = snprintf(body, sizeof body, "[m]\nmatch = m.example.com:443\ncert = pkcs11:object=client\n"
 		     "key = %s/missing.key\n", dir);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, ":4: cannot read key file") && strstr(err, "missing.key"),
 	   "a file key next to a URI cert is still checked: %s", err);
@@ -1540,12 +1502,12 @@ static void test_load(void)
 	snprintf(keylog, sizeof keylog, "%s/keys.log", dir);
 	n = snprintf(body, sizeof body, "log-format = json\nkeylog = %s\n[a]\nmatch = a.example.com:443\n",
 		     keylog);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(p && p->keylog_path && strcmp(p->keylog_path, keylog) == 0 && p->log_format == POLICY_FORMAT_JSON,
 	   "keylog file absent, directory present: fine%s%s", p ? "" : ": ", p ? "" : err);
 	policy_free(p);
-	write_file(keylog, "", 0, 0600);
+	unit_write_file(keylog, "", 0, 0600);
 	p = policy_load(path, err, sizeof err);
 	ok(p != NULL, "keylog file present, mode 0600: fine%s%s", p ? "" : ": ", p ? "" : err);
 	policy_free(p);
@@ -1563,7 +1525,7 @@ static void test_load(void)
 	   "world-writable keylog refused: %s", err);
 	chmod(keylog, 0600);
 	snprintf(target, sizeof target, "%s/real-keys.log", dir);
-	write_file(target, "", 0, 0600);
+	unit_write_file(target, "", 0, 0600);
 	unlink(keylog);
 	ok(symlink(target, keylog) == 0, "make a symlinked keylog file");
 	p = policy_load(path, err, sizeof err);
@@ -1578,18 +1540,18 @@ static void test_load(void)
 	snprintf(kdir, sizeof kdir, "%s/nodir", dir);
 	snprintf(keylog, sizeof keylog, "%s/nodir/keys.log", dir);
 	n = snprintf(body, sizeof body, "\n\n\nkeylog = %s\n", keylog);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	snprintf(want, sizeof want, "%s:4: keylog file %s: cannot use its directory %s: No such file or directory",
 		 path, keylog, kdir);
 	ok(!p && strcmp(err, want) == 0, "keylog in a missing directory refused: %s", err);
-	write_file(kdir, "x", 1, 0600);
+	unit_write_file(kdir, "x", 1, 0600);
 	p = policy_load(path, err, sizeof err);
 	ok(!p && strstr(err, ":4: cannot check keylog file") && strstr(err, "Not a directory"),
 	   "keylog under a regular file refused: %s", err);
 	unlink(kdir);
 	n = snprintf(body, sizeof body, "keylog = /keys.log\n");
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 	p = policy_load(path, err, sizeof err);
 	ok(p || strstr(err, "keylog file /keys.log") != NULL, "keylog in / (the directory exists)%s%s",
 	   p ? "" : ": ", p ? "" : err);
@@ -1598,10 +1560,10 @@ static void test_load(void)
 	/* Back to the mutual-TLS policy. */
 	n = snprintf(body, sizeof body, "# mtls\n[m]\nmatch = m.example.com:443\nca = %s\ncert = %s\n\nkey = %s\n",
 		     ca, cert, key);
-	write_file(path, body, (size_t)n, 0644);
+	unit_write_file(path, body, (size_t)n, 0644);
 
 	if (geteuid() == 0) {
-		write_file(key, "x", 1, 0600);
+		unit_write_file(key, "x", 1, 0600);
 		if (chown(key, 4242, 4242) == 0) {
 			p = policy_load(path, err, sizeof err);
 			ok(!p && strstr(err, "owned by uid 4242"), "key owned by another user refused: %s", err);
@@ -1609,9 +1571,9 @@ static void test_load(void)
 		}
 		char klog[PATH_MAX];
 		snprintf(klog, sizeof klog, "%s/keys.log", dir);
-		write_file(klog, "", 0, 0600);
+		unit_write_file(klog, "", 0, 0600);
 		n = snprintf(body, sizeof body, "keylog = %s\n", klog);
-		write_file(path, body, (size_t)n, 0644);
+		unit_write_file(path, body, (size_t)n, 0644);
 		if (chown(klog, 4242, 4242) == 0) {
 			p = policy_load(path, err, sizeof err);
 			ok(!p && strstr(err, ":1: keylog file") && strstr(err, "owned by uid 4242"),
@@ -1619,7 +1581,7 @@ static void test_load(void)
 			policy_free(p);
 		}
 		unlink(klog);
-		write_file(path, text, sizeof text - 1, 0644);
+		unit_write_file(path, text, sizeof text - 1, 0644);
 		if (chown(path, 4242, 0) == 0) {
 			p = policy_load(path, err, sizeof err);
 			ok(!p && strstr(err, "owned by uid 4242"), "policy owned by another user refused: %s", err);
@@ -1649,7 +1611,7 @@ static void test_load(void)
 	snprintf(cfg, sizeof cfg, "%s/.config/tlsshim", dir);
 	mkdir(cfg, 0700);
 	snprintf(cfg, sizeof cfg, "%s/.config/tlsshim/policy", dir);
-	write_file(cfg, text, sizeof text - 1, 0644);
+	unit_write_file(cfg, text, sizeof text - 1, 0644);
 	r = policy_find(buf, sizeof buf);
 	ok(r && strcmp(r, cfg) == 0, "policy_find: empty TLSSHIM_POLICY ignored, ~/.config/tlsshim/policy found");
 	unlink(cfg);
@@ -1684,10 +1646,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return unit_rnd(&rng_state);
 }
 
 static void test_fuzz(void)
