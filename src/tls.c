@@ -1154,17 +1154,19 @@ static bool cur_bytes(const struct cursor *cur, unsigned char *mem, size_t n, bo
 }
 
 /* The next *N bytes as one piece of memory: where they lie when one buffer
- * holds them all, else gathered into *GATHER (CAP bytes, allocated on
- * first use).  Without memory for that, only the current buffer's (*N
- * shrinks). */
-static const void *cur_piece(const struct cursor *cur, size_t *n, unsigned char **gather, size_t cap)
+ * holds them all, else gathered into *GATHER, allocated on first use with
+ * the size of that first piece (the caller's pieces never grow).  Without
+ * memory for it, only the current buffer's bytes (*N shrinks).  GnuTLS
+ * encrypts a record from one buffer: a record that spans two of the
+ * program's is the only copy a vector costs. */
+static const void *cur_piece(const struct cursor *cur, size_t *n, unsigned char **gather)
 {
 	const char *here = (const char *)cur->iov->iov_base + cur->off;
 	size_t in_here = cur->iov->iov_len - cur->off;
 
 	if (in_here >= *n)
 		return here;
-	if (!*gather && !(*gather = malloc(cap))) {
+	if (!*gather && !(*gather = malloc(*n))) {
 		*n = in_here;
 		return here;
 	}
@@ -1340,7 +1342,7 @@ static ssize_t send_records(struct tls *tls, struct cursor *cur, size_t done)
 		cap = tls->send_cap;
 	while (cur->left > 0) {
 		chunk = cur->left > cap ? cap : cur->left;
-		piece = cur_piece(cur, &chunk, &gather, cap);
+		piece = cur_piece(cur, &chunk, &gather);
 		io_arm(tls, DIR_WRITE);
 		ret = gnutls_record_send(tls->session, piece, chunk);
 		if (ret > 0) {
