@@ -553,9 +553,10 @@ static int handshake_failed(struct conn *conn, int ret)
 }
 
 /* One handshake step (HANDSHAKING, both locks held): 0 when OPEN, -EAGAIN
- * (conn->hs_events says for what), -EINTR (a non-blocking step only), or a
- * negative errno (then FAILED).  A blocking step interrupted by a signal
- * goes on, as the handshake inside connect() always has. */
+ * (conn->hs_events says for what), or a negative errno (then FAILED).  A
+ * blocking step interrupted by a signal goes on, as it always has: the
+ * program's connect() (or the read or write that finishes the handshake)
+ * does not see EINTR for it. */
 static int handshake_step(struct conn *conn, bool nonblock)
 {
 	int ret;
