@@ -1020,11 +1020,24 @@ static void io_arm(struct tls *tls, unsigned dirs)
 		tls->w_eagain = false;
 }
 
+/* What a call on DIRS that would block waits for.  A call on one direction
+ * waits for that one; the handshake (both directions, both ours) for what
+ * GnuTLS says.  (Only the handshake asks GnuTLS: its direction mark is
+ * written by the reader and the writer alike.) */
+static int want_of(struct tls *tls, unsigned dirs)
+{
+	if (dirs == DIR_READ)
+		return TLS_WANT_POLLIN;
+	if (dirs == DIR_WRITE)
+		return TLS_WANT_POLLOUT;
+	return gnutls_record_get_direction(tls->session) ? TLS_WANT_POLLOUT : TLS_WANT_POLLIN;
+}
+
 /* The retry rule of every call that moves records.  RET (< 0) is what
  * GnuTLS returned to a call on DIRS; return AGAIN (call it again) or the
  * call's result:
- * - GNUTLS_E_AGAIN when the transport of DIRS would block: the direction
- *   GnuTLS waits for, TLS_WANT_POLLIN or TLS_WANT_POLLOUT.  Without that,
+ * - GNUTLS_E_AGAIN when the transport of DIRS would block: what the call
+ *   waits for, TLS_WANT_POLLIN or TLS_WANT_POLLOUT (want_of).  Without that,
  *   GnuTLS handled a record that carried no data (a ticket, a KeyUpdate):
  *   AGAIN.
  * - GNUTLS_E_INTERRUPTED: a signal interrupted a blocking wait: -EINTR
@@ -1036,12 +1049,11 @@ static int outcome(struct tls *tls, int ret, unsigned dirs, const char *during)
 {
 	bool blocked = ((dirs & DIR_READ) && tls->r_eagain) || ((dirs & DIR_WRITE) && tls->w_eagain);
 	int flags = dirs & DIR_READ ? tls->rflags : tls->wflags;
-	int want = gnutls_record_get_direction(tls->session) ? TLS_WANT_POLLOUT : TLS_WANT_POLLIN;
 
 	if (ret == GNUTLS_E_AGAIN)
-		return blocked ? want : AGAIN;
+		return blocked ? want_of(tls, dirs) : AGAIN;
 	if (ret == GNUTLS_E_INTERRUPTED)
-		return flags & MSG_DONTWAIT ? want : -EINTR;
+		return flags & MSG_DONTWAIT ? want_of(tls, dirs) : -EINTR;
 	if ((dirs & DIR_READ) && !gnutls_error_is_fatal(ret))
 		return AGAIN;
 	return fatal(tls, ret, during);
