@@ -16,10 +16,11 @@
  * The two WANT values lie outside errno's range.
  *
  * One session serves one role: tls_new_client() makes a client session.
- * Everything after creation (the handshake, I/O, close_notify, tickets,
+ * Everything after creation (the handshake, I/O, close_notify, KeyUpdate,
  * the log's tls_info) is the same call for either role; a server session
  * is a second constructor over struct tls_params, with its own role
- * parameters beside struct tls_client_params. */
+ * parameters beside struct tls_client_params.  (Tickets to keep, 0-RTT
+ * to send and a certificate request are a client's.) */
 #ifndef TLSSHIM_TLS_H
 #define TLSSHIM_TLS_H
 
