@@ -25,6 +25,8 @@
 #define EARLY_GRACE_NS (50 * 1000000LL)
 /* rekey-after: at most four KeyUpdates a second. */
 #define REKEY_MIN_NS (250 * 1000000LL)
+/* 0-RTT from a vector of buffers: at most this much is gathered. */
+#define EARLY_GATHER_MAX 65536
 
 
 static bool mine(struct conn *conn, enum owner_dir dir);
@@ -36,10 +38,30 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* The engine's mode for a call that must not (may) wait. */
+static enum tls_io io_mode(bool nonblock)
+{
+	return nonblock ? TLS_NONBLOCKING : TLS_BLOCKING;
+}
+
+/* An engine result in this file's terms: the engine's "would block"
+ * (either direction) is -EAGAIN; counts and errnos stay. */
+static ssize_t as_errno(ssize_t ret)
+{
+	return ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT ? -EAGAIN : ret;
+}
+
+/* After as_errno: does RET end the connection (neither "would block" nor
+ * a signal)? */
+static bool broken(ssize_t ret)
+{
+	return ret < 0 && ret != -EAGAIN && ret != -EINTR;
+}
+
 struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen)
 {
 	struct conn *conn = calloc(1, sizeof *conn);
-	struct tls_params tp;
+	struct tls_client_params tp;
 	struct stat st;
 	void *ticket = NULL;
 	size_t ticket_len = 0;
@@ -54,6 +76,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	pthread_mutex_init(&conn->rlock, NULL);
 	pthread_mutex_init(&conn->wlock, NULL);
 	atomic_init(&conn->state, CONN_CONNECTING);
+	conn->hs_events = POLLIN; /* what a session that has not begun waits for */
 	conn->fd = params->fd;
 	if (fstat(params->fd, &st) == 0) {
 		conn->sock_dev = st.st_dev;
@@ -78,18 +101,18 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	 * with any): the handshake then waits for the program's first write. */
 	conn->early_pending = params->rule->early_data && ticket && early_max > 0;
 	memset(&tp, 0, sizeof tp);
-	tp.rule = params->rule;
-	tp.fd = params->fd;
+	tp.common.rule = params->rule;
+	tp.common.fd = params->fd;
+	tp.common.keylog_fd = log_keylog_fd();
+	tp.common.guard_arg = conn;
+	tp.common.may_push = may_push;
+	tp.common.update_requested = peer_update_request;
 	tp.sni = params->sni;
 	tp.verify_name = params->verify_name;
 	tp.ticket = ticket;
 	tp.ticket_len = ticket_len;
 	tp.early_data = conn->early_pending;
-	tp.keylog_fd = log_keylog_fd();
-	tp.guard_arg = conn;
-	tp.may_push = may_push;
-	tp.update_requested = peer_update_request;
-	ret = tls_open(&conn->tls, &tp, err, errlen);
+	ret = tls_new_client(&conn->tls, &tp, err, errlen);
 	free(ticket);
 	if (ret < 0) {
 		conn_unref(conn);
@@ -469,95 +492,130 @@ static int resend_rejected_early(struct conn *conn)
 		return 0;
 	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
 		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
-	ret = tls_send(conn->tls, conn->early_buf, conn->early_len);
+	ret = as_errno(tls_send(conn->tls, conn->early_buf, conn->early_len, TLS_BLOCKING));
 	free(conn->early_buf);
 	conn->early_buf = NULL;
 	return ret < 0 && ret != -EAGAIN ? (int)ret : 0;
 }
 
+/* TCP completion (CONNECTING, both locks held): 0 when connected (now
+ * HANDSHAKING), -EAGAIN, or a negative errno (then FAILED). */
+static int connect_step(struct conn *conn, bool nonblock)
+{
+	struct pollfd pfd = { .fd = conn->fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int ret, err;
+
+	ret = real.poll(&pfd, 1, nonblock ? 0 : -1);
+	if (ret == 0)
+		return -EAGAIN;
+	if (ret < 0)
+		return -errno;
+	if (real.getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		log_failure(conn, "connect failed", strerror(err));
+		fail(conn, err, err);
+		return -err;
+	}
+	atomic_store(&conn->state, CONN_HANDSHAKING);
+	if (conn->early_pending)
+		conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+	return 0;
+}
+
+/* The handshake failed with RET (both locks held): say why, enter FAILED.
+ * Return what the program's call gets: connect()'s errno (SO_ERROR) -- a
+ * timeout says so, so that nobody looks for a closed port; any other
+ * failure is a refusal.  Later I/O gets conn->error. */
+static int handshake_failed(struct conn *conn, int ret)
+{
+	char why[96];
+
+	if (ret == -ETIMEDOUT) {
+		snprintf(why, sizeof why, "the server did not complete the handshake within %u ms (%s)",
+			 conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
+		log_failure(conn, "TLS handshake timed out", why);
+	} else {
+		log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
+	}
+	warn_keylog(conn);
+	if (conn->early_sent)
+		log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
+			  "sent again (the server may have acted on them)", rule_name(conn),
+			  conn->app_dest, conn->dest, conn->early_len);
+	if (ret == -ETIMEDOUT) {
+		fail(conn, ETIMEDOUT, ETIMEDOUT);
+		return -ETIMEDOUT;
+	}
+	fail(conn, ret == -EPROTO ? EPROTO : ECONNRESET, ECONNREFUSED);
+	return -ECONNREFUSED;
+}
+
+/* One handshake step (HANDSHAKING, both locks held): 0 when OPEN, -EAGAIN
+ * (conn->hs_events says for what), or a negative errno (then FAILED).  A
+ * blocking step interrupted by a signal goes on, as it always has: the
+ * program's connect() (or the read or write that finishes the handshake)
+ * does not see EINTR for it. */
+static int handshake_step(struct conn *conn, bool nonblock)
+{
+	int ret;
+
+	if (conn->deadline_ns && now_ns() > conn->deadline_ns) {
+		char why[96];
+
+		snprintf(why, sizeof why, "the server did not complete the handshake within %u ms",
+			 conn->rule->handshake_timeout_ms);
+		log_failure(conn, "TLS handshake timed out", why);
+		fail(conn, ETIMEDOUT, ETIMEDOUT);
+		return -ETIMEDOUT;
+	}
+	/* Reached without the program writing first: no early data; the
+	 * handshake starts now, and so does its clock. */
+	if (conn->early_pending) {
+		conn->early_pending = false;
+		reset_deadline(conn);
+	}
+	do
+		ret = tls_handshake(conn->tls, io_mode(nonblock));
+	while (ret == -EINTR && !nonblock);
+	if (ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT) {
+		conn->hs_events = ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		return -EAGAIN;
+	}
+	if (ret == -EINTR)
+		return ret;
+	if (ret < 0)
+		return handshake_failed(conn, ret);
+	atomic_store(&conn->state, CONN_OPEN);
+	conn->deadline_ns = 0;
+	log_open(conn);
+	ret = resend_rejected_early(conn);
+	if (ret < 0) {
+		log_failure(conn, "resending rejected early data failed", tls_reason(conn->tls));
+		fail(conn, -ret, -ret);
+	}
+	return ret;
+}
+
 /* One step of TCP completion + handshake.  Both locks held.  Return 0 when
- * OPEN, -EAGAIN, or a negative errno (then FAILED). */
+ * OPEN (or HANDSHAKING with 0-RTT waiting for the first write), -EAGAIN,
+ * -EINTR, or a negative errno (then FAILED). */
 static int step_locked(struct conn *conn, bool nonblock)
 {
-	int ret, err;
-	socklen_t len = sizeof err;
+	int ret;
 
 	if (state_of(conn) == CONN_CONNECTING) {
-		struct pollfd pfd = { .fd = conn->fd, .events = POLLOUT };
-
-		ret = real.poll(&pfd, 1, nonblock ? 0 : -1);
-		if (ret == 0)
-			return -EAGAIN;
+		ret = connect_step(conn, nonblock);
 		if (ret < 0)
-			return -errno;
-		if (real.getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		if (err) {
-			log_failure(conn, "connect failed", strerror(err));
-			fail(conn, err, err);
-			return -err;
-		}
-		atomic_store(&conn->state, CONN_HANDSHAKING);
-		if (conn->early_pending) {
-			conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+			return ret;
+		if (conn->early_pending)
 			return 0; /* the handshake starts with the program's first write */
-		}
 	}
 	if (state_of(conn) == CONN_HANDSHAKING) {
-		if (conn->deadline_ns && now_ns() > conn->deadline_ns) {
-			char why[96];
-
-			snprintf(why, sizeof why, "the server did not complete the handshake within %u ms",
-				 conn->rule->handshake_timeout_ms);
-			log_failure(conn, "TLS handshake timed out", why);
-			fail(conn, ETIMEDOUT, ETIMEDOUT);
-			return -ETIMEDOUT;
-		}
-		/* Reached without the program writing first: no early data;
-		 * the handshake starts now, and so does its clock. */
-		if (conn->early_pending) {
-			conn->early_pending = false;
-			reset_deadline(conn);
-		}
-		tls_set_nonblock(conn->tls, nonblock);
-		ret = tls_handshake(conn->tls);
-		tls_set_nonblock(conn->tls, false);
-		if (ret == -EAGAIN || ret == -EINTR)
+		ret = handshake_step(conn, nonblock);
+		if (ret < 0)
 			return ret;
-		if (ret == -ETIMEDOUT) {
-			char why[96];
-
-			snprintf(why, sizeof why, "the server did not complete the handshake within %u ms (%s)",
-				 conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
-			log_failure(conn, "TLS handshake timed out", why);
-		} else if (ret < 0) {
-			log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
-		}
-		if (ret < 0) {
-			warn_keylog(conn);
-			if (conn->early_sent)
-				log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
-					  "sent again (the server may have acted on them)", rule_name(conn),
-					  conn->app_dest, conn->dest, conn->early_len);
-			/* connect()'s errno (SO_ERROR): a timeout says so, so
-			 * that nobody looks for a closed port; any other
-			 * failure is a refusal.  Later I/O gets ERROR. */
-			if (ret == -ETIMEDOUT) {
-				fail(conn, ETIMEDOUT, ETIMEDOUT);
-				return -ETIMEDOUT;
-			}
-			fail(conn, ret == -EPROTO ? EPROTO : ECONNRESET, ECONNREFUSED);
-			return -ECONNREFUSED;
-		}
-		atomic_store(&conn->state, CONN_OPEN);
-		conn->deadline_ns = 0;
-		log_open(conn);
-		ret = resend_rejected_early(conn);
-		if (ret < 0) {
-			log_failure(conn, "resending rejected early data failed", tls_reason(conn->tls));
-			fail(conn, (int)-ret, (int)-ret);
-			return ret;
-		}
 	}
 	if (state_of(conn) == CONN_FAILED)
 		return -conn->error;
@@ -644,9 +702,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	conn->roff = 0;
 	if (conn->rlen >= RBUF_SIZE)
 		return conn->rlen;
-	tls_set_read_nonblock(conn->tls, nonblock);
-	ret = tls_recv(conn->tls, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen);
-	tls_set_read_nonblock(conn->tls, false);
+	ret = as_errno(tls_recv(conn->tls, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, io_mode(nonblock)));
 	save_ticket(conn);
 	if (ret > 0) {
 		conn->rlen += ret;
@@ -654,7 +710,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	} else if (ret == 0) {
 		conn->eof = true;
 		atomic_fetch_add(&conn->rgen, 1);
-	} else if (ret != -EAGAIN && ret != -EINTR) {
+	} else if (broken(ret)) {
 		read_failed(conn, ret);
 		atomic_fetch_add(&conn->rgen, 1);
 	}
@@ -723,15 +779,11 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 			break;
 		} else if (peek) {
 			ret = fill_rbuf(conn, dontwait);
-			if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
-				break;
 			if (ret < 0)
 				break;
 			continue;
 		} else {
-			tls_set_read_nonblock(conn->tls, dontwait);
-			ret = tls_recv(conn->tls, (char *)buf + done, len - done);
-			tls_set_read_nonblock(conn->tls, false);
+			ret = as_errno(tls_recv(conn->tls, (char *)buf + done, len - done, io_mode(dontwait)));
 			save_ticket(conn);
 			if (ret > 0) {
 				done += ret;
@@ -739,7 +791,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				conn->eof = true;
 				break;
 			} else {
-				if (ret != -EAGAIN && ret != -EINTR)
+				if (broken(ret))
 					read_failed(conn, ret);
 				break;
 			}
@@ -768,11 +820,8 @@ static void capture_alert(struct conn *conn)
 
 	if (!mine(conn, OWNER_RECV) || pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
-	if (mine(conn, OWNER_RECV)) {
-		tls_set_read_nonblock(conn->tls, true);
-		(void)tls_recv(conn->tls, scratch, sizeof scratch);
-		tls_set_read_nonblock(conn->tls, false);
-	}
+	if (mine(conn, OWNER_RECV))
+		(void)tls_recv(conn->tls, scratch, sizeof scratch, TLS_NONBLOCKING);
 	pthread_mutex_unlock(&conn->rlock);
 }
 
@@ -794,9 +843,9 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 	 * change keys only with both directions to ourselves. */
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
 		return;
-	ret = tls_key_update(conn->tls);
+	ret = as_errno(tls_key_update(conn->tls, TLS_BLOCKING));
 	pthread_mutex_unlock(&conn->rlock);
-	if (ret == -EAGAIN)
+	if (ret == -EAGAIN || ret == -EINTR)
 		return; /* the transport is full: try again after the next write */
 	if (ret < 0) {
 		log_failure(conn, "key update failed", tls_reason(conn->tls));
@@ -810,12 +859,45 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 		  conn->dest, conn->key_updates, (unsigned long long)conn->rule->rekey_after);
 }
 
+/* The early data of a first write: its bytes when one buffer holds them
+ * (*COPY NULL), else up to EARLY_GATHER_MAX of them gathered into *COPY
+ * (malloc'd).  NULL with *LEN 0 when out of memory. */
+static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total, size_t *len,
+			       unsigned char **copy)
+{
+	size_t off = 0, n;
+	int i;
+
+	*copy = NULL;
+	*len = 0;
+	for (i = 0; i < iovcnt && iov[i].iov_len == 0; i++)
+		;
+	if (i < iovcnt && iov[i].iov_len == total) {
+		*len = total;
+		return iov[i].iov_base;
+	}
+	total = total < EARLY_GATHER_MAX ? total : EARLY_GATHER_MAX;
+	if (!(*copy = malloc(total)))
+		return NULL;
+	for (i = 0; i < iovcnt && off < total; i++) {
+		n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
+		if (n)
+			memcpy(*copy + off, iov[i].iov_base, n);
+		off += n;
+	}
+	*len = total;
+	return *copy;
+}
+
 /* The program's first write on a connection that may use 0-RTT: the bytes
  * go as early data with the ClientHello.  Return the bytes taken (> 0), 0 to
- * carry on as a normal write, or a negative errno. */
-static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool nonblock)
+ * carry on as a normal write, or a negative errno.  Takes both locks. */
+static ssize_t send_early(struct conn *conn, const struct iovec *iov, int iovcnt, size_t total, bool nonblock)
 {
+	unsigned char *copy;
+	const void *buf;
 	ssize_t taken = 0;
+	size_t len;
 	int ret;
 
 	pthread_mutex_lock(&conn->rlock);
@@ -832,7 +914,8 @@ static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool n
 	}
 	conn->early_pending = false;
 	reset_deadline(conn);
-	taken = tls_send_early(conn->tls, buf, len);
+	buf = early_bytes(iov, iovcnt, total, &len, &copy);
+	taken = buf ? tls_send_early(conn->tls, buf, len) : -ENOMEM;
 	if (taken > 0 && (conn->early_buf = malloc((size_t)taken))) {
 		memcpy(conn->early_buf, buf, (size_t)taken);
 		conn->early_len = (size_t)taken;
@@ -840,6 +923,7 @@ static ssize_t send_early(struct conn *conn, const void *buf, size_t len, bool n
 	} else if (taken > 0) {
 		taken = -ENOMEM;
 	}
+	free(copy);
 	if (taken > 0) {
 		do
 			ret = step_locked(conn, nonblock);
@@ -865,9 +949,7 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	if (!atomic_load_explicit(&conn->owner->update_requested, memory_order_relaxed) ||
 	    mine(conn, OWNER_RECV) || state_of(conn) != CONN_OPEN)
 		return 0;
-	tls_set_write_nonblock(conn->tls, dontwait);
-	ret = tls_key_update(conn->tls);
-	tls_set_write_nonblock(conn->tls, false);
+	ret = as_errno(tls_key_update(conn->tls, io_mode(dontwait)));
 	if (ret == -EAGAIN || ret == -EINTR)
 		return ret; /* asked again at the next write */
 	atomic_store(&conn->owner->update_requested, false);
@@ -884,19 +966,55 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	return 0;
 }
 
-ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
+/* The bytes of IOVCNT buffers: -EFAULT for a buffer with no memory, as the
+ * kernel says (an empty one may have none: BEAM's writev). */
+static ssize_t iov_total(const struct iovec *iov, int iovcnt, size_t *total)
 {
-	bool dontwait = flags & MSG_DONTWAIT;
+	int i;
+
+	*total = 0;
+	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len > 0)
+			return -EFAULT;
+		*total += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/* wlock held, send direction ours, OPEN: the program's bytes to the
+ * engine, and what follows a write (rekey, Nagle back, or FAILED). */
+static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovcnt, bool dontwait)
+{
 	ssize_t ret;
 
-	if (!buf && len > 0)
+	ret = as_errno(tls_sendv(conn->tls, iov, iovcnt, io_mode(dontwait)));
+	if (broken(ret)) {
+		capture_alert(conn);
+		log_failure(conn, "write failed", tls_reason(conn->tls));
+		fail(conn, (int)-ret, (int)-ret);
+	} else if (ret > 0) {
+		maybe_rekey(conn, (size_t)ret);
+		conn_nodelay_end(conn);
+	}
+	return ret;
+}
+
+ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
+{
+	bool dontwait = flags & MSG_DONTWAIT;
+	size_t total;
+	ssize_t ret;
+
+	if (iovcnt < 0)
+		return -EINVAL;
+	if ((!iov && iovcnt > 0) || iov_total(iov, iovcnt, &total) < 0)
 		return -EFAULT;
 	if (flags & MSG_OOB)
 		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (conn->early_pending && len > 0) {
-		ret = send_early(conn, buf, len, dontwait || socket_nonblocking(conn->fd));
+	if (conn->early_pending && total > 0) {
+		ret = send_early(conn, iov, iovcnt, total, dontwait || socket_nonblocking(conn->fd));
 		if (ret != 0)
 			return ret;
 	}
@@ -914,20 +1032,17 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 	} else if ((ret = answer_update_request(conn, dontwait)) < 0) {
 		/* -EAGAIN: the transport is full; the program tries again. */
 	} else {
-		tls_set_write_nonblock(conn->tls, dontwait);
-		ret = tls_send(conn->tls, buf, len);
-		tls_set_write_nonblock(conn->tls, false);
-		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
-			capture_alert(conn);
-			log_failure(conn, "write failed", tls_reason(conn->tls));
-			fail(conn, (int)-ret, (int)-ret);
-		} else if (ret > 0) {
-			maybe_rekey(conn, (size_t)ret);
-			conn_nodelay_end(conn);
-		}
+		ret = sendv_locked(conn, iov, iovcnt, dontwait);
 	}
 	pthread_mutex_unlock(&conn->wlock);
 	return ret;
+}
+
+ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
+{
+	struct iovec one = { (void *)buf, len };
+
+	return conn_sendv(conn, &one, 1, flags);
 }
 
 long long conn_deadline(struct conn *conn)
@@ -1104,7 +1219,7 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 			if (state_of(conn) != CONN_HANDSHAKING)
 				return conn_poll_prepare(conn, want, ready);
 		}
-		return tls_wants_read(conn->tls) ? POLLIN : POLLOUT;
+		return conn->hs_events;
 	case CONN_FAILED:
 		*ready = POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 		return 0;
@@ -1183,10 +1298,8 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 			if (mine(conn, OWNER_SEND)) {
 				int ret;
 
-				tls_set_write_nonblock(conn->tls, true);
-				ret = tls_flush(conn->tls);
-				tls_set_write_nonblock(conn->tls, false);
-				if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+				ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
+				if (broken(ret)) {
 					log_failure(conn, "write failed", tls_reason(conn->tls));
 					fail(conn, -ret, -ret);
 				}
@@ -1241,9 +1354,7 @@ static int push_final_locked(struct conn *conn)
 {
 	int ret;
 
-	tls_set_write_nonblock(conn->tls, true);
-	ret = tls_bye(conn->tls);
-	tls_set_write_nonblock(conn->tls, false);
+	ret = (int)as_errno(tls_bye(conn->tls, TLS_NONBLOCKING));
 	if (ret == -EINTR)
 		ret = -EAGAIN;
 	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
@@ -1332,12 +1443,12 @@ int conn_push_final(struct conn *conn)
 	return ret;
 }
 
-/* Read what the server sent and the program never will (session tickets,
- * mostly): closing a socket with unread data makes the kernel reset the
- * connection, and the server then loses what it had not read yet.  The
- * tickets go to the cache on the way.  Never blocks. */
-/* Read (and drop) what is pending.  True if the server is done sending:
- * its close_notify or end of stream was read, now or before. */
+/* Read (and drop) what the server sent and the program never will
+ * (session tickets, mostly): closing a socket with unread data makes the
+ * kernel reset the connection, and the server then loses what it had not
+ * read yet.  The tickets go to the cache on the way.  Never blocks.
+ * Return true if the server is done sending: its close_notify or end of
+ * stream was read, now or before.  Takes rlock (trylock: false if busy). */
 static bool drain(struct conn *conn)
 {
 	unsigned char scratch[4096];
@@ -1351,20 +1462,18 @@ static bool drain(struct conn *conn)
 		return false;
 	}
 	done = conn->eof;
-	tls_set_read_nonblock(conn->tls, true);
 	for (i = 0; i < 64 && !done; i++) {
-		ssize_t ret = tls_recv(conn->tls, scratch, sizeof scratch);
+		ssize_t ret = as_errno(tls_recv(conn->tls, scratch, sizeof scratch, TLS_NONBLOCKING));
 
 		save_ticket(conn);
 		/* End of stream, or a stream that is broken for good. */
 		if (ret == 0)
 			conn->eof = true;
-		if (ret == 0 || (ret < 0 && ret != -EAGAIN && ret != -EINTR))
+		if (ret == 0 || broken(ret))
 			done = true;
 		if (ret <= 0)
 			break;
 	}
-	tls_set_read_nonblock(conn->tls, false);
 	pthread_mutex_unlock(&conn->rlock);
 	return done;
 }
@@ -1442,9 +1551,7 @@ void conn_kernel_error(struct conn *conn, int err)
 	}
 	/* The reason is often an alert that arrived before the reset (TLS 1.3
 	 * rejects a client certificate after our side of the handshake). */
-	tls_set_read_nonblock(conn->tls, true);
-	ret = tls_recv(conn->tls, scratch, sizeof scratch);
-	tls_set_read_nonblock(conn->tls, false);
+	ret = as_errno(tls_recv(conn->tls, scratch, sizeof scratch, TLS_NONBLOCKING));
 	if (ret > 0) {
 		/* Data first: keep it for the program. */
 		if (conn->rbuf || (conn->rbuf = malloc(RBUF_SIZE))) {
@@ -1454,7 +1561,7 @@ void conn_kernel_error(struct conn *conn, int err)
 			memcpy(conn->rbuf + conn->roff + conn->rlen, scratch, n);
 			conn->rlen += n;
 		}
-	} else if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+	} else if (broken(ret)) {
 		read_failed(conn, ret);
 	} else if (state_of(conn) == CONN_OPEN) {
 		log_failure(conn, "connection failed", strerror(err));

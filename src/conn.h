@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "policy.h"
 
@@ -66,6 +67,7 @@ struct conn {
 	long long last_rekey_ns;
 	unsigned key_updates;
 	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
+	short hs_events;             /* what the handshake waits for: POLLIN or POLLOUT */
 	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */
 	atomic_bool nodelay_window;  /* TCP_NODELAY on until the first data moves */
 	atomic_int app_nodelay;      /* TCP_NODELAY as the program set it */
@@ -138,6 +140,10 @@ void conn_exec_failed(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
+/* The IOVCNT buffers of IOV as one write (writev, sendmsg): no copy, and
+ * the records are cut from the whole, as from one buffer.  -EINVAL for a
+ * negative IOVCNT, -EFAULT for a buffer with no memory. */
+ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags);
 
 /* Readiness translation.  prepare: the kernel events to wait for, given the
  * program's WANT; *READY gets events true already (buffered plaintext, a

@@ -147,16 +147,6 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sock
 
 /* ---- scatter/gather ---- */
 
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	size_t total = 0;
-	int i;
-
-	for (i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
 /* Read into the first iovec as the socket's mode allows, then fill the
  * rest only from what is already there. */
 static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
@@ -186,49 +176,13 @@ static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, 
 	return shim_result(ret);
 }
 
+/* writev, sendmsg, pwritev2: the buffers go as one write, without a copy
+ * (conn_sendv). */
 static ssize_t send_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
 {
-	size_t total, off = 0;
-	ssize_t ret;
-	char *flat;
-	int i;
+	ssize_t ret = conn_sendv(conn, iov, iovcnt, flags);
 
-	if (iovcnt < 0 || (!iov && iovcnt > 0)) {
-		conn_unref(conn);
-		return shim_result(iovcnt < 0 ? -EINVAL : -EFAULT);
-	}
-	total = iov_total(iov, iovcnt);
-
-	/* Gather small vectors so they go out as one record. */
-	if (total <= 65536 && iovcnt > 1 && (flat = malloc(total ? total : 1))) {
-		for (i = 0; i < iovcnt; i++) {
-			if (iov[i].iov_len == 0)
-				continue; /* its base may be NULL (BEAM's writev) */
-			memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
-			off += iov[i].iov_len;
-		}
-		ret = conn_send(conn, flat, total, flags);
-		free(flat);
-		conn_unref(conn);
-		return sent(ret, flags);
-	}
-	for (i = 0, ret = 0; i < iovcnt; i++) {
-		ssize_t n;
-
-		if (iov[i].iov_len == 0)
-			continue;
-		n = conn_send(conn, iov[i].iov_base, iov[i].iov_len, off ? flags | MSG_DONTWAIT : flags);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		off += n;
-		if ((size_t)n < iov[i].iov_len)
-			break;
-	}
 	conn_unref(conn);
-	if (off > 0)
-		return off;
 	return sent(ret, flags);
 }
 

@@ -31,13 +31,18 @@ static const struct real_fns *real_fns;
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
 
+/* Which end of the connection a session is. */
+enum tls_role { TLS_CLIENT, TLS_SERVER };
+
 struct tls {
 	gnutls_session_t session;
+	enum tls_role role;
 	const struct policy_rule *rule;
 	int fd;
 	/* A reader and a writer may run at once (GnuTLS allows one of each),
 	 * so each direction has its own transport flags and would-block mark. */
-	int rflags, wflags;      /* extra flags for recv / send (MSG_DONTWAIT) */
+	int rflags, wflags;      /* extra flags for recv / send: the mode of the
+				  * call in progress (io_begin) */
 	bool r_eagain, w_eagain; /* the transport itself would have blocked */
 	int last_errno;          /* errno of the last transport failure */
 	bool ticket_arrived;
@@ -82,6 +87,7 @@ FORKLOCK_MUTEX(cred_lock);
 static struct cred_entry *creds;
 
 static int verify_peer(gnutls_session_t session);
+static void mod_free(struct tls *tls);
 
 /* RFC 7512's pin-source names a file holding the PIN.  GnuTLS would ask
  * p11-kit, which finds nothing without a process-wide callback (and the
@@ -240,8 +246,9 @@ out:
 	return ret;
 }
 
-/* ---- verification: chain, name and pins in one callback (see the traps
- * note: a second verify function would replace the name check) ---- */
+/* ---- verification: chain, name and pins in one callback (GnuTLS keeps one
+ * verify function per session: setting a second, e.g. for the pins, after
+ * gnutls_session_set_verify_cert would replace its host name check) ---- */
 
 static void pin_format(const unsigned char *id, char *out, size_t outlen)
 {
@@ -745,86 +752,69 @@ static void priority_for(const struct policy_rule *rule, char *out, size_t outle
 	}
 }
 
-static int mod_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
+/* The rule's ALPN protocols, in its order (none: nothing offered). */
+static int set_alpn(gnutls_session_t session, const struct policy_rule *rule)
+{
+	gnutls_datum_t protos[16];
+	size_t i, n = rule->n_alpn < 16 ? rule->n_alpn : 16;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		protos[i].data = (unsigned char *)rule->alpn[i];
+		protos[i].size = strlen(rule->alpn[i]);
+	}
+	return gnutls_alpn_set_protocols(session, protos, n, 0);
+}
+
+/* Everything a session needs whatever its role: the GnuTLS session with
+ * FLAGS (GNUTLS_CLIENT or GNUTLS_SERVER and the role's own), its
+ * credentials CRED, the rule's priorities and ALPN list, our key log,
+ * ticket and KeyUpdate hook, handshake timeout, and the transport.
+ * Return 0 with *OUT set, or a negative errno with ERR filled. */
+static int session_new(struct tls **out, const struct tls_params *params, enum tls_role role,
+		       unsigned flags, gnutls_certificate_credentials_t cred, char *err, size_t errlen)
 {
 	const struct policy_rule *rule = params->rule;
-	gnutls_certificate_credentials_t cred;
-	unsigned flags = GNUTLS_CLIENT | GNUTLS_NO_SIGNAL | GNUTLS_KEY_SHARE_TOP;
+	const char *where = "init";
 	struct tls *tls;
-	const char *where = NULL;
 	char prio[1024];
 	int ret;
 
-	ret = cred_get(rule, &cred, err, errlen);
-	if (ret < 0)
-		return ret;
 	tls = calloc(1, sizeof *tls);
 	if (!tls) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	tls->role = role;
 	tls->rule = rule;
 	tls->fd = params->fd;
 	tls->keylog_fd = params->keylog_fd;
 	tls->guard_arg = params->guard_arg;
 	tls->may_push = params->may_push;
 	tls->update_requested = params->update_requested;
-	if (params->verify_name && !(tls->verify_name = strdup(params->verify_name))) {
-		free(tls);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	/* Without this GnuTLS sends no certificate when the server's CA list
-	 * does not name our issuer. */
-	if (rule->cert)
-		flags |= GNUTLS_FORCE_CLIENT_CERT;
-	if (params->early_data)
-		flags |= GNUTLS_ENABLE_EARLY_DATA;
-	ret = gnutls_init(&tls->session, flags);
+	ret = gnutls_init(&tls->session, flags | GNUTLS_NO_SIGNAL);
 	if (ret < 0) {
-		where = "init";
-		goto fail_nosession;
+		tls->session = NULL;
+		goto fail;
 	}
 	gnutls_session_set_ptr(tls->session, tls);
 	/* Our own keylog function keeps SSLKEYLOGFILE from writing secrets. */
 	gnutls_session_set_keylog_function(tls->session, keylog_write);
-	if (params->sni) {
-		ret = gnutls_server_name_set(tls->session, GNUTLS_NAME_DNS, params->sni, strlen(params->sni));
-		if (ret < 0) {
-			where = "server name";
-			goto fail;
-		}
-	}
 	/* TLS 1.3 only, on top of the system's policy: no fallback, ever. */
 	priority_for(rule, prio, sizeof prio);
+	where = "priority";
 	ret = gnutls_set_default_priority_append(tls->session, prio, NULL, 0);
-	if (ret < 0) {
-		where = "priority";
-		goto fail;
-	}
-	ret = gnutls_credentials_set(tls->session, GNUTLS_CRD_CERTIFICATE, cred);
-	if (ret < 0) {
+	if (ret >= 0) {
 		where = "credentials";
+		ret = gnutls_credentials_set(tls->session, GNUTLS_CRD_CERTIFICATE, cred);
+	}
+	if (ret >= 0) {
+		where = "ALPN";
+		ret = set_alpn(tls->session, rule);
+	}
+	if (ret < 0)
 		goto fail;
-	}
-	if (rule->n_alpn > 0) {
-		gnutls_datum_t protos[16];
-		size_t i, n = rule->n_alpn < 16 ? rule->n_alpn : 16;
-
-		for (i = 0; i < n; i++) {
-			protos[i].data = (unsigned char *)rule->alpn[i];
-			protos[i].size = strlen(rule->alpn[i]);
-		}
-		ret = gnutls_alpn_set_protocols(tls->session, protos, n, 0);
-		if (ret < 0) {
-			where = "ALPN";
-			goto fail;
-		}
-	}
-	if (params->ticket && params->ticket_len) {
-		/* A stale or foreign ticket only costs a full handshake. */
-		gnutls_session_set_data(tls->session, params->ticket, params->ticket_len);
-	}
 	/* Tickets and KeyUpdates (one hook per session: it looks at the type). */
 	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, ticket_hook);
 	gnutls_handshake_set_timeout(tls->session, rule->handshake_timeout_ms ? rule->handshake_timeout_ms
@@ -837,19 +827,63 @@ static int mod_open(struct tls **out, const struct tls_params *params, char *err
 	*out = tls;
 	return 0;
 fail:
-	gnutls_deinit(tls->session);
-fail_nosession:
 	snprintf(err, errlen, "TLS session setup (%s): %s", where, gnutls_strerror(ret));
-	free(tls->verify_name);
-	free(tls);
+	mod_free(tls);
 	return -EINVAL;
+}
+
+/* A client session: the rule's trust anchors and client certificate, the
+ * name to send and to verify, the ticket to resume with.  (A server
+ * session is the same shape: its credentials are the rule's certificate
+ * and key, session_new gets GNUTLS_SERVER and TLS_SERVER, and every call
+ * after creation is shared.) */
+static int mod_new_client(struct tls **out, const struct tls_client_params *params, char *err,
+			  size_t errlen)
+{
+	const struct policy_rule *rule = params->common.rule;
+	unsigned flags = GNUTLS_CLIENT | GNUTLS_KEY_SHARE_TOP;
+	gnutls_certificate_credentials_t cred;
+	struct tls *tls;
+	int ret;
+
+	ret = cred_get(rule, &cred, err, errlen);
+	if (ret < 0)
+		return ret;
+	/* Without this GnuTLS sends no certificate when the server's CA list
+	 * does not name our issuer. */
+	if (rule->cert)
+		flags |= GNUTLS_FORCE_CLIENT_CERT;
+	if (params->early_data)
+		flags |= GNUTLS_ENABLE_EARLY_DATA;
+	ret = session_new(&tls, &params->common, TLS_CLIENT, flags, cred, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (params->verify_name && !(tls->verify_name = strdup(params->verify_name))) {
+		mod_free(tls);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (params->sni) {
+		ret = gnutls_server_name_set(tls->session, GNUTLS_NAME_DNS, params->sni, strlen(params->sni));
+		if (ret < 0) {
+			snprintf(err, errlen, "TLS session setup (server name): %s", gnutls_strerror(ret));
+			mod_free(tls);
+			return -EINVAL;
+		}
+	}
+	/* A stale or foreign ticket only costs a full handshake. */
+	if (params->ticket && params->ticket_len)
+		gnutls_session_set_data(tls->session, params->ticket, params->ticket_len);
+	*out = tls;
+	return 0;
 }
 
 static void mod_free(struct tls *tls)
 {
 	if (!tls)
 		return;
-	gnutls_deinit(tls->session);
+	if (tls->session)
+		gnutls_deinit(tls->session);
 	free(tls->rx);
 	free(tls->held);
 	free(tls->verify_name);
@@ -859,21 +893,6 @@ static void mod_free(struct tls *tls)
 static void mod_set_fd(struct tls *tls, int fd)
 {
 	tls->fd = fd;
-}
-
-static void mod_set_nonblock(struct tls *tls, bool nonblock)
-{
-	tls->rflags = tls->wflags = nonblock ? MSG_DONTWAIT : 0;
-}
-
-static void mod_set_read_nonblock(struct tls *tls, bool nonblock)
-{
-	tls->rflags = nonblock ? MSG_DONTWAIT : 0;
-}
-
-static void mod_set_write_nonblock(struct tls *tls, bool nonblock)
-{
-	tls->wflags = nonblock ? MSG_DONTWAIT : 0;
 }
 
 /* Turn a fatal GnuTLS error into an errno and a reason. */
@@ -891,7 +910,7 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		alert = gnutls_alert_get(tls->session);
 		snprintf(tls->reason, sizeof tls->reason, "fatal alert received during %s: %s (%d)%s",
 			 during, gnutls_alert_get_name(alert) ? gnutls_alert_get_name(alert) : "unknown",
-			 alert, strcmp(during, "handshake") != 0 ? "" :
+			 alert, strcmp(during, "handshake") != 0 || tls->role != TLS_CLIENT ? "" :
 			 alert == GNUTLS_A_PROTOCOL_VERSION ? " (does the server speak TLS 1.3?)" :
 			 alert == GNUTLS_A_HANDSHAKE_FAILURE ?
 			 " (does the server speak TLS 1.3, with a cipher suite and group in common?)" : "");
@@ -948,62 +967,214 @@ static void refuse_with_alert(struct tls *tls, int err)
 	tls->wflags = wflags;
 }
 
-static int mod_handshake(struct tls *tls)
+/* ---- calls that move records: the mode is an argument, one retry rule ----
+ *
+ * The transport functions read the mode of their direction from rflags /
+ * wflags, which a call sets on entry (io_begin) and clears on exit
+ * (io_end).  A reader and a writer may run at once (GnuTLS allows one of
+ * each; conn.h's rlock and wlock make sure there is no more), so each
+ * call touches only the directions it uses. */
+
+#define DIR_READ 1
+#define DIR_WRITE 2
+#define AGAIN 1 /* outcome(): call GnuTLS again */
+
+/* A call in mode IO begins on the directions DIRS.  The caller holds them. */
+static void io_begin(struct tls *tls, unsigned dirs, enum tls_io io)
+{
+	int flags = io == TLS_NONBLOCKING ? MSG_DONTWAIT : 0;
+
+	if (dirs & DIR_READ)
+		tls->rflags = flags;
+	if (dirs & DIR_WRITE)
+		tls->wflags = flags;
+}
+
+/* ... and ends: the directions are back to the socket's own mode. */
+static void io_end(struct tls *tls, unsigned dirs)
+{
+	if (dirs & DIR_READ)
+		tls->rflags = 0;
+	if (dirs & DIR_WRITE)
+		tls->wflags = 0;
+}
+
+/* Before each GnuTLS call: forget the last would-block of DIRS. */
+static void io_arm(struct tls *tls, unsigned dirs)
+{
+	if (dirs & DIR_READ)
+		tls->r_eagain = false;
+	if (dirs & DIR_WRITE)
+		tls->w_eagain = false;
+}
+
+/* What a call on DIRS that would block waits for.  A call on one direction
+ * waits for that one; the handshake (both directions, both ours) for what
+ * GnuTLS says.  (Only the handshake asks GnuTLS: its direction mark is
+ * written by the reader and the writer alike.) */
+static int want_of(struct tls *tls, unsigned dirs)
+{
+	if (dirs == DIR_READ)
+		return TLS_WANT_POLLIN;
+	if (dirs == DIR_WRITE)
+		return TLS_WANT_POLLOUT;
+	return gnutls_record_get_direction(tls->session) ? TLS_WANT_POLLOUT : TLS_WANT_POLLIN;
+}
+
+/* The retry rule of every call that moves records.  RET (< 0) is what
+ * GnuTLS returned to a call on DIRS; return AGAIN (call it again) or the
+ * call's result:
+ * - GNUTLS_E_AGAIN when the transport of DIRS would block: what the call
+ *   waits for, TLS_WANT_POLLIN or TLS_WANT_POLLOUT (want_of).  Without that,
+ *   GnuTLS handled a record that carried no data (a ticket, a KeyUpdate):
+ *   AGAIN.
+ * - GNUTLS_E_INTERRUPTED: a signal interrupted a blocking wait: -EINTR
+ *   (in a non-blocking call, which never waits: the WANT).
+ * - Another error GnuTLS calls non-fatal (a warning alert): AGAIN when
+ *   the call reads; else, as any other error, a negative errno with the
+ *   reason set (fatal). */
+static int outcome(struct tls *tls, int ret, unsigned dirs, const char *during)
+{
+	bool blocked = ((dirs & DIR_READ) && tls->r_eagain) || ((dirs & DIR_WRITE) && tls->w_eagain);
+	int flags = dirs & DIR_READ ? tls->rflags : tls->wflags;
+
+	if (ret == GNUTLS_E_AGAIN)
+		return blocked ? want_of(tls, dirs) : AGAIN;
+	if (ret == GNUTLS_E_INTERRUPTED)
+		return flags & MSG_DONTWAIT ? want_of(tls, dirs) : -EINTR;
+	if ((dirs & DIR_READ) && !gnutls_error_is_fatal(ret))
+		return AGAIN;
+	return fatal(tls, ret, during);
+}
+
+static bool is_want(ssize_t ret)
+{
+	return ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT;
+}
+
+static int mod_handshake(struct tls *tls, enum tls_io io)
 {
 	int ret;
 
-	for (;;) {
-		tls->r_eagain = tls->w_eagain = false;
+	io_begin(tls, DIR_READ | DIR_WRITE, io);
+	do {
+		io_arm(tls, DIR_READ | DIR_WRITE);
 		ret = gnutls_handshake(tls->session);
-		if (ret == 0)
-			return 0;
-		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->r_eagain || tls->w_eagain)
-				return -EAGAIN;
-			continue;
-		}
-		if (ret == GNUTLS_E_INTERRUPTED) {
-			if (tls->rflags & MSG_DONTWAIT)
-				return -EAGAIN;
-			continue;
-		}
-		if (!gnutls_error_is_fatal(ret))
-			continue;
-		refuse_with_alert(tls, ret);
-		return fatal(tls, ret, "handshake");
-	}
+		if (ret < 0 && gnutls_error_is_fatal(ret))
+			refuse_with_alert(tls, ret);
+	} while (ret < 0 && (ret = outcome(tls, ret, DIR_READ | DIR_WRITE, "handshake")) == AGAIN);
+	io_end(tls, DIR_READ | DIR_WRITE);
+	return ret;
 }
 
-static bool mod_wants_read(struct tls *tls)
-{
-	return gnutls_record_get_direction(tls->session) == 0;
-}
-
-static ssize_t mod_recv(struct tls *tls, void *buf, size_t len)
+static ssize_t mod_recv(struct tls *tls, void *buf, size_t len, enum tls_io io)
 {
 	ssize_t ret;
 
 	if (len == 0)
 		return 0;
-	for (;;) {
-		tls->r_eagain = false;
+	io_begin(tls, DIR_READ, io);
+	do {
+		io_arm(tls, DIR_READ);
 		ret = gnutls_record_recv(tls->session, buf, len);
-		if (ret >= 0)
-			return ret;
-		/* E_AGAIN also follows a ticket or a KeyUpdate that carried no
-		 * data: only a transport that would block ends the loop. */
-		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->r_eagain)
-				return -EAGAIN;
-			continue;
-		}
-		if (ret == GNUTLS_E_INTERRUPTED)
-			return -EINTR;
-		if (!gnutls_error_is_fatal(ret))
-			continue;
-		return fatal(tls, ret, "read");
+	} while (ret < 0 && (ret = outcome(tls, (int)ret, DIR_READ, "read")) == AGAIN);
+	io_end(tls, DIR_READ);
+	return ret;
+}
+
+/* ---- the program's bytes as a vector ---- */
+
+/* A position in the program's buffers. */
+struct cursor {
+	const struct iovec *iov, *end; /* the current buffer (not empty while
+					* bytes are left), one past the last */
+	size_t off;                    /* bytes of *iov already taken */
+	size_t left;                   /* bytes left in all */
+};
+
+/* Step over empty buffers (their base may be NULL: BEAM's writev). */
+static void cur_settle(struct cursor *cur)
+{
+	while (cur->iov < cur->end && cur->off == cur->iov->iov_len) {
+		cur->iov++;
+		cur->off = 0;
 	}
 }
+
+static void cur_init(struct cursor *cur, const struct iovec *iov, int iovcnt)
+{
+	int i;
+
+	cur->iov = iov;
+	cur->end = iov + (iovcnt > 0 ? iovcnt : 0);
+	cur->off = 0;
+	cur->left = 0;
+	for (i = 0; i < iovcnt; i++)
+		cur->left += iov[i].iov_len;
+	cur_settle(cur);
+}
+
+/* Take N bytes (no more than are left). */
+static void cur_skip(struct cursor *cur, size_t n)
+{
+	size_t step;
+
+	cur->left -= n;
+	while (n > 0 && cur->iov < cur->end) {
+		step = cur->iov->iov_len - cur->off;
+		if (step > n)
+			step = n;
+		cur->off += step;
+		n -= step;
+		cur_settle(cur);
+	}
+}
+
+/* The next N bytes (no more than are left) compared with MEM, or, when
+ * COPY, copied into it.  Return true if they differ. */
+static bool cur_bytes(const struct cursor *cur, unsigned char *mem, size_t n, bool copy)
+{
+	const struct iovec *v = cur->iov;
+	size_t off = cur->off, step;
+	const unsigned char *from;
+
+	for (; n > 0 && v < cur->end; v++, off = 0) {
+		step = v->iov_len - off < n ? v->iov_len - off : n;
+		if (step == 0)
+			continue;
+		from = (const unsigned char *)v->iov_base + off;
+		if (copy)
+			memcpy(mem, from, step);
+		else if (memcmp(mem, from, step) != 0)
+			return true;
+		mem += step;
+		n -= step;
+	}
+	return false;
+}
+
+/* The next *N bytes as one piece of memory: where they lie when one buffer
+ * holds them all, else gathered into *GATHER, allocated on first use with
+ * the size of that first piece (the caller's pieces never grow).  Without
+ * memory for it, only the current buffer's bytes (*N shrinks).  GnuTLS
+ * encrypts a record from one buffer: a record that spans two of the
+ * program's is the only copy a vector costs. */
+static const void *cur_piece(const struct cursor *cur, size_t *n, unsigned char **gather)
+{
+	const char *here = (const char *)cur->iov->iov_base + cur->off;
+	size_t in_here = cur->iov->iov_len - cur->off;
+
+	if (in_here >= *n)
+		return here;
+	if (!*gather && !(*gather = malloc(*n))) {
+		*n = in_here;
+		return here;
+	}
+	cur_bytes(cur, *gather, *n, true);
+	return *gather;
+}
+
+/* ---- sending: records queued after EAGAIN, and the guard copy ---- */
 
 static void drop_held(struct tls *tls)
 {
@@ -1029,12 +1200,13 @@ static void held_went(struct tls *tls, size_t n, size_t told)
 }
 
 /* POSIX lets a program whose write failed with EAGAIN write other bytes
- * next; but the record GnuTLS queued is already encrypted and goes first. */
-static int held_differs(struct tls *tls, const void *buf, size_t len)
+ * next; but the record GnuTLS queued is already encrypted and goes first.
+ * 0 if the write at CUR begins with the held bytes, else -EIO. */
+static int held_differs(struct tls *tls, const struct cursor *cur)
 {
-	size_t n = len < tls->held_len ? len : tls->held_len;
+	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
 
-	if (memcmp(buf, tls->held, n) == 0)
+	if (!cur_bytes(cur, tls->held, n, false))
 		return 0;
 	drop_held(tls);
 	snprintf(tls->reason, sizeof tls->reason,
@@ -1042,156 +1214,200 @@ static int held_differs(struct tls *tls, const void *buf, size_t len)
 	return -EIO;
 }
 
-static int mod_flush(struct tls *tls)
+/* Push the record GnuTLS queued: the plaintext bytes it carried, or a
+ * result.  (GnuTLS answers a send while a record waits by pushing that
+ * record, whatever the arguments.)  wflags set. */
+static ssize_t push_queued(struct tls *tls)
 {
 	ssize_t ret;
 
-	while (tls->flush_pending) {
-		tls->w_eagain = false;
+	do {
+		io_arm(tls, DIR_WRITE);
 		ret = gnutls_record_send(tls->session, NULL, 0);
-		if (ret >= 0) {
-			/* A record the program was not told of went (poll
-			 * flushed it): its retry must carry the same bytes,
-			 * and is answered without sending them again. */
-			if (tls->queued_unknown)
-				held_went(tls, (size_t)ret, 0);
-			tls->flush_pending = false;
-			tls->queued_unknown = false;
-			break;
-		}
-		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->w_eagain)
-				return -EAGAIN;
-			continue;
-		}
-		if (ret == GNUTLS_E_INTERRUPTED)
-			return -EINTR;
-		return fatal(tls, ret, "write");
+	} while (ret < 0 && (ret = outcome(tls, (int)ret, DIR_WRITE, "write")) == AGAIN);
+	return ret;
+}
+
+/* Push what waits: the queued record, then close_notify once asked for
+ * (only after every record before it is out: a close_notify after a
+ * record cut short is a valid end to a truncated stream).  0, or a
+ * result.  wflags set. */
+static int flush_locked(struct tls *tls)
+{
+	ssize_t ret;
+
+	if (tls->flush_pending) {
+		ret = push_queued(tls);
+		if (ret < 0)
+			return (int)ret;
+		/* A record the program was not told of went (poll flushed it):
+		 * its retry must carry the same bytes, and is answered without
+		 * sending them again. */
+		if (tls->queued_unknown)
+			held_went(tls, (size_t)ret, 0);
+		tls->flush_pending = false;
+		tls->queued_unknown = false;
 	}
-	/* close_notify only after every record before it is out: a
-	 * close_notify after a record cut short is a valid end to a truncated
-	 * stream.  gnutls_bye resumes where an E_AGAIN left it. */
-	while (tls->bye_wanted && !tls->bye_done) {
-		tls->w_eagain = false;
+	if (!tls->bye_wanted || tls->bye_done)
+		return 0;
+	/* gnutls_bye resumes where a WANT left it. */
+	do {
+		io_arm(tls, DIR_WRITE);
 		ret = gnutls_bye(tls->session, GNUTLS_SHUT_WR);
-		if (ret == 0) {
-			tls->bye_done = true;
-			break;
-		}
-		if (ret == GNUTLS_E_AGAIN) {
-			if (tls->w_eagain)
-				return -EAGAIN;
-			continue;
-		}
-		if (ret == GNUTLS_E_INTERRUPTED)
-			return -EINTR;
-		return fatal(tls, (int)ret, "close");
-	}
+	} while (ret < 0 && (ret = outcome(tls, (int)ret, DIR_WRITE, "close")) == AGAIN);
+	if (ret < 0)
+		return (int)ret;
+	tls->bye_done = true;
 	return 0;
 }
 
-static bool mod_flush_pending(struct tls *tls)
+/* The write at CUR begins with bytes already sent that the program was
+ * not told of (held_out): they count now.  Return how many, or -EIO. */
+static ssize_t take_held(struct tls *tls, const struct cursor *cur)
 {
-	return tls->flush_pending || (tls->bye_wanted && !tls->bye_done);
+	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
+
+	if (held_differs(tls, cur) < 0)
+		return -EIO;
+	memmove(tls->held, tls->held + n, tls->held_len - n);
+	tls->held_len -= n;
+	if (tls->held_len == 0)
+		drop_held(tls);
+	return (ssize_t)n;
 }
 
-static ssize_t mod_send(struct tls *tls, const void *buf, size_t len)
+/* A record queued without a known size (queued_unknown): the program sends
+ * the same bytes again (it was told none went), and GnuTLS, pushing the
+ * record, says how many of them it held.  Return how many of CUR's bytes
+ * count as sent now, or a result. */
+static ssize_t resend_queued(struct tls *tls, const struct cursor *cur)
 {
-	size_t done = 0, chunk, cap;
 	ssize_t ret;
+	size_t done;
 
-	/* Bytes already sent that the program was not told of: its write
-	 * begins with them (or the stream would be corrupt); they count now. */
-	if (tls->held_out && len > 0) {
-		size_t n = len < tls->held_len ? len : tls->held_len;
+	if (tls->held && held_differs(tls, cur) < 0)
+		return -EIO;
+	ret = push_queued(tls);
+	if (is_want(ret) || ret == -EINTR)
+		return ret;
+	tls->queued_unknown = false;
+	tls->flush_pending = false;
+	if (ret < 0) {
+		drop_held(tls);
+		return ret;
+	}
+	done = (size_t)ret < cur->left ? (size_t)ret : cur->left;
+	held_went(tls, (size_t)ret, done);
+	return (ssize_t)done;
+}
 
-		if (held_differs(tls, buf, len) < 0)
-			return -EIO;
-		memmove(tls->held, tls->held + n, tls->held_len - n);
-		tls->held_len -= n;
-		if (tls->held_len == 0)
-			drop_held(tls);
-		done = n;
+/* The record of the CHUNK bytes at PIECE is encrypted and queued: the
+ * socket is full, or a signal stopped the push (WHY: the WANT, -EINTR).
+ * It goes before anything else, close_notify included.  Its bytes count as
+ * sent, as in a kernel buffer, when we know how many it holds; else the
+ * program is told none went and a copy is kept, which its retry must
+ * match.  DONE bytes of this call went before it.  Return the result. */
+static ssize_t record_queued(struct tls *tls, const void *piece, size_t chunk, size_t done, ssize_t why)
+{
+	tls->flush_pending = true;
+	if (chunk <= tls->send_seen || (tls->send_cap && chunk <= tls->send_cap))
+		return (ssize_t)(done + chunk);
+	tls->queued_unknown = true;
+	free(tls->held);
+	tls->held = malloc(chunk);
+	tls->held_len = tls->held ? chunk : 0;
+	tls->held_out = false;
+	if (!tls->held) {
+		snprintf(tls->reason, sizeof tls->reason,
+			 "out of memory keeping a copy of a record queued after EAGAIN");
+		return -ENOMEM;
 	}
-	/* A record queued without a known size: the program sends the same
-	 * bytes again (it was told none went), and GnuTLS, flushing the
-	 * queued record, says how many of them it held. */
-	while (tls->queued_unknown && len > 0) {
-		if (tls->held && held_differs(tls, buf, len) < 0)
-			return -EIO;
-		tls->w_eagain = false;
-		ret = gnutls_record_send(tls->session, buf, len);
-		if (ret == GNUTLS_E_AGAIN && !tls->w_eagain)
-			continue;
-		if (ret == GNUTLS_E_AGAIN)
-			return -EAGAIN;
-		if (ret == GNUTLS_E_INTERRUPTED)
-			return -EINTR;
-		tls->queued_unknown = false;
-		tls->flush_pending = false;
-		if (ret < 0) {
-			drop_held(tls);
-			return fatal(tls, (int)ret, "write");
-		}
-		done = (size_t)ret < len ? (size_t)ret : len;
-		held_went(tls, (size_t)ret, done);
-		if (tls->held_out)
-			return (ssize_t)done;
-	}
-	ret = mod_flush(tls);
-	if (ret < 0)
-		return done ? (ssize_t)done : ret;
-	cap = gnutls_record_get_max_size(tls->session);
+	memcpy(tls->held, piece, chunk);
+	return done ? (ssize_t)done : why;
+}
+
+/* Records cut from CUR, at most one record's worth per GnuTLS call, so
+ * that a record GnuTLS queues holds exactly CHUNK bytes of ours.  (The
+ * limit starts at gnutls_record_get_max_size, the receive limit; the
+ * peer's record_size_limit may make the send limit smaller: a short count
+ * teaches it.)  DONE bytes of this call went before.  wflags set. */
+static ssize_t send_records(struct tls *tls, struct cursor *cur, size_t done)
+{
+	size_t chunk, cap = gnutls_record_get_max_size(tls->session);
+	unsigned char *gather = NULL;
+	const void *piece;
+	ssize_t ret = 0;
+
 	if (tls->send_cap && tls->send_cap < cap)
 		cap = tls->send_cap;
-	while (done < len) {
-		/* At most one record per call, so that a record GnuTLS queues
-		 * (E_AGAIN) holds exactly CHUNK bytes of ours, if CHUNK is no
-		 * more than a record carries.  (gnutls_record_get_max_size is
-		 * the receive limit; the peer's record_size_limit may make the
-		 * send limit smaller: a short count teaches it.) */
-		chunk = len - done > cap ? cap : len - done;
-		tls->w_eagain = false;
-		ret = gnutls_record_send(tls->session, (const char *)buf + done, chunk);
+	while (cur->left > 0) {
+		chunk = cur->left > cap ? cap : cur->left;
+		piece = cur_piece(cur, &chunk, &gather);
+		io_arm(tls, DIR_WRITE);
+		ret = gnutls_record_send(tls->session, piece, chunk);
 		if (ret > 0) {
 			if ((size_t)ret < chunk)
 				cap = tls->send_cap = (size_t)ret;
 			if ((size_t)ret > tls->send_seen)
 				tls->send_seen = (size_t)ret;
-			done += ret;
+			done += (size_t)ret;
+			cur_skip(cur, (size_t)ret);
 			continue;
 		}
-		if ((ret == GNUTLS_E_AGAIN && tls->w_eagain) || ret == GNUTLS_E_INTERRUPTED) {
-			/* The record is encrypted and queued (the socket is full,
-			 * or a signal stopped the push).  Its bytes count as sent,
-			 * as in a kernel buffer, when we know how many it holds;
-			 * flushed before anything else, close_notify included. */
-			tls->flush_pending = true;
-			if (chunk <= tls->send_seen || (tls->send_cap && chunk <= tls->send_cap))
-				return (ssize_t)(done + chunk);
-			tls->queued_unknown = true;
-			free(tls->held);
-			tls->held = malloc(chunk);
-			tls->held_len = tls->held ? chunk : 0;
-			tls->held_out = false;
-			if (tls->held)
-				memcpy(tls->held, (const char *)buf + done, chunk);
-			else
-				snprintf(tls->reason, sizeof tls->reason,
-					 "out of memory keeping a copy of a record queued after EAGAIN");
-			if (!tls->held)
-				return -ENOMEM;
-			if (done)
-				return (ssize_t)done;
-			return ret == GNUTLS_E_INTERRUPTED ? -EINTR : -EAGAIN;
-		}
-		if (ret == GNUTLS_E_AGAIN)
+		ret = outcome(tls, (int)ret, DIR_WRITE, "write");
+		if (ret == AGAIN)
 			continue;
-		if (done)
-			return done;
-		return fatal(tls, ret, "write");
+		if (is_want(ret) || ret == -EINTR)
+			ret = record_queued(tls, piece, chunk, done, ret);
+		else if (done)
+			ret = (ssize_t)done;
+		break;
 	}
-	return done;
+	free(gather);
+	return cur->left == 0 ? (ssize_t)done : ret;
+}
+
+static ssize_t mod_sendv(struct tls *tls, const struct iovec *iov, int iovcnt, enum tls_io io)
+{
+	struct cursor cur;
+	ssize_t ret = 0;
+	size_t done;
+
+	cur_init(&cur, iov, iovcnt);
+	io_begin(tls, DIR_WRITE, io);
+	if (tls->held_out && cur.left > 0)
+		ret = take_held(tls, &cur);
+	else if (tls->queued_unknown && cur.left > 0)
+		ret = resend_queued(tls, &cur);
+	if (ret < 0)
+		goto out;
+	done = (size_t)ret;
+	cur_skip(&cur, done);
+	if (tls->held_out) /* the queued record carried more than this write */
+		goto out;
+	ret = flush_locked(tls);
+	if (ret < 0)
+		ret = done ? (ssize_t)done : ret;
+	else
+		ret = send_records(tls, &cur, done);
+out:
+	io_end(tls, DIR_WRITE);
+	return ret;
+}
+
+static int mod_flush(struct tls *tls, enum tls_io io)
+{
+	int ret;
+
+	io_begin(tls, DIR_WRITE, io);
+	ret = flush_locked(tls);
+	io_end(tls, DIR_WRITE);
+	return ret;
+}
+
+static bool mod_flush_pending(struct tls *tls)
+{
+	return tls->flush_pending || (tls->bye_wanted && !tls->bye_done);
 }
 
 static size_t mod_pending(struct tls *tls)
@@ -1205,10 +1421,10 @@ static size_t mod_buffered(struct tls *tls)
 	return tls->rx_len;
 }
 
-static int mod_bye(struct tls *tls)
+static int mod_bye(struct tls *tls, enum tls_io io)
 {
 	tls->bye_wanted = true;
-	return mod_flush(tls);
+	return mod_flush(tls, io);
 }
 
 static const char *mod_reason(struct tls *tls)
@@ -1303,17 +1519,17 @@ static bool mod_early_accepted(struct tls *tls)
 /* Send a KeyUpdate for our sending key.  The peer is not asked to update
  * its own (that would double the handshake messages, and GnuTLS peers
  * accept only a few per second). */
-static int mod_key_update(struct tls *tls)
+static int mod_key_update(struct tls *tls, enum tls_io io)
 {
 	int ret;
 
-	tls->w_eagain = false;
-	ret = gnutls_session_key_update(tls->session, 0);
-	if (ret == 0)
-		return 0;
-	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
-		return -EAGAIN;
-	return fatal(tls, ret, "key update");
+	io_begin(tls, DIR_WRITE, io);
+	do {
+		io_arm(tls, DIR_WRITE);
+		ret = gnutls_session_key_update(tls->session, 0);
+	} while (ret < 0 && (ret = outcome(tls, ret, DIR_WRITE, "key update")) == AGAIN);
+	io_end(tls, DIR_WRITE);
+	return ret;
 }
 
 static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
@@ -1370,16 +1586,12 @@ static const struct forklock *mod_locks(const struct forklock **end)
 __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.abi = TLS_OPS_ABI,
 	.init = mod_init,
-	.open = mod_open,
+	.new_client = mod_new_client,
 	.free = mod_free,
 	.set_fd = mod_set_fd,
-	.set_nonblock = mod_set_nonblock,
-	.set_read_nonblock = mod_set_read_nonblock,
-	.set_write_nonblock = mod_set_write_nonblock,
 	.handshake = mod_handshake,
-	.wants_read = mod_wants_read,
 	.recv = mod_recv,
-	.send = mod_send,
+	.sendv = mod_sendv,
 	.flush = mod_flush,
 	.flush_pending = mod_flush_pending,
 	.pending = mod_pending,

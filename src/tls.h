@@ -1,10 +1,26 @@
 /* tls.h - the TLS engine.  tls.c is the only file that includes GnuTLS;
- * everything else sees this small API over an opaque session.
+ * everything else sees this small API over an opaque session, shaped like
+ * OpenBSD's libtls.
  *
- * I/O functions return a byte count (>= 0, 0 meaning the peer's
- * close_notify) or a negative errno: -EAGAIN when the transport would block,
- * -EINTR, or a fatal error (-ECONNRESET, -EPROTO, -EPIPE, -ETIMEDOUT, ...),
- * in which case tls_reason() says why in words. */
+ * Every call that moves records takes its blocking mode (enum tls_io) and
+ * returns a byte count (>= 0; 0 from tls_recv is the peer's close_notify)
+ * or one of:
+ *   TLS_WANT_POLLIN, TLS_WANT_POLLOUT  the transport would block: call
+ *       again when the socket is readable (writable);
+ *   -EINTR  a signal interrupted a blocking wait (the caller decides
+ *       whether to call again: a read returns it to the program, the
+ *       handshake goes on);
+ *   another negative errno (-ECONNRESET, -EPROTO, -EPIPE, -ETIMEDOUT,
+ *       -EIO, -ENOMEM, ...): the call failed, tls_reason() says why in
+ *       words.
+ * The two WANT values lie outside errno's range.
+ *
+ * One session serves one role: tls_new_client() makes a client session.
+ * Everything after creation (the handshake, I/O, close_notify, KeyUpdate,
+ * the log's tls_info) is the same call for either role; a server session
+ * is a second constructor over struct tls_params, with its own role
+ * parameters beside struct tls_client_params.  (Tickets to keep, 0-RTT
+ * to send and a certificate request are a client's.) */
 #ifndef TLSSHIM_TLS_H
 #define TLSSHIM_TLS_H
 
@@ -12,19 +28,26 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "policy.h"
 
+#define TLS_WANT_POLLIN (-0x10001)
+#define TLS_WANT_POLLOUT (-0x10002)
+
+/* How one call may use the transport. */
+enum tls_io {
+	TLS_BLOCKING,    /* as the socket's own mode says */
+	TLS_NONBLOCKING, /* MSG_DONTWAIT: never waits, whatever the socket's mode
+			  * (probes from poll/epoll and close) */
+};
+
 struct tls;
 
+/* What every session needs, whatever its role. */
 struct tls_params {
 	const struct policy_rule *rule;
 	int fd;                   /* the transport socket */
-	const char *sni;          /* server name indication, or NULL */
-	const char *verify_name;  /* name or IP literal to verify, or NULL (pins only) */
-	const void *ticket;       /* resumption data from the cache, or NULL */
-	size_t ticket_len;
-	bool early_data;          /* the ticket allows 0-RTT and the rule wants it */
 	int keylog_fd;            /* NSS key log file, or -1 */
 	/* After fork another process may own the sending direction (owner.h):
 	 * every write to the transport first asks may_push(guard_arg); bytes it
@@ -33,6 +56,16 @@ struct tls_params {
 	bool (*may_push)(void *arg);
 	/* The peer sent a KeyUpdate with update_requested (or NULL). */
 	void (*update_requested)(void *arg);
+};
+
+/* A client session: what it verifies and how it may resume. */
+struct tls_client_params {
+	struct tls_params common;
+	const char *sni;          /* server name indication, or NULL */
+	const char *verify_name;  /* name or IP literal to verify, or NULL (pins only) */
+	const void *ticket;       /* resumption data from the cache, or NULL */
+	size_t ticket_len;
+	bool early_data;          /* the ticket allows 0-RTT and the rule wants it */
 };
 
 /* What a session negotiated, and the peer certificate, for the log. */
@@ -44,37 +77,39 @@ struct tls_info {
 };
 
 /* Create a client session.  Return 0, or a negative errno with ERR filled. */
-int tls_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen);
+int tls_new_client(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen);
 void tls_free(struct tls *tls);
 
 /* Change the transport descriptor (the old one was closed, a dup lives on). */
 void tls_set_fd(struct tls *tls, int fd);
 
-/* While set, the transport adds MSG_DONTWAIT: probes from poll/epoll and
- * close must never block, whatever the socket's mode. */
-void tls_set_nonblock(struct tls *tls, bool nonblock);
-/* The same for one direction only: a reader and a writer run at once. */
-void tls_set_read_nonblock(struct tls *tls, bool nonblock);
-void tls_set_write_nonblock(struct tls *tls, bool nonblock);
+/* One step of the handshake: 0 when it is done, else as above. */
+int tls_handshake(struct tls *tls, enum tls_io io);
 
-int tls_handshake(struct tls *tls);
-/* During a handshake that returned -EAGAIN: true if it waits to read. */
-bool tls_wants_read(struct tls *tls);
-
-ssize_t tls_recv(struct tls *tls, void *buf, size_t len);
-/* Send LEN bytes, all of them unless the transport would block.  A record
- * that could not be written at once stays queued (tls_flush_pending) and
- * counts as sent, as bytes in a kernel buffer would. */
-ssize_t tls_send(struct tls *tls, const void *buf, size_t len);
-int tls_flush(struct tls *tls);
+ssize_t tls_recv(struct tls *tls, void *buf, size_t len, enum tls_io io);
+/* Send the IOVCNT buffers of IOV as one stream, all of it unless the
+ * transport would block (then the bytes sent so far, or a WANT result when
+ * none).  Records are cut from the stream, not per buffer: the buffers are
+ * encrypted where they lie, and only a record that spans two of them is
+ * gathered.  A record that could not be pushed at once stays queued
+ * (tls_flush) and counts as sent, as bytes in a kernel buffer would; a
+ * call after a WANT result must begin with the bytes of that call (else
+ * -EIO: they may be in the stream already). */
+ssize_t tls_sendv(struct tls *tls, const struct iovec *iov, int iovcnt, enum tls_io io);
+/* tls_sendv of one buffer. */
+ssize_t tls_send(struct tls *tls, const void *buf, size_t len, enum tls_io io);
+/* Push queued records (then close_notify, once tls_bye asked for it):
+ * 0 when nothing waits any more, else as above. */
+int tls_flush(struct tls *tls, enum tls_io io);
+/* Records or close_notify wait inside the session to be pushed. */
 bool tls_flush_pending(struct tls *tls);
 /* Decrypted bytes held inside the engine. */
 size_t tls_pending(struct tls *tls);
 /* Ciphertext read ahead from the socket, not yet decrypted: the kernel no
  * longer reports it readable. */
 size_t tls_buffered(struct tls *tls);
-/* Send close_notify (never blocks: the caller sets nonblock as needed). */
-int tls_bye(struct tls *tls);
+/* Queue close_notify behind every record before it and push: as tls_flush. */
+int tls_bye(struct tls *tls, enum tls_io io);
 
 /* Why the last call failed, in words. */
 const char *tls_reason(struct tls *tls);
@@ -91,8 +126,8 @@ ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len);
 bool tls_early_accepted(struct tls *tls);
 /* In a child made by _Fork (no atfork handlers ran): reseed the RNG. */
 void tls_after_fork(void);
-/* Send a KeyUpdate (and request the peer's).  0, -EAGAIN, or an error. */
-int tls_key_update(struct tls *tls);
+/* Send a KeyUpdate for our sending key: 0, or as above. */
+int tls_key_update(struct tls *tls, enum tls_io io);
 /* After the handshake: did the server ask for a client certificate?  (In
  * TLS 1.3 a server that requires one says so only after our handshake is
  * done, with an alert or, like nginx, at the application level.) */

@@ -75,7 +75,7 @@ out:
 	shim_guard--;
 }
 
-int tls_open(struct tls **out, const struct tls_params *params, char *err, size_t errlen)
+int tls_new_client(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int ret;
@@ -87,7 +87,7 @@ int tls_open(struct tls **out, const struct tls_params *params, char *err, size_
 	}
 	/* GnuTLS and p11-kit read files here: keep our hooks out of it. */
 	shim_guard++;
-	ret = ops->open(out, params, err, errlen);
+	ret = ops->new_client(out, params, err, errlen);
 	shim_guard--;
 	return ret;
 }
@@ -99,18 +99,23 @@ void tls_free(struct tls *tls)
 }
 
 void tls_set_fd(struct tls *tls, int fd) { ops->set_fd(tls, fd); }
-void tls_set_nonblock(struct tls *tls, bool nb) { ops->set_nonblock(tls, nb); }
-void tls_set_read_nonblock(struct tls *tls, bool nb) { ops->set_read_nonblock(tls, nb); }
-void tls_set_write_nonblock(struct tls *tls, bool nb) { ops->set_write_nonblock(tls, nb); }
-int tls_handshake(struct tls *tls) { return ops->handshake(tls); }
-bool tls_wants_read(struct tls *tls) { return ops->wants_read(tls); }
-ssize_t tls_recv(struct tls *tls, void *buf, size_t len) { return ops->recv(tls, buf, len); }
-ssize_t tls_send(struct tls *tls, const void *buf, size_t len) { return ops->send(tls, buf, len); }
-int tls_flush(struct tls *tls) { return ops->flush(tls); }
+int tls_handshake(struct tls *tls, enum tls_io io) { return ops->handshake(tls, io); }
+ssize_t tls_recv(struct tls *tls, void *buf, size_t len, enum tls_io io) { return ops->recv(tls, buf, len, io); }
+ssize_t tls_sendv(struct tls *tls, const struct iovec *iov, int iovcnt, enum tls_io io)
+{
+	return ops->sendv(tls, iov, iovcnt, io);
+}
+ssize_t tls_send(struct tls *tls, const void *buf, size_t len, enum tls_io io)
+{
+	struct iovec one = { (void *)buf, len };
+
+	return ops->sendv(tls, &one, 1, io);
+}
+int tls_flush(struct tls *tls, enum tls_io io) { return ops->flush(tls, io); }
 bool tls_flush_pending(struct tls *tls) { return ops->flush_pending(tls); }
 size_t tls_pending(struct tls *tls) { return ops->pending(tls); }
 size_t tls_buffered(struct tls *tls) { return ops->buffered(tls); }
-int tls_bye(struct tls *tls) { return ops->bye(tls); }
+int tls_bye(struct tls *tls, enum tls_io io) { return ops->bye(tls, io); }
 const char *tls_reason(struct tls *tls) { return ops->reason(tls); }
 void tls_get_info(struct tls *tls, struct tls_info *info) { ops->get_info(tls, info); }
 bool tls_resumed(struct tls *tls) { return ops->resumed(tls); }
@@ -120,7 +125,7 @@ void *tls_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 }
 ssize_t tls_send_early(struct tls *tls, const void *buf, size_t len) { return ops->send_early(tls, buf, len); }
 bool tls_early_accepted(struct tls *tls) { return ops->early_accepted(tls); }
-int tls_key_update(struct tls *tls) { return ops->key_update(tls); }
+int tls_key_update(struct tls *tls, enum tls_io io) { return ops->key_update(tls, io); }
 bool tls_cert_requested(struct tls *tls) { return ops->cert_requested(tls); }
 
 void tls_after_fork(void)
