@@ -33,11 +33,14 @@ match = 127.0.0.1:$port
 action = deny
 POL
 
-# race NAME [PRELOAD]: the program above, 200 rounds.
+# race NAME [PRELOAD]: the program above, 200 rounds, with PRELOAD after
+# tlsshim (so that tlsshim's dlsym(RTLD_NEXT) finds it).  Preloaded by hand,
+# not through the launcher: a sanitizer build's launcher must not get it.
 race() {
     : >"$WORK/$1.victim"
-    LD_PRELOAD=${2:-} timeout 120 "$TLSSHIM" -p "$WORK/race.policy" "$WORK/ownfd_race" \
-        "$WORK/race.tlsshim.log" "$WORK/$1.victim" "$port" 200 2>"$WORK/$1.err"
+    LD_PRELOAD="${TLSSHIM_PRELOAD:-$TLSSHIM_LIBRARY}${2:+ $2}" TLSSHIM_POLICY=$WORK/race.policy \
+        timeout 120 "$WORK/ownfd_race" "$WORK/race.tlsshim.log" "$WORK/$1.victim" "$port" 200 \
+        2>"$WORK/$1.err"
 }
 
 for mode in plain slowed; do
