@@ -12,7 +12,7 @@
 #include "linger.h"
 #include "log.h"
 #include "names.h"
-#include "stdio_swap.h"
+#include "hook_stdio.h"
 
 #include <errno.h>
 #include <fcntl.h>

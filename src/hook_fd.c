@@ -10,7 +10,7 @@
 #include "fdtab.h"
 #include "linger.h"
 #include "log.h"
-#include "stdio_swap.h"
+#include "hook_stdio.h"
 
 #include <errno.h>
 #include <fcntl.h>

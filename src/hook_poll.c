@@ -17,95 +17,168 @@
 
 #define STACK_FDS 64
 
-/* The core: TIMEOUT_NS < 0 waits forever.  Returns as poll does, errno set. */
-static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, const sigset_t *sigmask)
-{
-	struct conn *stack_conns[STACK_FDS], **conns = stack_conns;
-	struct pollfd stack_kfds[STACK_FDS], *kfds = stack_kfds;
-	short stack_ready[STACK_FDS], *ready = stack_ready;
-	long long deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
-	nfds_t i, n_managed = 0;
-	int ret = 0;
+/* One poll call's working set: per entry of the program's array, its
+ * connection (a reference, or NULL), what we ask the kernel for, and what is
+ * ready without the kernel (plaintext already decrypted). */
+struct poll_set {
+	struct pollfd *fds; /* the program's array */
+	nfds_t nfds;
+	struct conn **conns;
+	struct pollfd *kfds;
+	short *ready;
+	struct conn *stack_conns[STACK_FDS];
+	struct pollfd stack_kfds[STACK_FDS];
+	short stack_ready[STACK_FDS];
+};
 
+/* Fill SET for FDS: the arrays (on the stack up to STACK_FDS entries) and a
+ * reference to each managed entry's connection.  Returns how many entries
+ * are managed, or -ENOMEM.  No lock held. */
+static long poll_set_init(struct poll_set *set, struct pollfd *fds, nfds_t nfds)
+{
+	nfds_t i;
+	long n_managed = 0;
+
+	set->fds = fds;
+	set->nfds = nfds;
+	set->conns = set->stack_conns;
+	set->kfds = set->stack_kfds;
+	set->ready = set->stack_ready;
 	if (nfds > STACK_FDS) {
-		conns = calloc(nfds, sizeof *conns);
-		kfds = calloc(nfds, sizeof *kfds);
-		ready = calloc(nfds, sizeof *ready);
-		if (!conns || !kfds || !ready) {
-			ret = (int)shim_result(-ENOMEM);
-			goto out;
-		}
+		set->conns = calloc(nfds, sizeof *set->conns);
+		set->kfds = calloc(nfds, sizeof *set->kfds);
+		set->ready = calloc(nfds, sizeof *set->ready);
+		if (!set->conns || !set->kfds || !set->ready)
+			return -ENOMEM;
 	}
 	for (i = 0; i < nfds; i++) {
-		conns[i] = fds[i].fd >= 0 ? fdtab_get(fds[i].fd) : NULL;
-		n_managed += conns[i] != NULL;
+		set->conns[i] = fds[i].fd >= 0 ? fdtab_get(fds[i].fd) : NULL;
+		n_managed += set->conns[i] != NULL;
 	}
-	if (n_managed == 0) {
-		struct timespec ts = { timeout_ns / 1000000000LL, timeout_ns % 1000000000LL };
+	return n_managed;
+}
 
-		ret = real.ppoll(fds, nfds, timeout_ns >= 0 ? &ts : NULL, sigmask);
-		goto out;
+/* Drop SET's references and free what poll_set_init allocated. */
+static void poll_set_free(struct poll_set *set)
+{
+	nfds_t i;
+
+	for (i = 0; i < set->nfds && set->conns; i++)
+		if (set->conns[i])
+			conn_unref(set->conns[i]);
+	if (set->conns != set->stack_conns) {
+		free(set->conns);
+		free(set->kfds);
+		free(set->ready);
+	}
+}
+
+/* Arm: what to ask the kernel for each entry (a handshake's direction, or
+ * the program's interest), and what is ready already.  *WAKE: the earliest
+ * handshake deadline (0: none).  Returns how many entries are ready now. */
+static int poll_arm(struct poll_set *set, long long *wake)
+{
+	nfds_t i;
+	int n_ready = 0;
+
+	*wake = 0;
+	for (i = 0; i < set->nfds; i++) {
+		struct conn *conn = set->conns[i];
+
+		set->kfds[i] = set->fds[i];
+		set->kfds[i].revents = 0;
+		set->ready[i] = 0;
+		if (conn && conn_use_begin(conn, set->fds[i].fd)) {
+			long long hs = conn_deadline(conn);
+
+			set->kfds[i].events = conn_poll_prepare(conn, set->fds[i].events, &set->ready[i]);
+			conn_use_end(conn);
+			n_ready += set->ready[i] != 0;
+			if (hs && (!*wake || hs < *wake))
+				*wake = hs;
+		}
+	}
+	return n_ready;
+}
+
+/* How long the kernel may wait (ns, -1: for ever): not at all when
+ * N_READY entries are ready, else until the program's DEADLINE (-1: none)
+ * or a handshake deadline WAKE (0: none), whichever comes first. */
+static long long poll_wait_ns(int n_ready, long long deadline, long long wake)
+{
+	long long left = -1;
+
+	if (n_ready)
+		return 0;
+	if (deadline >= 0)
+		left = deadline > now_ns() ? deadline - now_ns() : 0;
+	/* A handshake deadline wakes us even if the program waits forever. */
+	if (wake) {
+		long long until = wake > now_ns() ? wake - now_ns() + 1000000 : 0;
+
+		if (left < 0 || until < left)
+			left = until;
+	}
+	return left;
+}
+
+/* Translate: the program's revents from the kernel's and what was ready
+ * before; kernel readability that carried no application data is dropped
+ * (conn_poll_result).  Returns how many entries have events. */
+static int poll_translate(struct poll_set *set)
+{
+	struct pollfd *fds = set->fds;
+	nfds_t i;
+	int count = 0;
+
+	for (i = 0; i < set->nfds; i++) {
+		struct conn *conn = set->conns[i];
+
+		if (conn && conn_use_begin(conn, fds[i].fd)) {
+			short rev = set->ready[i] | conn_poll_result(conn, fds[i].events, set->kfds[i].revents);
+
+			conn_use_end(conn);
+			fds[i].revents = rev & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
+		} else {
+			fds[i].revents = set->kfds[i].revents;
+		}
+		count += fds[i].revents != 0;
+	}
+	return count;
+}
+
+/* The core: TIMEOUT_NS < 0 waits forever.  Returns as poll does, errno set.
+ * Arm, wait, translate, until something is ready for the program or its
+ * time is up (a ticket alone wakes the kernel but not the program). */
+static int shim_poll(struct pollfd *fds, nfds_t nfds, long long timeout_ns, const sigset_t *sigmask)
+{
+	struct poll_set set;
+	long long deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1, left, wake;
+	long n_managed = poll_set_init(&set, fds, nfds);
+	struct timespec ts;
+	int ret, count, n_ready;
+
+	if (n_managed <= 0) {
+		ts = (struct timespec){ timeout_ns / 1000000000LL, timeout_ns % 1000000000LL };
+		ret = n_managed < 0 ? (int)shim_result(n_managed)
+				    : real.ppoll(fds, nfds, timeout_ns >= 0 ? &ts : NULL, sigmask);
+		poll_set_free(&set);
+		return ret;
 	}
 	for (;;) {
-		int n_ready = 0, count = 0;
-		long long left = -1, wake = 0;
-		struct timespec ts;
-
-		for (i = 0; i < nfds; i++) {
-			kfds[i] = fds[i];
-			kfds[i].revents = 0;
-			ready[i] = 0;
-			if (conns[i] && conn_use_begin(conns[i], fds[i].fd)) {
-				long long hs = conn_deadline(conns[i]);
-
-				kfds[i].events = conn_poll_prepare(conns[i], fds[i].events, &ready[i]);
-				conn_use_end(conns[i]);
-				n_ready += ready[i] != 0;
-				if (hs && (!wake || hs < wake))
-					wake = hs;
-			}
-		}
-		if (n_ready)
-			left = 0;
-		else if (deadline >= 0)
-			left = deadline > now_ns() ? deadline - now_ns() : 0;
-		/* A handshake deadline wakes us even if the program waits forever. */
-		if (wake && !n_ready) {
-			long long until = wake > now_ns() ? wake - now_ns() + 1000000 : 0;
-
-			if (left < 0 || until < left)
-				left = until;
-		}
-		ts.tv_sec = left / 1000000000LL;
-		ts.tv_nsec = left % 1000000000LL;
-		ret = real.ppoll(kfds, nfds, left >= 0 ? &ts : NULL, sigmask);
+		n_ready = poll_arm(&set, &wake);
+		left = poll_wait_ns(n_ready, deadline, wake);
+		ts = (struct timespec){ left / 1000000000LL, left % 1000000000LL };
+		ret = real.ppoll(set.kfds, nfds, left >= 0 ? &ts : NULL, sigmask);
 		if (ret < 0)
-			goto out;
-		for (i = 0; i < nfds; i++) {
-			if (conns[i] && conn_use_begin(conns[i], fds[i].fd)) {
-				short rev = ready[i] | conn_poll_result(conns[i], fds[i].events, kfds[i].revents);
-
-				conn_use_end(conns[i]);
-				fds[i].revents = rev & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
-			} else {
-				fds[i].revents = kfds[i].revents;
-			}
-			count += fds[i].revents != 0;
-		}
+			break;
+		count = poll_translate(&set);
 		if (count > 0 || (deadline >= 0 && now_ns() >= deadline)) {
 			ret = count;
-			goto out;
+			break;
 		}
 	}
-out:
-	for (i = 0; i < nfds && conns; i++)
-		if (conns[i])
-			conn_unref(conns[i]);
-	if (conns != stack_conns) {
-		free(conns);
-		free(kfds);
-		free(ready);
-	}
+	poll_set_free(&set);
 	return ret;
 }
 

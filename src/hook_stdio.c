@@ -18,7 +18,7 @@
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
-#include "stdio_swap.h"
+#include "hook_stdio.h"
 #include "forklock.h"
 
 #include <errno.h>

@@ -6,9 +6,10 @@
 #include "hosts.h"
 #include "log.h"
 #include "linger.h"
+#include "ownfd.h"
 #include "policy.h"
 #include "policy_load.h"
-#include "stdio_swap.h"
+#include "hook_stdio.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -75,7 +76,7 @@ static void preinit(void)
 				 strerror(errno));
 			syscall(SYS_close, fd);
 		} else {
-			log_hold_policy_fd(fd);
+			ownfd_hold_early(OWNFD_POLICY, fd);
 			policy_held = true;
 		}
 	}
@@ -88,16 +89,19 @@ static void preinit(void)
  * closed afterwards.  NULL with ERR filled if they cannot be had. */
 static struct policy *read_policy(char *err, size_t errlen)
 {
-	int fd = log_policy_fd();
+	int pin, fd = ownfd_pin(OWNFD_POLICY, &pin);
 	struct policy *p = NULL;
 	struct stat st;
 
 	/* Lost: the program closed every descriptor (an ascending close loop
 	 * chases ours up to the limit).  Read the file again by name, with the
 	 * same checks; never "no policy". */
-	if (fd < 0)
+	if (fd < 0) {
+		ownfd_unpin(pin);
 		return policy_load(policy_path, err, errlen);
-	/* Still the file opened at start-up?  A descriptor closed behind our
+	}
+	/* Pinned: a program thread's close() or dup2() of this number waits
+	 * for the read (ownfd.h).  Still the file opened at start-up?  A descriptor closed behind our
 	 * back (a raw close_range) may have been reused by the program: never
 	 * read its file as our rules. */
 	if (fstat(fd, &st) != 0 || st.st_dev != policy_st.st_dev || st.st_ino != policy_st.st_ino)
@@ -105,7 +109,8 @@ static struct policy *read_policy(char *err, size_t errlen)
 			 policy_path);
 	else
 		p = policy_load_fd(fd, policy_path, err, errlen);
-	log_release_policy_fd();
+	ownfd_unpin(pin);
+	ownfd_set(OWNFD_POLICY, -1);
 	return p;
 }
 
@@ -134,7 +139,7 @@ static void init_once(void)
 		log_setup(policy->log_dest, policy->log_path, (enum policy_log_level)level);
 		log_set_format(policy->log_format);
 		if (policy->keylog_path) {
-			int ret = log_open_keylog(policy->keylog_path);
+			int ret = ownfd_open_keylog(policy->keylog_path);
 
 			if (ret < 0)
 				log_error("cannot open the key log %s: %s", policy->keylog_path, strerror(-ret));

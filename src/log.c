@@ -1,25 +1,21 @@
-/* log.c - our own log descriptor and line formatting. */
+/* log.c - log lines: levels, text/JSON formatting, and the destination
+ * (stderr, a file, syslog).  The descriptor a line goes to is one of ours,
+ * kept by ownfd.c. */
 #include "log.h"
+#include "ownfd.h"
 #include "real.h"
-#include "forklock.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* Our descriptors live high, away from the numbers programs use. */
-#define LOG_FD_MIN 500
 
 /* The log runs on the program's threads, whose stacks may be small (musl's
  * 128 KiB, a runtime's own threads): a message is formatted on the stack up
@@ -30,26 +26,9 @@
 /* A JSON message's escaped text on the stack: room for a few escapes. */
 #define LOG_ESCAPED_MAX (LOG_TEXT_MAX + 128)
 
-FORKLOCK_MUTEX(log_lock);
-static atomic_int log_descriptor = -1;
 static atomic_int log_dest = POLICY_LOG_STDERR; /* enum policy_log_dest */
 static atomic_int log_level = POLICY_LEVEL_WARNING;
 static atomic_int log_format = POLICY_FORMAT_TEXT;
-static atomic_int keylog_descriptor = -1;
-static atomic_int policy_descriptor = -1; /* the policy file, until it is read */
-static char keylog_path[4096];
-
-static int move_high(int fd)
-{
-	int high;
-
-	if (fd < 0)
-		return -1;
-	high = real.fcntl(fd, F_DUPFD_CLOEXEC, LOG_FD_MIN);
-	if (high < 0)
-		high = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	return high;
-}
 
 void log_set_format(enum policy_log_format format)
 {
@@ -61,99 +40,53 @@ bool log_is_json(void)
 	return atomic_load(&log_format) == POLICY_FORMAT_JSON;
 }
 
-int log_open_keylog(const char *path)
-{
-	int opened, fd;
-
-	real_init();
-	opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (opened < 0)
-		return -errno;
-	/* An existing file keeps its mode: make sure it is ours alone. */
-	fchmod(opened, 0600);
-	fd = move_high(opened);
-	real.close(opened);
-	if (fd < 0)
-		return -errno;
-	snprintf(keylog_path, sizeof keylog_path, "%s", path);
-	atomic_store(&keylog_descriptor, fd);
-	return 0;
-}
-
-int log_keylog_fd(void)
-{
-	return atomic_load(&keylog_descriptor);
-}
-
-const char *log_keylog_path(void)
-{
-	return keylog_path;
-}
-
 /* At start-up: the default destination (stderr, as it is now: a daemon
  * that later points its descriptor 2 at /dev/null keeps our log where it
  * was started), with one raw system call, before libc is resolved. */
 void log_setup_early(void)
 {
-	int fd = (int)syscall(SYS_fcntl, 2, F_DUPFD_CLOEXEC, LOG_FD_MIN);
-
-	if (fd < 0)
-		fd = (int)syscall(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
+	ownfd_copy_stderr_early();
 	atomic_store(&log_dest, POLICY_LOG_STDERR);
-	atomic_store(&log_descriptor, fd);
 }
 
-void log_hold_policy_fd(int fd)
+/* The descriptor for a log file at PATH (ours, high), or -1 with
+ * *OPEN_ERRNO set. */
+static int open_log_file(const char *path, int *open_errno)
 {
-	atomic_store(&policy_descriptor, fd);
+	int opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), fd;
+
+	*open_errno = errno;
+	fd = ownfd_copy_high(opened);
+	if (opened >= 0)
+		real.close(opened);
+	return fd;
 }
 
-int log_policy_fd(void)
-{
-	return atomic_load(&policy_descriptor);
-}
-
-void log_release_policy_fd(void)
-{
-	int fd;
-
-	pthread_mutex_lock(&log_lock);
-	fd = atomic_exchange(&policy_descriptor, -1);
-	if (fd >= 0)
-		real.close(fd);
-	pthread_mutex_unlock(&log_lock);
-}
-
+/* Called once, from init_once (pthread_once serialises it); no lock held.
+ * The descriptor replaced is closed by ownfd_set, once no thread can still
+ * be writing a line to it. */
 void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_level level)
 {
-	int fd = -1, old, open_errno = 0;
+	int fd = -1, open_errno = 0;
 	enum policy_log_dest log_dest_before;
 
 	real_init();
-	pthread_mutex_lock(&log_lock);
 	log_dest_before = (enum policy_log_dest)atomic_load(&log_dest);
 	if (dest == POLICY_LOG_STDERR && log_dest_before == POLICY_LOG_STDERR &&
-	    atomic_load(&log_descriptor) >= 0) {
+	    ownfd_get(OWNFD_LOG) >= 0) {
 		/* Already there (log_setup_early): keep the stderr of start-up. */
 		atomic_store(&log_level, level);
-		pthread_mutex_unlock(&log_lock);
 		return;
 	}
 	atomic_store(&log_dest, dest);
 	atomic_store(&log_level, level);
 	if (dest == POLICY_LOG_STDERR) {
-		fd = move_high(2);
+		fd = ownfd_copy_high(2);
 	} else if (dest == POLICY_LOG_FILE && path) {
-		int opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-		open_errno = errno;
-		fd = move_high(opened);
-		if (opened >= 0)
-			real.close(opened);
-		if (fd < 0 && atomic_load(&log_descriptor) >= 0 && log_dest_before == POLICY_LOG_STDERR) {
+		fd = open_log_file(path, &open_errno);
+		if (fd < 0 && ownfd_get(OWNFD_LOG) >= 0 && log_dest_before == POLICY_LOG_STDERR) {
 			/* Say so where we can: on the stderr we have. */
 			atomic_store(&log_dest, POLICY_LOG_STDERR);
-			pthread_mutex_unlock(&log_lock);
 			log_msg(POLICY_LEVEL_ERROR, "cannot open the log file %s: %s (logging to stderr)",
 				path, strerror(open_errno));
 			return;
@@ -161,42 +94,12 @@ void log_setup(enum policy_log_dest dest, const char *path, enum policy_log_leve
 	} else if (dest == POLICY_LOG_SYSLOG) {
 		openlog("tlsshim", LOG_PID | LOG_NDELAY, LOG_USER);
 	}
-	old = atomic_exchange(&log_descriptor, fd);
-	if (old >= 0)
-		real.close(old);
-	pthread_mutex_unlock(&log_lock);
+	ownfd_set(OWNFD_LOG, fd);
 }
 
 int log_enabled(enum policy_log_level level)
 {
 	return (int)level <= atomic_load(&log_level);
-}
-
-int log_fd(void)
-{
-	return atomic_load(&log_descriptor);
-}
-
-static void protect(atomic_int *ours, int fd)
-{
-	int high;
-
-	if (fd < 0 || fd != atomic_load(ours))
-		return;
-	pthread_mutex_lock(&log_lock);
-	if (fd == atomic_load(ours)) {
-		high = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-		atomic_store(ours, high);
-		/* The program closes or replaces FD itself. */
-	}
-	pthread_mutex_unlock(&log_lock);
-}
-
-void log_protect_fd(int fd)
-{
-	protect(&log_descriptor, fd);
-	protect(&keylog_descriptor, fd);
-	protect(&policy_descriptor, fd);
 }
 
 static int syslog_priority(enum policy_log_level level)
@@ -249,15 +152,18 @@ size_t log_json_escape(char *out, size_t outlen, const char *in)
 }
 
 /* Write the pieces of one line to our descriptor in one system call (a line
- * is never interleaved with another thread's).  Caller holds shim_guard. */
+ * is never interleaved with another thread's).  The descriptor is pinned
+ * from its load to the write: it cannot become the program's number in
+ * between (ownfd.h).  Caller holds shim_guard. */
 static void emit(const struct iovec *iov, int n)
 {
-	int fd = atomic_load(&log_descriptor);
+	int pin, fd = ownfd_pin(OWNFD_LOG, &pin);
 
 	if (fd >= 0 && real.writev) {
 		ssize_t unused = real.writev(fd, iov, n);
 		(void)unused;
 	}
+	ownfd_unpin(pin);
 }
 
 /* The start of a JSON line: time, pid, level.  Returns its length. */

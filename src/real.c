@@ -56,9 +56,9 @@ static void *lookup(const char *name)
 
 #define RESOLVE(name) real.name = (__typeof__(real.name))lookup(#name)
 
-static void resolve_all(void)
+/* The socket and descriptor calls: I/O, close/dup, options, waiting. */
+static void resolve_io(void)
 {
-	dl_iterate_phdr(find_self, (void *)lookup);
 	RESOLVE(connect);
 	RESOLVE(read);
 	RESOLVE(write);
@@ -91,16 +91,21 @@ static void resolve_all(void)
 	RESOLVE(epoll_ctl);
 	RESOLVE(epoll_wait);
 	RESOLVE(epoll_pwait);
-	RESOLVE(getaddrinfo);
-	RESOLVE(gethostbyname);
-	RESOLVE(gethostbyname2);
-	RESOLVE(gethostbyname_r);
-	RESOLVE(gethostbyname2_r);
 	RESOLVE(recvmmsg);
 	RESOLVE(sendmmsg);
 	RESOLVE(preadv2);
 	RESOLVE(pwritev2);
 	RESOLVE(epoll_pwait2);
+}
+
+/* The rest: names, descriptor creation, processes, stdio. */
+static void resolve_other(void)
+{
+	RESOLVE(getaddrinfo);
+	RESOLVE(gethostbyname);
+	RESOLVE(gethostbyname2);
+	RESOLVE(gethostbyname_r);
+	RESOLVE(gethostbyname2_r);
 	RESOLVE(fdopen);
 	RESOLVE(_Fork);
 	RESOLVE(_exit);
@@ -132,6 +137,14 @@ static void resolve_all(void)
 	RESOLVE(vdprintf);
 	RESOLVE(fileno);
 	RESOLVE(fileno_unlocked);
+}
+
+/* Every entry of the table, once (pthread_once, signals blocked). */
+static void resolve_all(void)
+{
+	dl_iterate_phdr(find_self, (void *)lookup);
+	resolve_io();
+	resolve_other();
 	real.vdprintf_chk = (int (*)(int, int, const char *, va_list))lookup("__vdprintf_chk");
 	real.chk_fail = (void (*)(void))lookup("__chk_fail");
 	if (!real.fcntl64)

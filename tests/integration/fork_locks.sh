@@ -89,7 +89,7 @@ if [ -x "$FORKLOCKS" ]; then
     n=$(printf '%s\n' "$out" | sed -n 's/^locks \([0-9]*\) bad 0$/\1/p')
     [ "${n:-0}" -ge 10 ]
     ok $? "forklocks_client found the library's locks (${n:-0})"
-    for l in cred_lock swap_lock ep_lock fdtab_lock log_lock; do
+    for l in cred_lock swap_lock ep_lock fdtab_lock ownfd_lock; do
         like "$out" "$l free=yes child=ok" "$l held by another thread at fork: free in the child, which connects"
     done
     if check "server: the children's connections" wait_for_lines "$each_log" "$((${n:-0} + 1))" 30; then

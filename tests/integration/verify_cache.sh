@@ -49,6 +49,32 @@ pin = $PIN_OTHER
 POL
 }
 
+# tserver writes a conn line when a connection ENDS, so under load the lines
+# of one process's connections may come in any order: find each by what it
+# carried.
+# conn_with LOG FIRST_LINE: the number of LOG's conn line whose first_line is
+# FIRST_LINE (a number past the end, for which tserver_field prints nothing,
+# if there is none).
+conn_with() {
+    local n total
+    total=$(tserver_conns "$1")
+    for ((n = 1; n <= total; n++)); do
+        [ "$(tserver_field "$1" "$n" first_line)" = "$2" ] && { echo "$n"; return; }
+    done
+    echo 999999
+}
+# conn_besides LOG N...: the number of LOG's first conn line that is none of
+# the lines N... (the connection that carried no request).
+conn_besides() {
+    local log=$1 n total
+    shift
+    total=$(tserver_conns "$log")
+    for ((n = 1; n <= total; n++)); do
+        [[ " $* " = *" $n "* ]] || { echo "$n"; return; }
+    done
+    echo 999999
+}
+
 # ==== 1. used, and per rule ===========================================================
 start_tserver srv
 pin_policy cache "$srv_port"
@@ -56,13 +82,16 @@ out=$(timeout 60 "$TLSSHIM" -p "$WORK/cache.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/one http://localhost:18080/two http://localhost:18081/three 2>"$WORK/cache.err")
 is "$out" "ok ok error" "one process: two fetches through [good] succeed, the one through [other] fails"
 check "server logged three connections" wait_for_lines "$srv_log" 3
-is "$(tserver_field "$srv_log" 1 version) $(tserver_field "$srv_log" 1 first_line)" "TLS1.3 GET /one HTTP/1.1" \
+one=$(conn_with "$srv_log" "GET /one HTTP/1.1")
+two=$(conn_with "$srv_log" "GET /two HTTP/1.1")
+is "$(tserver_field "$srv_log" "$one" version) $(tserver_field "$srv_log" "$one" first_line)" "TLS1.3 GET /one HTTP/1.1" \
     "server: 1st request over TLS 1.3"
-is "$(tserver_field "$srv_log" 2 version) $(tserver_field "$srv_log" 2 first_line)" "TLS1.3 GET /two HTTP/1.1" \
+is "$(tserver_field "$srv_log" "$two" version) $(tserver_field "$srv_log" "$two" first_line)" "TLS1.3 GET /two HTTP/1.1" \
     "server: 2nd request over TLS 1.3"
-is "$(tserver_field "$srv_log" 1 resumed) $(tserver_field "$srv_log" 2 resumed)" "0 0" \
+is "$(tserver_field "$srv_log" "$one" resumed) $(tserver_field "$srv_log" "$two" resumed)" "0 0" \
     "server: both were full handshakes (resume = off), so both sent the chain"
-is "$(tserver_field "$srv_log" 3 bytes_in)" 0 "server: the [other] connection carried no application bytes"
+is "$(tserver_field "$srv_log" "$(conn_besides "$srv_log" "$one" "$two")" bytes_in)" 0 \
+    "server: the [other] connection carried no application bytes"
 log=$(cat "$WORK/cache.tlsshim.log")
 like "$log" 'rule \[good\] .*resumed=no .*chain=checked' "tlsshim: 1st connection checked the chain"
 is "$(grep -c 'rule \[good\] .*resumed=no .*chain=cached' "$WORK/cache.tlsshim.log")" 1 \
@@ -102,9 +131,11 @@ out=$(timeout 60 "$TLSSHIM" -p "$WORK/short.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/before sleep:6 http://localhost:18080/after 2>"$WORK/short.err")
 is "$out" "ok error" "one process: the fetch before the expiry succeeds, the one after fails"
 check "server logged two connections" wait_for_lines "$short_log" 2
-is "$(tserver_field "$short_log" 1 version) $(tserver_field "$short_log" 1 first_line)" \
+before=$(conn_with "$short_log" "GET /before HTTP/1.1")
+is "$(tserver_field "$short_log" "$before" version) $(tserver_field "$short_log" "$before" first_line)" \
     "TLS1.3 GET /before HTTP/1.1" "server: the request before the expiry over TLS 1.3"
-is "$(tserver_field "$short_log" 2 bytes_in)" 0 "server: the connection after the expiry carried no application bytes"
+is "$(tserver_field "$short_log" "$(conn_besides "$short_log" "$before")" bytes_in)" 0 \
+    "server: the connection after the expiry carried no application bytes"
 like "$(cat "$WORK/short.tlsshim.log")" 'error: rule \[short\] .*expired' \
     "tlsshim: the connection after the expiry was refused as expired (the cache entry ended with the certificate)"
 
@@ -123,10 +154,13 @@ out=$(timeout 60 "$TLSSHIM" -p "$WORK/anchor.policy" "$PYTHON" "$FETCH" \
     http://localhost:18080/a1 http://localhost:18080/a2 sleep:6 http://localhost:18080/a3 2>"$WORK/anchor.err")
 is "$out" "ok ok error" "one process: two fetches before the CA expires succeed, the one after fails"
 check "server logged three connections" wait_for_lines "$anchor_log" 3
-is "$(tserver_field "$anchor_log" 2 version) $(tserver_field "$anchor_log" 2 first_line)" \
+a1=$(conn_with "$anchor_log" "GET /a1 HTTP/1.1")
+a2=$(conn_with "$anchor_log" "GET /a2 HTTP/1.1")
+is "$(tserver_field "$anchor_log" "$a2" version) $(tserver_field "$anchor_log" "$a2" first_line)" \
     "TLS1.3 GET /a2 HTTP/1.1" "server: the 2nd request (before the expiry) over TLS 1.3"
 is "$(grep -c 'rule \[anchor\] .*chain=cached' "$WORK/anchor.tlsshim.log")" 1 \
     "tlsshim: the 2nd connection was a cache hit"
-is "$(tserver_field "$anchor_log" 3 bytes_in)" 0 "server: the connection after the CA expired carried no application bytes"
+is "$(tserver_field "$anchor_log" "$(conn_besides "$anchor_log" "$a1" "$a2")" bytes_in)" 0 \
+    "server: the connection after the CA expired carried no application bytes"
 
 done_testing

@@ -1,6 +1,7 @@
-/* stdio_swap.h - keep stdio streams off upgraded sockets (hook_stdio.c). */
-#ifndef TLSSHIM_STDIO_SWAP_H
-#define TLSSHIM_STDIO_SWAP_H
+/* hook_stdio.h - keep stdio streams off upgraded sockets (hook_stdio.c):
+ * what the close/dup and connect paths tell it. */
+#ifndef TLSSHIM_HOOK_STDIO_H
+#define TLSSHIM_HOOK_STDIO_H
 
 /* Descriptor FD (0, 1 or 2) is about to be closed or replaced. */
 void stdio_before_replace(int fd);
