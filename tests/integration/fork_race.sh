@@ -25,8 +25,15 @@ need_cmd sha256sum
 start_tserver srv --mode sink
 POLICY_LEVEL='' POLICY_MATCH=127.0.0.1:18080 policy up "$srv_port" "server-name = localhost"
 ab=$( (head -c 1000 /dev/zero | tr '\0' a; head -c 1000 /dev/zero | tr '\0' b) | sha256sum | cut -d' ' -f1)
+# ThreadSanitizer intercepts fork() but not _Fork(): after a _Fork() of a
+# threaded process its runtime still sees the parent's threads (reports the
+# child's lock resets as races, and hangs): only fork() is run there.
+hows="fork _Fork"
+case " ${TLSSHIM_PRELOAD:-} " in
+*libtsan*) hows=fork; skip "ThreadSanitizer build: TSan does not intercept _Fork" ;;
+esac
 n=0
-for how in fork _Fork; do
+for how in $hows; do
     n=$((n + 1))
     out=$(timeout 120 "$TLSSHIM" -p "$WORK/up.policy" "$CLIENT" 18080 8 "$FORKS" $how 2>"$WORK/$how.err")
     rc=$?
