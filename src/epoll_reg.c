@@ -34,17 +34,42 @@ static struct ep_reg *free_regs;
 static atomic_int n_live;
 static struct ep_desc *descs; /* replaced whole when it grows */
 static int n_descs;
-static int epfds[EPREG_MAX_EPFDS];
+static bool busy; /* true only while ep_lock is held */
+/* The instances the program uses, as number + 1 (0: a free entry).  An
+ * entry only changes from 0 to a number (note) and back (forget), both
+ * under ep_lock, and never moves: so a lock-free scan that starts after an
+ * instance was noted finds it until it is forgotten.  n_epfds: entries
+ * [0, n_epfds) may be in use (trailing free ones are given back). */
+static atomic_int epfds[EPREG_MAX_EPFDS];
 static atomic_int n_epfds;
+
+static void rebuild(void);
+
+/* Take ep_lock; in a child forked while a thread of the parent was in the
+ * middle of an update, rebuild the index first (rebuild). */
+static void enter(void)
+{
+	pthread_mutex_lock(&ep_lock);
+	if (busy)
+		rebuild();
+	busy = true;
+}
+
+/* Release ep_lock (taken by enter). */
+static void leave(void)
+{
+	busy = false;
+	pthread_mutex_unlock(&ep_lock);
+}
 
 void epreg_lock(void)
 {
-	pthread_mutex_lock(&ep_lock);
+	enter();
 }
 
 void epreg_unlock(void)
 {
-	pthread_mutex_unlock(&ep_lock);
+	leave();
 }
 
 /* Add a slab of free slots.  0, or -ENOMEM.  Under ep_lock. */
@@ -117,9 +142,10 @@ int epreg_link(struct ep_reg *reg)
 		return 0;
 	if (reg->fd < 0 || reg->epfd < 0 || index_reserve(reg->fd > reg->epfd ? reg->fd : reg->epfd) < 0)
 		return -ENOMEM;
+	/* Marked first: a child forked half-way puts it back whole (rebuild). */
+	reg->linked = true;
 	DL_APPEND2(descs[reg->fd].of_fd, reg, fd_prev, fd_next);
 	DL_APPEND2(descs[reg->epfd].in_epfd, reg, ep_prev, ep_next);
-	reg->linked = true;
 	return 0;
 }
 
@@ -134,6 +160,68 @@ void epreg_free(struct ep_reg *reg)
 	reg->next_free = free_regs;
 	free_regs = reg;
 	atomic_fetch_sub(&n_live, 1);
+}
+
+/* The slot with number INDEX (below n_slabs * SLAB_REGS). */
+static struct ep_reg *slot_at(int index)
+{
+	return &slabs[index / SLAB_REGS][index % SLAB_REGS];
+}
+
+/* The highest descriptor number a live, linked slot names, or -1.  Under
+ * ep_lock. */
+static int highest_linked(int n_slots)
+{
+	int i, top = -1;
+
+	for (i = 0; i < n_slots; i++) {
+		struct ep_reg *reg = slot_at(i);
+
+		if (reg->live && reg->linked && reg->fd >= 0 && reg->epfd >= 0) {
+			if (reg->fd > top)
+				top = reg->fd;
+			if (reg->epfd > top)
+				top = reg->epfd;
+		}
+	}
+	return top;
+}
+
+/* In a child forked while a thread of the parent held ep_lock: the index
+ * lists and the free list may be half-updated (walking them could loop or
+ * crash).  The slabs are sound (a slab is published whole, and a slot
+ * knows its own instance and descriptor), so both are rebuilt from them: a
+ * slot that was live and linked (epreg_link marks it before linking) goes
+ * back into a new index, any other is free -- a registration the parent
+ * thread was half-way through making is forgotten here, and its events,
+ * if the kernel has it, are dropped as stale.  The old index array is left
+ * allocated, never walked.  Under ep_lock. */
+static void rebuild(void)
+{
+	int n_slots = atomic_load(&n_slabs) * SLAB_REGS, i, live = 0;
+	int top = highest_linked(n_slots);
+
+	descs = NULL;
+	n_descs = 0;
+	free_regs = NULL;
+	if (top >= 0 && index_reserve(top) < 0)
+		top = -1; /* no memory: forget every registration */
+	for (i = n_slots - 1; i >= 0; i--) {
+		struct ep_reg *reg = slot_at(i);
+		bool keep = top >= 0 && reg->live && reg->linked && reg->fd >= 0 && reg->epfd >= 0;
+
+		reg->fd_prev = reg->fd_next = reg->ep_prev = reg->ep_next = NULL;
+		reg->linked = false;
+		if (keep) {
+			epreg_link(reg); /* the index holds TOP already: no failure */
+			live++;
+		} else {
+			reg->live = false;
+			reg->next_free = free_regs;
+			free_regs = reg;
+		}
+	}
+	atomic_store(&n_live, live);
 }
 
 struct ep_reg *epreg_first_of_fd(int fd)
@@ -183,7 +271,7 @@ bool epreg_is_cookie(uint64_t value)
 struct ep_reg *epreg_of_cookie(uint64_t cookie)
 {
 	uint32_t index = (uint32_t)(cookie >> COOKIE_INC_BITS) & COOKIE_INDEX_MASK;
-	struct ep_reg *reg = &slabs[index / SLAB_REGS][index % SLAB_REGS];
+	struct ep_reg *reg = slot_at((int)index);
 
 	if (!reg->live || (reg->incarnation & COOKIE_INC_MASK) != (cookie & COOKIE_INC_MASK))
 		return NULL;
@@ -194,36 +282,45 @@ struct ep_reg *epreg_of_cookie(uint64_t cookie)
 
 bool epreg_known_epfd(int fd)
 {
-	int i, n = atomic_load(&n_epfds);
+	int i, n = atomic_load_explicit(&n_epfds, memory_order_acquire);
 
 	for (i = 0; i < n; i++)
-		if (epfds[i] == fd)
+		if (atomic_load_explicit(&epfds[i], memory_order_relaxed) == fd + 1)
 			return true;
 	return false;
 }
 
 void epreg_note_epfd(int epfd)
 {
-	int n;
+	int i, n;
 
-	if (epreg_known_epfd(epfd))
+	if (epfd < 0 || epreg_known_epfd(epfd))
 		return;
-	pthread_mutex_lock(&ep_lock);
+	enter();
 	n = atomic_load(&n_epfds);
-	if (!epreg_known_epfd(epfd) && n < EPREG_MAX_EPFDS) {
-		epfds[n] = epfd;
-		atomic_store(&n_epfds, n + 1);
+	if (!epreg_known_epfd(epfd)) {
+		for (i = 0; i < n && atomic_load(&epfds[i]) != 0; i++)
+			;
+		if (i < EPREG_MAX_EPFDS) {
+			atomic_store(&epfds[i], epfd + 1);
+			if (i == n)
+				atomic_store_explicit(&n_epfds, n + 1, memory_order_release);
+		}
 	}
-	pthread_mutex_unlock(&ep_lock);
+	leave();
 }
 
 int epreg_list_epfds(int *out, int max)
 {
-	int i, n = atomic_load(&n_epfds);
+	int i, k = 0, n = atomic_load_explicit(&n_epfds, memory_order_acquire);
 
-	for (i = 0; i < n && i < max; i++)
-		out[i] = epfds[i];
-	return i;
+	for (i = 0; i < n && k < max; i++) {
+		int v = atomic_load_explicit(&epfds[i], memory_order_relaxed);
+
+		if (v > 0)
+			out[k++] = v - 1;
+	}
+	return k;
 }
 
 void epreg_forget_epfd(int epfd)
@@ -231,18 +328,18 @@ void epreg_forget_epfd(int epfd)
 	struct ep_reg *reg, *tmp;
 	int i, n;
 
-	pthread_mutex_lock(&ep_lock);
+	enter();
 	if (epfd >= 0 && epfd < n_descs)
 		DL_FOREACH_SAFE2(descs[epfd].in_epfd, reg, tmp, ep_next)
 			epreg_free(reg);
 	n = atomic_load(&n_epfds);
 	for (i = 0; i < n; i++)
-		if (epfds[i] == epfd) {
-			epfds[i] = epfds[n - 1];
-			atomic_store(&n_epfds, n - 1);
-			break;
-		}
-	pthread_mutex_unlock(&ep_lock);
+		if (atomic_load(&epfds[i]) == epfd + 1)
+			atomic_store(&epfds[i], 0);
+	while (n > 0 && atomic_load(&epfds[n - 1]) == 0)
+		n--;
+	atomic_store(&n_epfds, n);
+	leave();
 }
 
 /* ---- what the program sees ---- */

@@ -21,7 +21,9 @@
  * Locking: ep_lock (epreg_lock) protects everything here unless a comment
  * says "no lock".  Order: ep_lock -> fdtab_lock (hook_epoll.c looks up
  * descriptors while holding it), never the reverse.  ep_lock is a
- * FORKLOCK_MUTEX: a forked child starts with it free (forklock.h). */
+ * FORKLOCK_MUTEX: a forked child starts with it free (forklock.h); a busy
+ * flag, set while it is held, tells a child forked in the middle of an
+ * update to rebuild the index from the slabs before it walks anything. */
 #ifndef TLSSHIM_EPOLL_REG_H
 #define TLSSHIM_EPOLL_REG_H
 
@@ -37,7 +39,9 @@ struct conn;
 
 struct ep_reg {
 	bool live;
-	bool linked;           /* in the index (epreg_link) */
+	bool linked;           /* in the index (epreg_link; set before the
+				* lists are touched: a child forked half-way
+				* relinks it whole, epoll_reg.c rebuild) */
 	int epfd, fd;
 	uint32_t app_events;
 	epoll_data_t app_data;
@@ -96,9 +100,12 @@ struct ep_reg *epreg_of_cookie(uint64_t cookie);
 
 /* The epoll instances the program has used (at most EPREG_MAX_EPFDS; the
  * rest are not adopted into).  note: record EPFD (takes ep_lock when it is
- * new).  known: is FD one of them (no lock: a short scan).  list: copy up to
- * MAX of them into OUT, return how many (no lock).  forget: free every
- * registration in instance EPFD and drop it from the set (takes ep_lock). */
+ * new).  known: is FD one of them (no lock: a short scan of atomic entries
+ * that never move, so an instance noted before the call is found until it
+ * is forgotten; a hint only for one being forgotten meanwhile).  list: copy
+ * up to MAX of them into OUT, return how many (no lock, the same way).
+ * forget: free every registration in instance EPFD and drop it from the set
+ * (takes ep_lock). */
 #define EPREG_MAX_EPFDS 64
 void epreg_note_epfd(int epfd);
 bool epreg_known_epfd(int fd);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define CHUNK_BITS 10
 #define CHUNK_SIZE (1 << CHUNK_BITS)
@@ -206,5 +207,17 @@ bool fdtab_foreach_try(void (*fn)(int fd, struct conn *conn, void *arg), void *a
 		return false;
 	foreach_locked(call_each, &args);
 	pthread_mutex_unlock(&fdtab_lock);
+	return true;
+}
+
+bool fdtab_foreach_bounded(void (*fn)(int fd, struct conn *conn, void *arg), void *arg, int max_ms)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	while (!fdtab_foreach_try(fn, arg)) {
+		if (max_ms-- <= 0)
+			return false;
+		nanosleep(&ms, NULL);
+	}
 	return true;
 }

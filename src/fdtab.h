@@ -48,4 +48,9 @@ void fdtab_foreach(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
  * handler may call while this very thread holds it). */
 bool fdtab_foreach_try(void (*fn)(int fd, struct conn *conn, void *arg), void *arg);
 
+/* The same, retried every millisecond for up to MAX_MS: false if the lock
+ * never came free (the fork prepare step, which _Fork, async-signal-safe,
+ * may run in a signal handler). */
+bool fdtab_foreach_bounded(void (*fn)(int fd, struct conn *conn, void *arg), void *arg, int max_ms);
+
 #endif

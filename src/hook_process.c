@@ -45,6 +45,8 @@ pid_t _Fork(void)
 		return (pid_t)shim_result(-ENOSYS);
 	if (shim_enter())
 		shim_fork_prepare();
+	else
+		shim_fork_unprepared();
 	pid = real._Fork();
 	if (pid == 0) {
 		shim_fork_child();

@@ -57,6 +57,9 @@ static inline long shim_result(long ret)
 void shim_fork_child(void);
 /* Before fork, in the parent. */
 void shim_fork_prepare(void);
+/* Before a fork whose prepare step is skipped (_Fork from inside our own
+ * code): the child is not counted among any connection's holders. */
+void shim_fork_unprepared(void);
 /* Set while vfork() runs a real fork (hook_exec.c): the parent keeps the
  * ownership of its connections, the child is about to exec. */
 extern __thread bool shim_vforking;

@@ -22,6 +22,12 @@
 # it free and complete an exchange through the rule under a 10 s alarm.
 # (tests/unit/forklock_test and tests/unit/locks_registered.sh cover the
 # registry itself.)
+# And a signal handler that calls _Fork() (async-signal-safe) after
+# interrupting its own thread inside the registry (fdtab_lock held):
+# forklocks_client's signal-fork mode.  The prepare step gives up on the lock
+# after 200 ms instead of waiting for ever: the parent keeps its connection
+# (the child's write gets EIO, with a log line) and goes on using it; the
+# server sees the parent's bytes only, then close_notify.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -95,6 +101,18 @@ if [ -x "$FORKLOCKS" ]; then
     if check "server: the children's connections" wait_for_lines "$each_log" "$((${n:-0} + 1))" 30; then
         is "$(grep -c '^conn .*status=ok version=TLS1.3 .*closed=notify' "$each_log")" "$((${n:-0} + 1))" \
             "server: each child's connection TLS 1.3, ok, closed with close_notify"
+    fi
+    start_tserver sig --mode echo
+    POLICY_LEVEL='' POLICY_MATCH=127.0.0.1:18085 policy sig "$sig_port" "server-name = localhost"
+    out=$(timeout 60 "$TLSSHIM" -p "$WORK/sig.policy" "$FORKLOCKS" 18085 signal-fork 2>"$WORK/sig.err")
+    rc=$?
+    [ $rc -eq 0 ] || diag "signal-fork: rc=$rc $(cat "$WORK/sig.err")"
+    is "$out" "signal-fork child=EIO parent=ok" \
+        "_Fork in a signal handler that interrupted fdtab_lock's holder: no deadlock, the parent keeps the connection"
+    like "$(cat "$WORK/sig.tlsshim.log" 2>/dev/null)" "the table of connections stayed busy" "the log says why"
+    if check "server: the signal-fork connections" wait_for_lines "$sig_log" 2 15; then
+        is "$(tserver_field "$sig_log" 2 bytes_in) $(tserver_field "$sig_log" 2 closed)" "29 notify" \
+            "server: the parent's bytes only, then close_notify"
     fi
 else
     skip "tests/stress/forklocks_client not built"

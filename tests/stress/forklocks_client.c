@@ -16,7 +16,18 @@
  *    "child of LOCK\n", reads the echo and closes; the helper then unlocks.
  *
  * Prints one line per lock, "LOCK free=yes|no child=ok|deadlocked|failed",
- * then "locks N bad M"; exits 0 if N > 0 and M == 0. */
+ * then "locks N bad M"; exits 0 if N > 0 and M == 0.
+ *
+ *   forklocks_client PORT signal-fork
+ *
+ * A signal handler that calls _Fork() (async-signal-safe) after
+ * interrupting its own thread while it held the library's fdtab_lock: the
+ * main thread holds an upgraded connection, locks fdtab_lock and raises
+ * SIGUSR1; the handler forks; the child writes on the connection (EIO: the
+ * parent kept it) and _exits; the parent, once the handler returned, unlocks
+ * and exchanges a message on the connection.  Under a 20 s alarm (a
+ * deadlock kills it).  Prints "signal-fork child=EIO|<what> parent=ok|failed"
+ * and exits 0 if both are as said first. */
 #include <arpa/inet.h>
 #include <elf.h>
 #include <errno.h>
@@ -132,12 +143,10 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* Connect, send MSG, read it back, close: 0 if it all came back. */
-static int exchange(const char *msg)
+/* A connection to 127.0.0.1:PORT, or -1. */
+static int dial(void)
 {
 	struct sockaddr_in sin;
-	size_t len = strlen(msg), got = 0;
-	char buf[256];
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd < 0)
@@ -146,7 +155,23 @@ static int exchange(const char *msg)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || write(fd, msg, len) != (ssize_t)len) {
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Connect, send MSG, read it back, close: 0 if it all came back. */
+static int exchange(const char *msg)
+{
+	size_t len = strlen(msg), got = 0;
+	char buf[256];
+	int fd = dial();
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, msg, len) != (ssize_t)len) {
 		close(fd);
 		return -1;
 	}
@@ -180,12 +205,65 @@ static void *holder(void *arg)
 	return NULL;
 }
 
+static int kept_fd = -1;
+static volatile sig_atomic_t child_status = -1;
+
+/* SIGUSR1: fork from here, as a program's handler may (_Fork is
+ * async-signal-safe); the child tries the connection and _exits. */
+static void fork_in_handler(int sig)
+{
+	int status;
+	pid_t pid = _Fork();
+
+	(void)sig;
+	if (pid == 0) {
+		alarm(10);
+		_exit(write(kept_fd, "child\n", 6) < 0 && errno == EIO ? 0 : 1);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		child_status = status;
+}
+
+/* The signal-fork mode (see the top): 0 if the child got EIO and the
+ * parent's connection still works. */
+static int signal_fork(void)
+{
+	pthread_mutex_t *fdtab_lock = NULL;
+	const char *msg = "after the signal fork\n";
+	char buf[64];
+	size_t got = 0;
+	ssize_t n;
+	int i, parent_ok;
+
+	for (i = 0; i < n_locks; i++)
+		if (strcmp(locks[i].name, "fdtab_lock") == 0)
+			fdtab_lock = locks[i].mutex;
+	if (!fdtab_lock || (kept_fd = dial()) < 0 || write(kept_fd, "parent\n", 7) != 7) {
+		printf("signal-fork setup failed\n");
+		return 1;
+	}
+	alarm(20);
+	signal(SIGUSR1, fork_in_handler);
+	pthread_mutex_lock(fdtab_lock);
+	raise(SIGUSR1);
+	pthread_mutex_unlock(fdtab_lock);
+	parent_ok = write(kept_fd, msg, strlen(msg)) == (ssize_t)strlen(msg);
+	while (parent_ok && got < 7 + strlen(msg) && (n = read(kept_fd, buf + got, sizeof buf - got)) > 0)
+		got += (size_t)n;
+	parent_ok = parent_ok && got == 7 + strlen(msg) && memcmp(buf + 7, msg, strlen(msg)) == 0;
+	parent_ok = close(kept_fd) == 0 && parent_ok;
+	printf("signal-fork child=%s parent=%s\n",
+	       child_status < 0 ? "none" : WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0 ? "EIO" : "failed",
+	       parent_ok ? "ok" : "failed");
+	return child_status >= 0 && WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0 && parent_ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	int i, bad = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: forklocks_client PORT\n");
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "signal-fork") == 0)) {
+		fprintf(stderr, "usage: forklocks_client PORT [signal-fork]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -194,6 +272,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	dl_iterate_phdr(each_object, NULL);
+	if (argc == 3)
+		return signal_fork();
 	for (i = 0; i < n_locks; i++) {
 		pthread_t thread;
 		pid_t pid;

@@ -1,12 +1,17 @@
 /* epoll_test.c - the epoll registry without sockets (src/epoll_reg.c):
- * cookies, the index per instance and per descriptor, and the rules that
- * turn a connection's readiness into the events the program sees. */
+ * cookies, the index per instance and per descriptor, the rules that turn
+ * a connection's readiness into the events the program sees, and a child
+ * forked while the registry was half-way through an update. */
 #include "epoll_reg.h"
+#include "forklock.h"
 #include "tap.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* A live registration of FD in EPFD with interest EVENTS, indexed. */
 static struct ep_reg *reg_new(int epfd, int fd, uint32_t events)
@@ -120,6 +125,141 @@ static void test_index(void)
 	ok(!epreg_any(), "instance 6 closed: nothing live");
 }
 
+/* Registrations in instance EPFD, or -1 if the walk does not end. */
+static int bounded_in_epfd(int epfd)
+{
+	struct ep_reg *reg;
+	int n = 0;
+
+	for (reg = epreg_first_in_epfd(epfd); reg; reg = reg->ep_next)
+		if (++n > 100)
+			return -1;
+	return n;
+}
+
+#define FORK_CHECKS 6
+
+/* Send one check's result (one byte) to the parent. */
+static void report(int out, bool good)
+{
+	char c = good;
+
+	if (write(out, &c, 1) != 1)
+		_exit(1);
+}
+
+/* The child's side of test_forked_mid_update: what a forked child does
+ * (forklock_child_reset), then the registry; each check's result goes to
+ * OUT as soon as it is known (a crash or a hang loses only the rest). */
+static void forked_child(int out, struct ep_reg *a, struct ep_reg *b, struct ep_reg *d, struct ep_reg *half)
+{
+	struct ep_reg *e;
+
+	alarm(10); /* a walk that loops for ever: killed, and the rest fails */
+	forklock_child_reset();
+	epreg_lock();
+	report(out, bounded_in_epfd(7) == 3);
+	report(out, epreg_find(7, 20) == a && epreg_find(7, 21) == b && epreg_find(8, 20) == d);
+	report(out, count_of_fd(20) == 2 && count_of_fd(21) == 1);
+	report(out, !half->live);
+	epreg_free(b);
+	report(out, bounded_in_epfd(7) == 2 && epreg_find(7, 21) == NULL);
+	epreg_unlock();
+	e = reg_new(8, 20, EPOLLIN);
+	epreg_lock();
+	report(out, e && epreg_find(8, 20) == d && count_of_fd(20) == 3 && bounded_in_epfd(8) == 2);
+	epreg_unlock();
+	_exit(0);
+}
+
+/* A fork while another thread of the parent is inside the registry (ep_lock
+ * held, a list half-linked): the child (one thread, the lock reset by
+ * forklock) must rebuild the index from the slabs, not walk the lists. */
+static void test_forked_mid_update(void)
+{
+	static const char *what[FORK_CHECKS] = {
+		"child: the walk of an instance ends and counts its 3 registrations",
+		"child: each registration is found by instance and descriptor",
+		"child: per descriptor: 2, 1",
+		"child: a registration half-made at the fork (allocated, not yet linked) is freed",
+		"child: freeing one afterwards leaves a sound list",
+		"child: a new registration links after the rebuilt ones",
+	};
+	struct ep_reg *a, *b, *c, *d, *half, *saved_next, *saved_prev;
+	char r[FORK_CHECKS];
+	int pipefd[2], i, status, got = 0;
+	pid_t pid;
+
+	a = reg_new(7, 20, EPOLLIN);
+	b = reg_new(7, 21, EPOLLIN);
+	c = reg_new(7, 22, EPOLLIN);
+	d = reg_new(8, 20, EPOLLIN);
+	epreg_note_epfd(7);
+	epreg_note_epfd(8);
+	/* The other thread: inside ep_lock, one registration allocated but not
+	 * yet linked, and two lists left half-linked (pointers as a torn update
+	 * may leave them: a loop in instance 7's, a head without its tail). */
+	epreg_lock();
+	half = epreg_alloc();
+	half->epfd = 7;
+	half->fd = 23;
+	saved_next = c->ep_next;
+	c->ep_next = a;
+	saved_prev = epreg_first_of_fd(20)->fd_prev;
+	epreg_first_of_fd(20)->fd_prev = NULL;
+	if (pipe(pipefd) == 0 && (pid = fork()) == 0) {
+		close(pipefd[0]);
+		forked_child(pipefd[1], a, b, d, half);
+	}
+	close(pipefd[1]);
+	while (got < FORK_CHECKS && read(pipefd[0], r + got, 1) == 1)
+		got++;
+	close(pipefd[0]);
+	status = 0;
+	waitpid(pid, &status, 0);
+	if (got < FORK_CHECKS)
+		diag("the child reported %d checks (status %#x%s)", got, status,
+		     WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": a walk never ended" : "");
+	for (i = 0; i < FORK_CHECKS; i++)
+		ok(i < got && r[i], "%s", what[i]);
+	/* The parent's thread finishes its update. */
+	c->ep_next = saved_next;
+	epreg_first_of_fd(20)->fd_prev = saved_prev;
+	epreg_free(half);
+	epreg_unlock();
+	epreg_forget_epfd(7);
+	epreg_forget_epfd(8);
+	ok(!epreg_any() && !epreg_known_epfd(7), "parent: its registry is untouched by the child's rebuild");
+}
+
+static void test_epfds(void)
+{
+	int list[EPREG_MAX_EPFDS], i, n;
+
+	epreg_note_epfd(0);
+	epreg_note_epfd(30);
+	epreg_note_epfd(31);
+	epreg_note_epfd(32);
+	epreg_forget_epfd(31);
+	ok(epreg_known_epfd(0) && epreg_known_epfd(30) && !epreg_known_epfd(31) && epreg_known_epfd(32),
+	   "instances: 0 is a number like any other; a forgotten one is not known, the others stay");
+	epreg_note_epfd(33);
+	n = epreg_list_epfds(list, EPREG_MAX_EPFDS);
+	ok(n == 4 && list[0] == 0 && list[1] == 30 && list[2] == 33 && list[3] == 32,
+	   "a new instance takes the free entry; the others never move");
+	for (i = 0; i < 2 * EPREG_MAX_EPFDS; i++)
+		epreg_note_epfd(100 + i);
+	ok(epreg_list_epfds(list, EPREG_MAX_EPFDS) == EPREG_MAX_EPFDS && !epreg_known_epfd(100 + EPREG_MAX_EPFDS),
+	   "at most %d instances are remembered", EPREG_MAX_EPFDS);
+	for (i = 0; i < 2 * EPREG_MAX_EPFDS; i++)
+		epreg_forget_epfd(100 + i);
+	epreg_forget_epfd(0);
+	epreg_forget_epfd(30);
+	epreg_forget_epfd(32);
+	epreg_forget_epfd(33);
+	ok(epreg_list_epfds(list, EPREG_MAX_EPFDS) == 0, "all forgotten: none listed");
+}
+
 static void test_deliverable(void)
 {
 	struct ep_reg reg;
@@ -172,6 +312,8 @@ int main(void)
 {
 	test_cookies();
 	test_index();
+	test_forked_mid_update();
+	test_epfds();
 	test_deliverable();
 	test_merge();
 	return done();
