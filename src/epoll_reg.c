@@ -42,6 +42,9 @@ static bool busy; /* true only while ep_lock is held */
  * [0, n_epfds) may be in use (trailing free ones are given back). */
 static atomic_int epfds[EPREG_MAX_EPFDS];
 static atomic_int n_epfds;
+/* An instance could not be noted (more than EPREG_MAX_EPFDS at once): a
+ * close() can no longer tell from epfds[] alone whether it ends one. */
+static atomic_bool epfds_overflow;
 
 static void rebuild(void);
 
@@ -305,9 +308,16 @@ void epreg_note_epfd(int epfd)
 			atomic_store(&epfds[i], epfd + 1);
 			if (i == n)
 				atomic_store_explicit(&n_epfds, n + 1, memory_order_release);
+		} else {
+			atomic_store(&epfds_overflow, true);
 		}
 	}
 	leave();
+}
+
+bool epreg_maybe_epfd(int fd)
+{
+	return epreg_known_epfd(fd) || (atomic_load(&epfds_overflow) && epreg_any());
 }
 
 int epreg_list_epfds(int *out, int max)

@@ -109,6 +109,10 @@ struct ep_reg *epreg_of_cookie(uint64_t cookie);
 #define EPREG_MAX_EPFDS 64
 void epreg_note_epfd(int epfd);
 bool epreg_known_epfd(int fd);
+/* Might FD be an epoll instance with registrations here?  Known, or, once
+ * an instance could not be noted (over EPREG_MAX_EPFDS), any registration
+ * at all: forget then looks FD up in the index (no lock here). */
+bool epreg_maybe_epfd(int fd);
 int epreg_list_epfds(int *out, int max);
 void epreg_forget_epfd(int epfd);
 

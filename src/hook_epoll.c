@@ -245,8 +245,11 @@ void epoll_forget_fd(int fd)
 
 void epoll_forget_epfd(int fd)
 {
-	/* The common case, any close() of the program: one short scan. */
-	if (epreg_known_epfd(fd))
+	/* The common case, any close() of the program: one short scan.  An
+	 * instance past EPREG_MAX_EPFDS is not noted, but its registrations
+	 * are in the index all the same: they must go with it, or a new
+	 * instance given the same number would report them. */
+	if (epreg_maybe_epfd(fd))
 		epreg_forget_epfd(fd);
 }
 
