@@ -114,7 +114,13 @@ static int managed_set(int epfd, int op, int fd, const struct epoll_event *ev, s
 	}
 	/* Indexed once the kernel took it (EPFD is then a real descriptor). */
 	if (epreg_link(reg) < 0) {
-		real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		/* Out of memory: leave the kernel as the program had it.  A MOD
+		 * (also adoption: the registration the program made before the
+		 * upgrade) gets its own events and data back, an ADD is undone. */
+		if (op == EPOLL_CTL_MOD)
+			real.epoll_ctl(epfd, EPOLL_CTL_MOD, fd, (struct epoll_event *)ev);
+		else
+			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
 		epreg_free(reg);
 		return -ENOMEM;
 	}
