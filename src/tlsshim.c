@@ -369,7 +369,11 @@ static void explain_address(const struct policy *policy, const struct hosts *hos
 		printf(")");
 	}
 	if (!d.rule) {
-		printf(": %s: passed through untouched\n", d.reason);
+		/* No rule: passed through, unless the policy itself refuses. */
+		if (d.verdict == DECIDE_PLAIN)
+			printf(": %s: passed through untouched\n", d.reason);
+		else
+			printf(": REFUSED: %s\n", d.reason);
 		return;
 	}
 	printf(": rule [%s] (line %u): ", d.rule->name, d.rule->line);
