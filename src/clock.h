@@ -1,8 +1,10 @@
-/* clock.h: the one clock the library measures time with.
+/* clock.h - the one clock the library measures durations with.
  *
- * Deadlines, lingering and cache lifetimes all use CLOCK_MONOTONIC, so a
- * wall-clock step (NTP, an operator's `date -s`) never ends a handshake early
- * or keeps a connection forever. */
+ * Handshake deadlines, lingering, poll/epoll timeouts and the verification
+ * cache's lifetime use CLOCK_MONOTONIC, so a wall-clock step (NTP, an
+ * operator's `date -s`) never ends a handshake early or keeps a connection
+ * for ever.  (Session tickets age by the wall clock, in cache.c: their
+ * lifetimes are the server's, in real time.) */
 #ifndef TLSSHIM_CLOCK_H
 #define TLSSHIM_CLOCK_H
 
