@@ -44,13 +44,20 @@ struct conn {
 	char *app_dest;              /* what the program asked for */
 	char *server_name;           /* verified name (or NULL) */
 	char *cache_key;             /* NULL: no resumption for this rule */
-	int error;                   /* errno for I/O once FAILED */
-	int so_error;                /* reported once by getsockopt(SO_ERROR) */
+	/* error and so_error: fail() runs under rlock (a read failed), wlock
+	 * (a write failed) or both, so two threads may fail it at once; the
+	 * first one's values stay.  Atomics: read without a lock. */
+	atomic_int error;            /* errno for I/O once FAILED */
+	atomic_int so_error;         /* reported once by getsockopt(SO_ERROR) */
 	bool eof;                    /* close_notify received */
-	bool shut_wr;                /* the program writes no more (shutdown, close):
+	/* shut_wr, fin_pending, bye_owed: shutdown() sets them without
+	 * waiting for wlock (a blocked writer may hold it for ever). */
+	atomic_bool shut_wr;         /* the program writes no more (shutdown, close):
 				      * close_notify sent, or queued behind data */
-	bool fin_pending;            /* shutdown(SHUT_WR) waits for them to go out */
-	bool shut_rd;                /* shutdown(SHUT_RD): reads return end of stream */
+	atomic_bool fin_pending;     /* shutdown(SHUT_WR) waits for them to go out */
+	atomic_bool bye_owed;        /* shutdown() found wlock busy: its holder
+				      * queues close_notify before letting go */
+	atomic_bool shut_rd;         /* shutdown(SHUT_RD): reads return end of stream */
 	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool oob_logged;             /* MSG_OOB refused (logged once) */
