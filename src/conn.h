@@ -6,7 +6,9 @@
  *
  * FAILED is final and never carries plaintext: every later call on the
  * descriptor fails.  Locks: `rlock` serialises readers, `wlock` writers (GnuTLS
- * allows one of each at once); the handshake holds both, always rlock first.
+ * allows one of each at once); the handshake holds both, rlock first (a
+ * writer holding wlock takes rlock only by trylock, and an open connection's
+ * writer never needs it: a blocked reader cannot starve it).
  * Functions return a count or a negative errno, errno is set only by hooks. */
 #ifndef TLSSHIM_CONN_H
 #define TLSSHIM_CONN_H
@@ -166,7 +168,9 @@ long long conn_deadline(struct conn *conn);
 unsigned conn_read_generation(struct conn *conn);
 
 /* shutdown(): a negative errno, or which sides the kernel must NOT shut
- * now (0: do as the program asked).  CONN_SHUT_KEEP_WR: records the kernel
+ * now (0: do as the program asked).  Never blocks: a writer blocked in a
+ * full socket holds wlock, and then sends close_notify itself, after its
+ * bytes, when its write ends.  CONN_SHUT_KEEP_WR: records the kernel
  * could not take yet (data the program was told was sent, then
  * close_notify) still wait inside the session; the write side closes once
  * they are out (conn_push_final, or a poll that flushes them).
