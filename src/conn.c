@@ -1203,17 +1203,12 @@ static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 }
 
 /* Does GnuTLS hold records to push (data, close_notify)?  A hint for poll,
- * read under wlock (trylock): when a writer is inside, false -- it pushes
- * them itself, and the flush in conn_poll_result re-checks. */
+ * lock-free: what the last holder of wlock saw (write_unlock).  A writer
+ * inside pushes its own records; the flush in conn_poll_result re-checks
+ * under wlock. */
 static bool flush_hint(struct conn *conn)
 {
-	bool pending;
-
-	if (pthread_mutex_trylock(&conn->wlock) != 0)
-		return false;
-	pending = tls_flush_pending(conn->tls);
-	write_unlock(conn, TLS_NONBLOCKING);
-	return pending;
+	return atomic_load(&conn->send_queued);
 }
 
 /* Both directions: SELF if both are ours, OTHER if either is another's. */
@@ -1351,13 +1346,10 @@ static short foreign_result(struct conn *conn, enum owner_dir dir, short want, s
  * pushes its own records, and the program's next write waits for it. */
 static short poll_result_send(struct conn *conn, short want, short krevents, bool just_opened)
 {
-	bool pending = false;
 	int ret;
 
-	if (!(krevents & POLLOUT) && !(want & POLLOUT))
-		return 0;
-	if (pthread_mutex_trylock(&conn->wlock) == 0) {
-		if (mine(conn, OWNER_SEND) && (krevents & POLLOUT) && tls_flush_pending(conn->tls)) {
+	if ((krevents & POLLOUT) && flush_hint(conn) && pthread_mutex_trylock(&conn->wlock) == 0) {
+		if (mine(conn, OWNER_SEND) && tls_flush_pending(conn->tls)) {
 			ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
 			if (broken(ret)) {
 				log_failure(conn, "write failed", tls_reason(conn->tls));
@@ -1365,10 +1357,9 @@ static short poll_result_send(struct conn *conn, short want, short krevents, boo
 			}
 			fin_if_flushed(conn);
 		}
-		pending = tls_flush_pending(conn->tls);
 		write_unlock(conn, TLS_NONBLOCKING);
 	}
-	if ((want & POLLOUT) && !pending && ((krevents & POLLOUT) || just_opened))
+	if ((want & POLLOUT) && !flush_hint(conn) && ((krevents & POLLOUT) || just_opened))
 		return POLLOUT;
 	return 0;
 }
@@ -1496,11 +1487,13 @@ static void pay_bye_locked(struct conn *conn, enum tls_io io)
 /* Let go of wlock.  Every holder comes through here: shutdown() does not
  * wait for the lock, it leaves close_notify to the holder (bye_owed) and
  * then tries the lock once more, so one of the two sees the other (the
- * fences order the flag against the lock word on both sides). */
+ * fences order the flag against the lock word on both sides).  Publishes
+ * send_queued for poll on the way out. */
 static void write_unlock(struct conn *conn, enum tls_io io)
 {
 	for (;;) {
 		pay_bye_locked(conn, io);
+		atomic_store(&conn->send_queued, tls_flush_pending(conn->tls));
 		pthread_mutex_unlock(&conn->wlock);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (!atomic_load(&conn->bye_owed) || pthread_mutex_trylock(&conn->wlock) != 0)

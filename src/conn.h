@@ -60,6 +60,8 @@ struct conn {
 	atomic_bool bye_owed;        /* shutdown() found wlock busy: its holder
 				      * queues close_notify before letting go */
 	atomic_bool shut_rd;         /* shutdown(SHUT_RD): reads return end of stream */
+	atomic_bool send_queued;     /* GnuTLS held records to push when wlock was
+				      * last let go: poll's hint (write_unlock) */
 	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool oob_logged;             /* MSG_OOB refused (logged once) */
