@@ -32,6 +32,7 @@
 static bool mine(struct conn *conn, enum owner_dir dir);
 static bool may_push(void *arg);
 static void peer_update_request(void *arg);
+static void write_unlock(struct conn *conn, enum tls_io io);
 
 static char *dup_or_null(const char *s)
 {
@@ -209,12 +210,22 @@ void conn_forked_child(struct conn *conn)
 {
 	bool busy = false;
 
+	/* A lock taken here is let go again before it is made anew: a lock
+	 * is never re-initialised (nor, later, destroyed) while held. */
 	if (pthread_mutex_trylock(&conn->rlock) != 0)
 		busy = true;
+	else
+		pthread_mutex_unlock(&conn->rlock);
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
 		busy = true;
+	else
+		pthread_mutex_unlock(&conn->wlock);
 	pthread_mutex_init(&conn->rlock, NULL);
 	pthread_mutex_init(&conn->wlock, NULL);
+	/* Poll or epoll calls of the parent's other threads do not exist
+	 * here: they would never end, and every close() would wait 2 s for
+	 * them (conn_wait_unused). */
+	atomic_store(&conn->users, 0);
 	if (busy)
 		conn->busy_at_fork = true;
 }
@@ -346,17 +357,33 @@ static const char *rule_name(struct conn *conn)
 	return conn->rule->name;
 }
 
-/* Enter FAILED (both locks or the only reference held).  ERROR is what
- * later I/O returns. */
+/* Enter FAILED.  ERROR is what later I/O returns.  The caller holds rlock
+ * (a read failed: read_failed, conn_kernel_error), wlock (a write failed:
+ * sendv_locked, maybe_rekey, answer_update_request, push_final_locked, the
+ * flush in poll), both (the handshake), or the only reference.  So a reader
+ * and a writer may fail the connection at once: the first to store its
+ * error wins (compare-and-swap), and the state turns FAILED only after it,
+ * so whoever sees FAILED reads that error (conn_errno). */
 static void fail(struct conn *conn, int error, int so_error)
 {
-	if (state_of(conn) == CONN_FAILED)
-		return;
-	conn->error = error;
-	conn->so_error = so_error;
+	int none = 0;
+
+	if (error <= 0)
+		error = EIO;
+	if (!atomic_compare_exchange_strong(&conn->error, &none, error))
+		return; /* failed already: the first reason stays */
+	atomic_store(&conn->so_error, so_error);
 	atomic_store(&conn->state, CONN_FAILED);
 	/* Nothing more may cross this socket, in either direction. */
 	real.shutdown(conn->fd, SHUT_RDWR);
+}
+
+/* The errno of a FAILED connection, for the program's calls (lock-free). */
+static int conn_errno(struct conn *conn)
+{
+	int err = atomic_load(&conn->error);
+
+	return err ? err : EIO;
 }
 
 static void save_ticket(struct conn *conn)
@@ -527,7 +554,7 @@ static int connect_step(struct conn *conn, bool nonblock)
 /* The handshake failed with RET (both locks held): say why, enter FAILED.
  * Return what the program's call gets: connect()'s errno (SO_ERROR) -- a
  * timeout says so, so that nobody looks for a closed port; any other
- * failure is a refusal.  Later I/O gets conn->error. */
+ * failure is a refusal.  Later I/O gets conn_errno(). */
 static int handshake_failed(struct conn *conn, int ret)
 {
 	char why[96];
@@ -618,7 +645,7 @@ static int step_locked(struct conn *conn, bool nonblock)
 			return ret;
 	}
 	if (state_of(conn) == CONN_FAILED)
-		return -conn->error;
+		return -conn_errno(conn);
 	return 0;
 }
 
@@ -632,7 +659,7 @@ static int ensure_open(struct conn *conn, bool nonblock)
 	if (state_of(conn) == CONN_OPEN)
 		return 0;
 	if (state_of(conn) == CONN_FAILED)
-		return -conn->error;
+		return -conn_errno(conn);
 	/* A non-blocking socket never waits here, whatever the call's flags. */
 	nonblock = nonblock || socket_nonblocking(conn->fd);
 	pthread_mutex_lock(&conn->rlock);
@@ -644,10 +671,10 @@ static int ensure_open(struct conn *conn, bool nonblock)
 		ret = refuse_foreign(conn, OWNER_SEND);
 	else
 		ret = step_locked(conn, nonblock);
-	pthread_mutex_unlock(&conn->wlock);
+	write_unlock(conn, TLS_NONBLOCKING);
 	pthread_mutex_unlock(&conn->rlock);
 	if (ret == -ECONNREFUSED)
-		ret = -conn->error;
+		ret = -conn_errno(conn);
 	return ret;
 }
 
@@ -677,7 +704,7 @@ int conn_start(struct conn *conn, bool in_progress)
 	do
 		ret = step_locked(conn, false);
 	while (ret == -EINTR);
-	pthread_mutex_unlock(&conn->wlock);
+	write_unlock(conn, TLS_NONBLOCKING);
 	pthread_mutex_unlock(&conn->rlock);
 	return ret;
 }
@@ -769,7 +796,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 		goto out;
 	}
 	if (state_of(conn) == CONN_FAILED && conn->rlen == 0) {
-		ret = -conn->error;
+		ret = -conn_errno(conn);
 		goto out;
 	}
 	for (;;) {
@@ -806,7 +833,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	} else if (conn->eof)
 		ret = 0;
 	else if (state_of(conn) == CONN_FAILED)
-		ret = -conn->error;
+		ret = -conn_errno(conn);
 out:
 	pthread_mutex_unlock(&conn->rlock);
 	return ret;
@@ -891,8 +918,10 @@ static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total
 
 /* The program's first write on a connection that may use 0-RTT: the bytes
  * go as early data with the ClientHello.  Return the bytes taken (> 0), 0 to
- * carry on as a normal write, or a negative errno.  Takes both locks. */
-static ssize_t send_early(struct conn *conn, const struct iovec *iov, int iovcnt, size_t total, bool nonblock)
+ * carry on as a normal write, or a negative errno.  Both locks held, both
+ * directions ours. */
+static ssize_t send_early_locked(struct conn *conn, const struct iovec *iov, int iovcnt, size_t total,
+				 bool nonblock)
 {
 	unsigned char *copy;
 	const void *buf;
@@ -900,18 +929,8 @@ static ssize_t send_early(struct conn *conn, const struct iovec *iov, int iovcnt
 	size_t len;
 	int ret;
 
-	pthread_mutex_lock(&conn->rlock);
-	pthread_mutex_lock(&conn->wlock);
-	if (!own(conn, OWNER_RECV) || !own(conn, OWNER_SEND)) {
-		pthread_mutex_unlock(&conn->wlock);
-		pthread_mutex_unlock(&conn->rlock);
-		return refuse_foreign(conn, mine(conn, OWNER_RECV) ? OWNER_SEND : OWNER_RECV);
-	}
-	if (!conn->early_pending || state_of(conn) != CONN_HANDSHAKING) {
-		pthread_mutex_unlock(&conn->wlock);
-		pthread_mutex_unlock(&conn->rlock);
+	if (!conn->early_pending || state_of(conn) != CONN_HANDSHAKING || total == 0)
 		return 0;
-	}
 	conn->early_pending = false;
 	reset_deadline(conn);
 	buf = early_bytes(iov, iovcnt, total, &len, &copy);
@@ -931,11 +950,64 @@ static ssize_t send_early(struct conn *conn, const struct iovec *iov, int iovcnt
 		/* -EAGAIN: the handshake goes on from the program's next calls;
 		 * the bytes are queued, as in a kernel buffer. */
 		if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
-			taken = -conn->error;
+			taken = -conn_errno(conn);
 	}
-	pthread_mutex_unlock(&conn->wlock);
-	pthread_mutex_unlock(&conn->rlock);
 	return taken;
+}
+
+/* Take wlock for a write.  Once the connection is open (or failed) that is
+ * all: a reader blocked in tls_recv holds rlock for as long as the server
+ * is silent, and a writer must not wait for it (the server may be waiting
+ * for the writer's request).  Before that the handshake needs both locks:
+ * *BOTH says rlock is held too.  rlock comes after wlock here only by
+ * trylock; when it is busy its holder is a reader about to run the
+ * handshake (it waits for wlock) or a poll probe: let go and retry, so
+ * the writer never queues on rlock. */
+static void lock_for_write(struct conn *conn, bool *both)
+{
+	struct timespec pause = { 0, 1000000 };
+	int tries = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&conn->wlock);
+		if (state_of(conn) == CONN_OPEN || state_of(conn) == CONN_FAILED) {
+			*both = false;
+			return;
+		}
+		if (pthread_mutex_trylock(&conn->rlock) == 0) {
+			*both = true;
+			return;
+		}
+		pthread_mutex_unlock(&conn->wlock);
+		if (++tries < 100)
+			sched_yield();
+		else
+			nanosleep(&pause, NULL);
+	}
+}
+
+/* The write path before the connection is open (both locks held): 0-RTT
+ * for the first write, else the handshake.  Return the bytes taken as
+ * early data (> 0), 0 when the write goes on as a normal one (OPEN), or a
+ * negative errno (-EAGAIN: the handshake goes on from later calls). */
+static ssize_t open_for_write(struct conn *conn, const struct iovec *iov, int iovcnt, size_t total,
+			      bool dontwait)
+{
+	bool nonblock = dontwait || socket_nonblocking(conn->fd);
+	ssize_t ret;
+
+	/* The handshake uses both directions. */
+	if (!own(conn, OWNER_RECV))
+		return refuse_foreign(conn, OWNER_RECV);
+	if (!own(conn, OWNER_SEND))
+		return refuse_foreign(conn, OWNER_SEND);
+	ret = send_early_locked(conn, iov, iovcnt, total, nonblock);
+	if (ret != 0)
+		return ret;
+	ret = step_locked(conn, nonblock);
+	if (ret == -ECONNREFUSED)
+		ret = -conn_errno(conn);
+	return ret;
 }
 
 /* The server asked for a new sending key and the process that read the
@@ -1001,7 +1073,7 @@ static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovc
 
 ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
 {
-	bool dontwait = flags & MSG_DONTWAIT;
+	bool dontwait = flags & MSG_DONTWAIT, both;
 	size_t total;
 	ssize_t ret;
 
@@ -1013,20 +1085,20 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (conn->early_pending && total > 0) {
-		ret = send_early(conn, iov, iovcnt, total, dontwait || socket_nonblocking(conn->fd));
-		if (ret != 0)
+	lock_for_write(conn, &both);
+	if (both) {
+		ret = open_for_write(conn, iov, iovcnt, total, dontwait);
+		pthread_mutex_unlock(&conn->rlock);
+		if (ret != 0) {
+			write_unlock(conn, io_mode(dontwait));
 			return ret;
+		}
 	}
-	ret = ensure_open(conn, dontwait);
-	if (ret < 0)
-		return ret;
-	pthread_mutex_lock(&conn->wlock);
 	if (!own(conn, OWNER_SEND)) {
 		/* Again under the lock: a fork may have released it (owner.h). */
 		ret = refuse_foreign(conn, OWNER_SEND);
 	} else if (state_of(conn) == CONN_FAILED) {
-		ret = -conn->error;
+		ret = -conn_errno(conn);
 	} else if (conn->shut_wr) {
 		ret = -EPIPE;
 	} else if ((ret = answer_update_request(conn, dontwait)) < 0) {
@@ -1034,7 +1106,7 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 	} else {
 		ret = sendv_locked(conn, iov, iovcnt, dontwait);
 	}
-	pthread_mutex_unlock(&conn->wlock);
+	write_unlock(conn, io_mode(dontwait));
 	return ret;
 }
 
@@ -1130,6 +1202,15 @@ static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 	return kernel;
 }
 
+/* Does GnuTLS hold records to push (data, close_notify)?  A hint for poll,
+ * lock-free: what the last holder of wlock saw (write_unlock).  A writer
+ * inside pushes its own records; the flush in conn_poll_result re-checks
+ * under wlock. */
+static bool flush_hint(struct conn *conn)
+{
+	return atomic_load(&conn->send_queued);
+}
+
 /* Both directions: SELF if both are ours, OTHER if either is another's. */
 static enum owner_state whole_state(struct conn *conn)
 {
@@ -1171,7 +1252,7 @@ static short split_prepare(struct conn *conn, short want, short *ready)
 		kernel |= foreign_dir(conn, OWNER_RECV, want, ready);
 	}
 	if (mine(conn, OWNER_SEND)) {
-		if (tls_flush_pending(conn->tls) || (want & POLLOUT))
+		if ((want & POLLOUT) || flush_hint(conn))
 			kernel |= POLLOUT;
 	} else {
 		kernel |= foreign_dir(conn, OWNER_SEND, want, ready);
@@ -1227,7 +1308,7 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 		break;
 	}
 	kernel |= conn_poll_prepare_recv(conn, want, ready);
-	if (tls_flush_pending(conn->tls) || (want & POLLOUT))
+	if ((want & POLLOUT) || flush_hint(conn))
 		kernel |= POLLOUT;
 	kernel |= want & (POLLPRI | POLLRDHUP);
 	return kernel;
@@ -1241,7 +1322,7 @@ static void try_step(struct conn *conn)
 	if (pthread_mutex_trylock(&conn->wlock) == 0) {
 		if (whole_state(conn) == OWNER_SELF)
 			(void)step_locked(conn, true);
-		pthread_mutex_unlock(&conn->wlock);
+		write_unlock(conn, TLS_NONBLOCKING);
 	}
 	pthread_mutex_unlock(&conn->rlock);
 }
@@ -1257,6 +1338,30 @@ static short foreign_result(struct conn *conn, enum owner_dir dir, short want, s
 	if (owner_state(conn->owner, dir) == OWNER_OTHER)
 		return POLLERR | (want & ev & (POLLIN | POLLOUT));
 	return krevents & want & ev;
+}
+
+/* The sending half of conn_poll_result (OPEN, send side ours): push what
+ * GnuTLS holds if the kernel takes it, and say POLLOUT once nothing waits.
+ * The session's send state is read under wlock only; a writer inside
+ * pushes its own records, and the program's next write waits for it. */
+static short poll_result_send(struct conn *conn, short want, short krevents, bool just_opened)
+{
+	int ret;
+
+	if ((krevents & POLLOUT) && flush_hint(conn) && pthread_mutex_trylock(&conn->wlock) == 0) {
+		if (mine(conn, OWNER_SEND) && tls_flush_pending(conn->tls)) {
+			ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
+			if (broken(ret)) {
+				log_failure(conn, "write failed", tls_reason(conn->tls));
+				fail(conn, -ret, -ret);
+			}
+			fin_if_flushed(conn);
+		}
+		write_unlock(conn, TLS_NONBLOCKING);
+	}
+	if ((want & POLLOUT) && !flush_hint(conn) && ((krevents & POLLOUT) || just_opened))
+		return POLLOUT;
+	return 0;
 }
 
 short conn_poll_result(struct conn *conn, short want, short krevents)
@@ -1290,26 +1395,10 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	case CONN_OPEN:
 		break;
 	}
-	if (!mine(conn, OWNER_SEND)) {
+	if (!mine(conn, OWNER_SEND))
 		out |= foreign_result(conn, OWNER_SEND, want, krevents);
-	} else {
-		if (tls_flush_pending(conn->tls) && (krevents & POLLOUT) &&
-		    pthread_mutex_trylock(&conn->wlock) == 0) {
-			if (mine(conn, OWNER_SEND)) {
-				int ret;
-
-				ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
-				if (broken(ret)) {
-					log_failure(conn, "write failed", tls_reason(conn->tls));
-					fail(conn, -ret, -ret);
-				}
-				fin_if_flushed(conn);
-			}
-			pthread_mutex_unlock(&conn->wlock);
-		}
-		if ((want & POLLOUT) && !tls_flush_pending(conn->tls) && ((krevents & POLLOUT) || just_opened))
-			out |= POLLOUT;
-	}
+	else
+		out |= poll_result_send(conn, want, krevents, just_opened);
 	if (!mine(conn, OWNER_RECV)) {
 		out |= foreign_result(conn, OWNER_RECV, want, krevents);
 	} else if (want & (POLLIN | POLLRDHUP)) {
@@ -1348,13 +1437,14 @@ static void log_final_loss(struct conn *conn, int err)
 	log_failure(conn, "sending the end of the stream failed", why);
 }
 
-/* Queue close_notify and push what goes without blocking: 0 (all out),
- * -EAGAIN, or a fatal errno (logged).  wlock held. */
-static int push_final_locked(struct conn *conn)
+/* Queue close_notify and push it, behind what GnuTLS still holds: 0 (all
+ * out), -EAGAIN (only when IO is TLS_NONBLOCKING, or a signal came), or a
+ * fatal errno (logged).  wlock held. */
+static int push_final_locked(struct conn *conn, enum tls_io io)
 {
 	int ret;
 
-	ret = (int)as_errno(tls_bye(conn->tls, TLS_NONBLOCKING));
+	ret = (int)as_errno(tls_bye(conn->tls, io));
 	if (ret == -EINTR)
 		ret = -EAGAIN;
 	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
@@ -1374,10 +1464,75 @@ static int push_final_locked(struct conn *conn)
  * wlock held. */
 static void fin_if_flushed(struct conn *conn)
 {
-	if (conn->fin_pending && !tls_flush_pending(conn->tls)) {
-		conn->fin_pending = false;
+	if (atomic_load(&conn->fin_pending) && !tls_flush_pending(conn->tls) &&
+	    atomic_exchange(&conn->fin_pending, false))
 		real.shutdown(conn->fd, SHUT_WR);
+}
+
+/* The program shut the write side while this thread held wlock (bye_owed,
+ * conn_shutdown): its bytes went first, close_notify follows them now (IO:
+ * the way the holder's own call may wait), then the kernel's SHUT_WR.
+ * What does not go now goes from poll, close or exit (fin_pending).
+ * wlock held. */
+static void pay_bye_locked(struct conn *conn, enum tls_io io)
+{
+	if (!atomic_exchange(&conn->bye_owed, false))
+		return;
+	if (state_of(conn) != CONN_OPEN || !mine(conn, OWNER_SEND))
+		return;
+	if (push_final_locked(conn, io) == 0)
+		fin_if_flushed(conn);
+}
+
+/* Let go of wlock.  Every holder comes through here: shutdown() does not
+ * wait for the lock, it leaves close_notify to the holder (bye_owed) and
+ * then tries the lock once more, so one of the two sees the other (the
+ * fences order the flag against the lock word on both sides).  Publishes
+ * send_queued for poll on the way out. */
+static void write_unlock(struct conn *conn, enum tls_io io)
+{
+	for (;;) {
+		pay_bye_locked(conn, io);
+		atomic_store(&conn->send_queued, tls_flush_pending(conn->tls));
+		pthread_mutex_unlock(&conn->wlock);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!atomic_load(&conn->bye_owed) || pthread_mutex_trylock(&conn->wlock) != 0)
+			return;
 	}
+}
+
+/* shutdown(SHUT_WR or SHUT_RDWR) of an open connection, send side ours:
+ * the program writes no more (later writes fail with EPIPE), close_notify
+ * is queued behind every byte a write took.  Never waits, not even for a
+ * writer blocked in a full socket (it holds wlock and sends close_notify
+ * when its write ends: write_unlock).  Return CONN_SHUT_KEEP_WR (records
+ * still wait: the kernel's SHUT_WR follows them), 0, or a negative errno. */
+static int shut_write(struct conn *conn)
+{
+	int ret;
+
+	conn->shut_wr = true;
+	if (pthread_mutex_trylock(&conn->wlock) != 0) {
+		conn->fin_pending = true;
+		conn->bye_owed = true;
+		atomic_thread_fence(memory_order_seq_cst);
+		if (pthread_mutex_trylock(&conn->wlock) != 0)
+			return CONN_SHUT_KEEP_WR; /* the holder pays the bye */
+		atomic_store(&conn->bye_owed, false);
+	}
+	if (!own(conn, OWNER_SEND)) {
+		ret = (int)refuse_foreign(conn, OWNER_SEND);
+	} else {
+		/* The kernel's shutdown does not wait either: what does not
+		 * go now goes from poll, close or exit. */
+		ret = push_final_locked(conn, TLS_NONBLOCKING);
+		if (ret == -EAGAIN)
+			conn->fin_pending = true;
+		if (ret == -EAGAIN || (ret == 0 && conn->fin_pending))
+			ret = CONN_SHUT_KEEP_WR;
+	}
+	write_unlock(conn, TLS_NONBLOCKING);
+	return ret;
 }
 
 int conn_shutdown(struct conn *conn, int how)
@@ -1400,23 +1555,9 @@ int conn_shutdown(struct conn *conn, int how)
 		keep |= CONN_SHUT_KEEP_RD;
 	}
 	if (how == SHUT_WR || how == SHUT_RDWR) {
-		pthread_mutex_lock(&conn->wlock);
-		if (!own(conn, OWNER_SEND)) {
-			ret = refuse_foreign(conn, OWNER_SEND);
-		} else {
-			conn->shut_wr = true;
-			/* Never blocks (the kernel's shutdown does not wait
-			 * either): what does not go now goes from poll, close
-			 * or exit. */
-			ret = push_final_locked(conn);
-			if (ret == -EAGAIN)
-				conn->fin_pending = true;
-			if (ret == -EAGAIN || (ret == 0 && conn->fin_pending)) {
-				keep |= CONN_SHUT_KEEP_WR;
-				ret = 0;
-			}
-		}
-		pthread_mutex_unlock(&conn->wlock);
+		ret = shut_write(conn);
+		if (ret > 0)
+			keep |= ret;
 	}
 	return ret < 0 ? ret : keep;
 }
@@ -1426,20 +1567,21 @@ int conn_push_final(struct conn *conn)
 	int ret;
 
 	if (state_of(conn) == CONN_FAILED)
-		return -conn->error ? -conn->error : -EIO;
+		return -conn_errno(conn);
 	if (!mine(conn, OWNER_SEND))
 		return -EIO; /* never written from here (conn_closing says NOW) */
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
 		return -EBUSY;
 	if (!mine(conn, OWNER_SEND)) {
-		pthread_mutex_unlock(&conn->wlock);
+		write_unlock(conn, TLS_NONBLOCKING);
 		return -EIO;
 	}
 	conn->shut_wr = true;
-	ret = push_final_locked(conn);
+	atomic_store(&conn->bye_owed, false); /* paid here */
+	ret = push_final_locked(conn, TLS_NONBLOCKING);
 	if (ret == 0)
 		conn->fin_pending = false;
-	pthread_mutex_unlock(&conn->wlock);
+	write_unlock(conn, TLS_NONBLOCKING);
 	return ret;
 }
 
@@ -1512,8 +1654,9 @@ enum conn_close conn_closing(struct conn *conn)
 	if (pthread_mutex_trylock(&conn->wlock) != 0)
 		return CONN_CLOSE_OUTPUT;
 	conn->shut_wr = true;
-	ret = mine(conn, OWNER_SEND) ? push_final_locked(conn) : -EIO;
-	pthread_mutex_unlock(&conn->wlock);
+	atomic_store(&conn->bye_owed, false); /* paid here */
+	ret = mine(conn, OWNER_SEND) ? push_final_locked(conn, TLS_NONBLOCKING) : -EIO;
+	write_unlock(conn, TLS_NONBLOCKING);
 	if (ret == -EAGAIN)
 		return CONN_CLOSE_OUTPUT;
 	if (ret < 0)
@@ -1531,10 +1674,7 @@ enum conn_close conn_closing(struct conn *conn)
 
 int conn_take_so_error(struct conn *conn)
 {
-	int err = conn->so_error;
-
-	conn->so_error = 0;
-	return err;
+	return atomic_exchange(&conn->so_error, 0);
 }
 
 void conn_kernel_error(struct conn *conn, int err)

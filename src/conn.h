@@ -6,7 +6,9 @@
  *
  * FAILED is final and never carries plaintext: every later call on the
  * descriptor fails.  Locks: `rlock` serialises readers, `wlock` writers (GnuTLS
- * allows one of each at once); the handshake holds both, always rlock first.
+ * allows one of each at once); the handshake holds both, rlock first (a
+ * writer holding wlock takes rlock only by trylock, and an open connection's
+ * writer never needs it: a blocked reader cannot starve it).
  * Functions return a count or a negative errno, errno is set only by hooks. */
 #ifndef TLSSHIM_CONN_H
 #define TLSSHIM_CONN_H
@@ -44,13 +46,22 @@ struct conn {
 	char *app_dest;              /* what the program asked for */
 	char *server_name;           /* verified name (or NULL) */
 	char *cache_key;             /* NULL: no resumption for this rule */
-	int error;                   /* errno for I/O once FAILED */
-	int so_error;                /* reported once by getsockopt(SO_ERROR) */
+	/* error and so_error: fail() runs under rlock (a read failed), wlock
+	 * (a write failed) or both, so two threads may fail it at once; the
+	 * first one's values stay.  Atomics: read without a lock. */
+	atomic_int error;            /* errno for I/O once FAILED */
+	atomic_int so_error;         /* reported once by getsockopt(SO_ERROR) */
 	bool eof;                    /* close_notify received */
-	bool shut_wr;                /* the program writes no more (shutdown, close):
+	/* shut_wr, fin_pending, bye_owed: shutdown() sets them without
+	 * waiting for wlock (a blocked writer may hold it for ever). */
+	atomic_bool shut_wr;         /* the program writes no more (shutdown, close):
 				      * close_notify sent, or queued behind data */
-	bool fin_pending;            /* shutdown(SHUT_WR) waits for them to go out */
-	bool shut_rd;                /* shutdown(SHUT_RD): reads return end of stream */
+	atomic_bool fin_pending;     /* shutdown(SHUT_WR) waits for them to go out */
+	atomic_bool bye_owed;        /* shutdown() found wlock busy: its holder
+				      * queues close_notify before letting go */
+	atomic_bool shut_rd;         /* shutdown(SHUT_RD): reads return end of stream */
+	atomic_bool send_queued;     /* GnuTLS held records to push when wlock was
+				      * last let go: poll's hint (write_unlock) */
 	bool foreign_logged[2];      /* refused I/O logged, per direction (owner.h) */
 	bool push_refused_logged;    /* GnuTLS tried to send without the send side */
 	bool oob_logged;             /* MSG_OOB refused (logged once) */
@@ -159,7 +170,9 @@ long long conn_deadline(struct conn *conn);
 unsigned conn_read_generation(struct conn *conn);
 
 /* shutdown(): a negative errno, or which sides the kernel must NOT shut
- * now (0: do as the program asked).  CONN_SHUT_KEEP_WR: records the kernel
+ * now (0: do as the program asked).  Never blocks: a writer blocked in a
+ * full socket holds wlock, and then sends close_notify itself, after its
+ * bytes, when its write ends.  CONN_SHUT_KEEP_WR: records the kernel
  * could not take yet (data the program was told was sent, then
  * close_notify) still wait inside the session; the write side closes once
  * they are out (conn_push_final, or a poll that flushes them).

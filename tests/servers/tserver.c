@@ -13,7 +13,7 @@
  *           [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]
  *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
  *           [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]
- *           [--read-delay-ms N] [--record-size-limit N]
+ *           [--read-delay-ms N] [--read-gate FILE] [--record-size-limit N]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -63,6 +63,8 @@
  *   sink    count everything until the client closes; send nothing.
  * --read-delay-ms N: in sink and echo modes, sleep N ms before each read
  * (a slow reader: the client's data backs up in the kernel buffers).
+ * --read-gate FILE: in sink and echo modes, read nothing until FILE exists
+ * (a stalled reader the test releases: the client's writes block until then).
  * --record-size-limit N: accept records of at most N bytes of plaintext
  * (gnutls_record_set_max_size; announced in the record_size_limit
  * extension, so the client sends records that small).
@@ -133,6 +135,7 @@ static enum mode opt_mode = MODE_HTTP;
 static long opt_max_conns = 0;          /* 0 = unlimited */
 static int opt_idle_timeout = 60;       /* seconds, after the handshake */
 static long opt_read_delay_ms = 0;      /* sink/echo: pause before each read */
+static const char *opt_read_gate = NULL; /* sink/echo: no read until this file exists */
 static long opt_record_size = 0;        /* record_size_limit to announce; 0 = default */
 
 /* ---- process-wide state ------------------------------------------------------ */
@@ -418,6 +421,10 @@ static int conn_send(const char *data, size_t n)
 static void read_until_close(int echo)
 {
     char data[16384];
+    while (opt_read_gate && access(opt_read_gate, F_OK) != 0) {
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     for (;;) {
         if (opt_read_delay_ms > 0) {
             struct timespec ts = { opt_read_delay_ms / 1000, (opt_read_delay_ms % 1000) * 1000000L };
@@ -899,7 +906,7 @@ static void usage(void)
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
             "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
             "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n"
-            "               [--read-delay-ms N] [--record-size-limit N]\n");
+            "               [--read-delay-ms N] [--read-gate FILE] [--record-size-limit N]\n");
     exit(2);
 }
 
@@ -918,7 +925,7 @@ int main(int argc, char **argv)
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
         O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
-        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY, O_RECORD_SIZE
+        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY, O_RECORD_SIZE, O_READ_GATE
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -942,6 +949,7 @@ int main(int argc, char **argv)
         { "ocsp-response", required_argument, NULL, O_OCSP },
         { "ocsp-raw", no_argument, NULL, O_OCSP_RAW },
         { "read-delay-ms", required_argument, NULL, O_READ_DELAY },
+        { "read-gate", required_argument, NULL, O_READ_GATE },
         { "record-size-limit", required_argument, NULL, O_RECORD_SIZE },
         { NULL, 0, NULL, 0 }
     };
@@ -975,6 +983,7 @@ int main(int argc, char **argv)
         case O_OCSP: opt_ocsp_file = optarg; break;
         case O_OCSP_RAW: opt_ocsp_raw = 1; break;
         case O_READ_DELAY: opt_read_delay_ms = parse_num(optarg, "read-delay-ms", 0, 10000); break;
+        case O_READ_GATE: opt_read_gate = optarg; break;
         case O_RECORD_SIZE: opt_record_size = parse_num(optarg, "record-size-limit", 512, 16384); break;
         default: usage();
         }
