@@ -4,6 +4,7 @@
 #include "fdtab.h"
 #include "cache.h"
 #include "log.h"
+#include "ownfd.h"
 #include "owner.h"
 #include "real.h"
 #include "tls.h"
@@ -104,7 +105,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	memset(&tp, 0, sizeof tp);
 	tp.common.rule = params->rule;
 	tp.common.fd = params->fd;
-	tp.common.keylog_fd = log_keylog_fd();
+	tp.common.keylog_fd = ownfd_get(OWNFD_KEYLOG);
 	tp.common.guard_arg = conn;
 	tp.common.may_push = may_push;
 	tp.common.update_requested = peer_update_request;
@@ -422,13 +423,13 @@ static void warn_keylog(struct conn *conn)
 {
 	struct tls_info info;
 
-	if (log_keylog_fd() < 0)
+	if (ownfd_get(OWNFD_KEYLOG) < 0)
 		return;
 	tls_get_info(conn->tls, &info);
 	if (info.keylog_written)
 		log_warning("rule [%s] %s -> %s: key log: this connection's secrets were written to %s "
 			    "(debugging only: anyone who can read that file can decrypt the traffic)",
-			    rule_name(conn), conn->app_dest, conn->dest, log_keylog_path());
+			    rule_name(conn), conn->app_dest, conn->dest, ownfd_keylog_path());
 }
 
 /* A server that asks for a client certificate when the rule has none: the

@@ -10,6 +10,7 @@
 #include "fdtab.h"
 #include "linger.h"
 #include "log.h"
+#include "ownfd.h"
 #include "hook_stdio.h"
 
 #include <errno.h>
@@ -88,7 +89,7 @@ int close(int fd)
 		return real.close(fd);
 	int ret;
 
-	log_protect_fd(fd);
+	ownfd_protect(fd);
 	linger_forget(fd);
 	if (fdtab_any()) {
 		if (fd <= 2)
@@ -121,9 +122,9 @@ static int close_range_except_ours(unsigned first, unsigned last, int flags)
 	int ours[3 + LINGER_LIST_MAX], n = 0, i, j, ret = 0;
 	unsigned from = first;
 
-	ours[n++] = log_fd();
-	ours[n++] = log_keylog_fd();
-	ours[n++] = log_policy_fd();
+	ours[n++] = ownfd_get(OWNFD_LOG);
+	ours[n++] = ownfd_get(OWNFD_KEYLOG);
+	ours[n++] = ownfd_get(OWNFD_POLICY);
 	n += linger_fds(ours + n, LINGER_LIST_MAX);
 	/* In ascending order, so the gaps between them are ranges. */
 	for (i = 0; i < n; i++)
@@ -226,7 +227,7 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 	if (real.fcntl(oldfd, F_GETFD) < 0 || newfd < 0 || (three && ((flags & ~O_CLOEXEC) || oldfd == newfd)))
 		return three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	if (oldfd != newfd) {
-		log_protect_fd(newfd);
+		ownfd_protect(newfd);
 		linger_forget(newfd);
 		if (fdtab_any()) {
 			struct conn *replaced = fdtab_get(newfd);

@@ -9,9 +9,6 @@
 #include <stddef.h>
 
 #include "policy.h"
-/* Transitional, until hook_fd.c and conn.c (changed on parallel branches)
- * call ownfd_* by name: the aliases at the end of ownfd.h. */
-#include "ownfd.h"
 
 /* At start-up: log to (a descriptor of our own copied from) stderr, at
  * warning level, without resolving libc first. */

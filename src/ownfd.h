@@ -63,14 +63,4 @@ int ownfd_open_keylog(const char *path);
 /* Its path, for the log ("" if none). */
 const char *ownfd_keylog_path(void);
 
-/* Transitional: the names hook_fd.c and conn.c use (they belong to branches
- * that change in parallel; they see these through log.h).  After the merge:
- * sed them to the calls on the right, include ownfd.h there, and delete
- * these and log.h's include of this file. */
-static inline void log_protect_fd(int fd) { ownfd_protect(fd); }
-static inline int log_fd(void) { return ownfd_get(OWNFD_LOG); }
-static inline int log_keylog_fd(void) { return ownfd_get(OWNFD_KEYLOG); }
-static inline int log_policy_fd(void) { return ownfd_get(OWNFD_POLICY); }
-static inline const char *log_keylog_path(void) { return ownfd_keylog_path(); }
-
 #endif
