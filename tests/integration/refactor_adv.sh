@@ -13,6 +13,10 @@
 #     accepted, each byte reaches the server once.
 #  4. writes until EAGAIN, then blocking: shutdown(SHUT_WR) and a blocking
 #     read must not deadlock; the server gets every byte and close_notify.
+#  5. SIGALRM every 300 us (with and without SA_RESTART) during blocking
+#     connect/write/read against tserver echo: EINTR only without
+#     SA_RESTART, the echo intact, close_notify at the end.
+#  6. a PKCS#11 PIN never reaches check, explain or the debug log.
 # Proof from tserver: bytes_in, sha256_in, closed.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
@@ -88,5 +92,45 @@ vec_case blk then-block --read-delay-ms 5
 is "$rc" 0 "then-block: the program ran to its end (no deadlock)"
 like "$out" 'eagain after [1-9]' "then-block: a write met EAGAIN"
 same_bytes blk then-block
+
+# ---- 5. a SIGALRM every 300 us on blocking connect, write and read ----
+# Without SA_RESTART the program sees EINTR (and retries); with it, never.
+# Either way the echo is intact and the stream ends with close_notify.
+cc -O0 -o "$WORK/sig_adv" "$CLIENTS/sig_adv.c" 2>"$WORK/cc.err" ||
+    { diag "$(cat "$WORK/cc.err")"; bail_out "cannot build sig_adv.c"; }
+for how in norestart restart; do
+    start_tserver "sig_$how" --mode echo --read-delay-ms 1
+    port_var="sig_${how}_port" log_var="sig_${how}_log"
+    POLICY_MATCH=127.0.0.1:${!port_var} policy "sig_$how" "" "server-name = localhost"
+    out=$(run "sig_$how" "$WORK/sig_adv" 127.0.0.1 "${!port_var}" "$how" 2>&1)
+    ok $? "signals/$how: the program ran to its end"
+    diag "signals/$how: $out"
+    like "$out" 'mismatch=0 bytes=1638400' "signals/$how: every byte echoed back intact"
+    if [ "$how" = norestart ]; then
+        like "$out" 'eintr=[1-9]' "signals/$how: calls were interrupted (EINTR)"
+    else
+        like "$out" 'eintr=0 ' "signals/$how: SA_RESTART: no EINTR"
+    fi
+    wait_for_lines "${!log_var}" 1 20 || fail "signals/$how: tserver logged the connection"
+    is "$(tserver_field "${!log_var}" 1 bytes_in)" 1638400 "signals/$how: tserver got every byte"
+    is "$(tserver_field "${!log_var}" 1 closed)" notify "signals/$how: then close_notify"
+done
+
+# ---- 6. a PIN in a key URI (query or path attribute, any case) reaches
+# neither check, explain, nor the debug log of a connection that fails
+# to load the key. ----
+start_tserver pin --mode sink
+for uri in "pkcs11:token=nope;object=k?pin-value=4321" "pkcs11:token=nope;object=k;pin-value=4321" \
+    "pkcs11:token=nope;object=k?module-path=/x&PIN-VALUE=4321&pin-source=/y"; do
+    POLICY_LEVEL=debug POLICY_LOG=file:$WORK/pin.log POLICY_MATCH=127.0.0.1:$pin_port policy pin "" \
+        "server-name = localhost" "cert = $CERTS/client.pem" "key = $uri"
+    : >"$WORK/pin.log"
+    all=$("$TLSSHIM" check -p "$WORK/pin.policy" 2>&1
+        "$TLSSHIM" explain -p "$WORK/pin.policy" "127.0.0.1:$pin_port" 2>&1
+        run pin "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $pin_port)).send(b'x')" 2>&1
+        cat "$WORK/pin.log")
+    like "$all" 'pkcs11:token=nope' "pin: $uri: the URI is shown"
+    if grep -q 4321 <<<"$all"; then fail "pin: $uri: no PIN digit anywhere"; diag "$(grep 4321 <<<"$all")"; else pass "pin: $uri: no PIN digit anywhere"; fi
+done
 
 done_testing
