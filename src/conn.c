@@ -34,6 +34,8 @@ static bool mine(struct conn *conn, enum owner_dir dir);
 static bool may_push(void *arg);
 static void peer_update_request(void *arg);
 static void write_unlock(struct conn *conn, enum tls_io io);
+static bool flush_hint(struct conn *conn);
+static void fin_if_flushed(struct conn *conn);
 
 static char *dup_or_null(const char *s)
 {
@@ -718,6 +720,131 @@ static ssize_t read_failed(struct conn *conn, ssize_t ret)
 	return ret;
 }
 
+/* Send-side work a blocking read must push while it waits: records GnuTLS
+ * queued after EAGAIN (counted as sent), close_notify that shutdown() left
+ * to wlock's holder, or the kernel's SHUT_WR deferred behind them.  A
+ * plain TCP socket delivers those in the background; here nobody else
+ * would (poll, close and exit push them).  Lock-free hint. */
+static bool send_work(struct conn *conn)
+{
+	return state_of(conn) == CONN_OPEN && mine(conn, OWNER_SEND) &&
+	       (flush_hint(conn) || atomic_load(&conn->fin_pending) || atomic_load(&conn->bye_owed));
+}
+
+/* Push what the send side holds, never waiting: the queued records, then
+ * the kernel's SHUT_WR deferred behind them; write_unlock pays a
+ * close_notify shutdown() owes.  Return false if another thread holds
+ * wlock (it pushes its own records and pays the bye).  Takes wlock by
+ * trylock; the caller may hold rlock. */
+static bool push_nonblocking(struct conn *conn)
+{
+	ssize_t ret;
+
+	if (pthread_mutex_trylock(&conn->wlock) != 0)
+		return false;
+	if (state_of(conn) == CONN_OPEN && mine(conn, OWNER_SEND)) {
+		if (tls_flush_pending(conn->tls)) {
+			ret = as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
+			if (broken(ret)) {
+				log_failure(conn, "write failed", tls_reason(conn->tls));
+				fail(conn, (int)-ret, (int)-ret);
+			}
+		}
+		fin_if_flushed(conn);
+	}
+	write_unlock(conn, TLS_NONBLOCKING);
+	return true;
+}
+
+/* Does a signal handler of this process lack SA_RESTART?  (A blocking
+ * recv(2) without SO_RCVTIMEO is restarted after a handler with it; our
+ * poll never is, and poll cannot say which signal came: any handler
+ * without the flag makes the wait return EINTR.) */
+static bool some_handler_interrupts(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return true;
+	}
+	return false;
+}
+
+/* SO_RCVTIMEO of the socket as a CLOCK_MONOTONIC deadline (0: none). */
+static long long rcvtimeo_deadline(struct conn *conn)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof tv;
+
+	if (real.getsockopt(conn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 || (!tv.tv_sec && !tv.tv_usec))
+		return 0;
+	return now_ns() + (long long)tv.tv_sec * 1000000000LL + (long long)tv.tv_usec * 1000LL;
+}
+
+/* poll()'s timeout until UNTIL (0: none), at most CAP ms (-1: none). */
+static int wait_ms(long long until, int cap)
+{
+	long long left;
+
+	if (!until)
+		return cap;
+	left = (until - now_ns() + 999999) / 1000000;
+	if (left < 0)
+		left = 0;
+	return cap >= 0 && cap < left ? cap : (int)left;
+}
+
+/* A blocking read (blocking socket) while send_work says records or the
+ * end of the stream wait to go: the server may wait for them before it
+ * answers.  Wait for the socket to be readable or writable; on POLLOUT
+ * push without blocking (a blocking push could deadlock against a server
+ * blocked writing to us), on POLLIN read without blocking.  Once nothing
+ * waits to go, a plain blocking read again (unless SO_RCVTIMEO runs: its
+ * clock started at the call).  rlock held.  Return as tls_recv in this
+ * file's terms: -EAGAIN when SO_RCVTIMEO passes (as the kernel says),
+ * -EINTR as a recv(2) interrupted by a signal would. */
+static ssize_t recv_pushing(struct conn *conn, void *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = conn->fd };
+	long long until = rcvtimeo_deadline(conn);
+	bool work, busy = false;
+	ssize_t ret;
+	int n;
+
+	for (;;) {
+		work = send_work(conn);
+		if (!work && !until)
+			return as_errno(tls_recv(conn->tls, buf, len, TLS_BLOCKING));
+		ret = as_errno(tls_recv(conn->tls, buf, len, TLS_NONBLOCKING));
+		if (ret != -EAGAIN)
+			return ret;
+		if (until && now_ns() >= until)
+			return -EAGAIN;
+		/* wlock busy: its holder pushes; look again soon. */
+		pfd.events = POLLIN | (work && !busy ? POLLOUT : 0);
+		n = real.poll(&pfd, 1, wait_ms(until, busy ? 5 : -1));
+		if (n < 0 && errno == EINTR && !until && !some_handler_interrupts())
+			continue;
+		if (n < 0)
+			return -errno;
+		busy = (pfd.revents & POLLOUT) && !push_nonblocking(conn);
+	}
+}
+
+/* Read into BUF: without waiting (NONBLOCK), else as the socket's mode
+ * says, pushing the send side's leftovers while it waits (recv_pushing).
+ * rlock held.  Return as tls_recv in this file's terms. */
+static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblock)
+{
+	if (!nonblock && send_work(conn) && !socket_nonblocking(conn->fd))
+		return recv_pushing(conn, buf, len);
+	return as_errno(tls_recv(conn->tls, buf, len, io_mode(nonblock)));
+}
+
 /* Read one record into the plaintext buffer.  rlock held. */
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
@@ -730,7 +857,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	conn->roff = 0;
 	if (conn->rlen >= RBUF_SIZE)
 		return conn->rlen;
-	ret = as_errno(tls_recv(conn->tls, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, io_mode(nonblock)));
+	ret = recv_locked(conn, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, nonblock);
 	save_ticket(conn);
 	if (ret > 0) {
 		conn->rlen += ret;
@@ -811,7 +938,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				break;
 			continue;
 		} else {
-			ret = as_errno(tls_recv(conn->tls, (char *)buf + done, len - done, io_mode(dontwait)));
+			ret = recv_locked(conn, (char *)buf + done, len - done, dontwait);
 			save_ticket(conn);
 			if (ret > 0) {
 				done += ret;
@@ -1178,7 +1305,6 @@ unsigned conn_read_generation(struct conn *conn)
 }
 
 static void try_step(struct conn *conn);
-static void fin_if_flushed(struct conn *conn);
 
 /* The receiving half of conn_poll_prepare (OPEN, receive side ours). */
 static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
@@ -1347,19 +1473,8 @@ static short foreign_result(struct conn *conn, enum owner_dir dir, short want, s
  * pushes its own records, and the program's next write waits for it. */
 static short poll_result_send(struct conn *conn, short want, short krevents, bool just_opened)
 {
-	int ret;
-
-	if ((krevents & POLLOUT) && flush_hint(conn) && pthread_mutex_trylock(&conn->wlock) == 0) {
-		if (mine(conn, OWNER_SEND) && tls_flush_pending(conn->tls)) {
-			ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
-			if (broken(ret)) {
-				log_failure(conn, "write failed", tls_reason(conn->tls));
-				fail(conn, -ret, -ret);
-			}
-			fin_if_flushed(conn);
-		}
-		write_unlock(conn, TLS_NONBLOCKING);
-	}
+	if ((krevents & POLLOUT) && flush_hint(conn))
+		(void)push_nonblocking(conn);
 	if ((want & POLLOUT) && !flush_hint(conn) && ((krevents & POLLOUT) || just_opened))
 		return POLLOUT;
 	return 0;
