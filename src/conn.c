@@ -34,6 +34,9 @@ static bool mine(struct conn *conn, enum owner_dir dir);
 static bool may_push(void *arg);
 static void peer_update_request(void *arg);
 static void write_unlock(struct conn *conn, enum tls_io io);
+static bool flush_hint(struct conn *conn);
+static void fin_if_flushed(struct conn *conn);
+static int push_final_locked(struct conn *conn, enum tls_io io);
 
 static char *dup_or_null(const char *s)
 {
@@ -60,6 +63,27 @@ static bool broken(ssize_t ret)
 	return ret < 0 && ret != -EAGAIN && ret != -EINTR;
 }
 
+/* A blocking call of ours that the program sees as one recv(2)/send(2)
+ * was interrupted by a signal: would the kernel have restarted it?  Only
+ * if the handler had SA_RESTART; a wait we do in poll() (never restarted)
+ * or in GnuTLS cannot tell which signal came, so: true only if every
+ * handler of this process has SA_RESTART (then the call goes on), else
+ * false (the program gets EINTR, nothing of its call having been taken).
+ * Costs NSIG sigaction() queries, only after a signal. */
+static bool restart_after_signal(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
+}
+
 struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen)
 {
 	struct conn *conn = calloc(1, sizeof *conn);
@@ -78,7 +102,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	pthread_mutex_init(&conn->rlock, NULL);
 	pthread_mutex_init(&conn->wlock, NULL);
 	atomic_init(&conn->state, CONN_CONNECTING);
-	conn->hs_events = POLLIN; /* what a session that has not begun waits for */
+	atomic_init(&conn->hs_events, POLLIN); /* what a session that has not begun waits for */
 	conn->fd = params->fd;
 	if (fstat(params->fd, &st) == 0) {
 		conn->sock_dev = st.st_dev;
@@ -408,7 +432,16 @@ static void reset_deadline(struct conn *conn)
 {
 	unsigned ms = conn->rule->handshake_timeout_ms ? conn->rule->handshake_timeout_ms : 10000;
 
-	conn->deadline_ns = now_ns() + (long long)ms * 1000000LL;
+	atomic_store_explicit(&conn->deadline_ns, now_ns() + (long long)ms * 1000000LL, memory_order_relaxed);
+}
+
+/* Has the handshake deadline passed?  Lock-free (a hint for poll; the
+ * handshake step checks it again under both locks). */
+static bool deadline_passed(struct conn *conn)
+{
+	long long deadline = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
+
+	return deadline && now_ns() > deadline;
 }
 
 static const char *early_word(struct conn *conn)
@@ -511,19 +544,82 @@ static void log_failure(struct conn *conn, const char *what, const char *reason)
 		  conn->server_name ? " with " : "", conn->server_name ? conn->server_name : "", reason);
 }
 
-/* The early data the server refused goes again, now as ordinary data. */
-static int resend_rejected_early(struct conn *conn)
+/* Is rejected early data still owed to the server (early_buf kept until
+ * all of it went again)?  wlock held. */
+static bool early_owed(struct conn *conn)
+{
+	return conn->early_buf && state_of(conn) == CONN_OPEN;
+}
+
+/* The early data the server refused goes again, now as ordinary data, all
+ * of it before any later byte of the program's (it was told the bytes
+ * went: they are owed, like a queued record).  What the transport does not
+ * take now stays in early_buf (early_off: how much went) and goes from the
+ * next write (sendv_locked), poll's flush or a blocking read
+ * (push_nonblocking), or before close_notify (push_final_locked), always
+ * the same bytes from early_off (a record queued at unknown size keeps a
+ * copy that the next send must match: tls.h).  NONBLOCK: the caller's
+ * mode.  wlock held, OPEN.  Return 0 when nothing is owed, -EAGAIN when
+ * some is (the transport is full), -EINTR (a signal stopped a blocking
+ * send: the rest goes later too), or a fatal negative errno. */
+static int resend_rejected_early(struct conn *conn, bool nonblock)
 {
 	ssize_t ret;
 
-	if (!conn->early_sent || tls_early_accepted(conn->tls) || !conn->early_buf)
-		return 0;
-	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
-		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
-	ret = as_errno(tls_send(conn->tls, conn->early_buf, conn->early_len, TLS_BLOCKING));
+	while (early_owed(conn) && conn->early_off < conn->early_len) {
+		ret = as_errno(tls_send(conn->tls, conn->early_buf + conn->early_off,
+					conn->early_len - conn->early_off, io_mode(nonblock)));
+		if (ret < 0)
+			return (int)ret;
+		conn->early_off += (size_t)ret;
+	}
 	free(conn->early_buf);
 	conn->early_buf = NULL;
-	return ret < 0 && ret != -EAGAIN ? (int)ret : 0;
+	return 0;
+}
+
+/* resend_rejected_early for a write of the program's, in its mode: a
+ * signal during a blocking send is what it would be for the write itself
+ * (restart_after_signal).  wlock held.  0, -EAGAIN, -EINTR, or a fatal
+ * negative errno. */
+static int resend_owed_early(struct conn *conn, bool dontwait)
+{
+	int ret;
+
+	do
+		ret = resend_rejected_early(conn, dontwait);
+	while (ret == -EINTR && restart_after_signal());
+	return ret;
+}
+
+/* The handshake is done (both locks held): the early data was accepted
+ * (its copy goes), or it is resent.  0, or a fatal negative errno (then
+ * FAILED); what the transport does not take now goes later. */
+static int early_after_handshake(struct conn *conn, bool nonblock)
+{
+	int ret;
+
+	if (!conn->early_buf)
+		return 0;
+	if (tls_early_accepted(conn->tls)) {
+		free(conn->early_buf);
+		conn->early_buf = NULL;
+		return 0;
+	}
+	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
+		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
+	ret = resend_rejected_early(conn, nonblock);
+	if (ret == -EAGAIN || ret == -EINTR) {
+		log_debug("rule [%s] %s -> %s: early data: %zu of %zu bytes sent again, the rest when the "
+			  "socket takes it", rule_name(conn), conn->app_dest, conn->dest, conn->early_off,
+			  conn->early_len);
+		return 0;
+	}
+	if (ret < 0) {
+		log_failure(conn, "resending rejected early data failed", tls_reason(conn->tls));
+		fail(conn, -ret, -ret);
+	}
+	return ret;
 }
 
 /* TCP completion (CONNECTING, both locks held): 0 when connected (now
@@ -548,7 +644,7 @@ static int connect_step(struct conn *conn, bool nonblock)
 	}
 	atomic_store(&conn->state, CONN_HANDSHAKING);
 	if (conn->early_pending)
-		conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+		atomic_store_explicit(&conn->early_wait_until, now_ns() + EARLY_GRACE_NS, memory_order_relaxed);
 	return 0;
 }
 
@@ -589,7 +685,7 @@ static int handshake_step(struct conn *conn, bool nonblock)
 {
 	int ret;
 
-	if (conn->deadline_ns && now_ns() > conn->deadline_ns) {
+	if (deadline_passed(conn)) {
 		char why[96];
 
 		snprintf(why, sizeof why, "the server did not complete the handshake within %u ms",
@@ -608,7 +704,7 @@ static int handshake_step(struct conn *conn, bool nonblock)
 		ret = tls_handshake(conn->tls, io_mode(nonblock));
 	while (ret == -EINTR && !nonblock);
 	if (ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT) {
-		conn->hs_events = ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		atomic_store_explicit(&conn->hs_events, ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT, memory_order_relaxed);
 		return -EAGAIN;
 	}
 	if (ret == -EINTR)
@@ -616,14 +712,9 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	if (ret < 0)
 		return handshake_failed(conn, ret);
 	atomic_store(&conn->state, CONN_OPEN);
-	conn->deadline_ns = 0;
+	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	log_open(conn);
-	ret = resend_rejected_early(conn);
-	if (ret < 0) {
-		log_failure(conn, "resending rejected early data failed", tls_reason(conn->tls));
-		fail(conn, -ret, -ret);
-	}
-	return ret;
+	return early_after_handshake(conn, nonblock);
 }
 
 /* One step of TCP completion + handshake.  Both locks held.  Return 0 when
@@ -695,7 +786,7 @@ int conn_start(struct conn *conn, bool in_progress)
 		return 0;
 	atomic_store(&conn->state, CONN_HANDSHAKING);
 	if (conn->early_pending) {
-		conn->early_wait_until = now_ns() + EARLY_GRACE_NS;
+		atomic_store_explicit(&conn->early_wait_until, now_ns() + EARLY_GRACE_NS, memory_order_relaxed);
 		return 0; /* TCP is up; the program's first write starts the handshake */
 	}
 	if (socket_nonblocking(conn->fd))
@@ -718,6 +809,118 @@ static ssize_t read_failed(struct conn *conn, ssize_t ret)
 	return ret;
 }
 
+/* Send-side work a blocking read must push while it waits: records GnuTLS
+ * queued after EAGAIN (counted as sent), close_notify that shutdown() left
+ * to wlock's holder, or the kernel's SHUT_WR deferred behind them.  A
+ * plain TCP socket delivers those in the background; here nobody else
+ * would (poll, close and exit push them).  Lock-free hint. */
+static bool send_work(struct conn *conn)
+{
+	return state_of(conn) == CONN_OPEN && mine(conn, OWNER_SEND) &&
+	       (flush_hint(conn) || atomic_load(&conn->fin_pending) || atomic_load(&conn->bye_owed));
+}
+
+/* Push what the send side holds, never waiting: the queued records, then
+ * the kernel's SHUT_WR deferred behind them; write_unlock pays a
+ * close_notify shutdown() owes.  Return false if another thread holds
+ * wlock (it pushes its own records and pays the bye).  Takes wlock by
+ * trylock; the caller may hold rlock. */
+static bool push_nonblocking(struct conn *conn)
+{
+	ssize_t ret;
+
+	if (pthread_mutex_trylock(&conn->wlock) != 0)
+		return false;
+	if (state_of(conn) == CONN_OPEN && mine(conn, OWNER_SEND)) {
+		if (atomic_load(&conn->fin_pending)) {
+			/* close_notify is wanted: behind what is owed (logs, fails) */
+			(void)push_final_locked(conn, TLS_NONBLOCKING);
+		} else {
+			ret = resend_rejected_early(conn, true);
+			if (ret == 0 && tls_flush_pending(conn->tls))
+				ret = as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
+			if (broken(ret)) {
+				log_failure(conn, "write failed", tls_reason(conn->tls));
+				fail(conn, (int)-ret, (int)-ret);
+			}
+		}
+		fin_if_flushed(conn);
+	}
+	write_unlock(conn, TLS_NONBLOCKING);
+	return true;
+}
+
+/* SO_RCVTIMEO of the socket as a CLOCK_MONOTONIC deadline (0: none). */
+static long long rcvtimeo_deadline(struct conn *conn)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof tv;
+
+	if (real.getsockopt(conn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 || (!tv.tv_sec && !tv.tv_usec))
+		return 0;
+	return now_ns() + (long long)tv.tv_sec * 1000000000LL + (long long)tv.tv_usec * 1000LL;
+}
+
+/* poll()'s timeout until UNTIL (0: none), at most CAP ms (-1: none). */
+static int wait_ms(long long until, int cap)
+{
+	long long left;
+
+	if (!until)
+		return cap;
+	left = (until - now_ns() + 999999) / 1000000;
+	if (left < 0)
+		left = 0;
+	return cap >= 0 && cap < left ? cap : (int)left;
+}
+
+/* A blocking read (blocking socket) while send_work says records or the
+ * end of the stream wait to go: the server may wait for them before it
+ * answers.  Wait for the socket to be readable or writable; on POLLOUT
+ * push without blocking (a blocking push could deadlock against a server
+ * blocked writing to us), on POLLIN read without blocking.  Once nothing
+ * waits to go, a plain blocking read again (unless SO_RCVTIMEO runs: its
+ * clock started at the call).  rlock held.  Return as tls_recv in this
+ * file's terms: -EAGAIN when SO_RCVTIMEO passes (as the kernel says),
+ * -EINTR as a recv(2) interrupted by a signal would. */
+static ssize_t recv_pushing(struct conn *conn, void *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = conn->fd };
+	long long until = rcvtimeo_deadline(conn);
+	bool work, busy = false;
+	ssize_t ret;
+	int n;
+
+	for (;;) {
+		work = send_work(conn);
+		if (!work && !until)
+			return as_errno(tls_recv(conn->tls, buf, len, TLS_BLOCKING));
+		ret = as_errno(tls_recv(conn->tls, buf, len, TLS_NONBLOCKING));
+		if (ret != -EAGAIN)
+			return ret;
+		if (until && now_ns() >= until)
+			return -EAGAIN;
+		/* wlock busy: its holder pushes; look again soon. */
+		pfd.events = POLLIN | (work && !busy ? POLLOUT : 0);
+		n = real.poll(&pfd, 1, wait_ms(until, busy ? 5 : -1));
+		if (n < 0 && errno == EINTR && !until && restart_after_signal())
+			continue;
+		if (n < 0)
+			return -errno;
+		busy = (pfd.revents & POLLOUT) && !push_nonblocking(conn);
+	}
+}
+
+/* Read into BUF: without waiting (NONBLOCK), else as the socket's mode
+ * says, pushing the send side's leftovers while it waits (recv_pushing).
+ * rlock held.  Return as tls_recv in this file's terms. */
+static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblock)
+{
+	if (!nonblock && send_work(conn) && !socket_nonblocking(conn->fd))
+		return recv_pushing(conn, buf, len);
+	return as_errno(tls_recv(conn->tls, buf, len, io_mode(nonblock)));
+}
+
 /* Read one record into the plaintext buffer.  rlock held. */
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
@@ -730,7 +933,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	conn->roff = 0;
 	if (conn->rlen >= RBUF_SIZE)
 		return conn->rlen;
-	ret = as_errno(tls_recv(conn->tls, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, io_mode(nonblock)));
+	ret = recv_locked(conn, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, nonblock);
 	save_ticket(conn);
 	if (ret > 0) {
 		conn->rlen += ret;
@@ -811,7 +1014,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				break;
 			continue;
 		} else {
-			ret = as_errno(tls_recv(conn->tls, (char *)buf + done, len - done, io_mode(dontwait)));
+			ret = recv_locked(conn, (char *)buf + done, len - done, dontwait);
 			save_ticket(conn);
 			if (ret > 0) {
 				done += ret;
@@ -889,7 +1092,8 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 
 /* The early data of a first write: its bytes when one buffer holds them
  * (*COPY NULL), else up to EARLY_GATHER_MAX of them gathered into *COPY
- * (malloc'd).  NULL with *LEN 0 when out of memory. */
+ * (malloc'd).  Out of memory: the first non-empty buffer (*COPY NULL).
+ * TOTAL > 0. */
 static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total, size_t *len,
 			       unsigned char **copy)
 {
@@ -905,8 +1109,10 @@ static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total
 		return iov[i].iov_base;
 	}
 	total = total < EARLY_GATHER_MAX ? total : EARLY_GATHER_MAX;
-	if (!(*copy = malloc(total)))
-		return NULL;
+	if (!(*copy = malloc(total))) {
+		*len = iov[i].iov_len;
+		return iov[i].iov_base;
+	}
 	for (i = 0; i < iovcnt && off < total; i++) {
 		n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
 		if (n)
@@ -935,15 +1141,23 @@ static ssize_t send_early_locked(struct conn *conn, const struct iovec *iov, int
 	conn->early_pending = false;
 	reset_deadline(conn);
 	buf = early_bytes(iov, iovcnt, total, &len, &copy);
-	taken = buf ? tls_send_early(conn->tls, buf, len) : -ENOMEM;
-	if (taken > 0 && (conn->early_buf = malloc((size_t)taken))) {
-		memcpy(conn->early_buf, buf, (size_t)taken);
+	/* The copy to resend if the server rejects them: a gathered copy is
+	 * one already.  Out of memory: no early data, the write goes after
+	 * the handshake. */
+	conn->early_buf = copy ? copy : malloc(len);
+	if (!conn->early_buf)
+		return 0;
+	taken = tls_send_early(conn->tls, buf, len);
+	if (taken > 0) {
+		if (!copy)
+			memcpy(conn->early_buf, buf, (size_t)taken);
 		conn->early_len = (size_t)taken;
+		conn->early_off = 0;
 		conn->early_sent = true;
-	} else if (taken > 0) {
-		taken = -ENOMEM;
+	} else {
+		free(conn->early_buf);
+		conn->early_buf = NULL;
 	}
-	free(copy);
 	if (taken > 0) {
 		do
 			ret = step_locked(conn, nonblock);
@@ -1022,9 +1236,15 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	if (!atomic_load_explicit(&conn->owner->update_requested, memory_order_relaxed) ||
 	    mine(conn, OWNER_RECV) || state_of(conn) != CONN_OPEN)
 		return 0;
-	ret = as_errno(tls_key_update(conn->tls, io_mode(dontwait)));
+	/* None of the program's bytes is taken yet: a signal during a
+	 * blocking send of it is what it would be for the write itself
+	 * (restart_after_signal).  -EAGAIN, -EINTR: asked again at the next
+	 * write (GnuTLS resumes the KeyUpdate where it stopped). */
+	do
+		ret = as_errno(tls_key_update(conn->tls, io_mode(dontwait)));
+	while (ret == -EINTR && restart_after_signal());
 	if (ret == -EAGAIN || ret == -EINTR)
-		return ret; /* asked again at the next write */
+		return ret;
 	atomic_store(&conn->owner->update_requested, false);
 	if (ret < 0) {
 		log_failure(conn, "key update failed", tls_reason(conn->tls));
@@ -1060,7 +1280,11 @@ static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovc
 {
 	ssize_t ret;
 
-	ret = as_errno(tls_sendv(conn->tls, iov, iovcnt, io_mode(dontwait)));
+	/* Rejected early data still owed goes first (-EAGAIN, -EINTR: none
+	 * of this write's bytes were taken). */
+	ret = resend_owed_early(conn, dontwait);
+	if (ret == 0)
+		ret = as_errno(tls_sendv(conn->tls, iov, iovcnt, io_mode(dontwait)));
 	if (broken(ret)) {
 		capture_alert(conn);
 		log_failure(conn, "write failed", tls_reason(conn->tls));
@@ -1123,9 +1347,9 @@ long long conn_deadline(struct conn *conn)
 	enum conn_state state = state_of(conn);
 
 	if (state == CONN_HANDSHAKING && conn->early_pending)
-		return conn->early_wait_until;
+		return atomic_load_explicit(&conn->early_wait_until, memory_order_relaxed);
 	if (state == CONN_CONNECTING || state == CONN_HANDSHAKING)
-		return conn->deadline_ns;
+		return atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
 	return 0;
 }
 
@@ -1178,7 +1402,6 @@ unsigned conn_read_generation(struct conn *conn)
 }
 
 static void try_step(struct conn *conn);
-static void fin_if_flushed(struct conn *conn);
 
 /* The receiving half of conn_poll_prepare (OPEN, receive side ours). */
 static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
@@ -1295,13 +1518,13 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 			 * for input before the program writes.  Give the write a
 			 * moment; a program that only waits for the server to
 			 * speak first gets its handshake, without early data. */
-			if (now_ns() < conn->early_wait_until)
+			if (now_ns() < atomic_load_explicit(&conn->early_wait_until, memory_order_relaxed))
 				return 0;
 			try_step(conn);
 			if (state_of(conn) != CONN_HANDSHAKING)
 				return conn_poll_prepare(conn, want, ready);
 		}
-		return conn->hs_events;
+		return atomic_load_explicit(&conn->hs_events, memory_order_relaxed);
 	case CONN_FAILED:
 		*ready = POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 		return 0;
@@ -1347,19 +1570,8 @@ static short foreign_result(struct conn *conn, enum owner_dir dir, short want, s
  * pushes its own records, and the program's next write waits for it. */
 static short poll_result_send(struct conn *conn, short want, short krevents, bool just_opened)
 {
-	int ret;
-
-	if ((krevents & POLLOUT) && flush_hint(conn) && pthread_mutex_trylock(&conn->wlock) == 0) {
-		if (mine(conn, OWNER_SEND) && tls_flush_pending(conn->tls)) {
-			ret = (int)as_errno(tls_flush(conn->tls, TLS_NONBLOCKING));
-			if (broken(ret)) {
-				log_failure(conn, "write failed", tls_reason(conn->tls));
-				fail(conn, -ret, -ret);
-			}
-			fin_if_flushed(conn);
-		}
-		write_unlock(conn, TLS_NONBLOCKING);
-	}
+	if ((krevents & POLLOUT) && flush_hint(conn))
+		(void)push_nonblocking(conn);
 	if ((want & POLLOUT) && !flush_hint(conn) && ((krevents & POLLOUT) || just_opened))
 		return POLLOUT;
 	return 0;
@@ -1383,7 +1595,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 		}
 	}
 	if ((before == CONN_CONNECTING || before == CONN_HANDSHAKING) &&
-	    (krevents || (conn->deadline_ns && now_ns() > conn->deadline_ns)))
+	    (krevents || deadline_passed(conn)))
 		try_step(conn);
 	just_opened = before != CONN_OPEN && state_of(conn) == CONN_OPEN;
 	switch (state_of(conn)) {
@@ -1445,7 +1657,10 @@ static int push_final_locked(struct conn *conn, enum tls_io io)
 {
 	int ret;
 
-	ret = (int)as_errno(tls_bye(conn->tls, io));
+	/* Rejected early data still owed goes before close_notify. */
+	ret = resend_rejected_early(conn, io == TLS_NONBLOCKING);
+	if (ret == 0)
+		ret = (int)as_errno(tls_bye(conn->tls, io));
 	if (ret == -EINTR)
 		ret = -EAGAIN;
 	if (ret < 0 && ret != -EAGAIN && state_of(conn) != CONN_FAILED) {
@@ -1465,7 +1680,7 @@ static int push_final_locked(struct conn *conn, enum tls_io io)
  * wlock held. */
 static void fin_if_flushed(struct conn *conn)
 {
-	if (atomic_load(&conn->fin_pending) && !tls_flush_pending(conn->tls) &&
+	if (atomic_load(&conn->fin_pending) && !tls_flush_pending(conn->tls) && !early_owed(conn) &&
 	    atomic_exchange(&conn->fin_pending, false))
 		real.shutdown(conn->fd, SHUT_WR);
 }
@@ -1494,7 +1709,7 @@ static void write_unlock(struct conn *conn, enum tls_io io)
 {
 	for (;;) {
 		pay_bye_locked(conn, io);
-		atomic_store(&conn->send_queued, tls_flush_pending(conn->tls));
+		atomic_store(&conn->send_queued, tls_flush_pending(conn->tls) || early_owed(conn));
 		pthread_mutex_unlock(&conn->wlock);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (!atomic_load(&conn->bye_owed) || pthread_mutex_trylock(&conn->wlock) != 0)

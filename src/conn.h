@@ -70,16 +70,21 @@ struct conn {
 	bool holding;                /* this process counts among its holders (owner.h) */
 	bool exec_let_go;            /* let go for an exec that may still fail */
 	unsigned hold_fork;          /* the last fork it was counted for */
-	bool early_pending;          /* 0-RTT possible: wait for the first write */
+	atomic_bool early_pending;   /* 0-RTT possible: wait for the first write
+				      * (written under both locks, read by poll) */
 	bool early_sent;             /* the first bytes went out as early data */
-	unsigned char *early_buf;    /* a copy, resent if the server rejects them */
-	size_t early_len;
+	unsigned char *early_buf;    /* a copy, resent if the server rejects them;
+				      * kept until all of it went again (wlock) */
+	size_t early_len, early_off; /* its size; how much of it went again */
 	uint64_t sent_since_rekey;   /* bytes sent since the last KeyUpdate */
 	long long last_rekey_ns;
 	unsigned key_updates;
-	long long deadline_ns;       /* handshake deadline (CLOCK_MONOTONIC), 0: none */
-	short hs_events;             /* what the handshake waits for: POLLIN or POLLOUT */
-	long long early_wait_until;  /* 0-RTT: when to stop waiting for the first write */
+	/* deadline_ns, hs_events, early_wait_until: written under both conn
+	 * locks (or before the conn is shared), read without them by poll and
+	 * epoll (conn_poll_prepare, conn_deadline): hints, relaxed atomics. */
+	_Atomic long long deadline_ns; /* handshake deadline (CLOCK_MONOTONIC), 0: none */
+	_Atomic short hs_events;     /* what the handshake waits for: POLLIN or POLLOUT */
+	_Atomic long long early_wait_until; /* 0-RTT: when to stop waiting for the first write */
 	atomic_bool nodelay_window;  /* TCP_NODELAY on until the first data moves */
 	atomic_int app_nodelay;      /* TCP_NODELAY as the program set it */
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */

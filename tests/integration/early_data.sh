@@ -149,6 +149,31 @@ for kind in accept reject; do
 done
 
 # ==== 5. openssl s_server -early_data ======================================================
+# ==== 5. rejected 0-RTT that the socket does not take at once ========================
+# The 12000 bytes of early data go again after the handshake into a full
+# socket (small SO_SNDBUF; a server that reads nothing until the program's
+# signal handler opens its gate, through a small SO_RCVBUF), and a SIGALRM
+# interrupts that blocking send: the rest goes from the next write, before
+# any later byte; the server gets every byte exactly once, in order.
+start_tserver tail --mode sink --earlydata 12000 --reject-early-after 1 --read-gate "$WORK/tail.gate" --rcvbuf 4096
+POLICY_LEVEL=debug policy tail "$tail_port" "early-data = on"
+tail_bytes=300000
+out=$(RUN_TIMEOUT=60 run tail "$PYTHON" "$CLIENTS/early_tail.py" localhost 18080 $tail_bytes "$WORK/tail.gate" 2>&1)
+ok $? "tail: client exits 0"
+diag "tail: $out"
+check "tail: server logged two connections" wait_for_lines "$tail_log" 2
+# the resumed connection's line (the first one may be logged after it)
+tail_n=$(grep -a '^conn ' "$tail_log" | grep -n ' resumed=1 ' | cut -d: -f1)
+t() { tserver_field "$tail_log" "${tail_n:-2}" "$@"; }
+is "$(t early_data)" 0 "tail: server: 2nd connection resumed, no 0-RTT accepted"
+is "$(t bytes_in)" "$tail_bytes" "tail: server: every byte, once"
+is "$(t sha256_in)" "$("$PYTHON" -c "import hashlib; print(hashlib.sha256(bytes(i % 251 for i in range($tail_bytes))).hexdigest())")" \
+    "tail: server: the same bytes, in order (sha256)"
+is "$(t closed)" notify "tail: server: then close_notify"
+like "$(cat "$WORK/tail.tlsshim.log")" 'early-data=rejected' "tail: tlsshim log: early-data=rejected"
+like "$(cat "$WORK/tail.tlsshim.log")" 'early data: [0-9]+ of 12000 bytes sent again, the rest when' \
+    "tail: tlsshim log: the resend was cut short (the case under test)"
+
 if command -v "${OPENSSL:-openssl}" >/dev/null 2>&1 && command -v stdbuf >/dev/null 2>&1; then
     # s_server prints its messages through stdio and the received data with
     # write(2): line-buffer stdio so the output is in order.

@@ -14,6 +14,7 @@
  *           [--idle-timeout SECONDS] [--earlydata MAXBYTES]
  *           [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]
  *           [--read-delay-ms N] [--read-gate FILE] [--record-size-limit N]
+ *           [--rcvbuf BYTES]
  *
  * Log lines (appended to --log, or written to stdout without --log; each
  * line is emitted with a single write() on an O_APPEND descriptor so that
@@ -65,6 +66,9 @@
  * (a slow reader: the client's data backs up in the kernel buffers).
  * --read-gate FILE: in sink and echo modes, read nothing until FILE exists
  * (a stalled reader the test releases: the client's writes block until then).
+ * --rcvbuf BYTES: SO_RCVBUF of the listening socket (inherited by every
+ * connection): with a slow reader, a client's writes meet a full socket
+ * sooner.
  * --record-size-limit N: accept records of at most N bytes of plaintext
  * (gnutls_record_set_max_size; announced in the record_size_limit
  * extension, so the client sends records that small).
@@ -137,6 +141,7 @@ static int opt_idle_timeout = 60;       /* seconds, after the handshake */
 static long opt_read_delay_ms = 0;      /* sink/echo: pause before each read */
 static const char *opt_read_gate = NULL; /* sink/echo: no read until this file exists */
 static long opt_record_size = 0;        /* record_size_limit to announce; 0 = default */
+static int opt_rcvbuf = 0;              /* SO_RCVBUF of the listening socket; 0 = default */
 
 /* ---- process-wide state ------------------------------------------------------ */
 static int log_fd = STDOUT_FILENO;
@@ -760,6 +765,8 @@ static int listen_on(int family, int port, int *out_port)
         die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opt_rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt_rcvbuf, sizeof opt_rcvbuf);
 
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -906,7 +913,8 @@ static void usage(void)
             "               [--mode http|echo|banner|sink] [--alpn p1,p2] [--max-conns N]\n"
             "               [--idle-timeout SECONDS] [--earlydata MAXBYTES]\n"
             "               [--reject-early-after N] [--ocsp-response FILE.der [--ocsp-raw]]\n"
-            "               [--read-delay-ms N] [--read-gate FILE] [--record-size-limit N]\n");
+            "               [--read-delay-ms N] [--read-gate FILE] [--record-size-limit N]\n"
+            "               [--rcvbuf BYTES]\n");
     exit(2);
 }
 
@@ -925,7 +933,7 @@ int main(int argc, char **argv)
     enum {
         O_CERT = 256, O_KEY, O_PORT, O_PORT_FILE, O_LOG, O_CLIENT_CA, O_REQUEST,
         O_REQUIRE, O_TLS12, O_MODE, O_ALPN, O_MAX, O_IPV6, O_PRIO, O_NOTICK, O_IDLE,
-        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY, O_RECORD_SIZE, O_READ_GATE
+        O_EARLY, O_REJECT_EARLY, O_OCSP, O_OCSP_RAW, O_READ_DELAY, O_RECORD_SIZE, O_READ_GATE, O_RCVBUF
     };
     static const struct option opts[] = {
         { "cert", required_argument, NULL, O_CERT },
@@ -951,6 +959,7 @@ int main(int argc, char **argv)
         { "read-delay-ms", required_argument, NULL, O_READ_DELAY },
         { "read-gate", required_argument, NULL, O_READ_GATE },
         { "record-size-limit", required_argument, NULL, O_RECORD_SIZE },
+        { "rcvbuf", required_argument, NULL, O_RCVBUF },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -985,6 +994,7 @@ int main(int argc, char **argv)
         case O_READ_DELAY: opt_read_delay_ms = parse_num(optarg, "read-delay-ms", 0, 10000); break;
         case O_READ_GATE: opt_read_gate = optarg; break;
         case O_RECORD_SIZE: opt_record_size = parse_num(optarg, "record-size-limit", 512, 16384); break;
+        case O_RCVBUF: opt_rcvbuf = (int)parse_num(optarg, "rcvbuf", 1, 1 << 24); break;
         default: usage();
         }
     }
