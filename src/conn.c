@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -1039,17 +1040,39 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	return 0;
 }
 
-/* The bytes of IOVCNT buffers: -EFAULT for a buffer with no memory, as the
- * kernel says (an empty one may have none: BEAM's writev). */
-static ssize_t iov_total(const struct iovec *iov, int iovcnt, size_t *total)
+/* Above any user address on every 64-bit Linux (x86-64 5-level paging:
+ * 2^56, arm64 52-bit, riscv sv57): a range that reaches past it cannot be
+ * the program's memory. */
+#if UINTPTR_MAX > 0xffffffffu
+#define USER_TOP ((uintptr_t)1 << 57)
+#else
+#define USER_TOP UINTPTR_MAX
+#endif
+
+int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total)
 {
 	int i;
 
 	*total = 0;
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	if (!iov && iovcnt > 0)
+		return -EFAULT;
+	/* The kernel reads every length before it touches a buffer. */
+	for (i = 0; i < iovcnt; i++)
+		if (iov[i].iov_len > (size_t)SSIZE_MAX)
+			return -EINVAL;
 	for (i = 0; i < iovcnt; i++) {
-		if (!iov[i].iov_base && iov[i].iov_len > 0)
+		uintptr_t base = (uintptr_t)iov[i].iov_base, len = iov[i].iov_len;
+
+		if (len == 0)
+			continue; /* an empty one may have no memory: BEAM's writev */
+		if (!base || base + len < base || base + len > USER_TOP)
 			return -EFAULT;
-		*total += iov[i].iov_len;
+		/* More than SSIZE_MAX bytes in all: some buffer is not there. */
+		if (len > (size_t)SSIZE_MAX - *total)
+			return -EFAULT;
+		*total += len;
 	}
 	return 0;
 }
@@ -1078,10 +1101,10 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 	size_t total;
 	ssize_t ret;
 
-	if (iovcnt < 0)
-		return -EINVAL;
-	if ((!iov && iovcnt > 0) || iov_total(iov, iovcnt, &total) < 0)
-		return -EFAULT;
+	/* Before the engine: a call the kernel would refuse must not reach
+	 * it (its errors other than EAGAIN/EINTR fail the connection). */
+	if ((ret = conn_iov_check(iov, iovcnt, &total)) < 0)
+		return ret;
 	if (flags & MSG_OOB)
 		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))

@@ -150,10 +150,19 @@ void conn_exec_let_go(struct conn *conn);
 void conn_exec_failed(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
+/* What the kernel answers to a vector it refuses, before it reads a byte:
+ * -EINVAL for IOVCNT < 0 or > IOV_MAX or a length > SSIZE_MAX, then
+ * -EFAULT for a NULL IOV, a NULL base with a length, or a range no memory
+ * can hold (past the address space, or more than SSIZE_MAX in all); else
+ * 0 with *TOTAL the byte count.  Lock-free, pure. */
+int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total);
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
-/* The IOVCNT buffers of IOV as one write (writev, sendmsg): no copy, and
- * the records are cut from the whole, as from one buffer.  -EINVAL for a
- * negative IOVCNT, -EFAULT for a buffer with no memory. */
+/* The IOVCNT buffers of IOV as one write (writev, sendmsg): the records are
+ * cut from the whole, as from one buffer, read in place; copied are only a
+ * record's worth (at most 16 KiB) whose bytes span two or more buffers
+ * (gathered for GnuTLS), 0-RTT data (kept to resend if the server rejects
+ * it), and a record queued after EAGAIN whose size is not yet known (kept
+ * to check the retry).  Errors as conn_iov_check, before anything is sent. */
 ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags);
 
 /* Readiness translation.  prepare: the kernel events to wait for, given the

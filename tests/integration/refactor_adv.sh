@@ -69,7 +69,22 @@ same_bytes shp shapes
 vec_case ref refused
 is "$rc" 0 "refused: the program ran to its end (no crash)"
 for c in iovmax+1 sum-wraps len-negative count-negative; do
-    like "$out" "$c: parity ok" "refused: $c answered as the kernel does (EINVAL)"
+    like "$out" "${c//+/\\+}: parity ok" "refused: $c answered as the kernel does (EINVAL)"
+done
+# Every vector entry point (w writev, s sendmsg, m sendmmsg, r readv,
+# v recvmsg), every way the kernel refuses a vector: the same errno.
+for k in w s m r v; do
+    for c in count-over null-then-negative null-base range-wraps null-vector; do
+        like "$out" "^$k-$c: parity ok" "refused: $k-$c answered as the kernel does"
+    done
+    # Ranges no memory holds (Linux 6 on x86-64 reads until a fault):
+    # EFAULT, and not a byte read past the buffer.
+    for c in past-address-space sum-over-ssize; do
+        like "$out" "^$k-$c: efault ok" "refused: $k-$c: EFAULT"
+    done
+done
+for k in s m v; do
+    like "$out" "^$k-count-2\\^33: parity ok" "refused: $k-count-2^33 answered as the kernel does (EMSGSIZE)"
 done
 is "$(tserver_field "$ref_log" 1 bytes_in)" 0 "refused: nothing reached the server"
 
