@@ -106,7 +106,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	memset(&tp, 0, sizeof tp);
 	tp.common.rule = params->rule;
 	tp.common.fd = params->fd;
-	tp.common.keylog_fd = ownfd_get(OWNFD_KEYLOG);
+	tp.common.keylog_write = ownfd_get(OWNFD_KEYLOG) >= 0 ? ownfd_keylog_write : NULL;
 	tp.common.guard_arg = conn;
 	tp.common.may_push = may_push;
 	tp.common.update_requested = peer_update_request;

@@ -65,7 +65,7 @@ struct tls {
 	 * drained and the socket is idle, so idle connections do not keep it. */
 	unsigned char *rx;
 	size_t rx_off, rx_len;
-	int keylog_fd;           /* NSS key log, or -1 */
+	int (*keylog_write)(const char *line, size_t len); /* or NULL (tls.h) */
 	bool keylog_written;
 	void *guard_arg;         /* tls_params: may_push, update_requested */
 	bool (*may_push)(void *arg);
@@ -701,7 +701,9 @@ static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,
 }
 
 /* Our own keylog function, always set: it keeps SSLKEYLOGFILE from writing
- * secrets, and writes the NSS key log only where the policy names a file. */
+ * secrets, and writes the NSS key log only where the policy names a file,
+ * through the library's callback (tls_params.keylog_write), which pins the
+ * key log's number for the write. */
 static int keylog_write(gnutls_session_t session, const char *label, const gnutls_datum_t *secret)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
@@ -709,7 +711,7 @@ static int keylog_write(gnutls_session_t session, const char *label, const gnutl
 	char line[512];
 	size_t len, i;
 
-	if (!tls || tls->keylog_fd < 0)
+	if (!tls || !tls->keylog_write)
 		return 0;
 	gnutls_session_get_random(session, &client_random, &server_random);
 	if (client_random.size != 32 || secret->size > 64)
@@ -721,7 +723,7 @@ static int keylog_write(gnutls_session_t session, const char *label, const gnutl
 	for (i = 0; i < secret->size; i++)
 		len += (size_t)snprintf(line + len, sizeof line - len, "%02x", secret->data[i]);
 	line[len++] = '\n';
-	if (real.write(tls->keylog_fd, line, len) == (ssize_t)len)
+	if (tls->keylog_write(line, len) == 0)
 		tls->keylog_written = true;
 	return 0;
 }
@@ -789,7 +791,7 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	tls->role = role;
 	tls->rule = rule;
 	tls->fd = params->fd;
-	tls->keylog_fd = params->keylog_fd;
+	tls->keylog_write = params->keylog_write;
 	tls->guard_arg = params->guard_arg;
 	tls->may_push = params->may_push;
 	tls->update_requested = params->update_requested;
