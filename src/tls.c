@@ -979,7 +979,9 @@ static void refuse_with_alert(struct tls *tls, int err)
 
 #define DIR_READ 1
 #define DIR_WRITE 2
-#define AGAIN 1 /* outcome(): call GnuTLS again */
+/* outcome(): call GnuTLS again.  Negative and outside errno's range, as
+ * TLS_WANT_* (tls.h): never mistaken for a byte count or an error. */
+#define AGAIN (-0x10010)
 
 /* A call in mode IO begins on the directions DIRS.  The caller holds them. */
 static void io_begin(struct tls *tls, unsigned dirs, enum tls_io io)
@@ -1203,8 +1205,9 @@ static void held_went(struct tls *tls, size_t n, size_t told)
 
 /* POSIX lets a program whose write failed with EAGAIN write other bytes
  * next; but the record GnuTLS queued is already encrypted and goes first.
- * 0 if the write at CUR begins with the held bytes, else -EIO. */
-static int held_differs(struct tls *tls, const struct cursor *cur)
+ * 0 if the write at CUR begins with the held bytes, else -EIO (the held
+ * copy dropped, the reason set). */
+static int check_held_same(struct tls *tls, const struct cursor *cur)
 {
 	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
 
@@ -1269,7 +1272,7 @@ static ssize_t take_held(struct tls *tls, const struct cursor *cur)
 {
 	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
 
-	if (held_differs(tls, cur) < 0)
+	if (check_held_same(tls, cur) < 0)
 		return -EIO;
 	memmove(tls->held, tls->held + n, tls->held_len - n);
 	tls->held_len -= n;
@@ -1287,7 +1290,7 @@ static ssize_t resend_queued(struct tls *tls, const struct cursor *cur)
 	ssize_t ret;
 	size_t done;
 
-	if (tls->held && held_differs(tls, cur) < 0)
+	if (tls->held && check_held_same(tls, cur) < 0)
 		return -EIO;
 	ret = push_queued(tls);
 	if (is_want(ret) || ret == -EINTR)
