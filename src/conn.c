@@ -80,7 +80,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	pthread_mutex_init(&conn->wlock, NULL);
 	atomic_init(&conn->state, CONN_CONNECTING);
 	conn->hs_events = POLLIN; /* what a session that has not begun waits for */
-	conn->fd = params->fd;
+	atomic_init(&conn->fd, params->fd);
 	if (fstat(params->fd, &st) == 0) {
 		conn->sock_dev = st.st_dev;
 		conn->sock_ino = st.st_ino;
@@ -345,7 +345,7 @@ static void peer_update_request(void *arg)
 
 void conn_set_fd(struct conn *conn, int fd)
 {
-	conn->fd = fd;
+	atomic_store(&conn->fd, fd);
 	tls_set_fd(conn->tls, fd);
 }
 

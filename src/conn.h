@@ -32,7 +32,9 @@ struct conn {
 	atomic_int refs;
 	pthread_mutex_t rlock, wlock;  /* forklock: conn_forked_child */
 	_Atomic enum conn_state state;
-	int fd;                      /* transport descriptor */
+	atomic_int fd;               /* transport descriptor: one of the program's
+				      * numbers for the socket, changed by
+				      * conn_set_fd without a lock (LOCKING) */
 	atomic_int users;            /* poll/epoll calls into it in progress: close
 				      * waits for them before the number can be reused */
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
@@ -235,6 +237,10 @@ bool conn_nodelay_set(struct conn *conn, int value);
 int conn_nodelay_get(struct conn *conn);
 /* For FIONREAD: plaintext bytes readable without blocking. */
 size_t conn_readable(struct conn *conn);
+/* The transport is now FD (the number the connection used is being closed,
+ * FD names the same socket): stores conn->fd and the engine's, atomically,
+ * with no lock; a thread that loaded the old number may still use it once
+ * (LOCKING, section 4). */
 void conn_set_fd(struct conn *conn, int fd);
 
 #endif

@@ -20,6 +20,7 @@ static const struct real_fns *real_fns;
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct tls {
 	gnutls_session_t session;
 	enum tls_role role;
 	const struct policy_rule *rule;
-	int fd;
+	atomic_int fd;           /* the transport: changed by tls_set_fd with
+				  * no lock while I/O may run (LOCKING) */
 	/* A reader and a writer may run at once (GnuTLS allows one of each),
 	 * so each direction has its own transport flags and would-block mark. */
 	int rflags, wflags;      /* extra flags for recv / send: the mode of the
@@ -790,7 +792,7 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	}
 	tls->role = role;
 	tls->rule = rule;
-	tls->fd = params->fd;
+	atomic_init(&tls->fd, params->fd);
 	tls->keylog_write = params->keylog_write;
 	tls->guard_arg = params->guard_arg;
 	tls->may_push = params->may_push;
@@ -894,7 +896,7 @@ static void mod_free(struct tls *tls)
 
 static void mod_set_fd(struct tls *tls, int fd)
 {
-	tls->fd = fd;
+	atomic_store(&tls->fd, fd);
 }
 
 /* Turn a fatal GnuTLS error into an errno and a reason. */
