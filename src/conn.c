@@ -1138,6 +1138,11 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	struct iovec one = { (void *)buf, len };
 
+	/* write()/send() have no vector to refuse: the kernel takes at most
+	 * MAX_RW_COUNT bytes and faults past the memory; more than SSIZE_MAX
+	 * bytes are never there. */
+	if (len > (size_t)SSIZE_MAX)
+		return -EFAULT;
 	return conn_sendv(conn, &one, 1, flags);
 }
 

@@ -158,6 +158,8 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
  * can hold (past the address space, or more than SSIZE_MAX in all); else
  * 0 with *TOTAL the byte count.  Lock-free, pure. */
 int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total);
+/* One buffer (write, send): as conn_sendv, but -EFAULT (not -EINVAL) for a
+ * LEN over SSIZE_MAX, as the kernel says. */
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
 /* The IOVCNT buffers of IOV as one write (writev, sendmsg): the records are
  * cut from the whole, as from one buffer, read in place; copied are only a

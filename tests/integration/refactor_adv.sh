@@ -4,10 +4,12 @@
 #  1. vectors (clients/vec_adv.c): IOV_MAX one-byte buffers, empty buffers
 #     with a NULL base, a 1 MiB buffer between tiny ones, sendmmsg of three
 #     messages: tserver gets exactly the bytes, in order, then close_notify.
-#  2. calls the kernel refuses with EINVAL before reading a byte (more than
-#     IOV_MAX buffers, a length negative as ssize_t, lengths whose sum
-#     wraps): the upgraded socket says EINVAL too, sends nothing, and the
-#     program does not crash.
+#  2. calls the kernel refuses before reading a byte (more than IOV_MAX
+#     buffers, a length negative as ssize_t, lengths whose sum wraps), on
+#     every vector entry point (writev, sendmsg, sendmmsg, readv, recvmsg:
+#     EINVAL, EMSGSIZE for a msghdr, EFAULT for a NULL vector or base or a
+#     range that wraps), compared with a socketpair; ranges no memory holds
+#     and a huge send(): EFAULT.  Nothing sent, and no crash.
 #  3. non-blocking writes that meet EAGAIN, retried with the SAME bytes cut
 #     differently (one buffer, 7-byte buffers, only the first 10 bytes):
 #     accepted, each byte reaches the server once.
@@ -86,6 +88,8 @@ done
 for k in s m v; do
     like "$out" "^$k-count-2\\^33: parity ok" "refused: $k-count-2^33 answered as the kernel does (EMSGSIZE)"
 done
+like "$out" "^write-huge: parity ok" "refused: write-huge answered as the kernel does (EFAULT)"
+like "$out" "^send-huge: efault ok" "refused: send-huge: EFAULT"
 is "$(tserver_field "$ref_log" 1 bytes_in)" 0 "refused: nothing reached the server"
 
 # ---- 3. EAGAIN, then the same bytes cut differently ----

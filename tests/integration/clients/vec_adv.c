@@ -12,7 +12,9 @@
  *
  *   vec_adv HOST PORT refused COPYFILE
  *	only the calls the kernel refuses: a crash here leaves the others
- *	their own connection.
+ *	their own connection.  Every vector entry point (refused_more) and
+ *	write/send of one huge buffer; "efault-bad ..." where the upgraded
+ *	socket must say EFAULT and did not.
  *
  *   vec_adv HOST PORT resplit COPYFILE
  *	non-blocking, small send buffer: after each EAGAIN the program writes
@@ -276,6 +278,35 @@ static void refused_more(int fd, int ref, int peer, struct iovec *iov)
 	}
 }
 
+/* write() and send() of one buffer whose length wraps the address space
+ * (negative as ssize_t), nothing read: write() against the kernel's answer
+ * (EFAULT: it checks the whole range); send() must say EFAULT (the kernel
+ * cuts the length to MAX_RW_COUNT first and reads until a fault). */
+static void refused_single(int fd, int ref)
+{
+	volatile size_t huge = SIZE_MAX - 7;
+	ssize_t r1, r2;
+	int e1, e2;
+
+	errno = 0;
+	r1 = write(ref, pattern, huge);
+	e1 = errno;
+	errno = 0;
+	r2 = write(fd, pattern, huge);
+	e2 = errno;
+	if (r1 != r2 || e1 != e2)
+		printf("parity-bad write-huge: kernel %zd (%s), upgraded %zd (%s)\n", r1, strerrorname_np(e1), r2,
+		       strerrorname_np(e2));
+	else
+		printf("write-huge: parity ok (%zd %s)\n", r1, strerrorname_np(e1));
+	errno = 0;
+	r2 = send(fd, pattern, huge, 0);
+	if (r2 == -1 && errno == EFAULT)
+		printf("send-huge: efault ok\n");
+	else
+		printf("efault-bad send-huge: upgraded %zd (%s)\n", r2, strerrorname_np(errno));
+}
+
 /* Calls the kernel refuses (EINVAL before it reads a byte), made on a
  * socketpair first: the upgraded socket must say the same, send nothing,
  * and not crash. */
@@ -297,6 +328,7 @@ static void refused(int fd)
 	parity(fd, sp[0], iov, 2, "len-negative");
 	parity(fd, sp[0], iov, -1, "count-negative");
 	refused_more(fd, sp[0], sp[1], iov);
+	refused_single(fd, sp[0]);
 	close(sp[0]);
 	close(sp[1]);
 }
