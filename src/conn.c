@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -103,7 +104,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	pthread_mutex_init(&conn->wlock, NULL);
 	atomic_init(&conn->state, CONN_CONNECTING);
 	atomic_init(&conn->hs_events, POLLIN); /* what a session that has not begun waits for */
-	conn->fd = params->fd;
+	atomic_init(&conn->fd, params->fd);
 	if (fstat(params->fd, &st) == 0) {
 		conn->sock_dev = st.st_dev;
 		conn->sock_ino = st.st_ino;
@@ -129,7 +130,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	memset(&tp, 0, sizeof tp);
 	tp.common.rule = params->rule;
 	tp.common.fd = params->fd;
-	tp.common.keylog_fd = ownfd_get(OWNFD_KEYLOG);
+	tp.common.keylog_write = ownfd_get(OWNFD_KEYLOG) >= 0 ? ownfd_keylog_write : NULL;
 	tp.common.guard_arg = conn;
 	tp.common.may_push = may_push;
 	tp.common.update_requested = peer_update_request;
@@ -368,7 +369,7 @@ static void peer_update_request(void *arg)
 
 void conn_set_fd(struct conn *conn, int fd)
 {
-	conn->fd = fd;
+	atomic_store(&conn->fd, fd);
 	tls_set_fd(conn->tls, fd);
 }
 
@@ -1259,17 +1260,39 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	return 0;
 }
 
-/* The bytes of IOVCNT buffers: -EFAULT for a buffer with no memory, as the
- * kernel says (an empty one may have none: BEAM's writev). */
-static ssize_t iov_total(const struct iovec *iov, int iovcnt, size_t *total)
+/* Above any user address on every 64-bit Linux (x86-64 5-level paging:
+ * 2^56, arm64 52-bit, riscv sv57): a range that reaches past it cannot be
+ * the program's memory. */
+#if UINTPTR_MAX > 0xffffffffu
+#define USER_TOP ((uintptr_t)1 << 57)
+#else
+#define USER_TOP UINTPTR_MAX
+#endif
+
+int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total)
 {
 	int i;
 
 	*total = 0;
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	if (!iov && iovcnt > 0)
+		return -EFAULT;
+	/* The kernel reads every length before it touches a buffer. */
+	for (i = 0; i < iovcnt; i++)
+		if (iov[i].iov_len > (size_t)SSIZE_MAX)
+			return -EINVAL;
 	for (i = 0; i < iovcnt; i++) {
-		if (!iov[i].iov_base && iov[i].iov_len > 0)
+		uintptr_t base = (uintptr_t)iov[i].iov_base, len = iov[i].iov_len;
+
+		if (len == 0)
+			continue; /* an empty one may have no memory: BEAM's writev */
+		if (!base || base + len < base || base + len > USER_TOP)
 			return -EFAULT;
-		*total += iov[i].iov_len;
+		/* More than SSIZE_MAX bytes in all: some buffer is not there. */
+		if (len > (size_t)SSIZE_MAX - *total)
+			return -EFAULT;
+		*total += len;
 	}
 	return 0;
 }
@@ -1302,10 +1325,10 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 	size_t total;
 	ssize_t ret;
 
-	if (iovcnt < 0)
-		return -EINVAL;
-	if ((!iov && iovcnt > 0) || iov_total(iov, iovcnt, &total) < 0)
-		return -EFAULT;
+	/* Before the engine: a call the kernel would refuse must not reach
+	 * it (its errors other than EAGAIN/EINTR fail the connection). */
+	if ((ret = conn_iov_check(iov, iovcnt, &total)) < 0)
+		return ret;
 	if (flags & MSG_OOB)
 		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))
@@ -1339,6 +1362,11 @@ ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags)
 {
 	struct iovec one = { (void *)buf, len };
 
+	/* write()/send() have no vector to refuse: the kernel takes at most
+	 * MAX_RW_COUNT bytes and faults past the memory; more than SSIZE_MAX
+	 * bytes are never there. */
+	if (len > (size_t)SSIZE_MAX)
+		return -EFAULT;
 	return conn_sendv(conn, &one, 1, flags);
 }
 

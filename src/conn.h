@@ -32,7 +32,9 @@ struct conn {
 	atomic_int refs;
 	pthread_mutex_t rlock, wlock;  /* forklock: conn_forked_child */
 	_Atomic enum conn_state state;
-	int fd;                      /* transport descriptor */
+	atomic_int fd;               /* transport descriptor: one of the program's
+				      * numbers for the socket, changed by
+				      * conn_set_fd without a lock (LOCKING) */
 	atomic_int users;            /* poll/epoll calls into it in progress: close
 				      * waits for them before the number can be reused */
 	unsigned long long sock_dev, sock_ino; /* the socket's identity (fstat) */
@@ -155,10 +157,21 @@ void conn_exec_let_go(struct conn *conn);
 void conn_exec_failed(struct conn *conn);
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags);
+/* What the kernel answers to a vector it refuses, before it reads a byte:
+ * -EINVAL for IOVCNT < 0 or > IOV_MAX or a length > SSIZE_MAX, then
+ * -EFAULT for a NULL IOV, a NULL base with a length, or a range no memory
+ * can hold (past the address space, or more than SSIZE_MAX in all); else
+ * 0 with *TOTAL the byte count.  Lock-free, pure. */
+int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total);
+/* One buffer (write, send): as conn_sendv, but -EFAULT (not -EINVAL) for a
+ * LEN over SSIZE_MAX, as the kernel says. */
 ssize_t conn_send(struct conn *conn, const void *buf, size_t len, int flags);
-/* The IOVCNT buffers of IOV as one write (writev, sendmsg): no copy, and
- * the records are cut from the whole, as from one buffer.  -EINVAL for a
- * negative IOVCNT, -EFAULT for a buffer with no memory. */
+/* The IOVCNT buffers of IOV as one write (writev, sendmsg): the records are
+ * cut from the whole, as from one buffer, read in place; copied are only a
+ * record's worth (at most 16 KiB) whose bytes span two or more buffers
+ * (gathered for GnuTLS), 0-RTT data (kept to resend if the server rejects
+ * it), and a record queued after EAGAIN whose size is not yet known (kept
+ * to check the retry).  Errors as conn_iov_check, before anything is sent. */
 ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags);
 
 /* Readiness translation.  prepare: the kernel events to wait for, given the
@@ -231,6 +244,10 @@ bool conn_nodelay_set(struct conn *conn, int value);
 int conn_nodelay_get(struct conn *conn);
 /* For FIONREAD: plaintext bytes readable without blocking. */
 size_t conn_readable(struct conn *conn);
+/* The transport is now FD (the number the connection used is being closed,
+ * FD names the same socket): stores conn->fd and the engine's, atomically,
+ * with no lock; a thread that loaded the old number may still use it once
+ * (LOCKING, section 4). */
 void conn_set_fd(struct conn *conn, int fd);
 
 #endif

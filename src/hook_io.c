@@ -8,6 +8,7 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,16 +149,17 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sock
 /* ---- scatter/gather ---- */
 
 /* Read into the first iovec as the socket's mode allows, then fill the
- * rest only from what is already there. */
+ * rest only from what is already there.  A vector the kernel refuses is
+ * refused as the kernel does (conn_iov_check), before any byte is read. */
 static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
 {
 	ssize_t done = 0, ret = 0;
+	size_t total;
 	int i;
 
-	if (iovcnt < 0 || (!iov && iovcnt > 0)) {
-		/* As the kernel says: EINVAL, or EFAULT for a NULL vector. */
+	if ((ret = conn_iov_check(iov, iovcnt, &total)) < 0) {
 		conn_unref(conn);
-		return shim_result(iovcnt < 0 ? -EINVAL : -EFAULT);
+		return shim_result(ret);
 	}
 	for (i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len == 0)
@@ -176,14 +178,22 @@ static ssize_t recv_iov(struct conn *conn, const struct iovec *iov, int iovcnt, 
 	return shim_result(ret);
 }
 
-/* writev, sendmsg, pwritev2: the buffers go as one write, without a copy
- * (conn_sendv). */
+/* writev, sendmsg, pwritev2: the buffers go as one write (conn_sendv says
+ * which bytes are copied on the way). */
 static ssize_t send_iov(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
 {
 	ssize_t ret = conn_sendv(conn, iov, iovcnt, flags);
 
 	conn_unref(conn);
 	return sent(ret, flags);
+}
+
+/* sendmsg/recvmsg's vector: the kernel refuses more than UIO_MAXIOV
+ * (= IOV_MAX) buffers with EMSGSIZE, before anything else it checks in
+ * the vector.  Return 0 or -EMSGSIZE. */
+static int msg_iovlen_check(const struct msghdr *msg)
+{
+	return msg->msg_iovlen > IOV_MAX ? -EMSGSIZE : 0;
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
@@ -210,6 +220,10 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		conn_unref(conn);
 		return shim_result(-EFAULT);
 	}
+	if (msg_iovlen_check(msg) < 0) {
+		conn_unref(conn);
+		return shim_result(-EMSGSIZE);
+	}
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;
@@ -222,11 +236,13 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
  * (and log it) if MSG passes one of ours over FD in CALL, else 0. */
 static int rights_check(const char *call, int fd, const struct msghdr *msg)
 {
-	const unsigned char *end = (const unsigned char *)msg->msg_control + msg->msg_controllen;
+	const unsigned char *end;
 	struct cmsghdr *cmsg;
 
 	if (!msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr) || !fdtab_any())
 		return 0;
+	/* Only now: arithmetic on a NULL pointer is undefined. */
+	end = (const unsigned char *)msg->msg_control + msg->msg_controllen;
 	for (cmsg = CMSG_FIRSTHDR((struct msghdr *)msg); cmsg; cmsg = CMSG_NXTHDR((struct msghdr *)msg, cmsg)) {
 		size_t i, n;
 
@@ -262,6 +278,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct conn *conn = MANAGED(fd);
 	struct msghdr plain;
+	size_t total;
 	int err;
 
 	if (!conn) {
@@ -271,6 +288,10 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 			return shim_result(err);
 		if (!(flags & MSG_FASTOPEN) || !msg->msg_name)
 			return real.sendmsg(fd, msg, flags);
+		/* The kernel refuses a bad vector before it connects. */
+		if ((err = msg_iovlen_check(msg)) < 0 ||
+		    (err = conn_iov_check(msg->msg_iov, (int)msg->msg_iovlen, &total)) < 0)
+			return shim_result(err);
 		conn = fastopen_connect(fd, msg->msg_name, msg->msg_namelen, &err);
 		if (err)
 			return shim_result(err);
@@ -286,6 +307,12 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (!msg) {
 		conn_unref(conn);
 		return shim_result(-EFAULT);
+	}
+	/* The vector first, as the kernel (a refused one sends nothing). */
+	if ((err = msg_iovlen_check(msg)) < 0 ||
+	    (err = conn_iov_check(msg->msg_iov, (int)msg->msg_iovlen, &total)) < 0) {
+		conn_unref(conn);
+		return shim_result(err);
 	}
 	if (msg->msg_controllen > 0) {
 		/* Ancillary data cannot ride inside TLS records. */

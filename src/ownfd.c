@@ -178,6 +178,19 @@ int ownfd_open_keylog(const char *path)
 	return 0;
 }
 
+int ownfd_keylog_write(const char *line, size_t len)
+{
+	int pin, fd = ownfd_pin(OWNFD_KEYLOG, &pin), ret = -EBADF;
+
+	if (fd >= 0) {
+		ssize_t n = real.write(fd, line, len);
+
+		ret = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	}
+	ownfd_unpin(pin);
+	return ret;
+}
+
 const char *ownfd_keylog_path(void)
 {
 	return keylog_path;

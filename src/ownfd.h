@@ -17,6 +17,8 @@
 #ifndef TLSSHIM_OWNFD_H
 #define TLSSHIM_OWNFD_H
 
+#include <stddef.h>
+
 /* Our descriptors live at this number and above when they can. */
 #define OWNFD_MIN 500
 
@@ -60,6 +62,11 @@ void ownfd_protect(int fd);
 /* The NSS key log file (keylog = PATH): opened 0600, held as OWNFD_KEYLOG.
  * Return 0 or a negative errno. */
 int ownfd_open_keylog(const char *path);
+/* Write LEN bytes of LINE (one NSS key-log line) to the key log, the
+ * number pinned from its load to the write: never to a number the program
+ * has taken meanwhile.  0 if all went, else a negative errno (-EBADF: no
+ * key log).  Lock-free; for the TLS engine (tls_params.keylog_write). */
+int ownfd_keylog_write(const char *line, size_t len);
 /* Its path, for the log ("" if none). */
 const char *ownfd_keylog_path(void);
 

@@ -20,6 +20,7 @@ static const struct real_fns *real_fns;
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct tls {
 	gnutls_session_t session;
 	enum tls_role role;
 	const struct policy_rule *rule;
-	int fd;
+	atomic_int fd;           /* the transport: changed by tls_set_fd with
+				  * no lock while I/O may run (LOCKING) */
 	/* A reader and a writer may run at once (GnuTLS allows one of each),
 	 * so each direction has its own transport flags and would-block mark. */
 	int rflags, wflags;      /* extra flags for recv / send: the mode of the
@@ -65,7 +67,7 @@ struct tls {
 	 * drained and the socket is idle, so idle connections do not keep it. */
 	unsigned char *rx;
 	size_t rx_off, rx_len;
-	int keylog_fd;           /* NSS key log, or -1 */
+	int (*keylog_write)(const char *line, size_t len); /* or NULL (tls.h) */
 	bool keylog_written;
 	void *guard_arg;         /* tls_params: may_push, update_requested */
 	bool (*may_push)(void *arg);
@@ -701,7 +703,9 @@ static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,
 }
 
 /* Our own keylog function, always set: it keeps SSLKEYLOGFILE from writing
- * secrets, and writes the NSS key log only where the policy names a file. */
+ * secrets, and writes the NSS key log only where the policy names a file,
+ * through the library's callback (tls_params.keylog_write), which pins the
+ * key log's number for the write. */
 static int keylog_write(gnutls_session_t session, const char *label, const gnutls_datum_t *secret)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
@@ -709,7 +713,7 @@ static int keylog_write(gnutls_session_t session, const char *label, const gnutl
 	char line[512];
 	size_t len, i;
 
-	if (!tls || tls->keylog_fd < 0)
+	if (!tls || !tls->keylog_write)
 		return 0;
 	gnutls_session_get_random(session, &client_random, &server_random);
 	if (client_random.size != 32 || secret->size > 64)
@@ -721,7 +725,7 @@ static int keylog_write(gnutls_session_t session, const char *label, const gnutl
 	for (i = 0; i < secret->size; i++)
 		len += (size_t)snprintf(line + len, sizeof line - len, "%02x", secret->data[i]);
 	line[len++] = '\n';
-	if (real.write(tls->keylog_fd, line, len) == (ssize_t)len)
+	if (tls->keylog_write(line, len) == 0)
 		tls->keylog_written = true;
 	return 0;
 }
@@ -788,8 +792,8 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	}
 	tls->role = role;
 	tls->rule = rule;
-	tls->fd = params->fd;
-	tls->keylog_fd = params->keylog_fd;
+	atomic_init(&tls->fd, params->fd);
+	tls->keylog_write = params->keylog_write;
 	tls->guard_arg = params->guard_arg;
 	tls->may_push = params->may_push;
 	tls->update_requested = params->update_requested;
@@ -892,7 +896,7 @@ static void mod_free(struct tls *tls)
 
 static void mod_set_fd(struct tls *tls, int fd)
 {
-	tls->fd = fd;
+	atomic_store(&tls->fd, fd);
 }
 
 /* Turn a fatal GnuTLS error into an errno and a reason. */
@@ -977,7 +981,9 @@ static void refuse_with_alert(struct tls *tls, int err)
 
 #define DIR_READ 1
 #define DIR_WRITE 2
-#define AGAIN 1 /* outcome(): call GnuTLS again */
+/* outcome(): call GnuTLS again.  Negative and outside errno's range, as
+ * TLS_WANT_* (tls.h): never mistaken for a byte count or an error. */
+#define AGAIN (-0x10010)
 
 /* A call in mode IO begins on the directions DIRS.  The caller holds them. */
 static void io_begin(struct tls *tls, unsigned dirs, enum tls_io io)
@@ -1201,8 +1207,9 @@ static void held_went(struct tls *tls, size_t n, size_t told)
 
 /* POSIX lets a program whose write failed with EAGAIN write other bytes
  * next; but the record GnuTLS queued is already encrypted and goes first.
- * 0 if the write at CUR begins with the held bytes, else -EIO. */
-static int held_differs(struct tls *tls, const struct cursor *cur)
+ * 0 if the write at CUR begins with the held bytes, else -EIO (the held
+ * copy dropped, the reason set). */
+static int check_held_same(struct tls *tls, const struct cursor *cur)
 {
 	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
 
@@ -1267,7 +1274,7 @@ static ssize_t take_held(struct tls *tls, const struct cursor *cur)
 {
 	size_t n = cur->left < tls->held_len ? cur->left : tls->held_len;
 
-	if (held_differs(tls, cur) < 0)
+	if (check_held_same(tls, cur) < 0)
 		return -EIO;
 	memmove(tls->held, tls->held + n, tls->held_len - n);
 	tls->held_len -= n;
@@ -1285,7 +1292,7 @@ static ssize_t resend_queued(struct tls *tls, const struct cursor *cur)
 	ssize_t ret;
 	size_t done;
 
-	if (tls->held && held_differs(tls, cur) < 0)
+	if (tls->held && check_held_same(tls, cur) < 0)
 		return -EIO;
 	ret = push_queued(tls);
 	if (is_want(ret) || ret == -EINTR)

@@ -48,7 +48,11 @@ struct tls;
 struct tls_params {
 	const struct policy_rule *rule;
 	int fd;                   /* the transport socket */
-	int keylog_fd;            /* NSS key log file, or -1 */
+	/* Writes one NSS key-log line (LEN bytes, ending in a newline) to the
+	 * key log: 0 or a negative errno.  NULL: no key log.  The engine keeps
+	 * no descriptor of the key log: the program may take its number at
+	 * any time (ownfd.h), the callback pins it for each write. */
+	int (*keylog_write)(const char *line, size_t len);
 	/* After fork another process may own the sending direction (owner.h):
 	 * every write to the transport first asks may_push(guard_arg); bytes it
 	 * refuses never reach the wire (the write fails with EIO).  NULL: all go. */

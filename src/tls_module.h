@@ -10,7 +10,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 9
+#define TLS_OPS_ABI 10 /* 10: tls_params.keylog_write */
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {

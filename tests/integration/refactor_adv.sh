@@ -4,10 +4,12 @@
 #  1. vectors (clients/vec_adv.c): IOV_MAX one-byte buffers, empty buffers
 #     with a NULL base, a 1 MiB buffer between tiny ones, sendmmsg of three
 #     messages: tserver gets exactly the bytes, in order, then close_notify.
-#  2. calls the kernel refuses with EINVAL before reading a byte (more than
-#     IOV_MAX buffers, a length negative as ssize_t, lengths whose sum
-#     wraps): the upgraded socket says EINVAL too, sends nothing, and the
-#     program does not crash.
+#  2. calls the kernel refuses before reading a byte (more than IOV_MAX
+#     buffers, a length negative as ssize_t, lengths whose sum wraps), on
+#     every vector entry point (writev, sendmsg, sendmmsg, readv, recvmsg:
+#     EINVAL, EMSGSIZE for a msghdr, EFAULT for a NULL vector or base or a
+#     range that wraps), compared with a socketpair; ranges no memory holds
+#     and a huge send(): EFAULT.  Nothing sent, and no crash.
 #  3. non-blocking writes that meet EAGAIN, retried with the SAME bytes cut
 #     differently (one buffer, 7-byte buffers, only the first 10 bytes):
 #     accepted, each byte reaches the server once.
@@ -69,8 +71,25 @@ same_bytes shp shapes
 vec_case ref refused
 is "$rc" 0 "refused: the program ran to its end (no crash)"
 for c in iovmax+1 sum-wraps len-negative count-negative; do
-    like "$out" "$c: parity ok" "refused: $c answered as the kernel does (EINVAL)"
+    like "$out" "${c//+/\\+}: parity ok" "refused: $c answered as the kernel does (EINVAL)"
 done
+# Every vector entry point (w writev, s sendmsg, m sendmmsg, r readv,
+# v recvmsg), every way the kernel refuses a vector: the same errno.
+for k in w s m r v; do
+    for c in count-over null-then-negative null-base range-wraps null-vector; do
+        like "$out" "^$k-$c: parity ok" "refused: $k-$c answered as the kernel does"
+    done
+    # Ranges no memory holds (Linux 6 on x86-64 reads until a fault):
+    # EFAULT, and not a byte read past the buffer.
+    for c in past-address-space sum-over-ssize; do
+        like "$out" "^$k-$c: efault ok" "refused: $k-$c: EFAULT"
+    done
+done
+for k in s m v; do
+    like "$out" "^$k-count-2\\^33: parity ok" "refused: $k-count-2^33 answered as the kernel does (EMSGSIZE)"
+done
+like "$out" "^write-huge: parity ok" "refused: write-huge answered as the kernel does (EFAULT)"
+like "$out" "^send-huge: efault ok" "refused: send-huge: EFAULT"
 is "$(tserver_field "$ref_log" 1 bytes_in)" 0 "refused: nothing reached the server"
 
 # ---- 3. EAGAIN, then the same bytes cut differently ----
