@@ -58,8 +58,7 @@ bool decide_canon_name(const char *name, char *out, size_t outlen)
 	return true;
 }
 
-/* A as "1.2.3.4:443" or "[::1]:443" in OUT. */
-static void addr_str(const struct decide_addr *a, char *out, size_t outlen)
+void decide_addr_str(const struct decide_addr *a, char *out, size_t outlen)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -149,7 +148,7 @@ static void decide_upgrade(const struct policy *policy, const struct decide_addr
 	d->to = *dest;
 	if (rule->port)
 		d->to.port = rule->port;
-	addr_str(&d->to, d->dest, sizeof d->dest);
+	decide_addr_str(&d->to, d->dest, sizeof d->dest);
 	if (rule->resume && policy->session_cache > 0)
 		snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s", rule->name,
 			 d->verify_name ? d->verify_name : "", d->dest);
@@ -161,8 +160,8 @@ void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 	size_t n_resolved;
 
 	memset(d, 0, sizeof *d);
-	addr_str(dest, d->app_dest, sizeof d->app_dest);
 	if (!policy) {
+		decide_addr_str(dest, d->app_dest, sizeof d->app_dest);
 		d->verdict = DECIDE_REFUSE;
 		d->reason = reason_no_policy;
 		return;
@@ -170,9 +169,14 @@ void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 	n_resolved = gather_names(d, names);
 	d->rule = policy_match(policy, d->names, d->n_names, dest->family, dest->addr, dest->port);
 	if (!d->rule) {
+		/* The common case for a program's other connections: nothing
+		 * is formatted (app_dest stays empty; decide_addr_str makes it). */
 		d->verdict = DECIDE_PLAIN;
 		d->reason = reason_no_rule;
-	} else if (d->rule->action == POLICY_PLAIN) {
+		return;
+	}
+	decide_addr_str(dest, d->app_dest, sizeof d->app_dest);
+	if (d->rule->action == POLICY_PLAIN) {
 		d->verdict = DECIDE_PLAIN;
 		d->reason = reason_plain;
 	} else if (d->rule->action == POLICY_DENY) {

@@ -63,7 +63,8 @@ struct decision {
 	const char *reason;                  /* why, one phrase for the log and explain (static) */
 	const char *names[DECIDE_MAX_NAMES]; /* the names considered: resolved first, no duplicates */
 	size_t n_names;
-	char app_dest[DECIDE_ADDRSTRLEN];    /* the destination the program gave, as text */
+	char app_dest[DECIDE_ADDRSTRLEN];    /* the destination the program gave, as text;
+					      * "" when no rule matched (kept cheap) */
 	/* DECIDE_UPGRADE only: */
 	const char *verify_name;             /* the name the certificate must carry; NULL: pins only */
 	const char *sni;                     /* verify_name unless an IP literal; NULL: no SNI */
@@ -90,6 +91,9 @@ bool decide_read_sockaddr(const struct sockaddr *sa, socklen_t len, struct decid
  *     is set when the rule resumes and the policy keeps sessions. */
 void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 		    const struct decide_names *names, struct decision *d);
+
+/* A as "1.2.3.4:443" or "[::1]:443" in OUT (DECIDE_ADDRSTRLEN bytes). */
+void decide_addr_str(const struct decide_addr *a, char *out, size_t outlen);
 
 /* NAME as the library records a resolved name (names.c): lower case, one
  * trailing dot removed.  False (OUT untouched) if it does not fit in

@@ -353,6 +353,7 @@ static void explain_address(const struct policy *policy, const struct hosts *hos
 	struct known_names known;
 	struct decide_addr dest;
 	struct decision d;
+	char where[DECIDE_ADDRSTRLEN];
 	size_t i;
 
 	memset(&dest, 0, sizeof dest);
@@ -361,7 +362,8 @@ static void explain_address(const struct policy *policy, const struct hosts *hos
 	dest.port = (uint16_t)port;
 	gather_known_names(host, is_literal, hosts, family, addr, &known);
 	decide_connect(policy, &dest, &known.names, &d);
-	printf("%s", d.app_dest);
+	decide_addr_str(&dest, where, sizeof where);
+	printf("%s", where);
 	if (d.n_names > 0) {
 		printf(" (names:");
 		for (i = 0; i < d.n_names; i++)

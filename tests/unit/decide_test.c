@@ -120,6 +120,7 @@ static void test_plain_deny(void)
 	d = decide(p, "10.0.0.3", 80, NULL, NULL);
 	expect(d, DECIDE_PLAIN, NULL, "no rule matches");
 	ok(strcmp(d->reason, "no rule matches") == 0, "no rule matches: says so (%s)", d->reason);
+	ok(d->app_dest[0] == '\0', "no rule matches: nothing formatted (the common case stays cheap)");
 	expect(decide(p, "10.0.0.1", 80, NULL, NULL), DECIDE_PLAIN, "open", "plain rule");
 	expect(decide(p, "10.0.0.1", 81, NULL, NULL), DECIDE_PLAIN, NULL, "plain rule, other port");
 	d = decide(p, "10.0.0.2", 5432, NULL, NULL);
