@@ -213,6 +213,8 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct conn *conn = MANAGED(fd);
+	size_t total;
+	int err;
 
 	if (!conn)
 		return real.recvmsg(fd, msg, flags);
@@ -223,6 +225,11 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (msg_iovlen_check(msg) < 0) {
 		conn_unref(conn);
 		return shim_result(-EMSGSIZE);
+	}
+	/* A vector the kernel refuses leaves the msghdr as it was. */
+	if ((err = conn_iov_check(msg->msg_iov, (int)msg->msg_iovlen, &total)) < 0) {
+		conn_unref(conn);
+		return shim_result(err);
 	}
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
