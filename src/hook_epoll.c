@@ -202,17 +202,25 @@ static void adopt_from(int epfd, const char *buf, int fd, struct conn *conn)
 	}
 }
 
+#define ADOPT_BUF 16384 /* an instance's fdinfo: what one read gets */
+
 void epoll_adopt(int fd)
 {
 	int epfds[EPREG_MAX_EPFDS];
 	int i, n = epreg_list_epfds(epfds, EPREG_MAX_EPFDS);
 	struct conn *conn;
+	char *buf;
 
 	if (n == 0 || !(conn = fdtab_get(fd)))
 		return;
+	/* On the heap: this runs in connect(), on the program's stack. */
+	if (!(buf = malloc(ADOPT_BUF))) {
+		conn_unref(conn);
+		return;
+	}
 	shim_guard++;
 	for (i = 0; i < n; i++) {
-		char path[64], buf[16384];
+		char path[64];
 		ssize_t len;
 		int procfd;
 
@@ -220,7 +228,7 @@ void epoll_adopt(int fd)
 		procfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (procfd < 0)
 			continue;
-		len = real.read(procfd, buf, sizeof buf - 1);
+		len = real.read(procfd, buf, ADOPT_BUF - 1);
 		real.close(procfd);
 		if (len <= 0)
 			continue;
@@ -228,6 +236,7 @@ void epoll_adopt(int fd)
 		adopt_from(epfds[i], buf, fd, conn);
 	}
 	shim_guard--;
+	free(buf);
 	conn_unref(conn);
 }
 

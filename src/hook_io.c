@@ -419,14 +419,21 @@ ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int 
 
 /* ---- kernel copies: encrypted by hand, or refused ---- */
 
+#define SENDFILE_CHUNK 16384
+
 static ssize_t sendfile_tls(struct conn *conn, int in_fd, off_t *offset, size_t count)
 {
-	char buf[16384];
+	/* On the heap: the program's thread stacks may be small. */
+	char *buf = malloc(count < SENDFILE_CHUNK ? (count ? count : 1) : SENDFILE_CHUNK);
 	size_t done = 0;
 	ssize_t n, ret = 0;
 
+	if (!buf) {
+		conn_unref(conn);
+		return shim_result(-ENOMEM);
+	}
 	while (done < count) {
-		size_t want = count - done < sizeof buf ? count - done : sizeof buf;
+		size_t want = count - done < SENDFILE_CHUNK ? count - done : SENDFILE_CHUNK;
 
 		n = offset ? pread(in_fd, buf, want, *offset) : real.read(in_fd, buf, want);
 		if (n <= 0) {
@@ -449,6 +456,7 @@ static ssize_t sendfile_tls(struct conn *conn, int in_fd, off_t *offset, size_t 
 		if (ret < n)
 			break;
 	}
+	free(buf);
 	conn_unref(conn);
 	if (done > 0)
 		return done;

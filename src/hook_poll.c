@@ -245,10 +245,12 @@ static bool any_managed_set(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	return false;
 }
 
-static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, long long timeout_ns,
-			   const sigset_t *sigmask)
+/* select(2) as a poll over PFDS (room for every descriptor the sets name):
+ * the sets are rewritten with what is ready; returns the count, or -1 with
+ * errno set. */
+static int select_in(struct pollfd *pfds, int nfds, fd_set *r, fd_set *w, fd_set *e, long long timeout_ns,
+		     const sigset_t *sigmask)
 {
-	struct pollfd pfds[FD_SETSIZE];
 	nfds_t n = 0, i;
 	int fd, ret, count = 0;
 
@@ -298,6 +300,38 @@ static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, long long 
 		}
 	}
 	return count;
+}
+
+#define SELECT_STACK_FDS 64
+
+/* How many descriptors below NFDS the sets name. */
+static int select_count(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+{
+	int fd, n = 0;
+
+	for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))
+			n++;
+	return n;
+}
+
+/* select through shim_poll (select_in), with the poll array on the stack
+ * for a few descriptors and on the heap beyond: the program's thread stacks
+ * may be small (FD_SETSIZE entries would be 8 KB). */
+static int select_via_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, long long timeout_ns,
+			   const sigset_t *sigmask)
+{
+	struct pollfd stack[SELECT_STACK_FDS], *pfds = stack;
+	int want = select_count(nfds, r, w, e), ret;
+
+	if (want > SELECT_STACK_FDS && !(pfds = malloc(want * sizeof *pfds))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ret = select_in(pfds, nfds, r, w, e, timeout_ns, sigmask);
+	if (pfds != stack)
+		free(pfds);
+	return ret;
 }
 
 int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)

@@ -50,10 +50,12 @@ static void drop(int i, int close_it)
 	atomic_store(&n_lingering, n - 1);
 }
 
-/* Read what is there; true when the peer has closed (or the socket failed). */
+/* Read what is there; true when the peer has closed (or the socket failed).
+ * A small scratch buffer: this runs on the program's threads (close, exit),
+ * whose stacks may be small; what lingers is little (tickets, an alert). */
 static int finished(int fd)
 {
-	char scratch[16384];
+	char scratch[2048];
 	ssize_t ret;
 
 	for (;;) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef PKGLIBDIR
@@ -22,28 +23,34 @@ static char load_error[512];
 
 static void *try_open(const char *dir)
 {
-	char path[4200];
+	char *path = malloc(4200);
+	void *handle;
 
-	snprintf(path, sizeof path, "%.4000s/%s", dir, TLS_MODULE_NAME);
-	return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!path)
+		return NULL;
+	snprintf(path, 4200, "%.4000s/%s", dir, TLS_MODULE_NAME);
+	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	free(path);
+	return handle;
 }
 
 static void load_module(void)
 {
 	Dl_info self;
-	char dir[4096], *slash;
+	char *dir = malloc(4096), *slash;
 	void *handle = NULL;
 	const struct tls_ops *found;
 
 	shim_guard++;
-	if (dladdr((void *)load_module, &self) && self.dli_fname) {
-		snprintf(dir, sizeof dir, "%s", self.dli_fname);
+	/* dir on the heap: the first upgrade runs on the program's stack. */
+	if (dir && dladdr((void *)load_module, &self) && self.dli_fname) {
+		snprintf(dir, 4096, "%s", self.dli_fname);
 		slash = strrchr(dir, '/');
 		if (slash) {
 			*slash = '\0';
 			handle = try_open(dir);
 			if (!handle) {
-				snprintf(slash, sizeof dir - (slash - dir), "/tlsshim");
+				snprintf(slash, 4096 - (slash - dir), "/tlsshim");
 				handle = try_open(dir);
 			}
 		}
@@ -72,6 +79,7 @@ static void load_module(void)
 	}
 	ops = found;
 out:
+	free(dir);
 	shim_guard--;
 }
 
