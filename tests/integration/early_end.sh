@@ -45,4 +45,16 @@ for mode in shuthttp nbwrite nbread; do
     grep -i "early\|fail\|error" "$WORK/$name.tlsshim.log" | sed "s/^/# $name log: /" | tail -6
     is "$(tserver_field "${!lvar}" 2 status)" ok "$name: the server saw a good connection"
 done
+# A first write of 2 GiB: only what early data carries is copied (the
+# program runs under a 512 MiB RLIMIT_DATA: a copy of all of it fails,
+# and then no early data goes at all).
+start_tserver e_huge --mode sink --earlydata 16384
+POLICY_MATCH=127.0.0.1:$e_huge_port policy e_huge "" "server-name = localhost" "early-data = on"
+out=$(run e_huge "$PYTHON" "$CLIENTS/early_huge.py" 127.0.0.1 "$e_huge_port" "$WORK/huge.map" 2>&1)
+echo "$out" | sed "s/^/# e_huge: /"
+wait_for_lines "$e_huge_log" 2 20
+sed "s/^/# e_huge srv: /" "$e_huge_log"
+sent=$(echo "$out" | sed -n 's/^send //p')
+is "$(tserver_field "$e_huge_log" 2 early_data)" "$sent" "e_huge: the first write's bytes went as early data"
+is "$(tserver_field "$e_huge_log" 2 bytes_in)" "$sent" "e_huge: the server got them, once"
 done_testing
