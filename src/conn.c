@@ -681,6 +681,14 @@ static int handshake_failed(struct conn *conn, int ret)
 	return -ECONNREFUSED;
 }
 
+/* Early data the program was told went out, its handshake not done: the
+ * end of the stream (shutdown, close) waits for the handshake, else the
+ * server never gets the bytes.  Any thread, no lock. */
+static bool early_unconfirmed(struct conn *conn)
+{
+	return state_of(conn) == CONN_HANDSHAKING && atomic_load(&conn->early_sent);
+}
+
 /* One handshake step (HANDSHAKING, both locks held): 0 when OPEN, -EAGAIN
  * (conn->hs_events says for what), or a negative errno (then FAILED).  A
  * blocking step interrupted by a signal goes on, as it always has: the
@@ -719,7 +727,13 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	atomic_store(&conn->state, CONN_OPEN);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	log_open(conn);
-	return early_after_handshake(conn, nonblock);
+	ret = early_after_handshake(conn, nonblock);
+	/* shutdown() or close() came while the handshake ran (shut_early):
+	 * close_notify follows the early data now; what does not go now
+	 * goes from poll, close or exit (fin_pending). */
+	if (ret == 0 && atomic_load(&conn->fin_pending) && push_final_locked(conn, TLS_NONBLOCKING) == 0)
+		fin_if_flushed(conn);
+	return ret;
 }
 
 /* One step of TCP completion + handshake.  Both locks held.  Return 0 when
@@ -767,6 +781,10 @@ static int ensure_open(struct conn *conn, bool nonblock)
 	else if (!own(conn, OWNER_SEND))
 		ret = refuse_foreign(conn, OWNER_SEND);
 	else
+		ret = step_locked(conn, nonblock);
+	/* TCP completed just now, with 0-RTT waiting for a write that did
+	 * not come first: the handshake starts here, without early data. */
+	if (ret == 0 && state_of(conn) == CONN_HANDSHAKING)
 		ret = step_locked(conn, nonblock);
 	write_unlock(conn, TLS_NONBLOCKING);
 	pthread_mutex_unlock(&conn->rlock);
@@ -1109,13 +1127,15 @@ static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total
 	*len = 0;
 	for (i = 0; i < iovcnt && iov[i].iov_len == 0; i++)
 		;
-	if (i < iovcnt && iov[i].iov_len == total) {
+	/* Never more than early data can carry: the copy kept for a resend
+	 * is of these bytes only (a first write may be gigabytes). */
+	total = total < EARLY_GATHER_MAX ? total : EARLY_GATHER_MAX;
+	if (i < iovcnt && iov[i].iov_len >= total) {
 		*len = total;
 		return iov[i].iov_base;
 	}
-	total = total < EARLY_GATHER_MAX ? total : EARLY_GATHER_MAX;
 	if (!(*copy = malloc(total))) {
-		*len = iov[i].iov_len;
+		*len = iov[i].iov_len < total ? iov[i].iov_len : total;
 		return iov[i].iov_base;
 	}
 	for (i = 0; i < iovcnt && off < total; i++) {
@@ -1225,8 +1245,17 @@ static ssize_t open_for_write(struct conn *conn, const struct iovec *iov, int io
 	if (ret != 0)
 		return ret;
 	ret = step_locked(conn, nonblock);
+	/* TCP completed just now and 0-RTT waits for this very write. */
+	if (ret == 0 && state_of(conn) == CONN_HANDSHAKING) {
+		ret = send_early_locked(conn, iov, iovcnt, total, nonblock);
+		if (ret == 0)
+			ret = step_locked(conn, nonblock);
+	}
 	if (ret == -ECONNREFUSED)
 		ret = -conn_errno(conn);
+	/* Never a write on a session without a handshake. */
+	if (ret == 0 && state_of(conn) != CONN_OPEN)
+		ret = -EAGAIN;
 	return ret;
 }
 
@@ -1783,6 +1812,34 @@ static int shut_write(struct conn *conn)
 	return ret;
 }
 
+/* shutdown(SHUT_WR or SHUT_RDWR) while early data is unconfirmed
+ * (early_unconfirmed): the kernel's SHUT_WR now would end the handshake
+ * and lose the bytes.  close_notify is owed instead (fin_pending): the
+ * thread that finishes the handshake sends it (handshake_step), else
+ * poll, close or exit do.  No lock.  Return CONN_SHUT_KEEP_WR (and
+ * CONN_SHUT_KEEP_RD for SHUT_RDWR), or a negative errno. */
+static int shut_early(struct conn *conn, int how)
+{
+	int keep = CONN_SHUT_KEEP_WR, ret;
+
+	if (how == SHUT_RDWR) {
+		conn->shut_rd = true;
+		keep |= CONN_SHUT_KEEP_RD;
+	}
+	conn->shut_wr = true;
+	atomic_store(&conn->fin_pending, true);
+	/* The handshake ended meanwhile, maybe before it could see
+	 * fin_pending (both sides are seq_cst: one sees the other). */
+	if (state_of(conn) == CONN_OPEN) {
+		atomic_store(&conn->fin_pending, false); /* shut_write sets it again if owed */
+		ret = shut_write(conn);
+		if (ret < 0)
+			return ret;
+		keep = (keep & ~CONN_SHUT_KEEP_WR) | ret;
+	}
+	return keep;
+}
+
 int conn_shutdown(struct conn *conn, int how)
 {
 	int ret = 0, keep = 0;
@@ -1792,6 +1849,8 @@ int conn_shutdown(struct conn *conn, int how)
 	/* close_notify: only the send owner may write it. */
 	if (how != SHUT_RD && !own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
+	if (how != SHUT_RD && early_unconfirmed(conn))
+		return shut_early(conn, how);
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
 	/* The read side closes here only: the kernel's would answer the
@@ -1810,6 +1869,28 @@ int conn_shutdown(struct conn *conn, int how)
 	return ret < 0 ? ret : keep;
 }
 
+/* The lingering close of a connection whose early data is unconfirmed
+ * (conn_closing): one non-blocking handshake step.  wlock held, send side
+ * ours; takes rlock by trylock (its holder may wait for wlock).  Return 0
+ * when OPEN, -EINPROGRESS (the handshake goes on: conn->hs_events says
+ * for what), -EBUSY, or a negative errno (FAILED, logged with the bytes
+ * lost: handshake_failed). */
+static int finish_handshake(struct conn *conn)
+{
+	int ret;
+
+	if (pthread_mutex_trylock(&conn->rlock) != 0)
+		return -EBUSY;
+	if (!mine(conn, OWNER_RECV))
+		ret = -EIO;
+	else
+		ret = step_locked(conn, true);
+	pthread_mutex_unlock(&conn->rlock);
+	if (ret == -EAGAIN || ret == -EINTR)
+		return -EINPROGRESS;
+	return ret < 0 ? ret : 0;
+}
+
 int conn_push_final(struct conn *conn)
 {
 	int ret;
@@ -1823,6 +1904,13 @@ int conn_push_final(struct conn *conn)
 	if (!mine(conn, OWNER_SEND)) {
 		write_unlock(conn, TLS_NONBLOCKING);
 		return -EIO;
+	}
+	if (state_of(conn) == CONN_HANDSHAKING) {
+		ret = finish_handshake(conn);
+		if (ret < 0) {
+			write_unlock(conn, TLS_NONBLOCKING);
+			return ret;
+		}
 	}
 	conn->shut_wr = true;
 	atomic_store(&conn->bye_owed, false); /* paid here */
@@ -1891,6 +1979,17 @@ enum conn_close conn_closing(struct conn *conn)
 	recv = mine(conn, OWNER_RECV);
 	send = mine(conn, OWNER_SEND);
 
+	/* Early data not yet confirmed: the lingering close finishes the
+	 * handshake (conn_push_final), then close_notify follows. */
+	if (early_unconfirmed(conn) && recv && send) {
+		conn->shut_wr = true;
+		atomic_store(&conn->fin_pending, true);
+		return CONN_CLOSE_OUTPUT;
+	}
+	if (early_unconfirmed(conn) && send)
+		log_error("rule [%s] %s -> %s: closed during the handshake by a process that does not own the "
+			  "receiving side: the %zu bytes of early data may be lost", rule_name(conn),
+			  conn->app_dest, conn->dest, conn->early_len);
 	if ((!recv && !send) || state_of(conn) != CONN_OPEN)
 		return CONN_CLOSE_NOW;
 	if (recv)

@@ -74,7 +74,7 @@ struct conn {
 	unsigned hold_fork;          /* the last fork it was counted for */
 	atomic_bool early_pending;   /* 0-RTT possible: wait for the first write
 				      * (written under both locks, read by poll) */
-	bool early_sent;             /* the first bytes went out as early data */
+	atomic_bool early_sent;      /* the first bytes went out as early data */
 	unsigned char *early_buf;    /* a copy, resent if the server rejects them;
 				      * kept until all of it went again (wlock) */
 	size_t early_len, early_off; /* its size; how much of it went again */

@@ -24,6 +24,9 @@ struct lingering {
 	int fd;
 	bool own_fd;        /* our duplicate (closed when done), else the program's (at exit) */
 	bool busy;          /* the last push found another thread writing */
+	bool handshake;     /* the last push found the handshake still going
+			     * (early data to confirm): the socket is the
+			     * session's, never read here */
 	bool may_read;      /* this process owns the receive side: reading
 			     * until the server closes steals nothing */
 	bool wait_fin;      /* nobody owns the receive side: wait, without
@@ -87,6 +90,7 @@ static void add_locked(int fd, struct conn *conn, bool own_fd, bool wait_fin)
 	l->fd = fd;
 	l->own_fd = own_fd;
 	l->busy = false;
+	l->handshake = false;
 	l->may_read = !wait_fin && (!conn || conn_owns_recv(conn));
 	l->wait_fin = wait_fin || (conn && conn_recv_unowned(conn));
 	l->conn = conn;
@@ -121,11 +125,13 @@ static bool push(struct lingering *l)
 	int ret;
 
 	l->busy = false;
+	l->handshake = false;
 	if (!l->conn)
 		return false;
 	ret = conn_push_final(l->conn);
-	if (ret == -EAGAIN || ret == -EBUSY) {
+	if (ret == -EAGAIN || ret == -EBUSY || ret == -EINPROGRESS) {
 		l->busy = ret == -EBUSY;
+		l->handshake = ret == -EINPROGRESS;
 		return false;
 	}
 	conn_unref(l->conn);
@@ -148,8 +154,9 @@ void linger_service(void)
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--) {
 		if (push(&list[i]) ||
-		    (list[i].may_read ? finished(list[i].fd)
-				      : !list[i].conn && (!list[i].wait_fin || peer_closed(list[i].fd)))) {
+		    (!list[i].handshake &&
+		     (list[i].may_read ? finished(list[i].fd)
+				       : !list[i].conn && (!list[i].wait_fin || peer_closed(list[i].fd))))) {
 			drop(i, 1);
 		} else if (now > list[i].deadline) {
 			if (list[i].conn)
@@ -210,6 +217,8 @@ void linger_wait_all(int max_ms)
 			pfds[i].fd = list[i].fd;
 			pfds[i].events = (list[i].may_read ? POLLIN : list[i].wait_fin ? POLLRDHUP : 0) |
 					 (list[i].conn && !list[i].busy ? POLLOUT : 0);
+			if (list[i].handshake) /* what the handshake waits for, only */
+				pfds[i].events = atomic_load(&list[i].conn->hs_events);
 			pfds[i].revents = 0;
 			busy = busy || list[i].busy;
 		}
