@@ -598,9 +598,10 @@ static int resend_owed_early(struct conn *conn, bool dontwait)
 }
 
 /* The handshake is done (both locks held): the early data was accepted
- * (its copy goes), or it is resent.  0, or a fatal negative errno (then
- * FAILED); what the transport does not take now goes later. */
-static int early_after_handshake(struct conn *conn, bool nonblock)
+ * (its copy goes), or it is resent without waiting.  0, or a fatal
+ * negative errno (then FAILED); what the transport does not take now goes
+ * later (the next write, a blocking read, poll or close). */
+static int early_after_handshake(struct conn *conn)
 {
 	int ret;
 
@@ -613,8 +614,8 @@ static int early_after_handshake(struct conn *conn, bool nonblock)
 	}
 	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
 		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
-	ret = resend_rejected_early(conn, nonblock);
-	if (ret == -EAGAIN || ret == -EINTR) {
+	ret = resend_rejected_early(conn, true);
+	if (ret == -EAGAIN) {
 		log_debug("rule [%s] %s -> %s: early data: %zu of %zu bytes sent again, the rest when the "
 			  "socket takes it", rule_name(conn), conn->app_dest, conn->dest, conn->early_off,
 			  conn->early_len);
@@ -727,7 +728,8 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	atomic_store(&conn->state, CONN_OPEN);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	log_open(conn);
-	ret = early_after_handshake(conn, nonblock);
+	/* Never waits (a blocking read must not block on a push here). */
+	ret = early_after_handshake(conn);
 	/* shutdown() or close() came while the handshake ran (shut_early):
 	 * close_notify follows the early data now; what does not go now
 	 * goes from poll, close or exit (fin_pending). */
@@ -897,56 +899,91 @@ static int wait_ms(long long until, int cap)
 	return cap >= 0 && cap < left ? cap : (int)left;
 }
 
-/* A blocking read (blocking socket) while send_work says records or the
- * end of the stream wait to go: the server may wait for them before it
- * answers.  Wait for the socket to be readable or writable; on POLLOUT
- * push without blocking (a blocking push could deadlock against a server
- * blocked writing to us), on POLLIN read without blocking.  Once nothing
- * waits to go, a plain blocking read again (unless SO_RCVTIMEO runs: its
- * clock started at the call).  rlock held.  Return as tls_recv in this
- * file's terms: -EAGAIN when SO_RCVTIMEO passes (as the kernel says),
- * -EINTR as a recv(2) interrupted by a signal would. */
-static ssize_t recv_pushing(struct conn *conn, void *buf, size_t len)
+/* How long a blocking read waits in poll() before it looks at send_work
+ * again: work can appear while it waits (another thread writes until
+ * EAGAIN, or shutdown() leaves close_notify to wlock's holder) and nobody
+ * wakes it. */
+#define PUSH_RECHECK_MS 100
+
+/* One poll() of a blocking read for the socket to be readable, or
+ * writable while WORK waits to go (not when BUSY: wlock's holder pushes,
+ * look again soon), at most until UNTIL (0: none).  The descriptor is
+ * reloaded (close() and dup2() may change it); POLLNVAL reloads and polls
+ * once more.  rlock held.  Return the revents (0: the timeout passed), or
+ * a negative errno: -EBADF (no descriptor left), poll()'s own failure. */
+static int wait_readable(struct conn *conn, bool work, bool busy, long long until)
 {
-	struct pollfd pfd = { .fd = conn->fd };
+	struct pollfd pfd;
+	int n, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		pfd.fd = atomic_load(&conn->fd);
+		pfd.events = POLLIN | (work && !busy ? POLLOUT : 0);
+		pfd.revents = 0;
+		n = real.poll(&pfd, 1, wait_ms(until, busy ? 5 : PUSH_RECHECK_MS));
+		if (n < 0)
+			return -errno;
+		if (!(pfd.revents & POLLNVAL))
+			return pfd.revents;
+	}
+	return -EBADF;
+}
+
+/* A blocking read (blocking socket) that found nothing to read: wait for
+ * the socket to be readable, and while send_work says records or the end
+ * of the stream wait to go (the server may wait for them before it
+ * answers; a plain TCP socket would send them in the background) for it
+ * to be writable too; on POLLOUT push without blocking (a blocking push
+ * could deadlock against a server blocked writing to us), on POLLIN read
+ * without blocking.  The wait is cut every PUSH_RECHECK_MS to look at
+ * send_work again.  rlock held.  Return as tls_recv in this file's terms:
+ * -EAGAIN when SO_RCVTIMEO passes (its clock starts here, as the kernel's
+ * at the call), -EINTR as a recv(2) interrupted by a signal would; a
+ * failure of the wait itself (poll()'s -ENOMEM, -EBADF) with *WAITFAIL
+ * set: the program's, not the connection's. */
+static ssize_t recv_pushing(struct conn *conn, void *buf, size_t len, bool *waitfail)
+{
 	long long until = rcvtimeo_deadline(conn);
-	bool work, busy = false;
+	bool busy = false;
 	ssize_t ret;
-	int n;
+	int rev;
 
 	for (;;) {
-		work = send_work(conn);
-		if (!work && !until)
-			return as_errno(tls_recv(conn->tls, buf, len, TLS_BLOCKING));
+		if (until && now_ns() >= until)
+			return -EAGAIN;
+		rev = wait_readable(conn, send_work(conn), busy, until);
+		if (rev == -EINTR && !until && restart_after_signal())
+			continue;
+		if (rev < 0) {
+			*waitfail = rev != -EINTR;
+			return rev;
+		}
+		busy = (rev & POLLOUT) && !push_nonblocking(conn);
 		ret = as_errno(tls_recv(conn->tls, buf, len, TLS_NONBLOCKING));
 		if (ret != -EAGAIN)
 			return ret;
-		if (until && now_ns() >= until)
-			return -EAGAIN;
-		/* wlock busy: its holder pushes; look again soon. */
-		pfd.events = POLLIN | (work && !busy ? POLLOUT : 0);
-		n = real.poll(&pfd, 1, wait_ms(until, busy ? 5 : -1));
-		if (n < 0 && errno == EINTR && !until && restart_after_signal())
-			continue;
-		if (n < 0)
-			return -errno;
-		busy = (pfd.revents & POLLOUT) && !push_nonblocking(conn);
 	}
 }
 
 /* Read into BUF: without waiting (NONBLOCK), else as the socket's mode
- * says, pushing the send side's leftovers while it waits (recv_pushing).
- * rlock held.  Return as tls_recv in this file's terms. */
-static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblock)
+ * says; a blocking read that has to wait waits in recv_pushing (pushing
+ * the send side's leftovers meanwhile).  rlock held.  Return as tls_recv
+ * in this file's terms; *WAITFAIL (false on entry) set when the failure is
+ * the wait's, not the connection's (recv_pushing). */
+static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblock, bool *waitfail)
 {
-	if (!nonblock && send_work(conn) && !socket_nonblocking(conn->fd))
-		return recv_pushing(conn, buf, len);
-	return as_errno(tls_recv(conn->tls, buf, len, io_mode(nonblock)));
+	ssize_t ret;
+
+	ret = as_errno(tls_recv(conn->tls, buf, len, TLS_NONBLOCKING));
+	if (nonblock || ret != -EAGAIN || socket_nonblocking(atomic_load(&conn->fd)))
+		return ret;
+	return recv_pushing(conn, buf, len, waitfail);
 }
 
 /* Read one record into the plaintext buffer.  rlock held. */
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
+	bool waitfail = false;
 	ssize_t ret;
 
 	if (!conn->rbuf && !(conn->rbuf = malloc(RBUF_SIZE)))
@@ -956,7 +993,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	conn->roff = 0;
 	if (conn->rlen >= RBUF_SIZE)
 		return conn->rlen;
-	ret = recv_locked(conn, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, nonblock);
+	ret = recv_locked(conn, conn->rbuf + conn->rlen, RBUF_SIZE - conn->rlen, nonblock, &waitfail);
 	save_ticket(conn);
 	if (ret > 0) {
 		conn->rlen += ret;
@@ -964,7 +1001,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	} else if (ret == 0) {
 		conn->eof = true;
 		atomic_fetch_add(&conn->rgen, 1);
-	} else if (broken(ret)) {
+	} else if (broken(ret) && !waitfail) {
 		read_failed(conn, ret);
 		atomic_fetch_add(&conn->rgen, 1);
 	}
@@ -1001,7 +1038,7 @@ static ssize_t refuse_oob(struct conn *conn, bool sending)
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 {
-	bool dontwait = flags & MSG_DONTWAIT, peek = flags & MSG_PEEK;
+	bool dontwait = flags & MSG_DONTWAIT, peek = flags & MSG_PEEK, waitfail = false;
 	size_t done = 0;
 	ssize_t ret;
 
@@ -1037,7 +1074,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				break;
 			continue;
 		} else {
-			ret = recv_locked(conn, (char *)buf + done, len - done, dontwait);
+			ret = recv_locked(conn, (char *)buf + done, len - done, dontwait, &waitfail);
 			save_ticket(conn);
 			if (ret > 0) {
 				done += ret;
@@ -1045,7 +1082,7 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 				conn->eof = true;
 				break;
 			} else {
-				if (broken(ret))
+				if (broken(ret) && !waitfail)
 					read_failed(conn, ret);
 				break;
 			}
