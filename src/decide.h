@@ -13,11 +13,10 @@
  *   decide_connect()  outbound, today: a program connects to DEST, known
  *                     under NAMES; the first rule whose match covers DEST
  *                     or one of the names.
- *   decide_accept()   inbound (issue 11, not written yet): a listening
- *                     socket's local address; the first rule whose
- *                     `listen = ADDR:PORT` covers it.  It will take a
- *                     struct decide_addr and fill a struct decision
- *                     (plain, deny or upgrade as the server side).
+ *   decide_accept()   inbound: an accepted connection's local address
+ *                     (the listening socket's address, made concrete by
+ *                     the kernel); the first inbound rule whose
+ *                     `listen = ADDR:PORT` covers it.
  */
 #ifndef TLSSHIM_DECIDE_H
 #define TLSSHIM_DECIDE_H
@@ -91,6 +90,19 @@ bool decide_read_sockaddr(const struct sockaddr *sa, socklen_t len, struct decid
  *     is set when the rule resumes and the policy keeps sessions. */
 void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 		    const struct decide_names *names, struct decision *d);
+
+/* Inbound: fill *D for a connection accepted on the local address LOCAL
+ * from the client PEER (NULL: not known, e.g. adoption found none).
+ *   no valid policy (POLICY NULL)       REFUSE, no rule (fail closed: the
+ *                                       daemon would serve in clear);
+ *   no inbound rule covers LOCAL        PLAIN, no rule;
+ *   the first that does is plain        PLAIN;  deny: DENY;
+ *   a tls rule                          UPGRADE (the server side).
+ * D->dest is LOCAL as text, D->app_dest PEER as text ("" without a rule,
+ * or "-" when PEER is NULL); names, verify_name, sni and cache_key stay
+ * empty, D->to is LOCAL. */
+void decide_accept(const struct policy *policy, const struct decide_addr *local,
+		   const struct decide_addr *peer, struct decision *d);
 
 /* A as "1.2.3.4:443" or "[::1]:443" in OUT (DECIDE_ADDRSTRLEN bytes). */
 void decide_addr_str(const struct decide_addr *a, char *out, size_t outlen);

@@ -53,11 +53,37 @@ struct policy_match {
 #define POLICY_HANDSHAKE_TIMEOUT_MAX_MS (10u * 60 * 1000) /* 10m */
 #define POLICY_REKEY_AFTER_MAX ((uint64_t)1 << 40)        /* 1 TiB */
 
+/* plaintext (inbound): what a client gets whose first bytes are not a TLS
+ * ClientHello. */
+enum policy_plaintext { POLICY_PLAINTEXT_REFUSE = 0, POLICY_PLAINTEXT_ALLOW };
+
+/* allow-client (inbound, with client-ca): one pattern the verified client
+ * certificate may match. */
+enum policy_client_kind {
+	POLICY_CLIENT_URI = 0,    /* "uri:" a URI SAN; '*' one path segment, a last "**" segment any rest */
+	POLICY_CLIENT_DNS,        /* "dns:" a DNS SAN; a leading "*." one label */
+	POLICY_CLIENT_CN,         /* "cn:"  the subject CN, exact */
+};
+
+struct policy_client_pattern {
+	enum policy_client_kind kind;
+	char *pattern;            /* without its "uri:"/"dns:"/"cn:" prefix; dns: lower case */
+};
+
 struct policy_rule {
 	char *name;
 	unsigned line;            /* line of the [section] header */
+	/* Outbound rules have matches (`match`), inbound rules listens
+	 * (`listen`); a rule never has both. */
 	struct policy_match *matches;
 	size_t n_matches;
+	bool inbound;             /* a `listen` rule: the program's accepted sockets */
+	struct policy_match *listens; /* kind POLICY_HOST_ANY ("*": any address, both
+				   * families) or POLICY_HOST_CIDR (an address, or a
+				   * prefix); port 0 = any.  0.0.0.0 and [::] as a
+				   * bare address are stored as a /0 of their family
+				   * (they cover every local address of it) */
+	size_t n_listens;
 	enum policy_action action;
 	uint16_t port;            /* TLS port; 0 = the program's port */
 	char *server_name;        /* NULL = the name the program resolved */
@@ -79,6 +105,18 @@ struct policy_rule {
 	char **ciphers;           /* TLS 1.3 cipher suites, canonical upper-case names, in order */
 	size_t n_ciphers;         /* 0 = the GnuTLS default */
 	unsigned handshake_timeout_ms;  /* default POLICY_HANDSHAKE_TIMEOUT_MS */
+	/* Inbound only (cert and key above are then the server's, required): */
+	char *client_ca;          /* PEM path: request and require a client certificate
+				   * verified against it; NULL: none requested */
+	bool client_ca_system;    /* client-ca = system: the system trust store */
+	unsigned client_ca_line;
+	struct policy_client_pattern *allow_clients; /* NULL: any certificate client-ca verifies */
+	size_t n_allow_clients;
+	enum policy_plaintext plaintext; /* default POLICY_PLAINTEXT_REFUSE */
+	bool alpn_required;       /* refuse a client offering none of alpn */
+	bool session_tickets;     /* issue tickets (default on) */
+	char *ocsp_staple;        /* DER OCSP response file to staple, or NULL */
+	unsigned ocsp_staple_line;
 };
 
 /* rekey-after below this draws a load warning: at most 4 KeyUpdates go out
@@ -105,6 +143,7 @@ struct policy {
 	enum policy_log_format log_format;
 	struct policy_rule *rules;
 	size_t n_rules;
+	bool has_inbound;         /* some rule is inbound (the library then looks at accept) */
 	struct policy_warning *warnings;  /* in line order, at most POLICY_MAX_WARNINGS */
 	size_t n_warnings;
 	size_t n_warnings_dropped;        /* warnings beyond POLICY_MAX_WARNINGS */
@@ -147,6 +186,14 @@ bool policy_name_matches(const struct policy_match *m, const char *name);
  * value is not a file: policy_load does not check it, and the parser stores
  * it with the scheme in lower case. */
 bool policy_is_pkcs11(const char *value);
+
+/* Inbound: the first inbound rule one of whose listens covers the local
+ * address ADDR (FAMILY, 4 or 16 bytes) port PORT of an accepted
+ * connection, or NULL.  A /0 of a family (0.0.0.0, [::]) covers every
+ * address of it; an IPv4-mapped IPv6 address matches IPv4 entries as well,
+ * and "*" any address. */
+const struct policy_rule *policy_match_listen(const struct policy *policy, int family, const uint8_t *addr,
+					      uint16_t port);
 
 const char *policy_action_name(enum policy_action action);
 const char *policy_ocsp_name(enum policy_ocsp ocsp);            /* "request", ... */

@@ -72,16 +72,37 @@ struct tls_client_params {
 	bool early_data;          /* the ticket allows 0-RTT and the rule wants it */
 };
 
+/* A server session (an inbound rule): the rule's certificate and key,
+ * client-ca / allow-client (mTLS), ALPN (server preference,
+ * alpn-required), tickets, OCSP staple; never 0-RTT. */
+#define TLS_TICKET_KEY_LEN 64
+struct tls_server_params {
+	struct tls_params common;
+	/* The process's ticket master key (TLS_TICKET_KEY_LEN bytes, made
+	 * once before the first fork so that pre-fork workers resume each
+	 * other's sessions), or NULL: no tickets. */
+	const unsigned char *ticket_key;
+	const char *peer;         /* the client's address as text, for reasons */
+};
+
 /* What a session negotiated, and the peer certificate, for the log. */
 struct tls_info {
 	char version[16], cipher[40], group[40], alpn[64];
 	bool resumed, keylog_written;
 	bool chain_cached; /* the chain check was a verification-cache hit */
 	char subject[256], issuer[256], spki[64], expiry[32];
+	/* Server sessions: */
+	char sni[256];            /* the name the client asked for, or "" */
+	char client_id[256];      /* the verified client certificate's identity for
+				   * the log: its URI SANs, else DNS SANs, else
+				   * "CN=..." ("" without a client certificate) */
 };
 
 /* Create a client session.  Return 0, or a negative errno with ERR filled. */
 int tls_new_client(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen);
+/* Create a server session.  Return 0, or a negative errno with ERR filled
+ * (the rule's certificate, key, client-ca or OCSP file cannot be used). */
+int tls_new_server(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen);
 void tls_free(struct tls *tls);
 
 /* Change the transport descriptor (the old one was closed, a dup lives on). */

@@ -83,19 +83,38 @@ out:
 	shim_guard--;
 }
 
-int tls_new_client(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen)
+/* Load the module once: true if its table is there, else ERR says why. */
+static bool module_ready(char *err, size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	int ret;
 
 	pthread_once(&once, load_module);
-	if (!ops) {
+	if (!ops)
 		snprintf(err, errlen, "%s", load_error);
+	return ops != NULL;
+}
+
+int tls_new_client(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!module_ready(err, errlen))
 		return -ENOSYS;
-	}
 	/* GnuTLS and p11-kit read files here: keep our hooks out of it. */
 	shim_guard++;
 	ret = ops->new_client(out, params, err, errlen);
+	shim_guard--;
+	return ret;
+}
+
+int tls_new_server(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!module_ready(err, errlen))
+		return -ENOSYS;
+	shim_guard++;
+	ret = ops->new_server(out, params, err, errlen);
 	shim_guard--;
 	return ret;
 }

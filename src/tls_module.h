@@ -10,13 +10,14 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 10 /* 10: tls_params.keylog_write */
+#define TLS_OPS_ABI 11 /* 11: new_server, tls_info.sni/client_id */
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
 	unsigned abi;
 	void (*init)(const struct real_fns *real);
 	int (*new_client)(struct tls **out, const struct tls_client_params *params, char *err, size_t errlen);
+	int (*new_server)(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen);
 	void (*free)(struct tls *tls);
 	void (*set_fd)(struct tls *tls, int fd);
 	int (*handshake)(struct tls *tls, enum tls_io io);
