@@ -6,6 +6,7 @@
  * stalls an accept loop.  The decision is decide_accept() (decide.c, pure);
  * this file gathers its inputs and acts on the verdict. */
 #include "shim.h"
+#include "adopt.h"
 #include "conn.h"
 #include "decide.h"
 #include "fdtab.h"
@@ -88,14 +89,12 @@ static bool is_tcp(int fd)
 	return real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
 }
 
-/* Verdict UPGRADE (D) for the accepted FD, close-on-exec as the program
- * asked APP_CLOEXEC: register it as a server connection.  Return FD, or a
- * negative errno (FD closed: nothing may reach the program in clear). */
-static int accept_upgrade(int fd, bool app_cloexec, const struct decision *d)
+int shim_server_conn(int fd, bool app_cloexec, const struct decision *d, const char *how)
 {
 	struct conn_params params;
 	struct conn *conn;
 	char err[512];
+	int ret;
 
 	memset(&params, 0, sizeof params);
 	params.fd = fd;
@@ -107,20 +106,29 @@ static int accept_upgrade(int fd, bool app_cloexec, const struct decision *d)
 	conn = conn_new(&params, err, sizeof err);
 	if (!conn) {
 		log_error("rule [%s] %s -> %s: connection refused: %s", d->rule->name, d->app_dest, d->dest, err);
-		return drop(fd);
+		return -ECONNABORTED;
 	}
-	if (fdtab_put(fd, conn, app_cloexec) < 0) {
+	if ((ret = fdtab_put(fd, conn, app_cloexec)) < 0) {
 		conn_unref(conn);
-		return drop(fd);
+		return ret;
 	}
-	/* An upgraded socket never reaches a new program image in clear. */
+	/* An upgraded socket never reaches a new program image in clear
+	 * (hook_exec.c passes one whose handshake has not begun). */
 	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
 	conn_nodelay_begin(conn);
 	conn_start_server(conn);
-	log_debug("rule [%s] %s -> %s: accepted, TLS server handshake on first use", d->rule->name,
-		  d->app_dest, d->dest);
+	log_debug("rule [%s] %s -> %s: %s, TLS server handshake on first use", d->rule->name, d->app_dest,
+		  d->dest, how);
 	conn_unref(conn);
-	return fd;
+	return 0;
+}
+
+/* Verdict UPGRADE (D) for the accepted FD, close-on-exec as the program
+ * asked APP_CLOEXEC: register it as a server connection.  Return FD, or a
+ * negative errno (FD closed: nothing may reach the program in clear). */
+static int accept_upgrade(int fd, bool app_cloexec, const struct decision *d)
+{
+	return shim_server_conn(fd, app_cloexec, d, "accepted") < 0 ? drop(fd) : fd;
 }
 
 /* Act on D for the accepted FD: return FD or a negative errno. */

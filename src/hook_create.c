@@ -3,6 +3,7 @@
  * closed behind our back (syscall(SYS_close), as libuv does) and the mapping
  * is stale.  Dropping it here keeps the per-call look-up free of syscalls. */
 #include "shim.h"
+#include "adopt.h"
 #include "fdtab.h"
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 
 static int born(int fd)
 {
+	adopt_born(fd);
 	if (fd >= 0 && fdtab_any())
 		fdtab_forget(fd);
 	return fd;

@@ -13,6 +13,7 @@
  * exist (fixup_plain_wait).  The registry itself, and the rules for what the
  * program sees, are in epoll_reg.c. */
 #include "shim.h"
+#include "adopt.h"
 #include "clock.h"
 #include "conn.h"
 #include "epoll_reg.h"
@@ -167,6 +168,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (!shim_enter())
 		return real.epoll_ctl(epfd, op, fd, ev);
 	epreg_note_epfd(epfd);
+	adopt_maybe(fd);
 	conn = fdtab_any() ? fdtab_get(fd) : NULL;
 	if (!conn) {
 		if (op == EPOLL_CTL_DEL && epreg_any()) {

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -66,13 +67,96 @@ static void note_inheritable(int fd, struct conn *conn, void *arg)
 		list->fds[list->n++] = fd;
 }
 
-/* PROGRAM is about to start (exec, or posix_spawn): say which upgraded
- * descriptors the program believes it passes on, and that it does not. */
-static void report_exec(const char *program)
+/* The connections a new program image (exec, posix_spawn) is handed, and
+ * the ones it is not.  A passed one stays locked (rlock and wlock) until
+ * the image has started, so that no other thread begins its handshake in
+ * between; its descriptors have close-on-exec cleared in the kernel. */
+struct exec_pass {
+	struct conn *conns[REPORT_MAX]; /* a reference each */
+	bool passed[REPORT_MAX];        /* locked and passed, or refused */
+	int n_conns;
+	int fds[REPORT_MAX];            /* close-on-exec cleared */
+	int n_fds;
+};
+
+/* Both locks of CONN held: may the new image have it?  A server
+ * connection whose handshake has not begun: nothing read (the client's
+ * first bytes were at most peeked at, never judged) and nothing written;
+ * no thread of a parent was inside it at a fork; and no other process has
+ * a direction of it (claimed now: a process that shares it since fork
+ * cannot begin the handshake behind the new image's back). */
+static bool unbegun(struct conn *conn)
+{
+	return conn->server && !conn->busy_at_fork && atomic_load(&conn->state) == CONN_HANDSHAKING &&
+	       !conn->sniffed && conn_claim(conn);
+}
+
+/* Lock CONN for passing it: true (both locks held) if it may be passed.
+ * Trylocks only (a blocking read holds rlock for as long as the client is
+ * silent: that handshake has begun), retried for a few milliseconds in
+ * case a poll in another thread is only looking. */
+static bool pass_lock(struct conn *conn)
+{
+	struct timespec ms = { 0, 1000000 };
+	int tries;
+
+	for (tries = 0; tries < 20; tries++) {
+		if (pthread_mutex_trylock(&conn->rlock) == 0) {
+			if (pthread_mutex_trylock(&conn->wlock) == 0) {
+				if (unbegun(conn))
+					return true;
+				pthread_mutex_unlock(&conn->wlock);
+				pthread_mutex_unlock(&conn->rlock);
+				return false;
+			}
+			pthread_mutex_unlock(&conn->rlock);
+		}
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
+/* Is CONN passed to the new image?  Decided once per connection (it may
+ * have several descriptors), under its locks. */
+static bool pass_decide(struct exec_pass *pass, struct conn *conn)
+{
+	int i;
+
+	for (i = 0; i < pass->n_conns; i++)
+		if (pass->conns[i] == conn)
+			return pass->passed[i];
+	if (pass->n_conns == REPORT_MAX)
+		return false;
+	conn_ref(conn);
+	pass->conns[pass->n_conns] = conn;
+	pass->passed[pass->n_conns] = pass_lock(conn);
+	return pass->passed[pass->n_conns++];
+}
+
+/* Descriptor FD of CONN goes to the new image as a plain socket. */
+static void pass_fd(struct exec_pass *pass, struct conn *conn, int fd, const char *program)
+{
+	if (pass->n_fds == REPORT_MAX || real.fcntl(fd, F_SETFD, 0) != 0)
+		return;
+	pass->fds[pass->n_fds++] = fd;
+	if (program)
+		log_debug("rule [%s] %s -> %s: descriptor %d passed to %s before its TLS handshake began: the "
+			  "new program takes the connection over", conn->rule->name, conn->app_dest, conn->dest, fd,
+			  program);
+}
+
+/* PROGRAM is about to start (exec, posix_spawn; NULL: a candidate that
+ * will not run, say nothing): pass the connections the program believes
+ * it passes on and whose handshake has not begun; say which of the others
+ * the new program will not have. */
+static void exec_prepare(struct exec_pass *pass, const char *program)
 {
 	struct fd_list list;
 	int i;
 
+	pass->n_conns = pass->n_fds = 0;
+	if (!shim_enter() || !fdtab_any())
+		return;
 	list.n = 0;
 	fdtab_foreach(note_inheritable, &list);
 	for (i = 0; i < list.n; i++) {
@@ -80,12 +164,43 @@ static void report_exec(const char *program)
 
 		if (!conn)
 			continue;
-		log_warning("rule [%s] %s: descriptor %d is closed at exec of %s: a TLS session cannot cross "
-			    "exec (the program made it inheritable; the new program does not get it, and its "
-			    "reads and writes there fail)",
-			    conn->rule->name, conn->app_dest, list.fds[i], program);
+		if (pass_decide(pass, conn)) {
+			pass_fd(pass, conn, list.fds[i], program);
+		} else {
+			/* Whatever another thread's exec did to it meanwhile. */
+			real.fcntl(list.fds[i], F_SETFD, FD_CLOEXEC);
+			if (program && conn->server)
+				log_warning("rule [%s] %s -> %s: descriptor %d is closed at exec of %s: its TLS "
+					    "handshake with the client had begun, and a TLS session cannot cross exec "
+					    "(the program made it inheritable; the new program does not get it)",
+					    conn->rule->name, conn->app_dest, conn->dest, list.fds[i], program);
+			else if (program)
+				log_warning("rule [%s] %s: descriptor %d is closed at exec of %s: a TLS session "
+					    "cannot cross exec (the program made it inheritable; the new program does "
+					    "not get it, and its reads and writes there fail)",
+					    conn->rule->name, conn->app_dest, list.fds[i], program);
+		}
 		conn_unref(conn);
 	}
+}
+
+/* The new image started (posix_spawn) or did not (a failed exec, RESTORE):
+ * the passed descriptors are close-on-exec again, the locks let go. */
+static void exec_finish(struct exec_pass *pass, bool restore)
+{
+	int saved = errno, i;
+
+	for (i = 0; restore && i < pass->n_fds; i++)
+		real.fcntl(pass->fds[i], F_SETFD, FD_CLOEXEC);
+	for (i = 0; i < pass->n_conns; i++) {
+		if (pass->passed[i]) {
+			pthread_mutex_unlock(&pass->conns[i]->wlock);
+			pthread_mutex_unlock(&pass->conns[i]->rlock);
+		}
+		conn_unref(pass->conns[i]);
+	}
+	pass->n_conns = pass->n_fds = 0;
+	errno = saved;
 }
 
 static void let_go_one(int fd, struct conn *conn, void *arg)
@@ -107,12 +222,13 @@ static void exec_begin(void)
 		fdtab_foreach(let_go_one, NULL);
 }
 
-static int exec_end(int ret)
+static int exec_end(int ret, struct exec_pass *pass)
 {
 	int saved = errno;
 
 	if (fdtab_any())
 		fdtab_foreach(hold_one, NULL);
+	exec_finish(pass, true);
 	errno = saved;
 	return ret;
 }
@@ -154,28 +270,30 @@ static const char *search_path(const char *file, char *buf, size_t buflen)
 	}
 }
 
-static void report_path(const char *path)
+static void prepare_path(struct exec_pass *pass, const char *path)
 {
-	if (shim_enter() && fdtab_any() && path && runnable(AT_FDCWD, path, 0))
-		report_exec(path);
+	bool say = shim_enter() && fdtab_any() && path && runnable(AT_FDCWD, path, 0);
+
+	exec_prepare(pass, say ? path : NULL);
 }
 
-static void report_search(const char *file)
+static void prepare_search(struct exec_pass *pass, const char *file)
 {
 	char buf[PATH_MAX];
-	const char *found;
+	const char *found = shim_enter() && fdtab_any() ? search_path(file, buf, sizeof buf) : NULL;
 
-	if (shim_enter() && fdtab_any() && (found = search_path(file, buf, sizeof buf)))
-		report_exec(found);
+	exec_prepare(pass, found);
 }
 
-static void report_fd(int fd)
+static void prepare_fd(struct exec_pass *pass, int fd)
 {
 	char link[64], target[PATH_MAX], name[PATH_MAX + 64];
 	ssize_t len;
 
-	if (!shim_enter() || !fdtab_any())
+	if (!shim_enter() || !fdtab_any()) {
+		exec_prepare(pass, NULL);
 		return;
+	}
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	len = readlink(link, target, sizeof target - 1);
 	if (len > 0) {
@@ -184,64 +302,76 @@ static void report_fd(int fd)
 	} else {
 		snprintf(name, sizeof name, "the program open as descriptor %d", fd);
 	}
-	report_exec(name);
+	exec_prepare(pass, name);
 }
 
 /* ---- the exec family ---- */
 
 int execve(const char *path, char *const argv[], char *const envp[])
 {
+	struct exec_pass pass;
+
 	real_need();
-	report_path(path);
+	prepare_path(&pass, path);
 	exec_begin();
-	return exec_end(real.execve(path, argv, envp));
+	return exec_end(real.execve(path, argv, envp), &pass);
 }
 
 int execv(const char *path, char *const argv[])
 {
+	struct exec_pass pass;
+
 	real_need();
-	report_path(path);
+	prepare_path(&pass, path);
 	exec_begin();
-	return exec_end(real.execv(path, argv));
+	return exec_end(real.execv(path, argv), &pass);
 }
 
 int execvp(const char *file, char *const argv[])
 {
+	struct exec_pass pass;
+
 	real_need();
-	report_search(file);
+	prepare_search(&pass, file);
 	exec_begin();
-	return exec_end(real.execvp(file, argv));
+	return exec_end(real.execvp(file, argv), &pass);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	struct exec_pass pass;
+
 	real_need();
 	if (!real.execvpe)
 		return (int)shim_result(-ENOSYS);
-	report_search(file);
+	prepare_search(&pass, file);
 	exec_begin();
-	return exec_end(real.execvpe(file, argv, envp));
+	return exec_end(real.execvpe(file, argv, envp), &pass);
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
+	struct exec_pass pass;
+
 	real_need();
-	report_fd(fd);
+	prepare_fd(&pass, fd);
 	exec_begin();
-	return exec_end(real.fexecve(fd, argv, envp));
+	return exec_end(real.fexecve(fd, argv, envp), &pass);
 }
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
+	struct exec_pass pass;
+
 	real_need();
 	if (!real.execveat)
 		return (int)shim_result(-ENOSYS);
 	if (!*path && (flags & AT_EMPTY_PATH))
-		report_fd(dirfd);
-	else if (shim_enter() && fdtab_any() && runnable(dirfd, path, flags))
-		report_exec(path);
+		prepare_fd(&pass, dirfd);
+	else
+		exec_prepare(&pass, shim_enter() && fdtab_any() && runnable(dirfd, path, flags) ? path : NULL);
 	exec_begin();
-	return exec_end(real.execveat(dirfd, path, argv, envp, flags));
+	return exec_end(real.execveat(dirfd, path, argv, envp, flags), &pass);
 }
 
 /* The variadic forms: their arguments as a vector (glibc's execl does the
@@ -449,58 +579,84 @@ int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int
 }
 
 /* Before posix_spawn[p] of PROGRAM with FA: 0, or EBADF (logged) if a dup2
- * action would hand an upgraded descriptor to the new program. */
-static int check_spawn(const char *fn, const char *program, const posix_spawn_file_actions_t *fa)
+ * action would hand an upgraded descriptor to the new program, which would
+ * read and write it in clear -- unless it is a server connection whose
+ * handshake has not begun: that one is passed (PASS), as by exec. */
+static int check_spawn(const char *fn, const char *program, const posix_spawn_file_actions_t *fa,
+		       struct exec_pass *pass)
 {
+	struct spawn_dup dups[REPORT_MAX];
 	struct spawn_actions *entry;
-	struct conn *conn = NULL;
-	int fd = -1, newfd = -1;
-	size_t i;
+	size_t i, n = 0;
+	int ret = 0;
 
 	if (!fa)
 		return 0;
 	pthread_mutex_lock(&spawn_lock);
 	entry = actions_of(fa);
-	for (i = 0; entry && i < entry->n && !conn; i++) {
-		fd = entry->dups[i].fd;
-		newfd = entry->dups[i].newfd;
-		conn = fdtab_get(fd);
-	}
+	for (i = 0; entry && i < entry->n && n < REPORT_MAX; i++)
+		dups[n++] = entry->dups[i];
 	pthread_mutex_unlock(&spawn_lock);
-	if (!conn)
-		return 0;
-	log_error("rule [%s] %s: %s of %s: refused (EBADF): descriptor %d is an upgraded connection and a "
-		  "file action would duplicate it onto %d in the new program, which would read and write "
-		  "it in clear: a TLS session cannot cross exec",
-		  conn->rule->name, conn->app_dest, fn, program ? program : "?", fd, newfd);
-	conn_unref(conn);
-	return EBADF;
+	for (i = 0; i < n && !ret; i++) {
+		struct conn *conn = fdtab_get(dups[i].fd);
+
+		if (!conn)
+			continue;
+		if (pass_decide(pass, conn)) {
+			log_debug("rule [%s] %s -> %s: %s of %s: descriptor %d goes to the new program as %d "
+				  "before its TLS handshake began: the new program takes the connection over",
+				  conn->rule->name, conn->app_dest, conn->dest, fn, program ? program : "?",
+				  dups[i].fd, dups[i].newfd);
+		} else {
+			log_error("rule [%s] %s: %s of %s: refused (EBADF): descriptor %d is an upgraded "
+				  "connection and a file action would duplicate it onto %d in the new program, "
+				  "which would read and write it in clear: a TLS session cannot cross exec",
+				  conn->rule->name, conn->app_dest, fn, program ? program : "?", dups[i].fd,
+				  dups[i].newfd);
+			ret = EBADF;
+		}
+		conn_unref(conn);
+	}
+	return ret;
 }
 
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	struct exec_pass pass;
 	int ret;
 
 	real_need();
+	pass.n_conns = pass.n_fds = 0;
 	if (shim_enter() && fdtab_any()) {
-		if ((ret = check_spawn("posix_spawn", path, fa)) != 0)
+		prepare_path(&pass, path);
+		if ((ret = check_spawn("posix_spawn", path, fa, &pass)) != 0) {
+			exec_finish(&pass, true);
 			return ret;
-		report_path(path);
+		}
 	}
-	return real.posix_spawn(pid, path, fa, attr, argv, envp);
+	ret = real.posix_spawn(pid, path, fa, attr, argv, envp);
+	/* This process goes on: close-on-exec again for its later children. */
+	exec_finish(&pass, true);
+	return ret;
 }
 
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	struct exec_pass pass;
 	int ret;
 
 	real_need();
+	pass.n_conns = pass.n_fds = 0;
 	if (shim_enter() && fdtab_any()) {
-		if ((ret = check_spawn("posix_spawnp", file, fa)) != 0)
+		prepare_search(&pass, file);
+		if ((ret = check_spawn("posix_spawnp", file, fa, &pass)) != 0) {
+			exec_finish(&pass, true);
 			return ret;
-		report_search(file);
+		}
 	}
-	return real.posix_spawnp(pid, file, fa, attr, argv, envp);
+	ret = real.posix_spawnp(pid, file, fa, attr, argv, envp);
+	exec_finish(&pass, true);
+	return ret;
 }

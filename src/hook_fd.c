@@ -5,6 +5,7 @@
  * program asked (F_GETFD answers with the program's view): a new program
  * image that inherited one would otherwise read and write it in clear. */
 #include "shim.h"
+#include "adopt.h"
 #include "conn.h"
 #include "epoll_reg.h"
 #include "fdtab.h"
@@ -97,6 +98,7 @@ int close(int fd)
 		release(fd);
 	}
 	epoll_forget_epfd(fd);
+	adopt_closed(fd);
 	ret = real.close(fd);
 	linger_service();
 	return ret;
@@ -158,6 +160,7 @@ int close_range(unsigned first, unsigned last, int flags)
 		return real.close_range(first, last, flags);
 	if (fdtab_any())
 		release_range(first, last);
+	adopt_unmark_range(first, last);
 	return close_range_except_ours(first, last, flags);
 }
 
@@ -210,7 +213,9 @@ int dup(int oldfd)
 
 	if (!shim_enter())
 		return real.dup(oldfd);
+	adopt_maybe(oldfd);
 	newfd = real.dup(oldfd);
+	adopt_born(newfd);
 	if (newfd >= 0 && fdtab_any())
 		share(oldfd, newfd, false);
 	return newfd;
@@ -226,6 +231,7 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 	 * dup2 must leave it upgraded, not a plain socket. */
 	if (real.fcntl(oldfd, F_GETFD) < 0 || newfd < 0 || (three && ((flags & ~O_CLOEXEC) || oldfd == newfd)))
 		return three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	adopt_maybe(oldfd);
 	if (oldfd != newfd) {
 		ownfd_protect(newfd);
 		linger_forget(newfd);
@@ -242,6 +248,8 @@ static int dup_onto(int oldfd, int newfd, int flags, bool three)
 		epoll_forget_epfd(newfd);
 	}
 	ret = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	if (ret >= 0 && oldfd != newfd)
+		adopt_born(ret);
 	if (ret >= 0 && oldfd != newfd && conn) {
 		share(oldfd, ret, (flags & O_CLOEXEC) != 0);
 		if (ret <= 2)
@@ -270,6 +278,15 @@ static int fcntl_common(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
 {
 	int ret;
 
+	if (shim_enter() && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) &&
+	    atomic_load_explicit(&adopt_armed, memory_order_relaxed)) {
+		adopt_maybe(fd);
+		ret = fn(fd, cmd, arg);
+		adopt_born(ret);
+		if (ret >= 0 && fdtab_any())
+			share(fd, ret, cmd == F_DUPFD_CLOEXEC);
+		return ret;
+	}
 	if (!shim_enter() || !fdtab_any())
 		return fn(fd, cmd, arg);
 	switch (cmd) {
@@ -336,6 +353,8 @@ int ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (request == FIONREAD && shim_enter())
+		adopt_maybe(fd);
 	if (!shim_enter() || (request != FIONREAD && request != FIONCLEX && request != FIOCLEX) ||
 	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
 		return real.ioctl(fd, request, arg);

@@ -2,6 +2,7 @@
  * descriptor the bytes go through the connection; for any other the real
  * function runs after one atomic load. */
 #include "shim.h"
+#include "adopt.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "log.h"
@@ -15,7 +16,8 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-#define MANAGED(fd) (shim_enter() && fdtab_any() ? fdtab_get(fd) : NULL)
+/* An inherited socket is adopted on its first use (adopt.h). */
+#define MANAGED(fd) (shim_enter() && (adopt_maybe(fd), fdtab_any()) ? fdtab_get(fd) : NULL)
 
 /* A write that hit a closed peer raises SIGPIPE where the program's own call
  * would have (our transport always uses MSG_NOSIGNAL). */

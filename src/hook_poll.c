@@ -6,6 +6,7 @@
  * out to carry no application data (a ticket) is dropped and the wait goes
  * on for the time left. */
 #include "shim.h"
+#include "adopt.h"
 #include "clock.h"
 #include "conn.h"
 #include "fdtab.h"
@@ -186,6 +187,9 @@ static bool any_managed_pollfd(const struct pollfd *fds, nfds_t nfds)
 {
 	nfds_t i;
 
+	if (atomic_load_explicit(&adopt_armed, memory_order_relaxed))
+		for (i = 0; i < nfds; i++)
+			adopt_maybe(fds[i].fd);
 	if (!fdtab_any())
 		return false;
 	for (i = 0; i < nfds; i++) {
@@ -230,6 +234,10 @@ static bool any_managed_set(int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
 	int fd;
 
+	if (atomic_load_explicit(&adopt_armed, memory_order_relaxed))
+		for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+			if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))
+				adopt_maybe(fd);
 	if (!fdtab_any())
 		return false;
 	for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {

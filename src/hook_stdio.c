@@ -16,6 +16,7 @@
  *    straight into the descriptor, format here and write through the
  *    connection. */
 #include "shim.h"
+#include "adopt.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "hook_stdio.h"
@@ -83,6 +84,7 @@ static int stream_fileno(FILE *file)
 
 static struct conn *managed(int fd)
 {
+	adopt_maybe(fd);
 	return fdtab_any() ? fdtab_get(fd) : NULL;
 }
 

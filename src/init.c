@@ -2,6 +2,7 @@
  * the state read at the first connection (the policy, the hosts file), and
  * the drain at exit (the destructor). */
 #include "shim.h"
+#include "adopt.h"
 #include "cache.h"
 #include "hosts.h"
 #include "log.h"
@@ -81,6 +82,8 @@ static void preinit(void)
 		}
 	}
 	pthread_atfork(shim_fork_prepare, NULL, shim_fork_child);
+	/* Inherited sockets (inetd style): armed or not, and 0-2 looked at. */
+	adopt_setup(policy_held ? &policy_st : NULL, policy_path[0] != '\0', policy_problem[0] != '\0');
 	/* libc is resolved by the first hook that runs (real_need), not here:
 	 * /bin/true never calls one. */
 }

@@ -4,6 +4,7 @@
  *   tlsshim check [-p POLICY]
  *   tlsshim explain [-p POLICY] HOST:PORT
  */
+#include "adopt.h"
 #include "decide.h"
 #include "hosts.h"
 #include "policy.h"
@@ -180,15 +181,48 @@ static void warn_unreachable(const char *cmd)
 			"connections will NOT be upgraded\n", progname, path);
 }
 
+/* Tell the library whether POLICY (read from PATH, whose identity was
+ * BEFORE) has inbound rules, so that programs without them never look at
+ * inherited descriptors (adopt.h).  Only if the file did not change while
+ * it was read; the library checks the identity again. */
+static void hint_inbound(const char *path, const struct stat *before, const struct policy *policy)
+{
+	struct stat after;
+	char hint[160];
+
+	unsetenv(ADOPT_HINT_ENV);
+	if (stat(path, &after) != 0 || after.st_dev != before->st_dev || after.st_ino != before->st_ino ||
+	    after.st_size != before->st_size || after.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before->st_mtim.tv_nsec)
+		return;
+	snprintf(hint, sizeof hint, "%d:%llu:%llu:%llu:%llu:%llu", policy->has_inbound ? 1 : 0,
+		 (unsigned long long)after.st_dev, (unsigned long long)after.st_ino,
+		 (unsigned long long)after.st_size, (unsigned long long)after.st_mtim.tv_sec,
+		 (unsigned long long)after.st_mtim.tv_nsec);
+	setenv(ADOPT_HINT_ENV, hint, 1);
+}
+
 static int run(const char *policy_arg, int verbose, char **argv)
 {
 	char path[PATH_MAX], lib[PATH_MAX], *preload;
 	const char *old, *library;
 	struct policy *policy;
+	struct stat before;
+	bool have_before;
+	char err[3 * PATH_MAX];
 
-	policy = load_policy(policy_arg, path, sizeof path);
-	if (!policy)
+	if (resolve_policy(policy_arg, path, sizeof path) < 0)
 		return 2;
+	have_before = stat(path, &before) == 0;
+	policy = policy_load(path, err, sizeof err);
+	if (!policy) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	if (have_before)
+		hint_inbound(path, &before, policy);
+	else
+		unsetenv(ADOPT_HINT_ENV);
 	policy_free(policy);
 	library = find_library(lib, sizeof lib);
 	if (!readable(library)) {
