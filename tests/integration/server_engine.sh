@@ -157,6 +157,38 @@ expect noresume "session-tickets off: served" '^ping' '^ok .*resumed=0'
 [ ! -e "$WORK/sess2" ] && pass "session-tickets off: no ticket (openssl had no session to save)" \
     || fail "session-tickets off: a ticket came"
 
+# One master key in two processes (pre-fork workers): a ticket from one
+# resumes on the other, under the same rule only.  A ticket a rule without
+# client-ca issued must not open a rule with it (resumption skips the client
+# certificate): that client is asked for a certificate and refused.
+KEY=$(printf '%0128x' 0 | tr 0 a)
+probe worker1 --key "$KEY" --rule web
+sclient worker1 -sess_out "$WORK/sess3"
+outcome worker1 >/dev/null
+probe worker2 --key "$KEY" --rule web
+sclient worker2 -sess_in "$WORK/sess3"
+expect worker2 "one master key, two processes, same rule: resumed" '^Reused, TLSv1.3' '^ok .*resumed=1'
+probe otherrule --key "$KEY" --rule admin --client-ca "$CERTS/ca.pem"
+sclient otherrule -sess_in "$WORK/sess3"
+expect otherrule "a ticket from a rule without client-ca does not resume a rule with it" \
+    'alert certificate required' '^refused: client 127.0.0.1 sent no certificate'
+
+# No 0-RTT for servers: the tickets allow no early data (max_early_data 0),
+# so openssl sends none even when told to, and resumes.
+probe early0 --alpn h2 --key "$KEY"
+sclient early0 -sess_out "$WORK/sess4" -alpn h2
+outcome early0 >/dev/null
+if grep -q 'Max Early Data: [1-9]' "$WORK/early0.client"; then
+    fail "the ticket allows no early data"
+else
+    pass "the ticket allows no early data"
+fi
+probe early1 --alpn h2 --key "$KEY"
+printf 'early\n' >"$WORK/early.txt"
+sclient early1 -sess_in "$WORK/sess4" -alpn h2 -early_data "$WORK/early.txt"
+expect early1 "openssl -early_data: not sent, the session resumed all the same" \
+    'Early data was not sent' '^ok .*resumed=1'
+
 # ---- OCSP staple ----------------------------------------------------------------------
 cp "$CERTS/server-ocsp.der" "$WORK/staple.der"
 probe ocsp --count 2 --ocsp "$WORK/staple.der"

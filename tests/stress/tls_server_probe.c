@@ -3,14 +3,16 @@
  *
  *   tls_server_probe PORTFILE CERT KEY [--client-ca PATH|system]
  *       [--allow uri:P|dns:P|cn:P]... [--alpn a,b] [--alpn-required]
- *       [--no-tickets] [--ocsp PATH] [--count N]
+ *       [--no-tickets] [--ocsp PATH] [--count N] [--key HEX128] [--rule NAME]
  *
  * Loads libtlsshim-tls.so (TLSSHIM_TLS_MODULE, else next to this program's
  * build tree) and uses its ops table directly, listens on 127.0.0.1 (port
  * written to PORTFILE), serves N connections one after the other (default
  * 1): a blocking handshake, then one read echoed and close_notify.  Prints one
  * line per connection: "ok version=... alpn=... resumed=... sni=...
- * client_id=... subject=..." or "refused: REASON". */
+ * client_id=... subject=..." or "refused: REASON".  --key: the ticket
+ * master key (two probes with one key are two workers of one process);
+ * --rule: the rule's name (default "probe"). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -82,7 +84,21 @@ static void add_allow(struct policy_rule *rule, char *arg)
 	p->pattern = strchr(arg, ':') + 1;
 }
 
-static void parse(struct policy_rule *rule, int argc, char **argv, int *count)
+/* HEX (128 digits) into KEY. */
+static void parse_key(const char *hex, unsigned char *key)
+{
+	unsigned i, byte;
+
+	if (strlen(hex) != 2 * TLS_TICKET_KEY_LEN)
+		die("--key takes 128 hex digits");
+	for (i = 0; i < TLS_TICKET_KEY_LEN; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
+			die("--key takes 128 hex digits");
+		key[i] = (unsigned char)byte;
+	}
+}
+
+static void parse(struct policy_rule *rule, int argc, char **argv, int *count, unsigned char *key, bool *have_key)
 {
 	int i;
 
@@ -102,6 +118,11 @@ static void parse(struct policy_rule *rule, int argc, char **argv, int *count)
 			rule->session_tickets = false;
 		} else if (strcmp(argv[i], "--ocsp") == 0 && i + 1 < argc) {
 			rule->ocsp_staple = argv[++i];
+		} else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+			parse_key(argv[++i], key);
+			*have_key = true;
+		} else if (strcmp(argv[i], "--rule") == 0 && i + 1 < argc) {
+			rule->name = argv[++i];
 		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
 			*count = atoi(argv[++i]);
 		} else {
@@ -171,17 +192,20 @@ int main(int argc, char **argv)
 				    .handshake_timeout_ms = 5000 };
 	unsigned char key[TLS_TICKET_KEY_LEN];
 	int lfd, fd, count = 1, i, rnd;
+	bool have_key = false;
 
 	if (argc < 4)
 		die("usage: tls_server_probe PORTFILE CERT KEY [options]");
 	rule.cert = argv[2];
 	rule.key = argv[3];
-	parse(&rule, argc, argv, &count);
+	parse(&rule, argc, argv, &count, key, &have_key);
 	load();
-	rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (rnd < 0 || read(rnd, key, sizeof key) != (ssize_t)sizeof key)
-		die("no random key");
-	close(rnd);
+	if (!have_key) {
+		rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (rnd < 0 || read(rnd, key, sizeof key) != (ssize_t)sizeof key)
+			die("no random key");
+		close(rnd);
+	}
 	lfd = listen_loopback(argv[1]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < count; i++) {
