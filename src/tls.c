@@ -792,8 +792,9 @@ static struct peer_names *peer_names_get(const gnutls_datum_t *der)
 		gnutls_free(dn.data);
 	}
 	size = sizeof buf;
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0) {
-		const char *cn = names_keep(n, buf, strlen(buf) == size ? size : sizeof n->pool);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0 &&
+	    strlen(buf) == size) {
+		const char *cn = names_keep(n, buf, size);
 
 		size = sizeof buf;
 		if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, buf, &size) < 0)
