@@ -1264,6 +1264,7 @@ static void test_examples(void)
 		{ "mixed.policy", 6 },
 		{ "advanced.policy", 2 },
 		{ "names.policy", 5 },
+		{ "inbound.policy", 6 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1281,6 +1282,11 @@ static void test_examples(void)
 		   p ? p->n_rules : 0, p ? "" : " -- ", p ? "" : e.msg);
 		if (p)
 			check_roundtrip(p, ex[i].file);
+		if (p && strcmp(ex[i].file, "inbound.policy") == 0)
+			ok(p->has_inbound && p->n_warnings == 1 && p->warnings[0].line == 57 &&
+			   strstr(p->warnings[0].msg, "plaintext = allow"),
+			   "example %s: inbound, one warning (plaintext = allow, line %u)", ex[i].file,
+			   p->n_warnings ? p->warnings[0].line : 0);
 		if (p && strcmp(ex[i].file, "names.policy") == 0)
 			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
 			   ex[i].file);
