@@ -734,6 +734,7 @@ static void plaintext_allowed(struct conn *conn, const char *first)
 		    "in clear (plaintext = allow)", rule_name(conn), conn->app_dest, conn->dest, first);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	atomic_store(&conn->state, CONN_PLAIN);
+	conn_nodelay_end(conn);
 }
 
 /* The server's first step (HANDSHAKING, both locks held): peek at the
@@ -981,7 +982,14 @@ int conn_start(struct conn *conn, bool in_progress)
 /* A fatal read error: remember it, say why. */
 static ssize_t read_failed(struct conn *conn, ssize_t ret)
 {
-	log_failure(conn, "read failed", tls_reason(conn->tls));
+	/* Clients drop connections without close_notify all the time
+	 * (browsers, load generators at the end of a run): for a server that
+	 * is news, not a warning.  The program still sees the reset. */
+	if (conn->server && (ret == -ECONNRESET || ret == -EPIPE))
+		log_info("rule [%s] %s -> %s: the client ended the connection without close_notify (%s)",
+			 rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+	else
+		log_failure(conn, "read failed", tls_reason(conn->tls));
 	fail(conn, (int)-ret, (int)-ret);
 	return ret;
 }
@@ -1261,7 +1269,11 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	}
 	if (done > 0) {
 		ret = done;
-		conn_nodelay_end(conn);
+		/* A server's answer comes after the request: its window
+		 * ends with its first write (Nagle would hold the answer
+		 * behind the unacknowledged session tickets). */
+		if (!conn->server)
+			conn_nodelay_end(conn);
 	} else if (conn->eof)
 		ret = 0;
 	else if (state_of(conn) == CONN_FAILED)
