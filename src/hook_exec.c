@@ -82,13 +82,15 @@ struct exec_pass {
 /* Both locks of CONN held: may the new image have it?  A server
  * connection whose handshake has not begun: nothing read (the client's
  * first bytes were at most peeked at, never judged) and nothing written;
- * no thread of a parent was inside it at a fork; and no other process has
- * a direction of it (claimed now: a process that shares it since fork
- * cannot begin the handshake behind the new image's back). */
+ * no thread of a parent was inside it at a fork; and both directions are
+ * ours (claimed now: a process that shares it since fork cannot begin the
+ * handshake behind the new image's back) -- or this process is a vfork
+ * stand-in's child, which is not counted among its holders (fork.c) and
+ * whose parent keeps the directions while it only execs. */
 static bool unbegun(struct conn *conn)
 {
 	return conn->server && !conn->busy_at_fork && atomic_load(&conn->state) == CONN_HANDSHAKING &&
-	       !conn->sniffed && conn_claim(conn);
+	       !conn->sniffed && (conn_claim(conn) || !conn->holding);
 }
 
 /* Lock CONN for passing it: true (both locks held) if it may be passed.
