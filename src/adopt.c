@@ -23,22 +23,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define ADOPT_FDS (1 << 20) /* as fdtab: numbers beyond are never adopted */
-#define WORD_BITS (8 * sizeof(unsigned long))
-
 atomic_bool adopt_armed;
-/* Set bit: checked.  Static and zero: pages nobody touches cost nothing. */
-static _Atomic unsigned long checked[ADOPT_FDS / WORD_BITS];
+/* Static and zero: pages nobody touches cost nothing. */
+_Atomic unsigned long adopt_checked[ADOPT_FDS / ADOPT_WORD_BITS];
 static atomic_int checked_high; /* no bit is set at or above this number */
 /* Serialises the look at one number, so that no thread uses it in clear
  * while another is making it ours (the bit is set only afterwards). */
 FORKLOCK_MUTEX(adopt_lock);
-
-static bool is_checked(int fd)
-{
-	return fd < 0 || fd >= ADOPT_FDS ||
-	       (atomic_load_explicit(&checked[fd / WORD_BITS], memory_order_acquire) >> (fd % WORD_BITS)) & 1;
-}
 
 void adopt_mark(int fd)
 {
@@ -46,7 +37,7 @@ void adopt_mark(int fd)
 
 	if (fd < 0 || fd >= ADOPT_FDS)
 		return;
-	atomic_fetch_or_explicit(&checked[fd / WORD_BITS], 1UL << (fd % WORD_BITS), memory_order_release);
+	atomic_fetch_or_explicit(&adopt_checked[fd / ADOPT_WORD_BITS], 1UL << (fd % ADOPT_WORD_BITS), memory_order_release);
 	high = atomic_load_explicit(&checked_high, memory_order_relaxed);
 	while (high <= fd && !atomic_compare_exchange_weak(&checked_high, &high, fd + 1))
 		;
@@ -56,7 +47,7 @@ void adopt_unmark(int fd)
 {
 	if (fd < 0 || fd >= ADOPT_FDS)
 		return;
-	atomic_fetch_and_explicit(&checked[fd / WORD_BITS], ~(1UL << (fd % WORD_BITS)), memory_order_relaxed);
+	atomic_fetch_and_explicit(&adopt_checked[fd / ADOPT_WORD_BITS], ~(1UL << (fd % ADOPT_WORD_BITS)), memory_order_relaxed);
 }
 
 void adopt_unmark_range(unsigned first, unsigned last)
@@ -221,10 +212,10 @@ void adopt_check(int fd)
 {
 	/* Our own code (shim_guard: adopt_lock may be held, by this very
 	 * look) never adopts. */
-	if (shim_guard || is_checked(fd))
+	if (shim_guard || adopt_is_checked(fd))
 		return;
 	pthread_mutex_lock(&adopt_lock);
-	if (!is_checked(fd)) {
+	if (!adopt_is_checked(fd)) {
 		shim_guard++;
 		examine(fd);
 		shim_guard--;

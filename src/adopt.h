@@ -34,7 +34,12 @@ struct decision;
  * identity ":DEV:INO:SIZE:MTIME_SEC:MTIME_NSEC". */
 #define ADOPT_HINT_ENV "TLSSHIM_INBOUND"
 
+#define ADOPT_FDS (1 << 20) /* as fdtab: numbers beyond are never adopted */
+#define ADOPT_WORD_BITS (8 * sizeof(unsigned long))
+
 extern atomic_bool adopt_armed;
+/* A set bit: the number was looked at, or born through a hook. */
+extern _Atomic unsigned long adopt_checked[ADOPT_FDS / ADOPT_WORD_BITS];
 
 /* Start-up (the constructor, init.c): POLICY_ST is the policy file opened
  * (NULL: none), BROKEN if it could not be opened although one was named.
@@ -53,9 +58,16 @@ void adopt_unmark_range(unsigned first, unsigned last);
 
 /* A hook is about to use FD: adopt it first if it is an inherited socket
  * an inbound rule covers.  Call after shim_enter(). */
+static inline bool adopt_is_checked(int fd)
+{
+	return (unsigned)fd >= ADOPT_FDS ||
+	       (atomic_load_explicit(&adopt_checked[(unsigned)fd / ADOPT_WORD_BITS], memory_order_acquire) >>
+		((unsigned)fd % ADOPT_WORD_BITS)) & 1;
+}
+
 static inline void adopt_maybe(int fd)
 {
-	if (__builtin_expect(atomic_load_explicit(&adopt_armed, memory_order_relaxed), 0))
+	if (__builtin_expect(atomic_load_explicit(&adopt_armed, memory_order_relaxed), 0) && !adopt_is_checked(fd))
 		adopt_check(fd);
 }
 

@@ -12,7 +12,15 @@
  *    dup2 action names an upgraded descriptor fails with EBADF, and says so.
  *  - exec: a warning for each upgraded descriptor the program believes
  *    inheritable, which the new program will not have (git's pack-objects
- *    would otherwise write to nowhere without a word). */
+ *    would otherwise write to nowhere without a word).
+ * One exception (inetd style: tcpserver, inetd): an ACCEPTED connection
+ * whose TLS handshake has not begun -- not a byte read or written by us --
+ * crosses exec as the plain socket it still is, when the program passes it
+ * (inheritable, or a posix_spawn dup2 action).  The new image, preloaded
+ * too, adopts it on first use (adopt.h); this process sends nothing for it.
+ * The decision is taken under the connection's two locks, held until the
+ * new image has started, so no other thread can begin the handshake in
+ * between. */
 #include "shim.h"
 #include "conn.h"
 #include "fdtab.h"
