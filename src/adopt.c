@@ -12,6 +12,7 @@
 #include "forklock.h"
 #include "hook_stdio.h"
 #include "log.h"
+#include "ownfd.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -113,6 +114,24 @@ static bool share_same(int fd, bool app_cloexec)
 	return true;
 }
 
+/* The log goes to a copy of stderr made at start-up.  When that is the
+ * socket FD about to be adopted (inetd puts the connection on 0, 1 and 2),
+ * log lines would go into the TLS stream in clear: syslog instead. */
+static void log_off_the_wire(int fd)
+{
+	enum policy_log_level level = POLICY_LEVEL_ERROR;
+	int logfd = ownfd_get(OWNFD_LOG);
+	struct stat st, sock;
+
+	if (logfd < 0 || fstat(logfd, &st) != 0 || fstat(fd, &sock) != 0 || st.st_ino != sock.st_ino ||
+	    st.st_dev != sock.st_dev)
+		return;
+	while (level < POLICY_LEVEL_DEBUG && log_enabled(level + 1))
+		level++;
+	log_setup(POLICY_LOG_SYSLOG, NULL, level);
+	log_warning("stderr is the inherited connection (descriptor %d): logging to syslog instead", fd);
+}
+
 /* Act on D for the inherited FD (the program's close-on-exec APP_CLOEXEC). */
 static void adopt_act(int fd, bool app_cloexec, const struct decision *d)
 {
@@ -192,6 +211,7 @@ static void examine(int fd)
 	}
 	if (!connected_tcp(fd, &peer))
 		return;
+	log_off_the_wire(fd);
 	fdflags = real.fcntl(fd, F_GETFD);
 	if (!share_same(fd, fdflags >= 0 && (fdflags & FD_CLOEXEC))) {
 		decide_accept(policy, &local, &peer, &d);

@@ -15,6 +15,8 @@
 #       begun) then execs a handler: the handler does not get the socket
 #   (f) a plaintext client under `plaintext = refuse` through tcpserver: the
 #       handler reads none of its bytes
+#   (g) the connection is also stderr and the log goes to stderr: no log
+#       line reaches the wire
 # Evidence from both ends: the client saw TLS 1.3 and a verified certificate
 # and the handler's answer; the handler logged the plaintext line and the
 # client's real address (getpeername).
@@ -213,5 +215,24 @@ like "$(cat "$WORK/f.hlog")" "error=ECONNRESET" "(f) the handler's read failed a
 unlike "$(cat "$WORK/f.hlog")" "line=" "(f) the handler read none of the client's plaintext"
 unlike "$(cat "$WORK/f.out")" "hello" "(f) the client got no answer"
 like "$(cat "$WORK/in.tlsshim.log")" "refused: the client does not speak TLS" "(f) the log says why"
+
+# ---- (g) inetd puts the connection on 0, 1 and 2; the log is stderr -------------
+# Log lines written to stderr would go into the TLS stream in clear: the
+# library logs to syslog instead once it adopts the socket.
+write_policy "$WORK/stderr.policy" <<EOF
+log-level = debug
+
+[inetd]
+listen = 127.0.0.1:*
+cert = $CERTS/server.pem
+key = $CERTS/server-key.pem
+EOF
+port=$(free_port)
+tcpserver -v 127.0.0.1 "$port" sh -c 'exec "$0" "$@" 2>&1' "$TLSSHIM" -p "$WORK/stderr.policy" \
+    "$HANDLER" "$WORK/g.hlog" </dev/null 2>"$WORK/g.tcpserver" &
+_remember tcps_g $!
+wait_ready "$WORK/g.tcpserver" "status: 0/"
+tls_client "$port" "$WORK/g.out"
+expect_tls "$WORK/g.out" "$WORK/g.hlog" "(g) the connection is stderr too, log = stderr"
 
 done_testing
