@@ -69,7 +69,7 @@ ended() { [ "$(grep -c '^end ' "$blog")" -ge "$1" ]; }
 check "daemon log: three children ended" wait_until 10 ended 3
 check_fail "daemon log: no child saw an error" grep -q ' error=' "$blog"
 a=${me[0]:-none}
-check "tlsshim log: an info line for $a" \
-    wait_for_match "$ban_tlog" "info: .*\[ban\].*${a//./\\.}.*TLS1\.3"
+check "tlsshim log: the inbound connection from $a accepted, TLS1.3" \
+    wait_for_match "$ban_tlog" "info: rule \[ban\] ${a//./\\.} -> 127\.0\.0\.1:$ban_port: accepted .*version=TLS1\.3 "
 
 done_testing

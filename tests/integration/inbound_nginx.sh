@@ -104,8 +104,8 @@ else
 fi
 
 # ==== 4. tlsshim's own line ==============================================================
-check "tlsshim log: an info line for the inbound connection from $local_small" \
-    wait_for_match "$ngx_tlog" "info: .*\[ngx\].*${local_small//./\\.}.*TLS1\.3"
+check "tlsshim log: the inbound connection from $local_small accepted, TLS1.3" \
+    wait_for_match "$ngx_tlog" "info: rule \[ngx\] ${local_small//./\\.} -> 127\.0\.0\.1:$ngx_port: accepted .*version=TLS1\.3 "
 check_fail "tlsshim log: no error line" grep -q 'error:' "$ngx_tlog"
 
 done_testing

@@ -52,7 +52,7 @@ py=$(printf '%s\n' "$out" | sed -n 's/^local=//p')
 check "node log: GET /py from $py" wait_for_match "$nlog" "^req ${re_src} ${py##*:} GET /py\$"
 
 # ==== 3. tlsshim's own line ==================================================================
-check "tlsshim log: an info line for the inbound connection from $me" \
-    wait_for_match "$nd_tlog" "info: .*\[nd\].*${me//./\\.}.*TLS1\.3"
+check "tlsshim log: the inbound connection from $me accepted, TLS1.3" \
+    wait_for_match "$nd_tlog" "info: rule \[nd\] ${me//./\\.} -> 127\.0\.0\.1:$nd_port: accepted .*version=TLS1\.3 "
 
 done_testing

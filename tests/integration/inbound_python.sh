@@ -57,7 +57,8 @@ check "server log: GET /file.txt?py from $SRC" \
     wait_for_match "$web_out" "^$re_src - - \[.*\] \"GET /file\.txt\?py HTTP/1\.0\" 200"
 
 # ==== 4. tlsshim's own line ==========================================================
-check "tlsshim log: an info line for the inbound connection from $SRC" \
-    wait_for_match "$web_tlog" "info: .*\[web\].*$re_src.*TLS1\.3"
+small=$(cat "$WORK/small.local")
+check "tlsshim log: the inbound connection from $small accepted, TLS1.3, SNI localhost" \
+    wait_for_match "$web_tlog" "info: rule \[web\] ${small//./\\.} -> 127\.0\.0\.1:$web_port: accepted sni=localhost version=TLS1\.3 "
 
 done_testing

@@ -23,8 +23,10 @@ redis-cli --help 2>&1 | grep -q -- '--tls' || skip_all "redis-cli built without 
 SRC=$(client_addr)
 re_src=${SRC//./\\.}
 mkdir -p "$WORK/redis"
+# protected-mode off: redis (no password) would refuse a client from
+# 127.0.0.2 -- it sees the real address, which is the point here.
 start_inbound red -- redis-server --port @PORT@ --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --dir "$WORK/redis"
+    --protected-mode no --daemonize no --dir "$WORK/redis"
 diag "redis-server on 127.0.0.1:$red_port, clients from $SRC"
 
 cli() { timeout 20 redis-cli --tls --cacert "$CERTS/ca.pem" -h 127.0.0.1 -p "$red_port" "$@" 2>&1; }
@@ -52,7 +54,7 @@ like "$out" "^reply=value $$\$" "python ssl: GET over the same connection"
 like "$out" '^reply=\+OK$' "python ssl: QUIT answered +OK"
 
 # ==== 3. tlsshim's own line ==============================================================
-check "tlsshim log: an info line for the inbound connection from $me" \
-    wait_for_match "$red_tlog" "info: .*\[red\].*${me//./\\.}.*TLS1\.3"
+check "tlsshim log: the inbound connection from $me accepted, TLS1.3" \
+    wait_for_match "$red_tlog" "info: rule \[red\] ${me//./\\.} -> 127\.0\.0\.1:$red_port: accepted .*version=TLS1\.3 "
 
 done_testing

@@ -15,7 +15,8 @@ then, by mode:
     --banner N             open N connections, read one banner line on each
                            (all N stay open: the daemon serves them at once),
                            then on each, last first, send "echo K" and read
-                           the echo; prints banner.K=LINE and echo.K=LINE
+                           the echo; prints banner.K=LINE and echo.K=LINE;
+                           ends each with close_notify
     --stall FILE           plain TCP: send the first --stall-bytes (40; 0:
                            nothing) bytes of a real ClientHello, write
                            "ADDR:PORT" to FILE, then wait (up to --wait
@@ -82,7 +83,7 @@ def do_banner(args):
         print("echo.%d=%s" % (k, f.readline().decode().rstrip("\r\n")), flush=True)
     for s, f in conns:
         f.close()
-        s.close()
+        s.unwrap().close()      # close_notify: the daemon reads a clean EOF
 
 
 def client_hello(args):
