@@ -418,6 +418,12 @@ static const char *rule_name(struct conn *conn)
 	return conn->rule->name;
 }
 
+/* The other end, in words: "client" for a server connection. */
+static const char *peer_word(const struct conn *conn)
+{
+	return conn->server ? "client" : "server";
+}
+
 /* Enter FAILED.  ERROR is what later I/O returns.  The caller holds rlock
  * (a read failed: read_failed, conn_kernel_error), wlock (a write failed:
  * sendv_locked, maybe_rekey, answer_update_request, push_final_locked, the
@@ -1505,8 +1511,8 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	conn->key_updates++;
 	conn->sent_since_rekey = 0;
 	conn->last_rekey_ns = now_ns();
-	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the server asked for one (read by another process)",
-		  rule_name(conn), conn->app_dest, conn->dest);
+	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the %s asked for one (read by another process)",
+		  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn));
 	return 0;
 }
 
@@ -1934,7 +1940,7 @@ static void log_final_loss(struct conn *conn, int err)
 	char why[700];
 
 	snprintf(why, sizeof why, "%s (%s); data the program wrote last, or close_notify, did not reach "
-		 "the server", tls_reason(conn->tls), strerror(err));
+		 "the %s", tls_reason(conn->tls), strerror(err), peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", why);
 }
 
@@ -1955,8 +1961,8 @@ static int push_final_locked(struct conn *conn, enum tls_io io)
 		/* A server that ended first (its close_notify read) may reset
 		 * before ours arrives: nothing of the program's is lost. */
 		if (conn->eof)
-			log_debug("rule [%s] %s -> %s: close_notify not sent, the server had closed already: %s",
-				  rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+			log_debug("rule [%s] %s -> %s: close_notify not sent, the %s had closed already: %s",
+				  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn), tls_reason(conn->tls));
 		else
 			log_final_loss(conn, -ret);
 		fail(conn, -ret, -ret);
@@ -2188,7 +2194,7 @@ void conn_log_undelivered(struct conn *conn, const char *why)
 	char reason[300];
 
 	snprintf(reason, sizeof reason, "%s: the last bytes the program wrote, or close_notify, did not "
-		 "reach the server", why);
+		 "reach the %s", why, peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", reason);
 }
 
