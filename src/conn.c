@@ -1,5 +1,6 @@
 /* conn.c - the connection state machine over tls.h. */
 #include "conn.h"
+#include "sniff.h"
 #include "clock.h"
 #include "fdtab.h"
 #include "cache.h"
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -38,6 +40,7 @@ static void write_unlock(struct conn *conn, enum tls_io io);
 static bool flush_hint(struct conn *conn);
 static void fin_if_flushed(struct conn *conn);
 static int push_final_locked(struct conn *conn, enum tls_io io);
+static int handshake_step(struct conn *conn, bool nonblock);
 
 static char *dup_or_null(const char *s)
 {
@@ -89,14 +92,60 @@ static bool restart_after_signal(void)
 	return true;
 }
 
-struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen)
+/* What every session of CONN gets (PARAMS), whatever its role. */
+static void tls_params_for(struct conn *conn, const struct conn_params *params, struct tls_params *common)
 {
-	struct conn *conn = calloc(1, sizeof *conn);
+	common->rule = params->rule;
+	common->fd = params->fd;
+	common->keylog_write = ownfd_get(OWNFD_KEYLOG) >= 0 ? ownfd_keylog_write : NULL;
+	common->guard_arg = conn;
+	common->may_push = may_push;
+	common->update_requested = peer_update_request;
+}
+
+/* The client session of CONN (PARAMS): a ticket from the cache, 0-RTT if
+ * it allows.  0 or a negative errno with ERR filled. */
+static int new_client_tls(struct conn *conn, const struct conn_params *params, char *err, size_t errlen)
+{
 	struct tls_client_params tp;
-	struct stat st;
 	void *ticket = NULL;
 	size_t ticket_len = 0;
 	uint32_t early_max = 0;
+	int ret;
+
+	if (conn->cache_key)
+		ticket = cache_take(conn->cache_key, &ticket_len, &early_max);
+	/* 0-RTT only with a ticket that allows it (GnuTLS 3.7 would try
+	 * with any): the handshake then waits for the program's first write. */
+	conn->early_pending = params->rule->early_data && ticket && early_max > 0;
+	memset(&tp, 0, sizeof tp);
+	tls_params_for(conn, params, &tp.common);
+	tp.sni = params->sni;
+	tp.verify_name = params->verify_name;
+	tp.ticket = ticket;
+	tp.ticket_len = ticket_len;
+	tp.early_data = conn->early_pending;
+	ret = tls_new_client(&conn->tls, &tp, err, errlen);
+	free(ticket);
+	return ret;
+}
+
+/* The server session of CONN (PARAMS).  0 or a negative errno with ERR. */
+static int new_server_tls(struct conn *conn, const struct conn_params *params, char *err, size_t errlen)
+{
+	struct tls_server_params tp;
+
+	memset(&tp, 0, sizeof tp);
+	tls_params_for(conn, params, &tp.common);
+	tp.ticket_key = params->ticket_key;
+	tp.peer = params->app_dest;
+	return tls_new_server(&conn->tls, &tp, err, errlen);
+}
+
+struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen)
+{
+	struct conn *conn = calloc(1, sizeof *conn);
+	struct stat st;
 	int ret;
 
 	if (!conn) {
@@ -106,7 +155,7 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	atomic_init(&conn->refs, 1);
 	pthread_mutex_init(&conn->rlock, NULL);
 	pthread_mutex_init(&conn->wlock, NULL);
-	atomic_init(&conn->state, CONN_CONNECTING);
+	atomic_init(&conn->state, params->server ? CONN_HANDSHAKING : CONN_CONNECTING);
 	atomic_init(&conn->hs_events, POLLIN); /* what a session that has not begun waits for */
 	atomic_init(&conn->fd, params->fd);
 	if (fstat(params->fd, &st) == 0) {
@@ -120,31 +169,13 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 		return NULL;
 	}
 	conn->holding = true;
+	conn->server = params->server;
 	conn->rule = params->rule;
 	conn->dest = dup_or_null(params->dest);
 	conn->app_dest = dup_or_null(params->app_dest);
 	conn->server_name = dup_or_null(params->verify_name);
 	conn->cache_key = dup_or_null(params->cache_key);
-
-	if (conn->cache_key)
-		ticket = cache_take(conn->cache_key, &ticket_len, &early_max);
-	/* 0-RTT only with a ticket that allows it (GnuTLS 3.7 would try
-	 * with any): the handshake then waits for the program's first write. */
-	conn->early_pending = params->rule->early_data && ticket && early_max > 0;
-	memset(&tp, 0, sizeof tp);
-	tp.common.rule = params->rule;
-	tp.common.fd = params->fd;
-	tp.common.keylog_write = ownfd_get(OWNFD_KEYLOG) >= 0 ? ownfd_keylog_write : NULL;
-	tp.common.guard_arg = conn;
-	tp.common.may_push = may_push;
-	tp.common.update_requested = peer_update_request;
-	tp.sni = params->sni;
-	tp.verify_name = params->verify_name;
-	tp.ticket = ticket;
-	tp.ticket_len = ticket_len;
-	tp.early_data = conn->early_pending;
-	ret = tls_new_client(&conn->tls, &tp, err, errlen);
-	free(ticket);
+	ret = conn->server ? new_server_tls(conn, params, err, errlen) : new_client_tls(conn, params, err, errlen);
 	if (ret < 0) {
 		conn_unref(conn);
 		return NULL;
@@ -420,8 +451,11 @@ static void save_ticket(struct conn *conn)
 {
 	size_t len = 0;
 	uint32_t early_max = 0;
-	void *ticket = tls_take_ticket(conn->tls, &len, &early_max);
+	void *ticket;
 
+	if (conn->server)
+		return; /* a server issues tickets, it keeps none */
+	ticket = tls_take_ticket(conn->tls, &len, &early_max);
 	if (!ticket)
 		return;
 	if (conn->cache_key) {
@@ -475,7 +509,7 @@ static void warn_keylog(struct conn *conn)
  * alert, an HTTP 400 (nginx) or by dropping the connection (rsyslog). */
 static void warn_cert_request(struct conn *conn)
 {
-	if (conn->rule->cert || !tls_cert_requested(conn->tls))
+	if (conn->server || conn->rule->cert || !tls_cert_requested(conn->tls))
 		return;
 	log_warning("rule [%s] %s -> %s: the server requested a client certificate and the rule configures "
 		    "none (none was sent; a server that requires one will refuse the connection: set cert "
@@ -492,6 +526,35 @@ static const char *chain_word(const struct tls_info *info)
 	return info->chain_cached ? "cached" : "checked";
 }
 
+/* The server side is open (log_open): one line at info with the client's
+ * address, what it asked for and who it is. */
+static void log_accepted(struct conn *conn, const struct tls_info *info)
+{
+	if (log_is_json()) {
+		char fields[3072], e[6][300];
+
+		log_json_escape(e[0], sizeof e[0], rule_name(conn));
+		log_json_escape(e[1], sizeof e[1], info->sni);
+		log_json_escape(e[2], sizeof e[2], info->alpn);
+		log_json_escape(e[3], sizeof e[3], info->client_id);
+		log_json_escape(e[4], sizeof e[4], info->subject);
+		log_json_escape(e[5], sizeof e[5], info->issuer);
+		snprintf(fields, sizeof fields,
+			 "\"event\":\"accepted\",\"rule\":\"%s\",\"client\":\"%s\",\"local\":\"%s\","
+			 "\"sni\":\"%s\",\"version\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\","
+			 "\"alpn\":\"%s\",\"resumed\":%s,\"client_id\":\"%s\",\"client_subject\":\"%s\","
+			 "\"client_issuer\":\"%s\"",
+			 e[0], conn->app_dest, conn->dest, e[1], info->version, info->cipher, info->group, e[2],
+			 info->resumed ? "true" : "false", e[3], e[4], e[5]);
+		log_json(POLICY_LEVEL_INFO, fields);
+		return;
+	}
+	log_info("rule [%s] %s -> %s: accepted sni=%s version=%s cipher=%s group=%s alpn=%s resumed=%s "
+		 "client=%s", rule_name(conn), conn->app_dest, conn->dest, info->sni[0] ? info->sni : "-",
+		 info->version, info->cipher, info->group, info->alpn[0] ? info->alpn : "-",
+		 info->resumed ? "yes" : "no", info->client_id[0] ? info->client_id : "-");
+}
+
 static void log_open(struct conn *conn)
 {
 	struct tls_info info;
@@ -501,6 +564,10 @@ static void log_open(struct conn *conn)
 	if (!log_enabled(POLICY_LEVEL_INFO))
 		return;
 	tls_get_info(conn->tls, &info);
+	if (conn->server) {
+		log_accepted(conn, &info);
+		return;
+	}
 	if (log_is_json()) {
 		char fields[3072], e[8][300];
 
@@ -529,7 +596,8 @@ static void log_open(struct conn *conn)
 		 info.alpn, info.resumed ? "yes" : "no", early_word(conn), chain_word(&info));
 }
 
-/* A failure, at error level: rule, destination, what failed and why. */
+/* A failure, at error level (a server's: warning, a client's doing):
+ * rule, destination, what failed and why. */
 static void log_failure(struct conn *conn, const char *what, const char *reason)
 {
 	if (log_is_json()) {
@@ -542,11 +610,15 @@ static void log_failure(struct conn *conn, const char *what, const char *reason)
 			 "\"event\":\"%s\",\"rule\":\"%s\",\"app_dest\":\"%s\",\"dest\":\"%s\","
 			 "\"server_name\":\"%s\",\"reason\":\"%s\"",
 			 what, e[0], conn->app_dest, conn->dest, e[1], e[2]);
-		log_json(POLICY_LEVEL_ERROR, fields);
+		log_json(conn->server ? POLICY_LEVEL_WARNING : POLICY_LEVEL_ERROR, fields);
 		return;
 	}
-	log_error("rule [%s] %s -> %s: %s%s%s: %s", rule_name(conn), conn->app_dest, conn->dest, what,
-		  conn->server_name ? " with " : "", conn->server_name ? conn->server_name : "", reason);
+	if (conn->server)
+		log_warning("rule [%s] %s -> %s: %s: %s", rule_name(conn), conn->app_dest, conn->dest, what,
+			    reason);
+	else
+		log_error("rule [%s] %s -> %s: %s%s%s: %s", rule_name(conn), conn->app_dest, conn->dest, what,
+			  conn->server_name ? " with " : "", conn->server_name ? conn->server_name : "", reason);
 }
 
 /* Is rejected early data still owed to the server (early_buf kept until
@@ -654,6 +726,71 @@ static int connect_step(struct conn *conn, bool nonblock)
 	return 0;
 }
 
+/* Inbound, plaintext = allow: the client did not speak TLS (FIRST, its
+ * first bytes as hex).  The kernel carries its bytes from now on. */
+static void plaintext_allowed(struct conn *conn, const char *first)
+{
+	log_warning("rule [%s] %s -> %s: the client does not speak TLS (first bytes %s): passed through "
+		    "in clear (plaintext = allow)", rule_name(conn), conn->app_dest, conn->dest, first);
+	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
+	atomic_store(&conn->state, CONN_PLAIN);
+}
+
+/* The server's first step (HANDSHAKING, both locks held): peek at the
+ * client's first bytes, consuming none.  A ClientHello, or the beginning
+ * of one (0x16: no plaintext protocol begins so; GnuTLS judges the rest):
+ * 0, the handshake goes on.  Anything else: refused (FAILED, the program
+ * never sees a byte of it) or, with plaintext = allow, PLAIN (0).  Nothing
+ * yet: -EAGAIN (non-blocking) or wait until the deadline. */
+static int sniff_step(struct conn *conn, bool nonblock)
+{
+	unsigned char buf[SNIFF_NEED];
+	char first[32];
+	long long left;
+	ssize_t n;
+
+	for (;;) {
+		n = real.recv(conn->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0)
+			break;
+		if (n == 0) {
+			/* Port probes and health checks: not worth a warning. */
+			log_debug("rule [%s] %s -> %s: the client closed before sending anything", rule_name(conn),
+				  conn->app_dest, conn->dest);
+			fail(conn, ECONNRESET, ECONNRESET);
+			return -ECONNRESET;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			fail(conn, ECONNRESET, ECONNRESET);
+			return -ECONNRESET;
+		}
+		if (nonblock) {
+			atomic_store_explicit(&conn->hs_events, POLLIN, memory_order_relaxed);
+			return -EAGAIN;
+		}
+		left = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed) - now_ns();
+		if (left <= 0 || real.poll(&(struct pollfd){ .fd = conn->fd, .events = POLLIN }, 1,
+					   (int)(left / 1000000 + 1)) == 0)
+			return handshake_step(conn, nonblock); /* reports the timeout */
+	}
+	if (sniff_client_hello(buf, (size_t)n) != SNIFF_PLAIN) {
+		conn->sniffed = true;
+		return 0;
+	}
+	sniff_hex(buf, (size_t)n, first, sizeof first);
+	if (conn->rule->plaintext == POLICY_PLAINTEXT_ALLOW) {
+		plaintext_allowed(conn, first);
+		return 0;
+	}
+	log_warning("rule [%s] %s -> %s: refused: the client does not speak TLS (first bytes %s; "
+		    "plaintext = refuse): the program saw nothing", rule_name(conn), conn->app_dest, conn->dest,
+		    first);
+	fail(conn, ECONNRESET, ECONNRESET);
+	return -ECONNRESET;
+}
+
 /* The handshake failed with RET (both locks held): say why, enter FAILED.
  * Return what the program's call gets: connect()'s errno (SO_ERROR) -- a
  * timeout says so, so that nobody looks for a closed port; any other
@@ -663,8 +800,8 @@ static int handshake_failed(struct conn *conn, int ret)
 	char why[96];
 
 	if (ret == -ETIMEDOUT) {
-		snprintf(why, sizeof why, "the server did not complete the handshake within %u ms (%s)",
-			 conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
+		snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms (%s)",
+			 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms, tls_reason(conn->tls));
 		log_failure(conn, "TLS handshake timed out", why);
 	} else {
 		log_failure(conn, "TLS handshake failed", tls_reason(conn->tls));
@@ -674,6 +811,11 @@ static int handshake_failed(struct conn *conn, int ret)
 		log_error("rule [%s] %s -> %s: %zu bytes had gone out as early data; they are not "
 			  "sent again (the server may have acted on them)", rule_name(conn),
 			  conn->app_dest, conn->dest, conn->early_len);
+	if (conn->server) {
+		/* The program sees a client that reset its connection. */
+		fail(conn, ECONNRESET, ECONNRESET);
+		return -ECONNRESET;
+	}
 	if (ret == -ETIMEDOUT) {
 		fail(conn, ETIMEDOUT, ETIMEDOUT);
 		return -ETIMEDOUT;
@@ -702,11 +844,16 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	if (deadline_passed(conn)) {
 		char why[96];
 
-		snprintf(why, sizeof why, "the server did not complete the handshake within %u ms",
-			 conn->rule->handshake_timeout_ms);
+		snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
+			 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
 		log_failure(conn, "TLS handshake timed out", why);
-		fail(conn, ETIMEDOUT, ETIMEDOUT);
-		return -ETIMEDOUT;
+		fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
+		return conn->server ? -ECONNRESET : -ETIMEDOUT;
+	}
+	if (conn->server && !conn->sniffed) {
+		ret = sniff_step(conn, nonblock);
+		if (ret != 0 || state_of(conn) != CONN_HANDSHAKING)
+			return ret;
 	}
 	/* Reached without the program writing first: no early data; the
 	 * handshake starts now, and so does its clock. */
@@ -769,7 +916,7 @@ static int ensure_open(struct conn *conn, bool nonblock)
 {
 	int ret;
 
-	if (state_of(conn) == CONN_OPEN)
+	if (state_of(conn) == CONN_OPEN || state_of(conn) == CONN_PLAIN)
 		return 0;
 	if (state_of(conn) == CONN_FAILED)
 		return -conn_errno(conn);
@@ -800,6 +947,11 @@ static bool socket_nonblocking(int fd)
 	int fl = real.fcntl(fd, F_GETFL);
 
 	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+void conn_start_server(struct conn *conn)
+{
+	reset_deadline(conn);
 }
 
 int conn_start(struct conn *conn, bool in_progress)
@@ -1036,6 +1188,20 @@ static ssize_t refuse_oob(struct conn *conn, bool sending)
 	return sending ? -EOPNOTSUPP : -EINVAL;
 }
 
+/* PLAIN (plaintext = allow): the kernel's own answer, as a count or a
+ * negative errno. */
+static ssize_t plain_result(ssize_t n)
+{
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t plain_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+
+	return plain_result(real.sendmsg(conn->fd, &msg, flags));
+}
+
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT, peek = flags & MSG_PEEK, waitfail = false;
@@ -1053,6 +1219,8 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
+	if (state_of(conn) == CONN_PLAIN)
+		return plain_result(real.recv(conn->fd, buf, len, flags));
 	pthread_mutex_lock(&conn->rlock);
 	/* Again under the lock: a fork may have released it (owner.h). */
 	if (!own(conn, OWNER_RECV)) {
@@ -1247,7 +1415,7 @@ static void lock_for_write(struct conn *conn, bool *both)
 
 	for (;;) {
 		pthread_mutex_lock(&conn->wlock);
-		if (state_of(conn) == CONN_OPEN || state_of(conn) == CONN_FAILED) {
+		if (state_of(conn) == CONN_OPEN || state_of(conn) == CONN_FAILED || state_of(conn) == CONN_PLAIN) {
 			*both = false;
 			return;
 		}
@@ -1291,7 +1459,7 @@ static ssize_t open_for_write(struct conn *conn, const struct iovec *iov, int io
 	if (ret == -ECONNREFUSED)
 		ret = -conn_errno(conn);
 	/* Never a write on a session without a handshake. */
-	if (ret == 0 && state_of(conn) != CONN_OPEN)
+	if (ret == 0 && state_of(conn) != CONN_OPEN && state_of(conn) != CONN_PLAIN)
 		ret = -EAGAIN;
 	return ret;
 }
@@ -1417,6 +1585,8 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 		ret = refuse_foreign(conn, OWNER_SEND);
 	} else if (state_of(conn) == CONN_FAILED) {
 		ret = -conn_errno(conn);
+	} else if (state_of(conn) == CONN_PLAIN) {
+		ret = plain_sendv(conn, iov, iovcnt, flags);
 	} else if (conn->shut_wr) {
 		ret = -EPIPE;
 	} else if ((ret = answer_update_request(conn, dontwait)) < 0) {
@@ -1587,6 +1757,8 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	short kernel = 0;
 
 	*ready = 0;
+	if (state_of(conn) == CONN_PLAIN)
+		return want; /* the kernel says */
 	if (state_of(conn) != CONN_OPEN && state_of(conn) != CONN_FAILED) {
 		/* The handshake needs both directions. */
 		switch (whole_state(conn)) {
@@ -1626,6 +1798,8 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	case CONN_FAILED:
 		*ready = POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 		return 0;
+	case CONN_PLAIN:
+		return want;
 	case CONN_OPEN:
 		break;
 	}
@@ -1681,6 +1855,8 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	bool just_opened;
 	short out = 0;
 
+	if (before == CONN_PLAIN)
+		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
 	if (before != CONN_OPEN && before != CONN_FAILED) {
 		/* The handshake needs both directions. */
 		switch (whole_state(conn)) {
@@ -1703,6 +1879,8 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 		return conn->early_pending ? (want & POLLOUT) : 0;
 	case CONN_FAILED:
 		return POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
+	case CONN_PLAIN:
+		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
 	case CONN_OPEN:
 		break;
 	}
@@ -2096,6 +2274,10 @@ void conn_kernel_error(struct conn *conn, int err)
 
 size_t conn_readable(struct conn *conn)
 {
+	int n = 0;
+
+	if (state_of(conn) == CONN_PLAIN)
+		return real.ioctl(conn->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
 	if (state_of(conn) != CONN_OPEN || !mine(conn, OWNER_RECV))
 		return 0;
 	if (conn->rlen == 0 && tls_pending(conn->tls) == 0 && tls_buffered(conn->tls) > 0 &&

@@ -4,6 +4,11 @@
  *        \                     \                   \
  *         `----------------------`-------------------`--> FAILED
  *
+ * A server connection (an inbound rule, accept.c) begins in HANDSHAKING:
+ * its first step peeks at the client's first bytes (sniff.h); a client
+ * that does not speak TLS fails it (plaintext = refuse) or turns it PLAIN
+ * (plaintext = allow: the kernel carries its bytes as they are, for good).
+ *
  * FAILED is final and never carries plaintext: every later call on the
  * descriptor fails.  Locks: `rlock` serialises readers, `wlock` writers (GnuTLS
  * allows one of each at once); the handshake holds both, rlock first (a
@@ -24,7 +29,7 @@
 
 #include "policy.h"
 
-enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_OPEN, CONN_FAILED };
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_OPEN, CONN_FAILED, CONN_PLAIN };
 
 struct tls;
 
@@ -44,8 +49,13 @@ struct conn {
 	unsigned owner_gen;          /* forks before it was made (owner.h) */
 	const struct policy_rule *rule;
 	struct tls *tls;
-	char *dest;                  /* "127.0.0.1:8443" as connected */
-	char *app_dest;              /* what the program asked for */
+	bool server;                 /* accepted (an inbound rule): the server side */
+	bool sniffed;                /* server: the client's first bytes were a
+				      * ClientHello (both locks) */
+	char *dest;                  /* "127.0.0.1:8443" as connected; server: the
+				      * local address */
+	char *app_dest;              /* what the program asked for; server: the
+				      * client's address */
 	char *server_name;           /* verified name (or NULL) */
 	char *cache_key;             /* NULL: no resumption for this rule */
 	/* error and so_error: fail() runs under rlock (a read failed), wlock
@@ -101,6 +111,8 @@ struct conn_params {
 	const char *dest, *app_dest;
 	const char *sni, *verify_name;
 	const char *cache_key;
+	bool server;                       /* an accepted connection: the server side */
+	const unsigned char *ticket_key;   /* server: TLS_TICKET_KEY_LEN bytes, or NULL */
 };
 
 /* New connection (one reference), TLS session ready, not yet started.
@@ -120,6 +132,10 @@ void conn_use_end(struct conn *conn);
  * CONN; the caller has already unmapped the descriptor. */
 void conn_wait_unused(struct conn *conn);
 void conn_unref(struct conn *conn);
+
+/* An accepted server connection is registered: its handshake clock starts
+ * (the handshake itself runs on the program's first use). */
+void conn_start_server(struct conn *conn);
 
 /* The TCP connect returned: 0 (connected) or IN_PROGRESS.  For a connected
  * blocking socket the handshake runs now.  Return 0 or a negative errno. */

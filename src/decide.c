@@ -1,8 +1,7 @@
 /* decide.c - the verdict for a connection (decide.h).
  *
- * The helpers below are shared by every entry point: an inbound
- * decide_accept() will match its rule differently (a `listen` address) and
- * reuse the rest. */
+ * The helpers below are shared by both entry points: decide_accept()
+ * matches its rule differently (a `listen` address) and reuses the rest. */
 #include "decide.h"
 
 #include <arpa/inet.h>
@@ -13,6 +12,7 @@
 
 static const char reason_no_policy[] = "invalid policy";
 static const char reason_no_rule[] = "no rule matches";
+static const char reason_no_listen[] = "no inbound rule covers the local address";
 static const char reason_plain[] = "plain";
 static const char reason_deny[] = "denied by policy";
 static const char reason_no_name[] =
@@ -154,6 +154,23 @@ static void decide_upgrade(const struct policy *policy, const struct decide_addr
 			 d->verify_name ? d->verify_name : "", d->dest);
 }
 
+/* D's rule is plain or deny: set the verdict and reason and return true.
+ * False for a tls rule (the caller fills the upgrade). */
+static bool decide_plain_deny(struct decision *d)
+{
+	if (d->rule->action == POLICY_PLAIN) {
+		d->verdict = DECIDE_PLAIN;
+		d->reason = reason_plain;
+		return true;
+	}
+	if (d->rule->action == POLICY_DENY) {
+		d->verdict = DECIDE_DENY;
+		d->reason = reason_deny;
+		return true;
+	}
+	return false;
+}
+
 void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 		    const struct decide_names *names, struct decision *d)
 {
@@ -176,13 +193,40 @@ void decide_connect(const struct policy *policy, const struct decide_addr *dest,
 		return;
 	}
 	decide_addr_str(dest, d->app_dest, sizeof d->app_dest);
-	if (d->rule->action == POLICY_PLAIN) {
-		d->verdict = DECIDE_PLAIN;
-		d->reason = reason_plain;
-	} else if (d->rule->action == POLICY_DENY) {
-		d->verdict = DECIDE_DENY;
-		d->reason = reason_deny;
-	} else {
+	if (!decide_plain_deny(d))
 		decide_upgrade(policy, dest, n_resolved, d);
+}
+
+/* PEER as text into D->app_dest, "-" when it is not known. */
+static void peer_str(const struct decide_addr *peer, struct decision *d)
+{
+	if (peer)
+		decide_addr_str(peer, d->app_dest, sizeof d->app_dest);
+	else
+		snprintf(d->app_dest, sizeof d->app_dest, "-");
+}
+
+void decide_accept(const struct policy *policy, const struct decide_addr *local,
+		   const struct decide_addr *peer, struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->to = *local;
+	decide_addr_str(local, d->dest, sizeof d->dest);
+	if (!policy) {
+		peer_str(peer, d);
+		d->verdict = DECIDE_REFUSE;
+		d->reason = reason_no_policy;
+		return;
+	}
+	d->rule = policy_match_listen(policy, local->family, local->addr, local->port);
+	if (!d->rule) {
+		d->verdict = DECIDE_PLAIN;
+		d->reason = reason_no_listen;
+		return;
+	}
+	peer_str(peer, d);
+	if (!decide_plain_deny(d)) {
+		d->verdict = DECIDE_UPGRADE;
+		d->reason = reason_upgrade;
 	}
 }

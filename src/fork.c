@@ -63,6 +63,10 @@ void shim_fork_prepare(void)
 
 	owner_forking();
 	child_counted = false;
+	/* Pre-fork servers: the workers resume each other's sessions only if
+	 * the ticket key is made before the first fork. */
+	if (!shim_vforking)
+		shim_ticket_key_make();
 	if (!fdtab_any() || shim_vforking)
 		return;
 	serial = take_serial();

@@ -37,16 +37,27 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 	return ret;
 }
 
+/* An accepted socket an inbound rule covers becomes a server connection
+ * (accept.c); one it refuses is closed and accept fails with ECONNABORTED,
+ * as for a connection the client aborted. */
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	real_need();
-	return born(real.accept(fd, addr, len));
+	int ret;
+
+	if (!shim_enter())
+		return real.accept(fd, addr, len);
+	ret = born(real.accept(fd, addr, len));
+	return ret < 0 ? ret : (int)shim_result(shim_accepted(ret, 0));
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	real_need();
-	return born(real.accept4(fd, addr, len, flags));
+	int ret;
+
+	if (!shim_enter())
+		return real.accept4(fd, addr, len, flags);
+	ret = born(real.accept4(fd, addr, len, flags));
+	return ret < 0 ? ret : (int)shim_result(shim_accepted(ret, flags));
 }
 
 /* open and openat take a mode only with O_CREAT or O_TMPFILE. */

@@ -156,6 +156,8 @@ static void init_once(void)
 		log_warning("policy %s: %zu more warnings (tlsshim check shows them)", policy_path,
 			    policy->n_warnings_dropped);
 	cache_set_limit(policy ? policy->session_cache : 0);
+	if (policy && policy->has_inbound)
+		shim_ticket_key_make();
 	shim_guard--;
 }
 

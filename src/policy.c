@@ -311,35 +311,62 @@ enum key_id {
 	K_MATCH, K_ACTION, K_PORT, K_SERVER_NAME, K_CA, K_CERT, K_KEY, K_PIN,
 	K_ALPN, K_RESUME, K_EARLY_DATA, K_REKEY_AFTER, K_OCSP, K_GROUPS, K_CIPHERS,
 	K_HANDSHAKE_TIMEOUT,
+	K_LISTEN, K_CLIENT_CA, K_ALLOW_CLIENT, K_PLAINTEXT, K_ALPN_REQUIRED,
+	K_SESSION_TICKETS, K_OCSP_STAPLE,
 	K_COUNT
 };
+
+/* Which rules a key belongs to. */
+enum key_dir { DIR_ANY = 0, DIR_OUT, DIR_IN };
 
 static const struct {
 	const char *name;
 	bool global;
 	bool repeatable;
+	enum key_dir dir;
+	const char *wrong;       /* why it is refused on a rule of the other direction */
 } key_table[K_COUNT] = {
 	[K_LOG] = { "log", true, false },
 	[K_LOG_LEVEL] = { "log-level", true, false },
 	[K_SESSION_CACHE] = { "session-cache", true, false },
 	[K_KEYLOG] = { "keylog", true, false },
 	[K_LOG_FORMAT] = { "log-format", true, false },
-	[K_MATCH] = { "match", false, true },
+	[K_MATCH] = { "match", false, true, DIR_OUT, NULL },
 	[K_ACTION] = { "action", false, false },
-	[K_PORT] = { "port", false, false },
-	[K_SERVER_NAME] = { "server-name", false, false },
-	[K_CA] = { "ca", false, false },
+	[K_PORT] = { "port", false, false, DIR_OUT,
+		     "it is the port to connect to; an inbound rule's port is in \"listen\"" },
+	[K_SERVER_NAME] = { "server-name", false, false, DIR_OUT,
+			    "it names the server to verify; an inbound rule serves \"cert\"" },
+	[K_CA] = { "ca", false, false, DIR_OUT,
+		   "it verifies servers: use \"client-ca\" to require and verify client certificates" },
 	[K_CERT] = { "cert", false, false },
 	[K_KEY] = { "key", false, false },
-	[K_PIN] = { "pin", false, true },
+	[K_PIN] = { "pin", false, true, DIR_OUT,
+		    "it pins a server's key: use \"client-ca\" and \"allow-client\" for clients" },
 	[K_ALPN] = { "alpn", false, false },
-	[K_RESUME] = { "resume", false, false },
-	[K_EARLY_DATA] = { "early-data", false, false },
+	[K_RESUME] = { "resume", false, false, DIR_OUT,
+		       "it is the client session cache: use \"session-tickets = on|off\"" },
+	[K_EARLY_DATA] = { "early-data", false, false, DIR_OUT,
+			   "not allowed on inbound rules: no anti-replay (a replayed 0-RTT request would reach the program twice)" },
 	[K_REKEY_AFTER] = { "rekey-after", false, false },
-	[K_OCSP] = { "ocsp", false, false },
+	[K_OCSP] = { "ocsp", false, false, DIR_OUT,
+		     "it checks a server's staple: use \"ocsp-staple = PATH\" to staple a response" },
 	[K_GROUPS] = { "groups", false, false },
 	[K_CIPHERS] = { "ciphers", false, false },
 	[K_HANDSHAKE_TIMEOUT] = { "handshake-timeout", false, false },
+	[K_LISTEN] = { "listen", false, true, DIR_IN, NULL },
+	[K_CLIENT_CA] = { "client-ca", false, false, DIR_IN,
+			  "an outbound rule verifies the server with \"ca\" and presents \"cert\"/\"key\"" },
+	[K_ALLOW_CLIENT] = { "allow-client", false, true, DIR_IN,
+			     "it checks client certificates; an outbound rule uses \"ca\" and \"pin\"" },
+	[K_PLAINTEXT] = { "plaintext", false, false, DIR_IN,
+			  "it says what a client that does not start TLS gets" },
+	[K_ALPN_REQUIRED] = { "alpn-required", false, false, DIR_IN,
+			      "a client offers \"alpn\" and the server picks" },
+	[K_SESSION_TICKETS] = { "session-tickets", false, false, DIR_IN,
+				"it is the server's tickets: use \"resume = on|off\"" },
+	[K_OCSP_STAPLE] = { "ocsp-staple", false, false, DIR_IN,
+			    "a server staples, a client checks: use \"ocsp\"" },
 };
 
 /* Names accepted by "groups" and "ciphers" (the GnuTLS spellings, without
@@ -577,25 +604,25 @@ static bool has_empty_entry(const char *value)
 	}
 }
 
-/* Append M to rule R's matches.  False (M's name freed) when memory is
- * short. */
-static bool add_match(struct policy_rule *r, struct policy_match *m)
+/* Append M to the entries *LIST (*N of them: a rule's matches or
+ * listens).  False (M's name freed) when memory is short. */
+static bool add_match(struct policy_match **list, size_t *n, struct policy_match *m)
 {
 	struct policy_match *nm;
 	size_t cap;
 
 	/* Capacity doubles (4, 8, 16, ...): a rule may have tens of
 	 * thousands of entries, and one realloc each is quadratic. */
-	if (r->n_matches == 0 || (r->n_matches >= 4 && !(r->n_matches & (r->n_matches - 1)))) {
-		cap = r->n_matches ? r->n_matches * 2 : 4;
-		nm = realloc(r->matches, cap * sizeof *nm);
+	if (*n == 0 || (*n >= 4 && !(*n & (*n - 1)))) {
+		cap = *n ? *n * 2 : 4;
+		nm = realloc(*list, cap * sizeof *nm);
 		if (!nm) {
 			free(m->name);
 			return false;
 		}
-		r->matches = nm;
+		*list = nm;
 	}
-	r->matches[r->n_matches++] = *m;
+	(*list)[(*n)++] = *m;
 	return true;
 }
 
@@ -620,7 +647,7 @@ static bool do_match(struct parser *ps, char *value)
 				return oom(ps);
 			return bad_value(ps, "match", ps->scratch, why);
 		}
-		if (!add_match(r, &m))
+		if (!add_match(&r->matches, &r->n_matches, &m))
 			return oom(ps);
 	}
 	return true;
@@ -675,6 +702,188 @@ static bool add_string(char ***list, size_t *n, const char *s)
 	if (!((*list)[*n] = strdup(s)))
 		return false;
 	(*n)++;
+	return true;
+}
+
+/* Does the host part of the "HOST:PORT" item S (not bracketed) look like a
+ * host name (a letter in it: no IPv4 address has one; an unbracketed IPv6
+ * address, with a colon, is not a name)? */
+static bool host_is_name(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (memchr(s, ':', n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (is_alpha(s[i]))
+			return true;
+	return false;
+}
+
+/* Parse one listen item S (modified in place): "*", an IPv4 address or
+ * prefix, or a bracketed IPv6 one, then ":PORT" or ":*".  A bare 0.0.0.0
+ * or [::] becomes a /0 of its family.  Return NULL or a reason (M holds
+ * nothing to free then). */
+static const char *parse_listen_item(char *s, struct policy_match *m)
+{
+	static const uint8_t zero[16];
+	const char *why;
+	unsigned full;
+
+	if (s[0] != '[' && host_is_name(s))
+		return "a host name: listen is matched against the socket's local address "
+		       "(write an IPv4 address, [IPv6], a CIDR, 0.0.0.0, [::] or *)";
+	why = parse_match_item(s, m);
+	if (why)
+		return why;
+	if (m->kind != POLICY_HOST_ANY && m->kind != POLICY_HOST_CIDR) {
+		free(m->name);
+		m->name = NULL;
+		return "expected an IPv4 address, [IPv6], a CIDR, 0.0.0.0, [::] or *";
+	}
+	full = m->family == AF_INET ? 32 : 128;
+	if (m->kind == POLICY_HOST_CIDR && m->prefix == full &&
+	    memcmp(m->addr, zero, full / 8) == 0)
+		m->prefix = 0;
+	return NULL;
+}
+
+/* "listen = ITEM, ITEM...": VALUE (a line of the parser's, cut up here). */
+static bool do_listen(struct parser *ps, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	struct policy_match m;
+	char *save = NULL, *item;
+	const char *why;
+
+	if (has_empty_entry(value))
+		return bad_value(ps, "listen", value, "empty entry in the list");
+	for (item = strtok_r(value, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		snprintf(ps->scratch, MAX_LINE + 1, "%s", item);
+		why = parse_listen_item(item, &m);
+		if (why) {
+			if (strcmp(why, "out of memory") == 0)
+				return oom(ps);
+			return bad_value(ps, "listen", ps->scratch, why);
+		}
+		if (!add_match(&r->listens, &r->n_listens, &m))
+			return oom(ps);
+	}
+	r->inbound = true;
+	return true;
+}
+
+/* Check a "uri:" pattern: SCHEME:REST, printable, no spaces; "*" only as a
+ * whole path segment, "**" only as the last one.  NULL or a reason. */
+static const char *check_uri_pattern(const char *u)
+{
+	const char *path, *auth, *seg, *end;
+	size_t i = 0, n;
+
+	if (!is_alpha(u[0]))
+		return "not a URI (expected SCHEME:..., as in uri:spiffe://trust.domain/path)";
+	while (is_alpha(u[i]) || is_digit(u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.')
+		i++;
+	if (u[i] != ':' || u[i + 1] == '\0')
+		return "not a URI (expected SCHEME:..., as in uri:spiffe://trust.domain/path)";
+	for (const char *c = u; *c; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+			return "a URI has no spaces or control characters (percent-encode them)";
+	auth = u + i + 1;
+	if (auth[0] == '/' && auth[1] == '/')
+		auth += 2;
+	path = strchr(auth, '/');
+	n = path ? (size_t)(path - u) : strlen(u);
+	if (memchr(u, '*', n))
+		return "\"*\" is only allowed in the path, as a whole segment (spiffe://td/ns/*)";
+	for (seg = path; seg; seg = end) {
+		seg++;
+		end = strchr(seg, '/');
+		n = end ? (size_t)(end - seg) : strlen(seg);
+		if (!memchr(seg, '*', n))
+			continue;
+		if (n == 2 && seg[1] == '*') {
+			if (end)
+				return "\"**\" is only allowed as the last segment (spiffe://td/ns/**)";
+		} else if (n != 1) {
+			return "\"*\" must be a whole path segment (/*/ or a last /**)";
+		}
+	}
+	return NULL;
+}
+
+/* Parse one allow-client pattern T ("uri:...", "dns:...", "cn:...") into
+ * *OUT (pattern allocated).  NULL or a reason. */
+static const char *parse_client_pattern(const char *t, struct policy_client_pattern *out)
+{
+	char norm[MAX_DNS_NAME + 3];
+	const char *why, *v;
+	bool wild;
+
+	if (ascii_caseeq_n(t, "uri:", 4)) {
+		out->kind = POLICY_CLIENT_URI;
+		v = t + 4;
+	} else if (ascii_caseeq_n(t, "dns:", 4)) {
+		out->kind = POLICY_CLIENT_DNS;
+		v = t + 4;
+	} else if (ascii_caseeq_n(t, "cn:", 3)) {
+		out->kind = POLICY_CLIENT_CN;
+		v = t + 3;
+	} else {
+		return "expected uri:PATTERN, dns:PATTERN or cn:NAME";
+	}
+	if (*v == '\0')
+		return "empty pattern after the prefix";
+	if (out->kind == POLICY_CLIENT_URI && (why = check_uri_pattern(v)))
+		return why;
+	if (out->kind == POLICY_CLIENT_DNS) {
+		wild = v[0] == '*' && v[1] == '.';
+		if (wild && v[2] == '\0')
+			return "empty name after \"*.\"";
+		if ((why = check_dns_name(wild ? v + 2 : v, norm + 2)))
+			return why;
+		memcpy(norm, "*.", 2);
+		v = wild ? norm : norm + 2;
+	}
+	if (out->kind == POLICY_CLIENT_CN)
+		for (const char *c = v; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+				return "control character in the CN";
+	out->pattern = strdup(v);
+	return out->pattern ? NULL : "out of memory";
+}
+
+/* "allow-client = PATTERN, ...": appended to the rule's patterns. */
+static bool do_allow_client(struct parser *ps, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	struct policy_client_pattern pat, *np;
+	const char *p = value, *comma, *why;
+	char *t;
+
+	for (;;) {
+		t = list_item(ps, p, &comma);
+		if (*t == '\0')
+			return bad_value(ps, "allow-client", value, "empty entry in the list");
+		why = parse_client_pattern(t, &pat);
+		if (why) {
+			if (strcmp(why, "out of memory") == 0)
+				return oom(ps);
+			return bad_value(ps, "allow-client", t, why);
+		}
+		np = realloc(r->allow_clients, (r->n_allow_clients + 1) * sizeof *np);
+		if (!np) {
+			free(pat.pattern);
+			return oom(ps);
+		}
+		r->allow_clients = np;
+		r->allow_clients[r->n_allow_clients++] = pat;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
 	return true;
 }
 
@@ -1077,6 +1286,50 @@ static bool do_tls_option(struct parser *ps, enum key_id k, char *value)
 	}
 }
 
+/* An inbound key K of the current rule (client-ca, allow-client,
+ * plaintext, alpn-required, session-tickets, ocsp-staple) = VALUE.  Which
+ * rules may carry it is checked when the rule is complete. */
+static bool do_inbound_option(struct parser *ps, enum key_id k, char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	switch (k) {
+	case K_CLIENT_CA:
+		if (ascii_caseeq(value, "system")) {
+			free(r->client_ca);
+			r->client_ca = NULL;
+			r->client_ca_system = true;
+			r->client_ca_line = ps->line;
+			return true;
+		}
+		if (value[0] != '/')
+			return bad_value(ps, "client-ca", value, "must be \"system\" or an absolute path");
+		return do_path(ps, "client-ca", &r->client_ca, &r->client_ca_line, value);
+	case K_ALLOW_CLIENT:
+		return do_allow_client(ps, value);
+	case K_PLAINTEXT:
+		if (ascii_caseeq(value, "refuse"))
+			r->plaintext = POLICY_PLAINTEXT_REFUSE;
+		else if (ascii_caseeq(value, "allow"))
+			r->plaintext = POLICY_PLAINTEXT_ALLOW;
+		else
+			return bad_value(ps, "plaintext", value, "expected refuse or allow");
+		return true;
+	case K_ALPN_REQUIRED:
+		if (!parse_bool(value, &r->alpn_required))
+			return bad_value(ps, "alpn-required", value, "expected yes or no (on/off, true/false, 1/0)");
+		return true;
+	case K_SESSION_TICKETS:
+		if (!parse_bool(value, &r->session_tickets))
+			return bad_value(ps, "session-tickets", value, "expected on or off (yes/no, true/false, 1/0)");
+		return true;
+	case K_OCSP_STAPLE:
+		return do_path(ps, "ocsp-staple", &r->ocsp_staple, &r->ocsp_staple_line, value);
+	default:
+		return fail(ps, ps->line, "internal error");
+	}
+}
+
 /* Key K = VALUE (a line of the parser's, which list keys cut up), in the
  * scope key_table allows it (do_line checked). */
 static bool do_key(struct parser *ps, enum key_id k, char *value)
@@ -1106,6 +1359,15 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 		return do_alpn(ps, value);
 	case K_OCSP:
 		return do_ocsp(ps, value);
+	case K_LISTEN:
+		return do_listen(ps, value);
+	case K_CLIENT_CA:
+	case K_ALLOW_CLIENT:
+	case K_PLAINTEXT:
+	case K_ALPN_REQUIRED:
+	case K_SESSION_TICKETS:
+	case K_OCSP_STAPLE:
+		return do_inbound_option(ps, k, value);
 	default:
 		return do_tls_option(ps, k, value);
 	}
@@ -1164,6 +1426,60 @@ static void warn_rekey(struct parser *ps, const struct policy_rule *r)
 	     bytes_str(r->rekey_after * 4, rate, sizeof rate), value);
 }
 
+/* Rule R has a key of the other direction?  The first one (by line) fails
+ * the parse, naming its line and what to write instead. */
+static bool check_key_directions(struct parser *ps, const struct policy_rule *r)
+{
+	enum key_dir wrong = r->inbound ? DIR_OUT : DIR_IN;
+	unsigned line = 0;
+	int k = -1;
+
+	for (int i = 0; i < K_COUNT; i++)
+		if (key_table[i].dir == wrong && ps->seen[i] && (!line || ps->seen[i] < line)) {
+			line = ps->seen[i];
+			k = i;
+		}
+	if (k < 0)
+		return true;
+	return fail(ps, line, "\"%s\" in %s rule [%s]: %s%s", key_table[k].name,
+		    r->inbound ? "inbound" : "outbound", r->name,
+		    r->inbound ? "" : "only for inbound rules (listen); ", key_table[k].wrong);
+}
+
+/* The checks of a complete inbound rule R: keys that need others. */
+static bool finish_inbound(struct parser *ps, struct policy_rule *r)
+{
+	if (r->action == POLICY_TLS && (!r->cert || !r->key))
+		return fail(ps, r->line,
+			    "inbound rule [%s] needs \"cert\" and \"key\" (the server certificate chain "
+			    "and its key, files or pkcs11: URIs)", r->name);
+	if (r->n_allow_clients && !r->client_ca && !r->client_ca_system)
+		return fail(ps, ps->seen[K_ALLOW_CLIENT],
+			    "\"allow-client\" without \"client-ca\" in rule [%s]: client certificates are "
+			    "requested and verified only with client-ca = PATH | system", r->name);
+	if (r->alpn_required && !r->n_alpn)
+		return fail(ps, ps->seen[K_ALPN_REQUIRED],
+			    "\"alpn-required = yes\" without \"alpn\" in rule [%s]: list the protocols accepted",
+			    r->name);
+	ps->p->has_inbound = true;
+	return true;
+}
+
+/* Warnings for a complete inbound rule R. */
+static void warn_inbound(struct parser *ps, const struct policy_rule *r)
+{
+	if (r->action != POLICY_TLS)
+		return;
+	if (r->plaintext == POLICY_PLAINTEXT_ALLOW)
+		warn(ps->p, ps->seen[K_PLAINTEXT],
+		     "plaintext = allow in rule [%s] is a migration mode: clients that do not start TLS are "
+		     "served in clear (logged at warning); set refuse once every client speaks TLS", r->name);
+	if (r->client_ca_system && !r->n_allow_clients)
+		warn(ps->p, r->client_ca_line,
+		     "client-ca = system without allow-client in rule [%s]: any client holding a certificate "
+		     "from any public CA is accepted; add allow-client = uri:...|dns:...|cn:...", r->name);
+}
+
 /* The rule being filled is complete: check it. */
 static bool finish_rule(struct parser *ps)
 {
@@ -1173,12 +1489,25 @@ static bool finish_rule(struct parser *ps)
 		return true;
 	r = cur_rule(ps);
 	ps->in_rule = false;
-	if (r->n_matches == 0)
-		return fail(ps, r->line, "rule [%s] has no \"match\"", r->name);
+	if (r->n_matches == 0 && r->n_listens == 0)
+		return fail(ps, r->line, "rule [%s] has no \"match\" (outbound) or \"listen\" (inbound)",
+			    r->name);
+	if (r->n_matches && r->n_listens)
+		return fail(ps, ps->seen[K_MATCH] > ps->seen[K_LISTEN] ? ps->seen[K_MATCH] : ps->seen[K_LISTEN],
+			    "rule [%s] has both \"match\" (line %u) and \"listen\" (line %u): a rule is "
+			    "outbound (match) or inbound (listen); write two rules", r->name,
+			    ps->seen[K_MATCH], ps->seen[K_LISTEN]);
+	if (!check_key_directions(ps, r))
+		return false;
 	if (r->cert && !r->key)
 		return fail(ps, r->cert_line, "\"cert\" without \"key\" in rule [%s]", r->name);
 	if (r->key && !r->cert)
 		return fail(ps, r->key_line, "\"key\" without \"cert\" in rule [%s]", r->name);
+	if (r->inbound) {
+		if (!finish_inbound(ps, r))
+			return false;
+		warn_inbound(ps, r);
+	}
 	warn_rekey(ps, r);
 	return true;
 }
@@ -1293,6 +1622,8 @@ static bool new_rule(struct parser *ps, const char *name)
 	r->rekey_after = 0;
 	r->ocsp = POLICY_OCSP_REQUEST;
 	r->handshake_timeout_ms = POLICY_HANDSHAKE_TIMEOUT_MS;
+	r->plaintext = POLICY_PLAINTEXT_REFUSE;
+	r->session_tickets = true;
 	ps->in_rule = true;
 	memset(ps->seen, 0, sizeof ps->seen);
 	return true;
@@ -1505,6 +1836,12 @@ void policy_free(struct policy *p)
 		for (size_t j = 0; j < r->n_ciphers; j++)
 			free(r->ciphers[j]);
 		free(r->ciphers);
+		free(r->listens);
+		free(r->client_ca);
+		for (size_t j = 0; j < r->n_allow_clients; j++)
+			free(r->allow_clients[j].pattern);
+		free(r->allow_clients);
+		free(r->ocsp_staple);
 	}
 	free(p->rules);
 	free(p->warnings);
@@ -1576,6 +1913,26 @@ const struct policy_rule *policy_match(const struct policy *policy,
 			if (m->port != 0 && m->port != port)
 				continue;
 			if (entry_matches(m, names, n_names, family, addr))
+				return r;
+		}
+	}
+	return NULL;
+}
+
+const struct policy_rule *policy_match_listen(const struct policy *policy, int family, const uint8_t *addr,
+					      uint16_t port)
+{
+	if (!policy || !policy->has_inbound || !addr)
+		return NULL;
+	for (size_t i = 0; i < policy->n_rules; i++) {
+		const struct policy_rule *r = &policy->rules[i];
+
+		for (size_t j = 0; j < r->n_listens; j++) {
+			const struct policy_match *m = &r->listens[j];
+
+			if (m->port != 0 && m->port != port)
+				continue;
+			if (entry_matches(m, NULL, 0, family, addr))
 				return r;
 		}
 	}

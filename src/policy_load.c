@@ -7,6 +7,7 @@
 #include "policy_load.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -306,8 +307,39 @@ static char *read_policy_text(int fd, const char *path, size_t *len, char *errbu
 	return text;
 }
 
-/* The files policy P names (keylog, ca, cert, key) exist and can be
- * trusted?  True, or false with ERRBUF filled. */
+/* A private key file must not be readable by group or others: a server's
+ * key lets anyone impersonate the daemon.  True, or false with ERRBUF
+ * filled.  (Checked after check_ref, which checked the rest.) */
+static bool check_key_private(const char *policy_path, unsigned line, const char *file,
+			      char *errbuf, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(file, &st) != 0 || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+		return true;
+	put_err(errbuf, errlen,
+		"%s:%u: key file %s is accessible by group or others (mode %04o; it is the server's "
+		"private key: chmod 600 it)", policy_path, line, file, (unsigned)(st.st_mode & 07777));
+	return false;
+}
+
+/* The files an inbound rule R names (client-ca, ocsp-staple; its key
+ * private) can be trusted?  True, or false with ERRBUF filled. */
+static bool check_inbound_refs(const struct policy_rule *r, const char *path, char *errbuf, size_t errlen)
+{
+	if (r->key && !policy_is_pkcs11(r->key) &&
+	    !check_key_private(path, r->key_line, r->key, errbuf, errlen))
+		return false;
+	if (r->client_ca && !check_ref(path, r->client_ca_line, "client-ca", r->client_ca, errbuf, errlen))
+		return false;
+	if (r->ocsp_staple &&
+	    !check_ref(path, r->ocsp_staple_line, "ocsp-staple", r->ocsp_staple, errbuf, errlen))
+		return false;
+	return true;
+}
+
+/* The files policy P names (keylog, ca, cert, key, client-ca, ocsp-staple)
+ * exist and can be trusted?  True, or false with ERRBUF filled. */
 static bool check_refs(const struct policy *p, const char *path, char *errbuf, size_t errlen)
 {
 	if (p->keylog_path && !check_keylog(path, p->keylog_line, p->keylog_path, errbuf, errlen))
@@ -321,6 +353,8 @@ static bool check_refs(const struct policy *p, const char *path, char *errbuf, s
 		     !check_ref(path, r->cert_line, "cert", r->cert, errbuf, errlen)) ||
 		    (r->key && !policy_is_pkcs11(r->key) &&
 		     !check_ref(path, r->key_line, "key", r->key, errbuf, errlen)))
+			return false;
+		if (r->inbound && !check_inbound_refs(r, path, errbuf, errlen))
 			return false;
 	}
 	return true;
@@ -536,36 +570,25 @@ static void print_rule_credentials(const struct policy_rule *r, FILE *out)
 	fprintf(out, "resume = %s\n", r->resume ? "on" : "off");
 }
 
-/* A rule's TLS options (early data, rekey, OCSP, groups, ciphers, handshake
- * timeout), for policy_print. */
-static void print_rule_options(const struct policy_rule *r, FILE *out)
+/* A rule's rekey-after, for policy_print. */
+static void print_rekey(const struct policy_rule *r, FILE *out)
 {
-	bool tls = r->action == POLICY_TLS;
 	char val[32];
 
-	if (r->early_data)
-		fprintf(out, "early-data = on  # 0-RTT on resumed connections: replayable, "
-			"idempotent requests only\n");
-	else if (tls)
-		fprintf(out, "# early-data: off\n");
 	if (r->rekey_after)
 		fprintf(out, "rekey-after = %s  # %llu bytes sent, then a KeyUpdate\n",
 			size_str(r->rekey_after, val, sizeof val),
 			(unsigned long long)r->rekey_after);
-	else if (tls)
+	else if (r->action == POLICY_TLS)
 		fprintf(out, "# rekey-after: 0 (never; the peer's KeyUpdate is always answered)\n");
-	switch (r->ocsp) {
-	case POLICY_OCSP_REQUEST:
-		if (tls)
-			fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
-		break;
-	case POLICY_OCSP_OFF:
-		fprintf(out, "ocsp = off  # stapled responses ignored (must-staple certificates still need a good one)\n");
-		break;
-	case POLICY_OCSP_REQUIRE:
-		fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");
-		break;
-	}
+}
+
+/* A rule's groups, ciphers and handshake timeout, for policy_print. */
+static void print_suites(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+	char val[32];
+
 	if (r->n_groups)
 		print_list(out, "groups", r->groups, r->n_groups);
 	else if (tls)
@@ -581,6 +604,132 @@ static void print_rule_options(const struct policy_rule *r, FILE *out)
 		fprintf(out, "# handshake-timeout: 10s\n");
 }
 
+/* A rule's TLS options (early data, rekey, OCSP, groups, ciphers, handshake
+ * timeout), for policy_print. */
+static void print_rule_options(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+
+	if (r->early_data)
+		fprintf(out, "early-data = on  # 0-RTT on resumed connections: replayable, "
+			"idempotent requests only\n");
+	else if (tls)
+		fprintf(out, "# early-data: off\n");
+	print_rekey(r, out);
+	switch (r->ocsp) {
+	case POLICY_OCSP_REQUEST:
+		if (tls)
+			fprintf(out, "# ocsp: request (a stapled response, if sent, must be good)\n");
+		break;
+	case POLICY_OCSP_OFF:
+		fprintf(out, "ocsp = off  # stapled responses ignored (must-staple certificates still need a good one)\n");
+		break;
+	case POLICY_OCSP_REQUIRE:
+		fprintf(out, "ocsp = require  # no good stapled OCSP response: refused\n");
+		break;
+	}
+	print_suites(r, out);
+}
+
+/* An inbound rule's listen entries and action, for policy_print. */
+static void print_inbound_target(const struct policy_rule *r, FILE *out)
+{
+	char buf[POLICY_MATCH_STRLEN];
+	const struct policy_match *m;
+	const char *what;
+
+	for (size_t j = 0; j < r->n_listens; j++) {
+		m = &r->listens[j];
+		what = m->kind == POLICY_HOST_ANY ? "any local address, IPv4 and IPv6"
+		       : m->prefix != 0 ? NULL
+		       : m->family == AF_INET ? "any local IPv4 address"
+		       : "any local IPv6 address (IPv4-mapped included)";
+		if (m->kind == POLICY_HOST_CIDR && m->prefix == 0)
+			snprintf(buf, sizeof buf, "%s", m->family == AF_INET ? "0.0.0.0" : "[::]");
+		else
+			policy_match_str(m, buf, sizeof buf);
+		if (m->kind == POLICY_HOST_CIDR && m->prefix == 0)
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), m->port ? ":%u" : ":*",
+				 (unsigned)m->port);
+		fprintf(out, "listen = %s", buf);
+		if (what)
+			fprintf(out, "  # %s%s", what, m->port ? "" : ", any port");
+		else if (!m->port)
+			fprintf(out, "  # any port");
+		fprintf(out, "\n");
+	}
+	switch (r->action) {
+	case POLICY_TLS:
+		fprintf(out, "action = tls  # accepted connections speak TLS 1.3 (tlsshim is the server)\n");
+		break;
+	case POLICY_PLAIN:
+		fprintf(out, "action = plain  # accepted connections left untouched\n");
+		break;
+	case POLICY_DENY:
+		fprintf(out, "action = deny  # accepted connections are reset; accept() fails with ECONNABORTED\n");
+		break;
+	}
+}
+
+/* An inbound rule's certificate, client checks and plaintext handling, for
+ * policy_print. */
+static void print_inbound_credentials(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+
+	if (r->cert)
+		fprintf(out, "cert = %s%s\n", r->cert,
+			policy_is_pkcs11(r->cert) ? "  # PKCS#11 URI" : "  # the server certificate chain");
+	if (r->key)
+		fprintf(out, "key = %s%s\n", r->key, policy_is_pkcs11(r->key) ? "  # PKCS#11 URI" : "");
+	if (r->client_ca || r->client_ca_system)
+		fprintf(out, "client-ca = %s  # mTLS: a client certificate is required and verified\n",
+			r->client_ca ? r->client_ca : "system");
+	else if (tls)
+		fprintf(out, "# client-ca: none (no client certificate requested)\n");
+	if (r->n_allow_clients) {
+		fprintf(out, "allow-client = ");
+		for (size_t j = 0; j < r->n_allow_clients; j++)
+			fprintf(out, "%s%s:%s", j ? "," : "",
+				r->allow_clients[j].kind == POLICY_CLIENT_URI ? "uri" :
+				r->allow_clients[j].kind == POLICY_CLIENT_DNS ? "dns" : "cn",
+				r->allow_clients[j].pattern);
+		fprintf(out, "\n");
+	} else if (tls && (r->client_ca || r->client_ca_system)) {
+		fprintf(out, "# allow-client: any certificate client-ca verifies\n");
+	}
+	if (r->plaintext == POLICY_PLAINTEXT_ALLOW)
+		fprintf(out, "plaintext = allow  # MIGRATION MODE: clients that do not start TLS are served in clear\n");
+	else if (tls)
+		fprintf(out, "plaintext = refuse  # a client that does not start TLS is closed; the program sees nothing\n");
+}
+
+/* An inbound rule's ALPN, tickets, OCSP staple and TLS options, for
+ * policy_print. */
+static void print_inbound_options(const struct policy_rule *r, FILE *out)
+{
+	bool tls = r->action == POLICY_TLS;
+
+	if (r->n_alpn) {
+		print_list(out, "alpn", r->alpn, r->n_alpn);
+		fprintf(out, "alpn-required = %s\n", r->alpn_required
+			? "yes  # a client offering none of them is refused"
+			: "no  # a client offering none of them is still accepted");
+	} else if (tls) {
+		fprintf(out, "# alpn: none negotiated\n");
+	}
+	if (!r->session_tickets)
+		fprintf(out, "session-tickets = off  # no resumption\n");
+	else if (tls)
+		fprintf(out, "session-tickets = on\n");
+	if (r->ocsp_staple)
+		fprintf(out, "ocsp-staple = %s  # DER OCSP response, stapled when asked\n", r->ocsp_staple);
+	else if (tls)
+		fprintf(out, "# ocsp-staple: none\n");
+	print_rekey(r, out);
+	print_suites(r, out);
+}
+
 void policy_print(const struct policy *p, FILE *out)
 {
 	if (!p || !out)
@@ -591,7 +740,14 @@ void policy_print(const struct policy *p, FILE *out)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *r = &p->rules[i];
 
-		fprintf(out, "\n[%s]  # line %u, rule %zu\n", r->name, r->line, i + 1);
+		fprintf(out, "\n[%s]  # line %u, rule %zu, %s\n", r->name, r->line, i + 1,
+			r->inbound ? "inbound" : "outbound");
+		if (r->inbound) {
+			print_inbound_target(r, out);
+			print_inbound_credentials(r, out);
+			print_inbound_options(r, out);
+			continue;
+		}
 		print_rule_target(r, out);
 		print_rule_credentials(r, out);
 		print_rule_options(r, out);

@@ -41,6 +41,14 @@ const struct hosts *shim_hosts(void);
 /* The connect() logic (connect.c): 0, or a negative errno (-EINPROGRESS included). */
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
+/* accept()'s logic (accept.c): FD, a descriptor accept returned (FLAGS as
+ * accept4's), registered as a server connection if an inbound rule covers
+ * it; or a negative errno (FD closed with a reset: refused). */
+int shim_accepted(int fd, int flags);
+/* Make the process's session-ticket key if not made yet (async-signal-safe:
+ * before the first fork, so pre-fork workers share it). */
+void shim_ticket_key_make(void);
+
 /* Set errno from a negative return and return -1, else return RET. */
 static inline long shim_result(long ret)
 {
