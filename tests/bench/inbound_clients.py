@@ -126,8 +126,12 @@ def idle(args):
 
 
 def main():
-    if len(sys.argv) >= 5 and sys.argv[1] == "probe":
-        return probe(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if len(sys.argv) == 5 and sys.argv[1] == "probe":
+        try:
+            return probe(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        except (OSError, RuntimeError, ssl.SSLError) as e:
+            sys.stderr.write("inbound_clients.py: probe %s:%s: %s\n" % (sys.argv[2], sys.argv[3], e))
+            return 1
     if len(sys.argv) in (7, 8, 9) and sys.argv[1] == "idle":
         return idle(sys.argv[2:])
     sys.stderr.write(__doc__)
