@@ -734,6 +734,7 @@ static void plaintext_allowed(struct conn *conn, const char *first)
 		    "in clear (plaintext = allow)", rule_name(conn), conn->app_dest, conn->dest, first);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	atomic_store(&conn->state, CONN_PLAIN);
+	conn_nodelay_end(conn);
 }
 
 /* The server's first step (HANDSHAKING, both locks held): peek at the
@@ -1261,7 +1262,11 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 	}
 	if (done > 0) {
 		ret = done;
-		conn_nodelay_end(conn);
+		/* A server's answer comes after the request: its window
+		 * ends with its first write (Nagle would hold the answer
+		 * behind the unacknowledged session tickets). */
+		if (!conn->server)
+			conn_nodelay_end(conn);
 	} else if (conn->eof)
 		ret = 0;
 	else if (state_of(conn) == CONN_FAILED)

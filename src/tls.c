@@ -11,6 +11,7 @@
 #include "real.h"
 #include "forklock.h"
 #include "redact.h"
+#include "identity.h"
 
 /* The real libc functions, handed over by the library that loads us. */
 static const struct real_fns *real_fns;
@@ -25,12 +26,14 @@ static const struct real_fns *real_fns;
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
+#include <gnutls/ocsp.h>
 
 /* Which end of the connection a session is. */
 enum tls_role { TLS_CLIENT, TLS_SERVER };
@@ -74,14 +77,24 @@ struct tls {
 	void (*update_requested)(void *arg);
 	bool chain_cached;        /* verify_peer: a verification-cache hit */
 	char *verify_name;
-	char reason[512];
+	/* Server sessions: */
+	char *peer;               /* the client's address as text (reasons), or NULL */
+	int alert;                /* the alert our refusal sends (-1: the one
+				   * GnuTLS's error calls for) */
+	char reason[1024];
 };
 
 /* ---- credentials: one per rule, built once, kept for the process ---- */
 
+struct ocsp_file;
+
+/* One per rule and role: a client's anchors and certificate, or a
+ * server's certificate, client anchors and OCSP staple. */
 struct cred_entry {
 	const struct policy_rule *rule;
+	enum tls_role role;
 	gnutls_certificate_credentials_t cred;
+	struct ocsp_file *ocsp;   /* server: the staple (ocsp-staple), or NULL */
 	struct cred_entry *next;
 };
 
@@ -162,6 +175,30 @@ static char *resolve_pin_source(const char *uri, char *err, size_t errlen)
 	return out;
 }
 
+/* The rule's certificate chain and key (files or PKCS#11 URIs alike: GnuTLS
+ * takes both here) into CRED; WHAT ("client", "server") names them in
+ * ERR.  0, or -EINVAL with ERR filled (PINs hidden). */
+static int load_cert_key(gnutls_certificate_credentials_t cred, const struct policy_rule *rule,
+			 const char *what, char *err, size_t errlen)
+{
+	char *key = resolve_pin_source(rule->key, err, errlen);
+	char shown[512];
+	int ret;
+
+	if (!key)
+		return -EINVAL;
+	ret = gnutls_certificate_set_x509_key_file(cred, rule->cert, key, GNUTLS_X509_FMT_PEM);
+	if (strcmp(key, rule->key) != 0)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	if (ret >= 0)
+		return 0;
+	redact_pins(rule->key, shown, sizeof shown);
+	snprintf(err, errlen, "cannot load %s certificate %s with key %s: %s", what, rule->cert, shown,
+		 gnutls_strerror(ret));
+	return -EINVAL;
+}
+
 static int cred_build(const struct policy_rule *rule, gnutls_certificate_credentials_t *out,
 		      char *err, size_t errlen)
 {
@@ -186,27 +223,9 @@ static int cred_build(const struct policy_rule *rule, gnutls_certificate_credent
 		gnutls_certificate_free_credentials(cred);
 		return -EINVAL;
 	}
-	if (rule->cert && rule->key) {
-		/* Files or PKCS#11 URIs alike: GnuTLS takes both here. */
-		char *key = resolve_pin_source(rule->key, err, errlen);
-
-		if (!key) {
-			gnutls_certificate_free_credentials(cred);
-			return -EINVAL;
-		}
-		ret = gnutls_certificate_set_x509_key_file(cred, rule->cert, key, GNUTLS_X509_FMT_PEM);
-		if (strcmp(key, rule->key) != 0)
-			explicit_bzero(key, strlen(key));
-		free(key);
-		if (ret < 0) {
-			char shown[512];
-
-			redact_pins(rule->key, shown, sizeof shown);
-			snprintf(err, errlen, "cannot load client certificate %s with key %s: %s",
-				 rule->cert, shown, gnutls_strerror(ret));
-			gnutls_certificate_free_credentials(cred);
-			return -EINVAL;
-		}
+	if (rule->cert && rule->key && load_cert_key(cred, rule, "client", err, errlen) < 0) {
+		gnutls_certificate_free_credentials(cred);
+		return -EINVAL;
 	}
 	gnutls_certificate_set_verify_function(cred, verify_peer);
 	*out = cred;
@@ -216,7 +235,212 @@ fail:
 	return -ENOMEM;
 }
 
-static int cred_get(const struct policy_rule *rule, gnutls_certificate_credentials_t *out,
+/* ---- OCSP staple (servers): the rule's DER response, stapled when the
+ * client asks; re-read when the file changes (one stat per handshake that
+ * asks).  A file that cannot be read or is not a response for our
+ * certificate keeps the last good one (an operator writing it in place);
+ * an expired one is not stapled. ---- */
+
+#define OCSP_MAX (64 * 1024)
+
+struct ocsp_file {
+	const char *path;         /* the rule's ocsp-staple */
+	gnutls_certificate_credentials_t cred; /* its certificate 0 is ours */
+	dev_t dev;                /* the file as last looked at */
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	unsigned char *der;       /* the response stapled, or NULL */
+	size_t len;
+	time_t next_update;       /* when it expires (-1: no nextUpdate) */
+};
+
+FORKLOCK_MUTEX(ocsp_lock);
+
+/* Is DER (LEN bytes) an OCSP response about certificate 0 of CRED?  0 with
+ * *NEXT its nextUpdate (-1: none), or -1 with ERR filled. */
+static int ocsp_check(const unsigned char *der, size_t len, gnutls_certificate_credentials_t cred,
+		      time_t *next, char *err, size_t errlen)
+{
+	gnutls_datum_t data = { (unsigned char *)der, (unsigned)len }, crt_der;
+	gnutls_ocsp_resp_t resp = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	time_t this_update, revoked;
+	unsigned status;
+	int ret;
+
+	ret = gnutls_ocsp_resp_init(&resp);
+	if (ret >= 0)
+		ret = gnutls_ocsp_resp_import(resp, &data);
+	if (ret >= 0)
+		ret = gnutls_certificate_get_crt_raw(cred, 0, 0, &crt_der);
+	if (ret >= 0)
+		ret = gnutls_x509_crt_init(&crt);
+	if (ret >= 0)
+		ret = gnutls_x509_crt_import(crt, &crt_der, GNUTLS_X509_FMT_DER);
+	if (ret >= 0 && (ret = gnutls_ocsp_resp_check_crt(resp, 0, crt)) < 0)
+		snprintf(err, errlen, "it is not a response about the server certificate");
+	else if (ret >= 0)
+		ret = gnutls_ocsp_resp_get_single(resp, 0, NULL, NULL, NULL, NULL, &status, &this_update,
+						  next, &revoked, NULL);
+	if (ret < 0 && !err[0])
+		snprintf(err, errlen, "%s", gnutls_strerror(ret));
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (resp)
+		gnutls_ocsp_resp_deinit(resp);
+	return ret < 0 ? -1 : 0;
+}
+
+/* Read OF's file (at most OCSP_MAX bytes) and, when it holds a response
+ * about our certificate, make it the one stapled.  0, or -1 with ERR
+ * filled (the last good response stays).  Called with ocsp_lock held, or
+ * before OF is shared. */
+static int ocsp_reload(struct ocsp_file *of, char *err, size_t errlen)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	ssize_t got;
+	time_t next = (time_t)-1;
+	int fd;
+
+	err[0] = '\0';
+	fd = real.open(of->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	der = malloc(OCSP_MAX + 1);
+	while (der && len <= OCSP_MAX && (got = real.read(fd, der + len, OCSP_MAX + 1 - len)) > 0)
+		len += (size_t)got;
+	real.close(fd);
+	if (!der || len == 0 || len > OCSP_MAX)
+		snprintf(err, errlen, "%s", !der ? "out of memory" : len == 0 ? "the file is empty" : "the file is too large");
+	else
+		ocsp_check(der, len, of->cred, &next, err, errlen);
+	if (err[0]) {
+		free(der);
+		return -1;
+	}
+	free(of->der);
+	of->der = der;
+	of->len = len;
+	of->next_update = next;
+	return 0;
+}
+
+/* Has OF's file changed since it was last looked at (ST: it now)? */
+static bool ocsp_changed(struct ocsp_file *of, const struct stat *st)
+{
+	bool changed = st->st_dev != of->dev || st->st_ino != of->ino || st->st_size != of->size ||
+		       st->st_mtim.tv_sec != of->mtime.tv_sec || st->st_mtim.tv_nsec != of->mtime.tv_nsec;
+
+	of->dev = st->st_dev;
+	of->ino = st->st_ino;
+	of->size = st->st_size;
+	of->mtime = st->st_mtim;
+	return changed;
+}
+
+/* GnuTLS asks for the staple (the client sent status_request): a copy
+ * of the response GnuTLS frees, or GNUTLS_E_NO_CERTIFICATE_STATUS. */
+static int ocsp_staple(gnutls_session_t session, void *ptr, gnutls_datum_t *out)
+{
+	struct ocsp_file *of = ptr;
+	int ret = GNUTLS_E_NO_CERTIFICATE_STATUS;
+	char err[128];
+	struct stat st;
+
+	(void)session;
+	pthread_mutex_lock(&ocsp_lock);
+	if (stat(of->path, &st) == 0 && ocsp_changed(of, &st))
+		(void)ocsp_reload(of, err, sizeof err);
+	if (of->der && (of->next_update == (time_t)-1 || of->next_update > time(NULL)) &&
+	    (out->data = gnutls_malloc(of->len))) {
+		memcpy(out->data, of->der, of->len);
+		out->size = (unsigned)of->len;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&ocsp_lock);
+	return ret;
+}
+
+/* The rule's ocsp-staple file for CRED: loaded now (a load error is the
+ * rule's), then stapled on request.  0, or -EINVAL with ERR filled. */
+static int ocsp_setup(struct cred_entry *entry, gnutls_certificate_credentials_t cred, const char *path,
+		      char *err, size_t errlen)
+{
+	struct ocsp_file *of = calloc(1, sizeof *of);
+	char why[256];
+	struct stat st;
+	int ret;
+
+	if (!of) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	of->path = path;
+	of->cred = cred;
+	if (stat(path, &st) == 0)
+		ocsp_changed(of, &st);
+	if (ocsp_reload(of, why, sizeof why) < 0) {
+		snprintf(err, errlen, "cannot use the OCSP response %s: %s", path, why);
+		free(of);
+		return -EINVAL;
+	}
+	ret = gnutls_certificate_set_ocsp_status_request_function2(cred, 0, ocsp_staple, of);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot staple %s: %s", path, gnutls_strerror(ret));
+		free(of->der);
+		free(of);
+		return -EINVAL;
+	}
+	entry->ocsp = of;
+	return 0;
+}
+
+/* A server's credentials: the rule's certificate and key, the client-ca
+ * anchors (mTLS), the OCSP staple.  0 with ENTRY's set, or a negative
+ * errno with ERR filled. */
+static int server_cred_build(const struct policy_rule *rule, struct cred_entry *entry, char *err, size_t errlen)
+{
+	const char *anchors = rule->client_ca ? rule->client_ca : "the system store";
+	gnutls_certificate_credentials_t cred;
+	int ret;
+
+	if (!rule->cert || !rule->key) {
+		snprintf(err, errlen, "an inbound rule needs cert and key");
+		return -EINVAL;
+	}
+	ret = gnutls_certificate_allocate_credentials(&cred);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot allocate credentials: %s", gnutls_strerror(ret));
+		return -ENOMEM;
+	}
+	if (load_cert_key(cred, rule, "server", err, errlen) < 0)
+		goto fail;
+	if (rule->client_ca || rule->client_ca_system) {
+		ret = rule->client_ca ? gnutls_certificate_set_x509_trust_file(cred, rule->client_ca, GNUTLS_X509_FMT_PEM)
+				      : gnutls_certificate_set_x509_system_trust(cred);
+		if (ret <= 0) {
+			snprintf(err, errlen, ret < 0 ? "cannot load client-ca anchors from %s: %s"
+					: "no certificate found in %s (client-ca)", anchors, gnutls_strerror(ret));
+			goto fail;
+		}
+	}
+	if (rule->ocsp_staple && ocsp_setup(entry, cred, rule->ocsp_staple, err, errlen) < 0)
+		goto fail;
+	gnutls_certificate_set_verify_function(cred, verify_peer);
+	entry->cred = cred;
+	return 0;
+fail:
+	gnutls_certificate_free_credentials(cred);
+	return -EINVAL;
+}
+
+/* The credentials of RULE in ROLE, built on first use and kept for the
+ * process.  0 with *OUT set, or a negative errno with ERR filled. */
+static int cred_get(const struct policy_rule *rule, enum tls_role role, gnutls_certificate_credentials_t *out,
 		    char *err, size_t errlen)
 {
 	struct cred_entry *entry;
@@ -224,7 +448,7 @@ static int cred_get(const struct policy_rule *rule, gnutls_certificate_credentia
 
 	pthread_mutex_lock(&cred_lock);
 	for (entry = creds; entry; entry = entry->next)
-		if (entry->rule == rule)
+		if (entry->rule == rule && entry->role == role)
 			break;
 	if (!entry) {
 		entry = calloc(1, sizeof *entry);
@@ -233,12 +457,16 @@ static int cred_get(const struct policy_rule *rule, gnutls_certificate_credentia
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
-		ret = cred_build(rule, &entry->cred, err, errlen);
+		if (role == TLS_SERVER)
+			ret = server_cred_build(rule, entry, err, errlen);
+		else
+			ret = cred_build(rule, &entry->cred, err, errlen);
 		if (ret < 0) {
 			free(entry);
 			goto out;
 		}
 		entry->rule = rule;
+		entry->role = role;
 		entry->next = creds;
 		creds = entry;
 	}
@@ -509,6 +737,183 @@ static void vcache_store(gnutls_session_t session, const unsigned char key[32],
 	pthread_mutex_unlock(&vcache_lock);
 }
 
+/* ---- a server's client: the certificate's names (allow-client, the log)
+ * and its verification ---- */
+
+#define PEER_NAMES 16   /* URI and DNS SANs looked at, each (more: ignored,
+			 * so a name beyond them is not allowed) */
+
+struct peer_names {
+	const char *uris[PEER_NAMES], *dns[PEER_NAMES];
+	size_t n_uris, n_dns;
+	const char *cn;           /* the subject CN, or NULL (none, or more than one) */
+	char subject[256];
+	char pool[4096];          /* the names' bytes */
+	size_t used;
+};
+
+/* Keep the NAME of SIZE bytes in N's pool: a pointer, or NULL (no room,
+ * or a NUL byte inside). */
+static const char *names_keep(struct peer_names *n, const char *name, size_t size)
+{
+	char *at = n->pool + n->used;
+
+	if (memchr(name, '\0', size) || size + 1 > sizeof n->pool - n->used)
+		return NULL;
+	memcpy(at, name, size);
+	at[size] = '\0';
+	n->used += size + 1;
+	return at;
+}
+
+/* The subject, CN, URI and DNS SANs of the certificate DER: a malloc'd
+ * peer_names, or NULL. */
+static struct peer_names *peer_names_get(const gnutls_datum_t *der)
+{
+	struct peer_names *n = calloc(1, sizeof *n);
+	gnutls_datum_t dn = { NULL, 0 };
+	gnutls_x509_crt_t crt;
+	char buf[1024];
+	size_t size;
+	unsigned i;
+	int type;
+
+	if (!n || gnutls_x509_crt_init(&crt) < 0) {
+		free(n);
+		return NULL;
+	}
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		free(n);
+		return NULL;
+	}
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+		snprintf(n->subject, sizeof n->subject, "%s", (char *)dn.data);
+		gnutls_free(dn.data);
+	}
+	size = sizeof buf;
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0 &&
+	    strlen(buf) == size) {
+		const char *cn = names_keep(n, buf, size);
+
+		size = sizeof buf;
+		if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, buf, &size) < 0)
+			n->cn = cn;
+	}
+	for (i = 0; i < 4 * PEER_NAMES; i++) {
+		const char *kept;
+
+		size = sizeof buf;
+		type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &size, NULL);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_URI && n->n_uris < PEER_NAMES && (kept = names_keep(n, buf, size)))
+			n->uris[n->n_uris++] = kept;
+		else if (type == GNUTLS_SAN_DNSNAME && n->n_dns < PEER_NAMES && (kept = names_keep(n, buf, size)))
+			n->dns[n->n_dns++] = kept;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return n;
+}
+
+/* N as text for a reason: "subject ...; SANs URI:..., DNS:...". */
+static void names_describe(const struct peer_names *n, char *out, size_t outlen)
+{
+	size_t len, i;
+
+	len = (size_t)snprintf(out, outlen, "subject \"%s\"; SANs", n->subject);
+	for (i = 0; i < n->n_uris && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s URI:%s", i ? "," : "", n->uris[i]);
+	for (i = 0; i < n->n_dns && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s DNS:%s", i || n->n_uris ? "," : "", n->dns[i]);
+	if (!n->n_uris && !n->n_dns && len < outlen)
+		snprintf(out + len, outlen - len, " none");
+}
+
+/* N's identity for the log: its URI SANs, else DNS SANs, else "CN=...". */
+static void names_identity(const struct peer_names *n, char *out, size_t outlen)
+{
+	const char *const *list = n->n_uris ? n->uris : n->dns;
+	size_t count = n->n_uris ? n->n_uris : n->n_dns, len = 0, i;
+
+	out[0] = '\0';
+	for (i = 0; i < count && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "," : "", list[i]);
+	if (count == 0 && n->cn)
+		snprintf(out, outlen, "CN=%s", n->cn);
+}
+
+/* The alert that tells a client why its chain was refused (STATUS). */
+static int status_alert(unsigned status)
+{
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return GNUTLS_A_UNKNOWN_CA;
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (status & GNUTLS_CERT_REVOKED)
+		return GNUTLS_A_CERTIFICATE_REVOKED;
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+/* A server's check of its client: a chain to the client-ca anchors for TLS
+ * client use, then allow-client.  0, or -1 with the reason and the alert
+ * to send (tls->alert) set. */
+static int verify_client(gnutls_session_t session, struct tls *tls)
+{
+	gnutls_typed_vdata_st data = { GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0 };
+	const struct policy_rule *rule = tls->rule;
+	gnutls_datum_t words = { NULL, 0 };
+	const gnutls_datum_t *chain;
+	unsigned n_chain = 0, status = 0;
+	struct peer_names *names;
+	unsigned char key[32];
+	char who[480];
+	bool cacheable;
+	int ret;
+
+	chain = gnutls_certificate_get_peers(session, &n_chain);
+	if (!chain || n_chain == 0) {
+		snprintf(tls->reason, sizeof tls->reason, "client%s%s sent no certificate (client-ca requires one)",
+			 tls->peer ? " " : "", tls->peer ? tls->peer : "");
+		tls->alert = GNUTLS_A_CERTIFICATE_REQUIRED;
+		return -1;
+	}
+	cacheable = vcache_key(tls, chain, n_chain, key);
+	if (cacheable && vcache_hit(key)) {
+		tls->chain_cached = true;
+		return 0;
+	}
+	names = peer_names_get(&chain[0]);
+	if (!names) {
+		snprintf(tls->reason, sizeof tls->reason, "cannot read the client's certificate");
+		tls->alert = GNUTLS_A_BAD_CERTIFICATE;
+		return -1;
+	}
+	names_describe(names, who, sizeof who);
+	ret = gnutls_certificate_verify_peers(session, &data, 1, &status);
+	if (ret < 0 || status != 0) {
+		if (ret >= 0)
+			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &words, 0);
+		snprintf(tls->reason, sizeof tls->reason, "client certificate rejected (%s): %s", who,
+			 ret < 0 ? gnutls_strerror(ret) : words.data ? (char *)words.data : "unknown status");
+		gnutls_free(words.data);
+		tls->alert = ret < 0 ? GNUTLS_A_BAD_CERTIFICATE : status_alert(status);
+		ret = -1;
+	} else if (rule->n_allow_clients > 0 &&
+		   !identity_allowed(rule->allow_clients, rule->n_allow_clients, names->uris, names->n_uris,
+				     names->dns, names->n_dns, names->cn)) {
+		snprintf(tls->reason, sizeof tls->reason, "client certificate not allowed by allow-client (%s)", who);
+		tls->alert = GNUTLS_A_ACCESS_DENIED;
+		ret = -1;
+	} else if (cacheable) {
+		vcache_store(session, key, chain, n_chain);
+	}
+	free(names);
+	return ret < 0 ? -1 : 0;
+}
+
 static int verify_peer(gnutls_session_t session)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
@@ -520,6 +925,8 @@ static int verify_peer(gnutls_session_t session)
 	bool cacheable;
 	int ret;
 
+	if (tls->role == TLS_SERVER)
+		return verify_client(session, tls);
 	chain = gnutls_certificate_get_peers(session, &n_chain);
 	cacheable = chain && n_chain > 0 && vcache_usable(session, tls, n_chain) && vcache_key(tls, chain, n_chain, key);
 	if (cacheable && vcache_hit(key)) {
@@ -676,16 +1083,106 @@ static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	return ret;
 }
 
-static int ticket_hook(gnutls_session_t session, unsigned htype, unsigned when,
-		       unsigned incoming, const gnutls_datum_t *msg)
+/* What a ClientHello offered: its ALPN protocols as text, TLS 1.3. */
+struct offered {
+	char text[200];
+	bool any;                 /* it had an ALPN extension */
+	bool tls13;               /* its supported_versions has TLS 1.3 */
+};
+
+static int offered_ext(void *ctx, unsigned tls_id, const unsigned char *data, unsigned size)
+{
+	struct offered *o = ctx;
+	size_t len = 0, i;
+	unsigned at, n;
+
+	if (tls_id == 43) {
+		for (at = 1; at + 1 < size && at < 1u + data[0]; at += 2)
+			if (data[at] == 3 && data[at + 1] == 4)
+				o->tls13 = true;
+		return 0;
+	}
+	if (tls_id != 16)
+		return 0;
+	o->any = true;
+	for (at = 2; at < size && len + 4 < sizeof o->text; at += n) {
+		n = data[at++];
+		if (len)
+			o->text[len++] = ',';
+		for (i = 0; i < n && at + i < size && len + 4 < sizeof o->text; i++)
+			o->text[len++] = data[at + i] > 0x20 && data[at + i] < 0x7f ? (char)data[at + i] : '?';
+	}
+	o->text[len] = '\0';
+	return 0;
+}
+
+/* Server, a ClientHello about to be parsed: refuse a client that does not
+ * offer TLS 1.3 with protocol_version, as RFC 8446 asks (GnuTLS 3.7.9
+ * answers a TLS 1.2 one with handshake_failure: it negotiates 1.2 and
+ * then finds no cipher suite).  0, or the error that ends the handshake. */
+static int version_check(struct tls *tls, const gnutls_datum_t *hello)
+{
+	struct offered offered = { "", false, false };
+
+	if (hello && hello->data &&
+	    gnutls_ext_raw_parse(&offered, offered_ext, hello, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0)
+		return 0; /* GnuTLS's own parser will say what is wrong */
+	if (offered.tls13)
+		return 0;
+	snprintf(tls->reason, sizeof tls->reason, "client%s%s does not offer TLS 1.3", tls->peer ? " " : "",
+		 tls->peer ? tls->peer : "");
+	tls->alert = GNUTLS_A_PROTOCOL_VERSION;
+	return GNUTLS_E_UNSUPPORTED_VERSION_PACKET;
+}
+
+/* Server, alpn-required, the ClientHello just parsed: refuse a client
+ * that offered none of the rule's protocols.  (GnuTLS 3.7's
+ * GNUTLS_ALPN_MANDATORY refuses a client whose list has none of ours, but
+ * not one that sent no ALPN at all.)  0, or the error that ends the
+ * handshake (GnuTLS then sends no_application_protocol). */
+static int alpn_check(struct tls *tls, const gnutls_datum_t *hello)
+{
+	const struct policy_rule *rule = tls->rule;
+	struct offered offered = { "", false, false };
+	gnutls_datum_t proto;
+	char ours[200];
+	size_t len = 0, i;
+
+	if (gnutls_alpn_get_selected_protocol(tls->session, &proto) == 0)
+		return 0;
+	if (hello && hello->data)
+		(void)gnutls_ext_raw_parse(&offered, offered_ext, hello, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+	ours[0] = '\0';
+	for (i = 0; i < rule->n_alpn && len < sizeof ours; i++)
+		len += (size_t)snprintf(ours + len, sizeof ours - len, "%s%s", i ? "," : "", rule->alpn[i]);
+	snprintf(tls->reason, sizeof tls->reason, "client%s%s offered %s%s, alpn-required accepts only %s",
+		 tls->peer ? " " : "", tls->peer ? tls->peer : "", offered.any ? "ALPN " : "no ALPN",
+		 offered.text, ours);
+	tls->alert = GNUTLS_A_NO_APPLICATION_PROTOCOL;
+	return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+}
+
+/* One hook per session (GnuTLS keeps one): it looks at the message type.
+ * A client keeps tickets; either role hears a KeyUpdate that asks for
+ * ours; a server checks ALPN after the ClientHello. */
+static int session_hook(gnutls_session_t session, unsigned htype, unsigned when,
+			unsigned incoming, const gnutls_datum_t *msg)
 {
 	struct tls *tls = gnutls_session_get_ptr(session);
+
+	if (tls->role == TLS_SERVER && htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && incoming) {
+		if (when == GNUTLS_HOOK_PRE)
+			return version_check(tls, msg);
+		if (tls->rule->alpn_required && tls->rule->n_alpn > 0)
+			return alpn_check(tls, msg);
+		return 0;
+	}
 
 	/* A KeyUpdate that asks for ours: another process may be the writer. */
 	if (htype == GNUTLS_HANDSHAKE_KEY_UPDATE && incoming && when == GNUTLS_HOOK_POST && msg &&
 	    msg->size == 1 && msg->data[0] == 1 && tls->update_requested)
 		tls->update_requested(tls->guard_arg);
-	if (htype != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming)
+	if (htype != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming || tls->role != TLS_CLIENT)
 		return 0;
 	if (when == GNUTLS_HOOK_PRE && msg && msg->data) {
 		/* GnuTLS 3.7 would offer early data with any ticket: only a
@@ -732,12 +1229,13 @@ static int keylog_write(gnutls_session_t session, const char *label, const gnutl
 
 /* ---- sessions ---- */
 
-/* "-VERS-ALL:+VERS-TLS1.3", then the rule's groups and suites in its order. */
-static void priority_for(const struct policy_rule *rule, char *out, size_t outlen)
+/* "-VERS-ALL:+VERS-TLS1.3", then the rule's groups and suites in its
+ * order (a server's order wins: %SERVER_PRECEDENCE). */
+static void priority_for(const struct policy_rule *rule, enum tls_role role, char *out, size_t outlen)
 {
 	size_t len, i;
 
-	len = (size_t)snprintf(out, outlen, "-VERS-ALL:+VERS-TLS1.3");
+	len = (size_t)snprintf(out, outlen, "-VERS-ALL:+VERS-TLS1.3%s", role == TLS_SERVER ? ":%SERVER_PRECEDENCE" : "");
 	if (rule->n_groups) {
 		len += (size_t)snprintf(out + len, outlen - len, ":-GROUP-ALL");
 		for (i = 0; i < rule->n_groups && len < outlen; i++)
@@ -756,8 +1254,9 @@ static void priority_for(const struct policy_rule *rule, char *out, size_t outle
 	}
 }
 
-/* The rule's ALPN protocols, in its order (none: nothing offered). */
-static int set_alpn(gnutls_session_t session, const struct policy_rule *rule)
+/* The rule's ALPN protocols, in its order (none: nothing offered); a
+ * server picks by its own order. */
+static int set_alpn(gnutls_session_t session, const struct policy_rule *rule, enum tls_role role)
 {
 	gnutls_datum_t protos[16];
 	size_t i, n = rule->n_alpn < 16 ? rule->n_alpn : 16;
@@ -768,7 +1267,7 @@ static int set_alpn(gnutls_session_t session, const struct policy_rule *rule)
 		protos[i].data = (unsigned char *)rule->alpn[i];
 		protos[i].size = strlen(rule->alpn[i]);
 	}
-	return gnutls_alpn_set_protocols(session, protos, n, 0);
+	return gnutls_alpn_set_protocols(session, protos, n, role == TLS_SERVER ? GNUTLS_ALPN_SERVER_PRECEDENCE : 0);
 }
 
 /* Everything a session needs whatever its role: the GnuTLS session with
@@ -792,6 +1291,7 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	}
 	tls->role = role;
 	tls->rule = rule;
+	tls->alert = -1;
 	atomic_init(&tls->fd, params->fd);
 	tls->keylog_write = params->keylog_write;
 	tls->guard_arg = params->guard_arg;
@@ -806,7 +1306,7 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	/* Our own keylog function keeps SSLKEYLOGFILE from writing secrets. */
 	gnutls_session_set_keylog_function(tls->session, keylog_write);
 	/* TLS 1.3 only, on top of the system's policy: no fallback, ever. */
-	priority_for(rule, prio, sizeof prio);
+	priority_for(rule, role, prio, sizeof prio);
 	where = "priority";
 	ret = gnutls_set_default_priority_append(tls->session, prio, NULL, 0);
 	if (ret >= 0) {
@@ -815,12 +1315,12 @@ static int session_new(struct tls **out, const struct tls_params *params, enum t
 	}
 	if (ret >= 0) {
 		where = "ALPN";
-		ret = set_alpn(tls->session, rule);
+		ret = set_alpn(tls->session, rule, role);
 	}
 	if (ret < 0)
 		goto fail;
 	/* Tickets and KeyUpdates (one hook per session: it looks at the type). */
-	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, ticket_hook);
+	gnutls_handshake_set_hook_function(tls->session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, session_hook);
 	gnutls_handshake_set_timeout(tls->session, rule->handshake_timeout_ms ? rule->handshake_timeout_ms
 									     : 10000);
 	gnutls_transport_set_ptr(tls->session, tls);
@@ -850,7 +1350,7 @@ static int mod_new_client(struct tls **out, const struct tls_client_params *para
 	struct tls *tls;
 	int ret;
 
-	ret = cred_get(rule, &cred, err, errlen);
+	ret = cred_get(rule, TLS_CLIENT, &cred, err, errlen);
 	if (ret < 0)
 		return ret;
 	/* Without this GnuTLS sends no certificate when the server's CA list
@@ -882,6 +1382,110 @@ static int mod_new_client(struct tls **out, const struct tls_client_params *para
 	return 0;
 }
 
+/* Tickets (RFC 8446 4.6.1): a key of the rule's own, derived from the
+ * process's master key MASTER (ticket_key_for), which GnuTLS turns into
+ * the key of the current period and accepts the previous period's as
+ * well (lib/stek.c: SHA3-512 of the period number and our key, a period
+ * being 3 x the ticket lifetime: 12 hours with TICKET_LIFETIME). */
+#define TICKET_LIFETIME (4 * 3600)
+
+/* Feed S, its length first (so that "ab","c" and "a","bc" differ). */
+static void hmac_str(gnutls_hmac_hd_t h, const char *s)
+{
+	uint32_t len = s ? (uint32_t)strlen(s) : 0xffffffffu;
+
+	gnutls_hmac(h, &len, sizeof len);
+	if (s)
+		gnutls_hmac(h, s, strlen(s));
+}
+
+/* RULE's ticket key: HMAC-SHA-512 under MASTER of the rule's name, line
+ * and client checks.  A ticket resumes only under the rule that issued it
+ * (resumption skips the client certificate: a ticket from a rule without
+ * client-ca must not open a rule with it), and a change of client-ca or
+ * allow-client (a new policy after exec) voids old tickets.  0 or a
+ * GnuTLS error. */
+static int ticket_key_for(const unsigned char *master, const struct policy_rule *rule,
+			  unsigned char out[TLS_TICKET_KEY_LEN])
+{
+	gnutls_hmac_hd_t h;
+	uint32_t word;
+	size_t i;
+	int ret;
+
+	ret = gnutls_hmac_init(&h, GNUTLS_MAC_SHA512, master, TLS_TICKET_KEY_LEN);
+	if (ret < 0)
+		return ret;
+	hmac_str(h, "tlsshim inbound ticket key 1");
+	hmac_str(h, rule->name);
+	word = rule->line;
+	gnutls_hmac(h, &word, sizeof word);
+	hmac_str(h, rule->client_ca);
+	hmac_str(h, rule->client_ca_system ? "system" : "");
+	for (i = 0; i < rule->n_allow_clients; i++) {
+		word = (uint32_t)rule->allow_clients[i].kind;
+		gnutls_hmac(h, &word, sizeof word);
+		hmac_str(h, rule->allow_clients[i].pattern);
+	}
+	gnutls_hmac_deinit(h, out);
+	return 0;
+}
+
+/* Issue and accept tickets on TLS's server session. */
+static int enable_tickets(struct tls *tls, const unsigned char *master)
+{
+	unsigned char key[TLS_TICKET_KEY_LEN];
+	gnutls_datum_t datum = { key, sizeof key };
+	int ret;
+
+	ret = ticket_key_for(master, tls->rule, key);
+	if (ret >= 0) {
+		gnutls_db_set_cache_expiration(tls->session, TICKET_LIFETIME);
+		ret = gnutls_session_ticket_enable_server(tls->session, &datum);
+	}
+	explicit_bzero(key, sizeof key);
+	return ret;
+}
+
+/* A server session (an inbound rule): the rule's certificate and key, a
+ * required client certificate with client-ca, tickets under the process's
+ * key.  Never GNUTLS_ENABLE_EARLY_DATA: 0-RTT data could be replayed (no
+ * anti-replay here), so a client's early data is skipped and its bytes
+ * come again after the handshake. */
+static int mod_new_server(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen)
+{
+	const struct policy_rule *rule = params->common.rule;
+	gnutls_certificate_credentials_t cred;
+	struct tls *tls;
+	int ret;
+
+	ret = cred_get(rule, TLS_SERVER, &cred, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = session_new(&tls, &params->common, TLS_SERVER, GNUTLS_SERVER, cred, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (params->peer && !(tls->peer = strdup(params->peer))) {
+		mod_free(tls);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (rule->client_ca || rule->client_ca_system) {
+		gnutls_certificate_server_set_request(tls->session, GNUTLS_CERT_REQUIRE);
+		/* The system store's names would make a CertificateRequest of
+		 * tens of kilobytes. */
+		if (rule->client_ca_system)
+			gnutls_certificate_send_x509_rdn_sequence(tls->session, 1);
+	}
+	if (params->ticket_key && rule->session_tickets && (ret = enable_tickets(tls, params->ticket_key)) < 0) {
+		snprintf(err, errlen, "TLS session setup (tickets): %s", gnutls_strerror(ret));
+		mod_free(tls);
+		return -EINVAL;
+	}
+	*out = tls;
+	return 0;
+}
+
 static void mod_free(struct tls *tls)
 {
 	if (!tls)
@@ -891,6 +1495,7 @@ static void mod_free(struct tls *tls)
 	free(tls->rx);
 	free(tls->held);
 	free(tls->verify_name);
+	free(tls->peer);
 	free(tls);
 }
 
@@ -910,6 +1515,21 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		if (!tls->reason[0])
 			snprintf(tls->reason, sizeof tls->reason, "certificate verification failed");
 		return -ECONNRESET;
+	case GNUTLS_E_CERTIFICATE_REQUIRED:
+		snprintf(tls->reason, sizeof tls->reason, "client%s%s sent no certificate (client-ca requires one)",
+			 tls->peer ? " " : "", tls->peer ? tls->peer : "");
+		return -ECONNRESET;
+	case GNUTLS_E_NO_APPLICATION_PROTOCOL:
+		if (!tls->reason[0])
+			snprintf(tls->reason, sizeof tls->reason, "no ALPN protocol in common");
+		return -ECONNRESET;
+	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+		if (tls->role != TLS_SERVER)
+			goto other;
+		if (!tls->reason[0])
+			snprintf(tls->reason, sizeof tls->reason, "client%s%s does not offer TLS 1.3",
+				 tls->peer ? " " : "", tls->peer ? tls->peer : "");
+		return -ECONNRESET;
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 		alert = gnutls_alert_get(tls->session);
 		snprintf(tls->reason, sizeof tls->reason, "fatal alert received during %s: %s (%d)%s",
@@ -923,7 +1543,8 @@ static int fatal(struct tls *tls, int ret, const char *during)
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
 		snprintf(tls->reason, sizeof tls->reason,
 			 "peer closed the connection without close_notify during %s (%s)", during,
-			 strcmp(during, "handshake") == 0 ? "does the server speak TLS 1.3?" : "truncated");
+			 strcmp(during, "handshake") != 0 ? "truncated" :
+			 tls->role == TLS_CLIENT ? "does the server speak TLS 1.3?" : "the client gave up");
 		return -ECONNRESET;
 	case GNUTLS_E_PUSH_ERROR:
 	case GNUTLS_E_PULL_ERROR:
@@ -939,8 +1560,8 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		return -ETIMEDOUT;
 	case GNUTLS_E_DECRYPTION_FAILED:
 	case GNUTLS_E_UNEXPECTED_PACKET:
-	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
 	default:
+	other:
 		snprintf(tls->reason, sizeof tls->reason, "%s failed: %s (GnuTLS error %d)", during,
 			 gnutls_strerror(ret), ret);
 		return -EPROTO;
@@ -964,7 +1585,9 @@ static void refuse_with_alert(struct tls *tls, int err)
 	int wflags = tls->wflags;
 
 	tls->wflags = MSG_DONTWAIT;
-	if (err == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR || err == GNUTLS_E_CERTIFICATE_ERROR)
+	if (tls->alert >= 0) /* our own check said which */
+		(void)gnutls_alert_send(tls->session, GNUTLS_AL_FATAL, (gnutls_alert_description_t)tls->alert);
+	else if (err == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR || err == GNUTLS_E_CERTIFICATE_ERROR)
 		(void)gnutls_alert_send(tls->session, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 	else
 		(void)gnutls_alert_send_appropriate(tls->session, err);
@@ -1449,7 +2072,25 @@ static void copy_str(char *dst, size_t dstlen, const char *src)
 	snprintf(dst, dstlen, "%s", src ? src : "-");
 }
 
-/* What the session negotiated and who the peer is, for the log. */
+/* A server session: the name the client asked for (printable ASCII
+ * only: it goes to the log), or "". */
+static void server_sni(struct tls *tls, char *out, size_t outlen)
+{
+	size_t size = outlen, i;
+	unsigned type;
+
+	if (gnutls_server_name_get(tls->session, out, &size, &type, 0) < 0 || type != GNUTLS_NAME_DNS) {
+		out[0] = '\0';
+		return;
+	}
+	out[outlen - 1] = '\0';
+	for (i = 0; out[i]; i++)
+		if ((unsigned char)out[i] <= 0x20 || (unsigned char)out[i] >= 0x7f)
+			out[i] = '?';
+}
+
+/* What the session negotiated and who the peer is, for the log (a
+ * server's peer: the client certificate, if any). */
 static void mod_get_info(struct tls *tls, struct tls_info *info)
 {
 	gnutls_datum_t alpn = { NULL, 0 }, dn = { NULL, 0 };
@@ -1469,6 +2110,8 @@ static void mod_get_info(struct tls *tls, struct tls_info *info)
 	info->resumed = gnutls_session_is_resumed(tls->session) != 0;
 	info->keylog_written = tls->keylog_written;
 	info->chain_cached = tls->chain_cached;
+	if (tls->role == TLS_SERVER)
+		server_sni(tls, info->sni, sizeof info->sni);
 	copy_str(info->subject, sizeof info->subject, NULL);
 	copy_str(info->issuer, sizeof info->issuer, NULL);
 	copy_str(info->spki, sizeof info->spki, NULL);
@@ -1476,6 +2119,13 @@ static void mod_get_info(struct tls *tls, struct tls_info *info)
 	chain = gnutls_certificate_get_peers(tls->session, &n_chain);
 	if (!chain || n_chain == 0 || gnutls_x509_crt_init(&crt) < 0)
 		return;
+	if (tls->role == TLS_SERVER) {
+		struct peer_names *names = peer_names_get(&chain[0]);
+
+		if (names)
+			names_identity(names, info->client_id, sizeof info->client_id);
+		free(names);
+	}
 	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0) {
 		unsigned char id[64];
 		size_t idlen = sizeof id;
@@ -1505,6 +2155,10 @@ static ssize_t mod_send_early(struct tls *tls, const void *buf, size_t len)
 	size_t max = gnutls_record_get_max_early_data_size(tls->session);
 	ssize_t ret;
 
+	if (tls->role != TLS_CLIENT) {
+		snprintf(tls->reason, sizeof tls->reason, "a server sends no early data");
+		return -EINVAL;
+	}
 	if (len > max)
 		len = max;
 	if (len == 0)
@@ -1520,7 +2174,7 @@ static ssize_t mod_send_early(struct tls *tls, const void *buf, size_t len)
 
 static bool mod_early_accepted(struct tls *tls)
 {
-	return (gnutls_session_get_flags(tls->session) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+	return tls->role == TLS_CLIENT && (gnutls_session_get_flags(tls->session) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }
 
 /* Send a KeyUpdate for our sending key.  The peer is not asked to update
@@ -1545,7 +2199,7 @@ static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 	void *copy;
 	int saved = tls->rflags;
 
-	if (!tls->ticket_arrived)
+	if (!tls->ticket_arrived || tls->role != TLS_CLIENT)
 		return NULL;
 	tls->ticket_arrived = false;
 	/* The ticket is already here: make sure nothing waits for another. */
@@ -1571,7 +2225,7 @@ static void *mod_take_ticket(struct tls *tls, size_t *len, uint32_t *early_max)
 /* _Fork runs no atfork handlers, GnuTLS's included: reseed. */
 static bool mod_cert_requested(struct tls *tls)
 {
-	return gnutls_certificate_client_get_request_status(tls->session) != 0;
+	return tls->role == TLS_CLIENT && gnutls_certificate_client_get_request_status(tls->session) != 0;
 }
 
 static void mod_after_fork(void)
@@ -1594,6 +2248,7 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.abi = TLS_OPS_ABI,
 	.init = mod_init,
 	.new_client = mod_new_client,
+	.new_server = mod_new_server,
 	.free = mod_free,
 	.set_fd = mod_set_fd,
 	.handshake = mod_handshake,

@@ -15,6 +15,15 @@
 #   untrusted-ca.pem untrusted-ca-key.pem
 #   untrusted.pem untrusted-key.pem    localhost cert signed by a second CA
 #   client.pem client-key.pem          CN=tlsshim-client, TLS WWW client
+#   spiffe-client.pem spiffe-client-key.pem  CN=billing-api, URI SAN
+#                                      spiffe://prod.example/ns/billing/api,
+#                                      DNS SAN api.billing.svc.example
+#   payroll-client.pem payroll-client-key.pem  CN=payroll-api, URI SAN
+#                                      spiffe://prod.example/ns/payroll/api
+#   untrusted-client.pem untrusted-client-key.pem  a client certificate by
+#                                      the untrusted CA (a second client CA)
+#   server-ocsp.der                    a "good" OCSP response for server.pem
+#                                      by the CA (10 years)
 #   pin-server.txt                     sha256//BASE64 SPKI pin of server key
 #   pin-other.txt                      same for wrongname's key
 #
@@ -183,6 +192,36 @@ genkey client
 } >"$TMPL/client.tmpl"
 sign client "$TMPL/client.tmpl" ca
 
+# client NAME CA SERIAL CN [EXTRA TEMPLATE LINES...]: a TLS client certificate.
+client_cert() {
+    name=$1 ca=$2 serial=$3 cn=$4
+    shift 4
+    genkey "$name"
+    {
+        echo "cn = \"$cn\""
+        echo 'organization = "tlsshim tests"'
+        echo "serial = $serial"
+        valid_now
+        for line in "$@"; do echo "$line"; done
+        echo 'tls_www_client'
+        echo 'signing_key'
+    } >"$TMPL/$name.tmpl"
+    sign "$name" "$TMPL/$name.tmpl" "$ca"
+}
+client_cert spiffe-client ca 6 billing-api 'uri = "spiffe://prod.example/ns/billing/api"' \
+    'dns_name = "api.billing.svc.example"'
+client_cert payroll-client ca 7 payroll-api 'uri = "spiffe://prod.example/ns/payroll/api"'
+client_cert untrusted-client untrusted-ca 3 tlsshim-client
+
+# ---- server-ocsp.der: the CA says server.pem is good ----------------------------
+serial_hex=$(openssl x509 -in "$DIR/server.pem" -noout -serial | sed 's/^serial=//')
+printf 'V\t351231235959Z\t\t%s\tunknown\t/CN=localhost\n' "$serial_hex" >"$TMPL/index.txt"
+openssl ocsp -issuer "$DIR/ca.pem" -cert "$DIR/server.pem" -no_nonce -reqout "$TMPL/req.der" >/dev/null 2>&1 \
+    || die "openssl ocsp could not make a request"
+openssl ocsp -index "$TMPL/index.txt" -rsigner "$DIR/ca.pem" -rkey "$DIR/ca-key.pem" -CA "$DIR/ca.pem" \
+    -reqin "$TMPL/req.der" -respout "$DIR/server-ocsp.der" -ndays 3650 >/dev/null 2>&1 \
+    || die "openssl ocsp could not make a response"
+
 # ---- SPKI pins (the format curl's --pinnedpubkey uses) --------------------------
 # pin CERT: print sha256//BASE64 of the DER SubjectPublicKeyInfo of CERT.
 pin() {
@@ -213,5 +252,6 @@ chmod 600 "$DIR"/*-key.pem
 chmod 644 "$DIR"/ca.pem "$DIR"/server.pem "$DIR"/server-chain.pem \
     "$DIR"/expired.pem "$DIR"/wrongname.pem "$DIR"/untrusted-ca.pem \
     "$DIR"/untrusted.pem "$DIR"/client.pem "$DIR"/pin-server.txt \
-    "$DIR"/pin-other.txt
+    "$DIR"/pin-other.txt "$DIR"/spiffe-client.pem "$DIR"/payroll-client.pem \
+    "$DIR"/untrusted-client.pem "$DIR"/server-ocsp.der
 chmod 700 "$DIR"
