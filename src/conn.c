@@ -982,7 +982,14 @@ int conn_start(struct conn *conn, bool in_progress)
 /* A fatal read error: remember it, say why. */
 static ssize_t read_failed(struct conn *conn, ssize_t ret)
 {
-	log_failure(conn, "read failed", tls_reason(conn->tls));
+	/* Clients drop connections without close_notify all the time
+	 * (browsers, load generators at the end of a run): for a server that
+	 * is news, not a warning.  The program still sees the reset. */
+	if (conn->server && (ret == -ECONNRESET || ret == -EPIPE))
+		log_info("rule [%s] %s -> %s: the client ended the connection without close_notify (%s)",
+			 rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+	else
+		log_failure(conn, "read failed", tls_reason(conn->tls));
 	fail(conn, (int)-ret, (int)-ret);
 	return ret;
 }

@@ -10,6 +10,7 @@
 #include "policy.h"
 #include "policy_load.h"
 #include "hook_stdio.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -217,4 +218,33 @@ const struct hosts *shim_hosts(void)
 {
 	pthread_once(&hosts_once, load_hosts);
 	return hosts;
+}
+
+/* Once (shim_before_privdrop): every tls rule's credentials, loaded while
+ * the program may still read them.  A rule whose files cannot be loaded is
+ * logged; its connections fail as they would have anyway. */
+static void preload_credentials(void)
+{
+	const struct policy *p;
+	char err[512];
+	size_t i;
+
+	if (!shim_may_upgrade() || !(p = shim_policy()))
+		return;
+	for (i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *rule = &p->rules[i];
+
+		if (rule->action != POLICY_TLS)
+			continue;
+		if (tls_preload(rule, err, sizeof err) < 0)
+			log_error("rule [%s]: cannot load its credentials before the program gives up "
+				  "its rights: %s", rule->name, err);
+	}
+}
+
+void shim_before_privdrop(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, preload_credentials);
 }

@@ -137,6 +137,16 @@ static void resolve_other(void)
 	RESOLVE(vdprintf);
 	RESOLVE(fileno);
 	RESOLVE(fileno_unlocked);
+	RESOLVE(setuid);
+	RESOLVE(seteuid);
+	RESOLVE(setreuid);
+	RESOLVE(setresuid);
+	RESOLVE(setgid);
+	RESOLVE(setegid);
+	RESOLVE(setregid);
+	RESOLVE(setresgid);
+	RESOLVE(setgroups);
+	RESOLVE(chroot);
 }
 
 /* Every entry of the table, once (pthread_once, signals blocked). */

@@ -99,6 +99,16 @@ struct real_fns {
 	int (*vdprintf_chk)(int, int, const char *, va_list);
 	int (*fileno)(FILE *);
 	int (*fileno_unlocked)(FILE *);
+	int (*setuid)(uid_t);
+	int (*seteuid)(uid_t);
+	int (*setreuid)(uid_t, uid_t);
+	int (*setresuid)(uid_t, uid_t, uid_t);
+	int (*setgid)(gid_t);
+	int (*setegid)(gid_t);
+	int (*setregid)(gid_t, gid_t);
+	int (*setresgid)(gid_t, gid_t, gid_t);
+	int (*setgroups)(size_t, const gid_t *);
+	int (*chroot)(const char *);
 };
 
 extern struct real_fns real;

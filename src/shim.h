@@ -49,6 +49,10 @@ int shim_accepted(int fd, int flags);
  * before the first fork, so pre-fork workers share it). */
 void shim_ticket_key_make(void);
 
+/* The program is about to give up rights (set*id, setgroups, chroot):
+ * read the policy and load every rule's credentials now, once (init.c). */
+void shim_before_privdrop(void);
+
 /* Set errno from a negative return and return -1, else return RET. */
 static inline long shim_result(long ret)
 {

@@ -1452,6 +1452,14 @@ static int enable_tickets(struct tls *tls, const unsigned char *master)
  * key.  Never GNUTLS_ENABLE_EARLY_DATA: 0-RTT data could be replayed (no
  * anti-replay here), so a client's early data is skipped and its bytes
  * come again after the handshake. */
+/* The credentials of RULE's role, built now and cached (tls_preload). */
+static int mod_preload(const struct policy_rule *rule, char *err, size_t errlen)
+{
+	gnutls_certificate_credentials_t cred;
+
+	return cred_get(rule, rule->inbound ? TLS_SERVER : TLS_CLIENT, &cred, err, errlen);
+}
+
 static int mod_new_server(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen)
 {
 	const struct policy_rule *rule = params->common.rule;
@@ -2269,4 +2277,5 @@ __attribute__((visibility("default"))) const struct tls_ops tlsshim_tls_ops = {
 	.resumed = mod_resumed,
 	.take_ticket = mod_take_ticket,
 	.locks = mod_locks,
+	.preload = mod_preload,
 };

@@ -103,6 +103,10 @@ int tls_new_client(struct tls **out, const struct tls_client_params *params, cha
 /* Create a server session.  Return 0, or a negative errno with ERR filled
  * (the rule's certificate, key, client-ca or OCSP file cannot be used). */
 int tls_new_server(struct tls **out, const struct tls_server_params *params, char *err, size_t errlen);
+/* Load RULE's credentials now (certificate, key, trust anchors, OCSP
+ * file), as its sessions will use them: before the program gives up the
+ * rights to read them (setuid, chroot).  0 or a negative errno with ERR. */
+int tls_preload(const struct policy_rule *rule, char *err, size_t errlen);
 void tls_free(struct tls *tls);
 
 /* Change the transport descriptor (the old one was closed, a dup lives on). */

@@ -119,6 +119,18 @@ int tls_new_server(struct tls **out, const struct tls_server_params *params, cha
 	return ret;
 }
 
+int tls_preload(const struct policy_rule *rule, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!module_ready(err, errlen))
+		return -ENOSYS;
+	shim_guard++;
+	ret = ops->preload(rule, err, errlen);
+	shim_guard--;
+	return ret;
+}
+
 void tls_free(struct tls *tls)
 {
 	if (tls)

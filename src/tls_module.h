@@ -10,7 +10,7 @@
 #include "real.h"
 #include "tls.h"
 
-#define TLS_OPS_ABI 11 /* 11: new_server, tls_info.sni/client_id */
+#define TLS_OPS_ABI 12 /* 11: new_server, tls_info.sni/client_id; 12: preload */
 #define TLS_MODULE_NAME "libtlsshim-tls.so"
 
 struct tls_ops {
@@ -39,6 +39,7 @@ struct tls_ops {
 	bool (*cert_requested)(struct tls *tls);
 	/* The module's locks (forklock.h): registered by the loader. */
 	const struct forklock *(*locks)(const struct forklock **end);
+	int (*preload)(const struct policy_rule *rule, char *err, size_t errlen);
 };
 
 #endif

@@ -3,6 +3,7 @@
  *   tlsshim [-p POLICY] [-v] [--] COMMAND [ARG...]
  *   tlsshim check [-p POLICY]
  *   tlsshim explain [-p POLICY] HOST:PORT
+ *   tlsshim explain [-p POLICY] listen ADDR:PORT
  */
 #include "decide.h"
 #include "hosts.h"
@@ -38,12 +39,14 @@ static void usage(FILE *out)
 		"usage: %s [-p POLICY] [-v] [--] COMMAND [ARG...]\n"
 		"       %s check [-p POLICY] [--show-secrets]\n"
 		"       %s explain [-p POLICY] HOST:PORT\n"
+		"       %s explain [-p POLICY] listen ADDR:PORT\n"
 		"\n"
-		"Runs COMMAND with its TCP connections upgraded to TLS 1.3 as POLICY says.\n"
+		"Runs COMMAND with its TCP connections upgraded to TLS 1.3 as POLICY says:\n"
+		"those it makes (match rules) and those it accepts (listen rules).\n"
 		"POLICY defaults to $TLSSHIM_POLICY, ~/.config/tlsshim/policy, then\n"
 		"%s/tlsshim/policy.  -v logs every upgraded connection (info level).\n"
 		"See tlsshim(1) and tlsshim.policy(5).\n",
-		progname, progname, progname, SYSCONFDIR);
+		progname, progname, progname, progname, SYSCONFDIR);
 }
 
 /* ---- the policy ---- */
@@ -252,7 +255,15 @@ static int check(const char *policy_arg, bool show_secrets)
 	if (!policy)
 		return 2;
 	print_warnings(policy, path);
-	printf("%s: valid, %zu rule%s\n", path, policy->n_rules, policy->n_rules == 1 ? "" : "s");
+	printf("%s: valid, %zu rule%s", path, policy->n_rules, policy->n_rules == 1 ? "" : "s");
+	if (policy->has_inbound) {
+		size_t n_in = 0;
+
+		for (size_t i = 0; i < policy->n_rules; i++)
+			n_in += policy->rules[i].inbound;
+		printf(" (%zu inbound: accepted connections on their listen addresses)", n_in);
+	}
+	printf("\n");
 	mem = show_secrets ? NULL : open_memstream(&text, &len);
 	if (!mem) {
 		policy_print(policy, stdout);
@@ -438,15 +449,144 @@ static int explain(const char *policy_arg, const char *target)
 	return 0;
 }
 
+/* ---- explain listen ---- */
+
+/* Parse "ADDR:PORT" ("1.2.3.4:80", "[::1]:80"; an IP address, no name: it
+ * is a local address) into *A.  0, or -1 with a message on stderr. */
+static int parse_local(const char *arg, struct decide_addr *a)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	unsigned port;
+
+	memset(a, 0, sizeof *a);
+	if (split_hostport(arg, host, sizeof host, &port) == 0) {
+		a->port = (uint16_t)port;
+		if (arg[0] != '[' && inet_pton(AF_INET, host, a->addr) == 1) {
+			a->family = AF_INET;
+			return 0;
+		}
+		if (arg[0] == '[' && inet_pton(AF_INET6, host, a->addr) == 1) {
+			a->family = AF_INET6;
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s: explain listen: expected the local address a connection is accepted on, "
+		"as ADDR:PORT (127.0.0.1:8080, [::1]:8080), got \"%s\"\n", progname, arg);
+	return -1;
+}
+
+/* The client side of an inbound tls rule: certificate requested, from
+ * which anchors, which identities. */
+static void explain_clients(const struct policy_rule *rule)
+{
+	size_t i;
+
+	if (!rule->client_ca && !rule->client_ca_system) {
+		printf("    client certificate: not requested\n");
+		return;
+	}
+	printf("    client certificate: required, verified against %s\n",
+	       rule->client_ca ? rule->client_ca : "the system trust store");
+	if (!rule->n_allow_clients) {
+		printf("    allowed clients: any certificate client-ca verifies\n");
+		return;
+	}
+	printf("    allowed clients (one must match):");
+	for (i = 0; i < rule->n_allow_clients; i++)
+		printf(" %s:%s", rule->allow_clients[i].kind == POLICY_CLIENT_URI ? "uri" :
+		       rule->allow_clients[i].kind == POLICY_CLIENT_DNS ? "dns" : "cn",
+		       rule->allow_clients[i].pattern);
+	printf("\n");
+}
+
+/* What the server side of an upgrade under D does. */
+static void explain_serve(const struct decision *d)
+{
+	const struct policy_rule *rule = d->rule;
+	size_t i;
+
+	printf("served as TLS 1.3 (tlsshim is the server; the program reads and writes plaintext)\n");
+	printf("    certificate: %s (key ", rule->cert);
+	print_hiding_pins(rule->key, stdout);
+	printf(")\n");
+	explain_clients(rule);
+	if (rule->plaintext == POLICY_PLAINTEXT_ALLOW)
+		printf("    plaintext clients: ALLOWED, served in clear (migration mode, logged at warning)\n");
+	else
+		printf("    plaintext clients: refused (closed and logged; the program sees nothing)\n");
+	if (rule->n_alpn) {
+		printf("    ALPN (server preference):");
+		for (i = 0; i < rule->n_alpn; i++)
+			printf(" %s", rule->alpn[i]);
+		printf("; %s\n", rule->alpn_required ? "a client offering none of them is refused"
+			: "a client offering none of them is still accepted");
+	}
+	printf("    session tickets: %s\n", rule->session_tickets ? "on" : "off");
+	if (rule->ocsp_staple)
+		printf("    OCSP staple: %s\n", rule->ocsp_staple);
+	if (rule->handshake_timeout_ms % 1000 == 0)
+		printf("    handshake timeout: %us", rule->handshake_timeout_ms / 1000);
+	else
+		printf("    handshake timeout: %ums", rule->handshake_timeout_ms);
+	printf(" (on the program's first read, write or poll; accept never waits)\n");
+}
+
+/* What the library does with a connection accepted on the local address
+ * TARGET: the verdict of decide_accept(), the function the library calls. */
+static int explain_listen(const char *policy_arg, const char *target)
+{
+	char path[PATH_MAX];
+	struct decide_addr local;
+	struct policy *policy;
+	struct decision d;
+
+	if (parse_local(target, &local) < 0)
+		return 2;
+	policy = load_policy(policy_arg, path, sizeof path);
+	if (!policy)
+		return 2;
+	printf("policy %s\n", path);
+	decide_accept(policy, &local, NULL, &d);
+	printf("accepted on %s", d.dest);
+	if (!d.rule) {
+		printf(": %s%s: passed through untouched\n", d.reason,
+		       policy->has_inbound ? "" : " (the policy has none)");
+		policy_free(policy);
+		return 0;
+	}
+	printf(": rule [%s] (line %u): ", d.rule->name, d.rule->line);
+	switch (d.verdict) {
+	case DECIDE_PLAIN:
+		printf("%s: passed through untouched\n", d.reason);
+		break;
+	case DECIDE_DENY:
+		printf("deny: the connection is reset and accept() fails with ECONNABORTED\n");
+		break;
+	case DECIDE_REFUSE:
+		printf("REFUSED: %s\n", d.reason);
+		break;
+	case DECIDE_UPGRADE:
+		explain_serve(&d);
+		break;
+	}
+	policy_free(policy);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *policy_arg = NULL, *mode = "run";
 	int verbose = 0, i = 1;
-	bool show_secrets = false;
+	bool show_secrets = false, listen = false;
 
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "explain") == 0)) {
 		mode = argv[1];
 		i = 2;
+	}
+	/* "explain listen [-p POLICY] ADDR:PORT" as well as "explain [-p POLICY] listen ...". */
+	if (strcmp(mode, "explain") == 0 && i < argc && strcmp(argv[i], "listen") == 0) {
+		listen = true;
+		i++;
 	}
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -480,11 +620,15 @@ int main(int argc, char **argv)
 		return check(policy_arg, show_secrets);
 	}
 	if (strcmp(mode, "explain") == 0) {
+		if (!listen && i < argc && strcmp(argv[i], "listen") == 0) {
+			listen = true;
+			i++;
+		}
 		if (i + 1 != argc) {
 			usage(stderr);
 			return 2;
 		}
-		return explain(policy_arg, argv[i]);
+		return listen ? explain_listen(policy_arg, argv[i]) : explain(policy_arg, argv[i]);
 	}
 	if (i >= argc) {
 		usage(stderr);

@@ -1,4 +1,5 @@
-/* libFuzzer target: the policy parser, the matcher and the printer.
+/* libFuzzer target: the policy parser, the matchers (match and listen) and
+ * the printer.
  * Bytes in: a policy file.  Never a crash, a leak or undefined behaviour. */
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)policy_match(policy, names, 4, AF_INET, v4, port);
 	(void)policy_match(policy, names + 1, 1, AF_INET6, v6, 80);
 	(void)policy_match(policy, NULL, 0, AF_INET, v4, 0);
+	(void)policy_match_listen(policy, AF_INET, v4, port);
+	(void)policy_match_listen(policy, AF_INET6, v6, 8080);
 	sink = fopen("/dev/null", "w");
 	if (sink) {
 		policy_print(policy, sink);

@@ -1,6 +1,6 @@
 /* decide_test.c - unit tests for the connection verdict (decide.h): every
- * verdict path of decide_connect, with policies parsed from text and the
- * names given as lists.  No sockets. */
+ * verdict path of decide_connect and decide_accept, with policies parsed
+ * from text and the names given as lists.  No sockets. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -323,6 +323,104 @@ static void test_canon_name(void)
 	ok(!decide_canon_name(big, big, 256), "canonical name: 299 bytes do not fit 256");
 }
 
+/* ------------------------------------------------------------ inbound */
+
+/* IP (v4 or v6 text) and PORT as a decide_addr. */
+static struct decide_addr addr_of(const char *ip, uint16_t port)
+{
+	struct decide_addr a;
+
+	memset(&a, 0, sizeof a);
+	a.port = port;
+	a.family = inet_pton(AF_INET, ip, a.addr) == 1 ? AF_INET : AF_INET6;
+	if (a.family == AF_INET6 && inet_pton(AF_INET6, ip, a.addr) != 1) {
+		diag("bad test address %s", ip);
+		exit(1);
+	}
+	return a;
+}
+
+/* The verdict for a connection accepted on LOCAL:LPORT from PEER (NULL:
+ * unknown) under P. */
+static struct decision *accept_on(const struct policy *p, const char *local, uint16_t lport, const char *peer,
+				  uint16_t pport)
+{
+	static struct decision d;
+	struct decide_addr l = addr_of(local, lport), r;
+
+	if (peer)
+		r = addr_of(peer, pport);
+	memset(&d, 0x55, sizeof d); /* decide_accept must set every field */
+	decide_accept(p, &l, peer ? &r : NULL, &d);
+	return &d;
+}
+
+/* D leaves every outbound-only field empty. */
+static bool no_outbound_fields(const struct decision *d)
+{
+	return d->n_names == 0 && d->verify_name == NULL && d->sni == NULL && d->cache_key[0] == '\0';
+}
+
+static void test_accept(void)
+{
+	struct policy *p = parse("[up]\nmatch = *:*\n"
+				 "[web]\nlisten = 0.0.0.0:8080, [::]:8080\ncert = /s.pem\nkey = /k.pem\n"
+				 "[admin]\nlisten = 127.0.0.1:9000\naction = plain\n"
+				 "[closed]\nlisten = 10.0.0.0/8:*\naction = deny\n"
+				 "[late]\nlisten = 127.0.0.1:9000\ncert = /s.pem\nkey = /k.pem\n");
+	struct decision *d;
+
+	d = accept_on(NULL, "127.0.0.1", 8080, "192.0.2.7", 40000);
+	expect(d, DECIDE_REFUSE, NULL, "inbound, no valid policy (fail closed)");
+	ok(strcmp(d->reason, "invalid policy") == 0 && strcmp(d->dest, "127.0.0.1:8080") == 0 &&
+	   strcmp(d->app_dest, "192.0.2.7:40000") == 0 && no_outbound_fields(d),
+	   "inbound, no valid policy: reason %s, local %s, peer %s", str(d->reason), d->dest, d->app_dest);
+
+	d = accept_on(p, "127.0.0.1", 8081, "127.0.0.1", 40000);
+	expect(d, DECIDE_PLAIN, NULL, "no listen covers the local address");
+	ok(d->app_dest[0] == '\0' && strcmp(d->dest, "127.0.0.1:8081") == 0 && no_outbound_fields(d),
+	   "no rule: no peer formatted, local %s", d->dest);
+	ok(strstr(d->reason, "no inbound rule") != NULL, "no rule: reason says so (%s)", d->reason);
+
+	d = accept_on(p, "192.0.2.1", 8080, "198.51.100.9", 5555);
+	expect(d, DECIDE_UPGRADE, "web", "a tls listen rule (0.0.0.0 covers any IPv4 address)");
+	ok(strcmp(d->dest, "192.0.2.1:8080") == 0 && strcmp(d->app_dest, "198.51.100.9:5555") == 0 &&
+	   d->to.family == AF_INET && d->to.port == 8080 && memcmp(d->to.addr, "\xc0\x00\x02\x01", 4) == 0 &&
+	   no_outbound_fields(d) && strcmp(d->reason, "upgrade") == 0,
+	   "upgrade: dest and to are the local address, app_dest the peer, no names/SNI/key");
+
+	d = accept_on(p, "2001:db8::1", 8080, "2001:db8::2", 6000);
+	expect(d, DECIDE_UPGRADE, "web", "[::] covers any IPv6 address");
+	ok(strcmp(d->dest, "[2001:db8::1]:8080") == 0 && strcmp(d->app_dest, "[2001:db8::2]:6000") == 0,
+	   "IPv6 addresses as text (%s, %s)", d->dest, d->app_dest);
+
+	d = accept_on(p, "::ffff:127.0.0.1", 9000, "::ffff:127.0.0.1", 7000);
+	expect(d, DECIDE_PLAIN, "admin", "an IPv4-mapped local address matches an IPv4 listen; plain rule");
+	ok(strcmp(d->reason, "plain") == 0 && strcmp(d->app_dest, "[::ffff:127.0.0.1]:7000") == 0,
+	   "plain rule: reason %s, peer %s", d->reason, d->app_dest);
+
+	d = accept_on(p, "10.1.2.3", 22, NULL, 0);
+	expect(d, DECIDE_DENY, "closed", "deny listen rule, any port");
+	ok(strcmp(d->reason, "denied by policy") == 0 && strcmp(d->app_dest, "-") == 0 &&
+	   strcmp(d->dest, "10.1.2.3:22") == 0, "deny: reason %s, unknown peer shown as \"-\"", d->reason);
+
+	d = accept_on(p, "127.0.0.1", 8080, NULL, 0);
+	expect(d, DECIDE_UPGRADE, "web", "unknown peer (adoption) still upgrades");
+	ok(strcmp(d->app_dest, "-") == 0, "unknown peer: app_dest \"-\"");
+
+	/* The first matching inbound rule wins; outbound rules never match. */
+	expect(accept_on(p, "127.0.0.1", 9000, "127.0.0.1", 1), DECIDE_PLAIN, "admin", "first inbound rule wins");
+	d = decide(p, "127.0.0.1", 9000, NAMES("admin.example"), NULL);
+	expect_upgrade(d, "up", "admin.example", "admin.example", "127.0.0.1:9000",
+		       "outbound: listen rules are never matched");
+	policy_free(p);
+
+	/* A policy without inbound rules: everything accepted is left alone. */
+	p = parse("[up]\nmatch = *:*\n");
+	expect(accept_on(p, "127.0.0.1", 8080, "127.0.0.1", 1), DECIDE_PLAIN, NULL, "no inbound rule at all");
+	policy_free(p);
+}
+
 int main(void)
 {
 	test_plain_deny();
@@ -334,5 +432,6 @@ int main(void)
 	test_names_considered();
 	test_read_sockaddr();
 	test_canon_name();
+	test_accept();
 	return done();
 }

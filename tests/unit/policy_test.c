@@ -105,7 +105,8 @@ static bool same_policy(const struct policy *a, const struct policy *b)
 #define SAMESTR(x, y) (((x) == NULL) == ((y) == NULL) && (!(x) || strcmp((x), (y)) == 0))
 	if (a->log_dest != b->log_dest || a->log_level != b->log_level ||
 	    a->session_cache != b->session_cache || a->n_rules != b->n_rules ||
-	    a->log_format != b->log_format || !SAMESTR(a->keylog_path, b->keylog_path))
+	    a->log_format != b->log_format || !SAMESTR(a->keylog_path, b->keylog_path) ||
+	    a->has_inbound != b->has_inbound)
 		return false;
 	if ((a->log_path == NULL) != (b->log_path == NULL) ||
 	    (a->log_path && strcmp(a->log_path, b->log_path)))
@@ -121,6 +122,22 @@ static bool same_policy(const struct policy *a, const struct policy *b)
 		    r->ocsp != s->ocsp || r->n_groups != s->n_groups || r->n_ciphers != s->n_ciphers ||
 		    r->handshake_timeout_ms != s->handshake_timeout_ms)
 			return false;
+		if (r->inbound != s->inbound || r->n_listens != s->n_listens ||
+		    !SAMESTR(r->client_ca, s->client_ca) || r->client_ca_system != s->client_ca_system ||
+		    r->n_allow_clients != s->n_allow_clients || r->plaintext != s->plaintext ||
+		    r->alpn_required != s->alpn_required || r->session_tickets != s->session_tickets ||
+		    !SAMESTR(r->ocsp_staple, s->ocsp_staple))
+			return false;
+		for (size_t j = 0; j < r->n_listens; j++) {
+			const struct policy_match *m = &r->listens[j], *n = &s->listens[j];
+			if (m->kind != n->kind || m->port != n->port || m->family != n->family ||
+			    m->prefix != n->prefix || memcmp(m->addr, n->addr, 16))
+				return false;
+		}
+		for (size_t j = 0; j < r->n_allow_clients; j++)
+			if (r->allow_clients[j].kind != s->allow_clients[j].kind ||
+			    strcmp(r->allow_clients[j].pattern, s->allow_clients[j].pattern))
+				return false;
 		for (size_t j = 0; j < r->n_groups; j++)
 			if (strcmp(r->groups[j], s->groups[j]))
 				return false;
@@ -1247,6 +1264,7 @@ static void test_examples(void)
 		{ "mixed.policy", 6 },
 		{ "advanced.policy", 2 },
 		{ "names.policy", 5 },
+		{ "inbound.policy", 6 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1264,6 +1282,11 @@ static void test_examples(void)
 		   p ? p->n_rules : 0, p ? "" : " -- ", p ? "" : e.msg);
 		if (p)
 			check_roundtrip(p, ex[i].file);
+		if (p && strcmp(ex[i].file, "inbound.policy") == 0)
+			ok(p->has_inbound && p->n_warnings == 1 && p->warnings[0].line == 57 &&
+			   strstr(p->warnings[0].msg, "plaintext = allow"),
+			   "example %s: inbound, one warning (plaintext = allow, line %u)", ex[i].file,
+			   p->n_warnings ? p->warnings[0].line : 0);
 		if (p && strcmp(ex[i].file, "names.policy") == 0)
 			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
 			   ex[i].file);
@@ -1642,6 +1665,410 @@ static void test_load(void)
 }
 
 /* Random inputs: never crash, never leak (run under valgrind/ASan). */
+/* ------------------------------------------------------------ inbound */
+
+/* Which rule policy_match_listen finds for the local address IP:PORT; "-"
+ * for none. */
+static const char *which_listen(const struct policy *p, const char *ip, uint16_t port)
+{
+	uint8_t a[16];
+	int fam = AF_INET;
+	const struct policy_rule *r;
+	if (inet_pton(AF_INET, ip, a) != 1) {
+		fam = AF_INET6;
+		if (inet_pton(AF_INET6, ip, a) != 1)
+			return "bad test address";
+	}
+	r = policy_match_listen(p, fam, a, port);
+	return r ? r->name : "-";
+}
+
+static void expect_listen(const struct policy *p, const char *ip, uint16_t port, const char *want)
+{
+	const char *got = which_listen(p, ip, port);
+	ok(strcmp(got, want) == 0, "local %s port %u -> [%s] (got [%s])", ip, port, want, got);
+}
+
+#define SRV "cert = /s.pem\nkey = /s-key.pem\n"
+
+static void test_inbound_keys(void)
+{
+	/* The issue's four-line example. */
+	struct policy *p = parse("[legacy-web]\n"
+				 "listen = 0.0.0.0:8080, [::]:8080        # the program's own listening address(es)\n"
+				 "cert = /etc/tlsshim/web.pem             # server certificate chain\n"
+				 "key = /etc/tlsshim/web-key.pem          # its key\n");
+	ok(p && p->has_inbound && p->n_rules == 1, "the issue's example parses, has_inbound set");
+	if (p) {
+		const struct policy_rule *r = &p->rules[0];
+		ok(r->inbound && r->n_listens == 2 && r->n_matches == 0, "a listen rule is inbound, no matches");
+		ok(r->listens[0].kind == POLICY_HOST_CIDR && r->listens[0].family == AF_INET &&
+		   r->listens[0].prefix == 0 && r->listens[0].port == 8080, "0.0.0.0 is stored as 0.0.0.0/0");
+		ok(r->listens[1].kind == POLICY_HOST_CIDR && r->listens[1].family == AF_INET6 &&
+		   r->listens[1].prefix == 0 && r->listens[1].port == 8080, "[::] is stored as [::]/0");
+		ok(r->action == POLICY_TLS && strcmp(r->cert, "/etc/tlsshim/web.pem") == 0 &&
+		   strcmp(r->key, "/etc/tlsshim/web-key.pem") == 0 && r->cert_line == 3 && r->key_line == 4,
+		   "cert and key stored with their lines");
+		ok(!r->client_ca && !r->client_ca_system && !r->n_allow_clients &&
+		   r->plaintext == POLICY_PLAINTEXT_REFUSE && !r->alpn_required && r->session_tickets &&
+		   !r->ocsp_staple && r->handshake_timeout_ms == POLICY_HANDSHAKE_TIMEOUT_MS,
+		   "inbound defaults: no client-ca, plaintext refuse, tickets on, 10s");
+		ok(p->n_warnings == 0, "no warning for the plain example");
+	}
+	policy_free(p);
+
+	p = parse("[out]\nmatch = *:443\n");
+	ok(p && !p->has_inbound && !p->rules[0].inbound, "an outbound-only policy has no inbound rule");
+	policy_free(p);
+
+	p = rule("listen = 10.1.2.3:1, 10.0.0.0/8:*, [fd00::1]:2, [fd00::]/8:3, *:*, [::ffff:10.9.9.9]:4, "
+		 "0.0.0.0/0:5\n"
+		 "listen = 192.168.1.1:6\n" SRV
+		 "client-ca = /ca.pem\n"
+		 "allow-client = uri:spiffe://prod.example/ns/billing/*, DNS:*.Svc.Example.COM., cn:Billing Svc\n"
+		 "allow-client = uri:spiffe://prod.example/ns/**, Uri:urn:example:x, dns:host.example\n"
+		 "plaintext = REFUSE\nalpn = h2, http/1.1\nalpn-required = yes\nsession-tickets = off\n"
+		 "ocsp-staple = /ocsp.der\nhandshake-timeout = 2s\ngroups = x25519\nciphers = aes-256-gcm\n"
+		 "rekey-after = 1G\naction = tls");
+	ok(p != NULL, "an inbound rule with every key parses");
+	if (p) {
+		const struct policy_rule *r = &p->rules[0];
+		ok(r->n_listens == 8, "listen is repeatable: 8 entries (%zu)", r->n_listens);
+		ok(strcmp(mstr(&r->listens[0]), "10.1.2.3:1") == 0 && strcmp(mstr(&r->listens[1]), "10.0.0.0/8:*") == 0 &&
+		   strcmp(mstr(&r->listens[2]), "[fd00::1]:2") == 0 && strcmp(mstr(&r->listens[3]), "[fd00::]/8:3") == 0 &&
+		   r->listens[4].kind == POLICY_HOST_ANY && r->listens[4].port == 0 &&
+		   strcmp(mstr(&r->listens[5]), "10.9.9.9:4") == 0 && strcmp(mstr(&r->listens[6]), "0.0.0.0/0:5") == 0 &&
+		   strcmp(mstr(&r->listens[7]), "192.168.1.1:6") == 0,
+		   "listen entries: addresses, prefixes, *, mapped v6 as v4");
+		ok(r->client_ca && strcmp(r->client_ca, "/ca.pem") == 0 && !r->client_ca_system && r->client_ca_line == 6,
+		   "client-ca = PATH");
+		ok(r->n_allow_clients == 6 && r->allow_clients[0].kind == POLICY_CLIENT_URI &&
+		   strcmp(r->allow_clients[0].pattern, "spiffe://prod.example/ns/billing/*") == 0 &&
+		   r->allow_clients[1].kind == POLICY_CLIENT_DNS &&
+		   strcmp(r->allow_clients[1].pattern, "*.svc.example.com") == 0 &&
+		   r->allow_clients[2].kind == POLICY_CLIENT_CN &&
+		   strcmp(r->allow_clients[2].pattern, "Billing Svc") == 0 &&
+		   strcmp(r->allow_clients[3].pattern, "spiffe://prod.example/ns/**") == 0 &&
+		   r->allow_clients[4].kind == POLICY_CLIENT_URI && strcmp(r->allow_clients[4].pattern, "urn:example:x") == 0 &&
+		   strcmp(r->allow_clients[5].pattern, "host.example") == 0,
+		   "allow-client: prefixes any case, dns lower-cased without the trailing dot, cn exact, repeatable");
+		ok(r->plaintext == POLICY_PLAINTEXT_REFUSE && r->n_alpn == 2 && strcmp(r->alpn[0], "h2") == 0 &&
+		   r->alpn_required && !r->session_tickets && strcmp(r->ocsp_staple, "/ocsp.der") == 0 &&
+		   r->ocsp_staple_line == 13 && r->handshake_timeout_ms == 2000 && r->n_groups == 1 &&
+		   r->n_ciphers == 1 && r->rekey_after == ((uint64_t)1 << 30),
+		   "plaintext, alpn (server order), alpn-required, session-tickets, ocsp-staple, timeout, groups, "
+		   "ciphers, rekey-after");
+		check_roundtrip(p, "an inbound rule with every key");
+	}
+	policy_free(p);
+
+	p = rule("listen = *:443\n" SRV "client-ca = system\nallow-client = cn:x\nplaintext = allow\n"
+		 "session-tickets = yes\nalpn = h2\nalpn-required = no\n");
+	ok(p && p->rules[0].client_ca_system && !p->rules[0].client_ca && p->rules[0].client_ca_line == 5 &&
+	   p->rules[0].plaintext == POLICY_PLAINTEXT_ALLOW && p->rules[0].session_tickets &&
+	   !p->rules[0].alpn_required, "client-ca = system, plaintext = allow, alpn-required = no");
+	if (p)
+		check_roundtrip(p, "client-ca = system, plaintext = allow");
+	policy_free(p);
+
+	/* cert and key: pkcs11 URIs too; not needed for plain and deny. */
+	p = rule("listen = *:1\ncert = PKCS11:object=s;type=cert\nkey = pkcs11:object=s;type=private\n");
+	ok(p && strcmp(p->rules[0].cert, "pkcs11:object=s;type=cert") == 0, "inbound cert/key as pkcs11: URIs");
+	policy_free(p);
+	p = parse("[p]\nlisten = 127.0.0.1:*\naction = plain\n[d]\nlisten = *:*\naction = deny\n");
+	ok(p && p->has_inbound && p->rules[0].action == POLICY_PLAIN && p->rules[1].action == POLICY_DENY,
+	   "inbound plain and deny rules need no cert");
+	if (p)
+		check_roundtrip(p, "inbound plain and deny rules");
+	policy_free(p);
+
+	/* Both kinds in one policy. */
+	p = parse("[up]\nmatch = api.example.com:443\n[in]\nlisten = *:8080\n" SRV "[rest]\nmatch = *:*\naction = plain\n");
+	ok(p && p->n_rules == 3 && !p->rules[0].inbound && p->rules[1].inbound && !p->rules[2].inbound &&
+	   p->has_inbound, "one policy holds outbound and inbound rules");
+	if (p)
+		check_roundtrip(p, "a mixed policy");
+	policy_free(p);
+}
+
+static void test_inbound_errors(void)
+{
+	/* listen entries. */
+	bad_rule("listen = localhost:8080", "a host name: listen is matched against the socket's local address");
+	bad_rule("listen = *.example.com:8080", "a host name");
+	bad_rule("listen = web.internal:*", "a host name");
+	bad_rule("listen = 10.0.0.1", "missing port");
+	bad_rule("listen = 10.0.0.1:0", "bad port");
+	bad_rule("listen = 10.0.0.1:65536", "bad port");
+	bad_rule("listen = 10.0.0.1:x", "bad port");
+	bad_rule("listen = 10.0.0.0/33:1", "prefix longer than the address");
+	bad_rule("listen = [fd00::]/129:1", "prefix longer than the address");
+	bad_rule("listen = ::1:80", "must be in brackets");
+	bad_rule("listen = [::1:80", "missing \"]\"");
+	bad_rule("listen = [zz::1]:80", "bad IPv6 address");
+	bad_rule("listen = 1.2.3.4:80,", "empty entry");
+	bad_rule("listen = 300.1.2.3:80", "bad listen \"300.1.2.3:80\"");
+	bad_rule("listen = :80", "missing host");
+	/* listen and match together; neither. */
+	bad("[r]\nmatch = *:1\nlisten = *:1\n" SRV, 3, "both \"match\" (line 2) and \"listen\" (line 3)");
+	bad("[r]\nlisten = *:1\n" SRV "match = *:1\n", 5, "a rule is outbound (match) or inbound (listen)");
+	bad("[r]\n" SRV, 1, "rule [r] has no \"match\" (outbound) or \"listen\" (inbound)");
+	/* cert and key. */
+	bad("[web]\nlisten = *:1\n", 1, "inbound rule [web] needs \"cert\" and \"key\"");
+	bad("[a]\nlisten = *:1\naction = tls\n", 1, "needs \"cert\" and \"key\"");
+	bad("[a]\nlisten = *:1\ncert = /c.pem\n", 3, "\"cert\" without \"key\"");
+	bad("[a]\nlisten = *:1\nkey = /k.pem\n", 3, "\"key\" without \"cert\"");
+	bad("[a]\nlisten = *:1\ncert = c.pem\nkey = /k\n", 3, "must be an absolute path or a PKCS#11 URI");
+	/* client-ca, allow-client. */
+	bad_rule("client-ca = ca.pem", "must be \"system\" or an absolute path");
+	bad("[a]\nlisten = *:1\n" SRV "client-ca = /a\nclient-ca = /b\n", 6, "duplicate key \"client-ca\"");
+	bad("[a]\nlisten = *:1\n" SRV "allow-client = cn:x\n", 5, "\"allow-client\" without \"client-ca\"");
+	bad_rule("allow-client = spiffe://x/y", "expected uri:PATTERN, dns:PATTERN or cn:NAME");
+	bad_rule("allow-client = ip:10.0.0.1", "expected uri:PATTERN, dns:PATTERN or cn:NAME");
+	bad_rule("allow-client = uri:", "empty pattern");
+	bad_rule("allow-client = dns:", "empty pattern");
+	bad_rule("allow-client = cn:", "empty pattern");
+	bad_rule("allow-client = cn:a,,cn:b", "empty entry");
+	bad_rule("allow-client = cn:a,", "empty entry");
+	bad_rule("allow-client = dns:a.*.example.com", "\"*\" is only allowed as a leading \"*.\"");
+	bad_rule("allow-client = dns:*", "\"*\" is only allowed as a leading \"*.\"");
+	bad_rule("allow-client = dns:*.", "empty name after \"*.\"");
+	bad_rule("allow-client = dns:*x.example.com", "\"*\" is only allowed as a leading \"*.\"");
+	bad_rule("allow-client = dns:bad_name!.com", "bad character in name");
+	bad_rule("allow-client = uri:no-scheme", "not a URI");
+	bad_rule("allow-client = uri:/just/a/path", "not a URI");
+	bad_rule("allow-client = uri:spiffe://td/ns/bill*", "must be a whole path segment");
+	bad_rule("allow-client = uri:spiffe://td/*x/y", "must be a whole path segment");
+	bad_rule("allow-client = uri:spiffe://td/***", "must be a whole path segment");
+	bad_rule("allow-client = uri:spiffe://td/**/x", "\"**\" is only allowed as the last segment");
+	bad_rule("allow-client = uri:spiffe://*.td/x", "only allowed in the path");
+	bad_rule("allow-client = uri:urn:*", "only allowed in the path");
+	bad_rule("allow-client = uri:spiffe://td/a b", "no spaces or control characters");
+	/* plaintext, alpn-required, session-tickets, ocsp-staple values. */
+	bad_rule("plaintext = yes", "expected refuse or allow");
+	bad_rule("alpn-required = maybe", "expected yes or no");
+	bad_rule("session-tickets = sometimes", "expected on or off");
+	bad_rule("ocsp-staple = ocsp.der", "must be an absolute path");
+	bad("[a]\nlisten = *:1\n" SRV "alpn-required = yes\n", 5, "\"alpn-required = yes\" without \"alpn\"");
+	/* Outbound keys on an inbound rule, at their own line. */
+	bad("[a]\nlisten = *:1\n" SRV "early-data = on\n", 5,
+	    "\"early-data\" in inbound rule [a]: not allowed on inbound rules: no anti-replay");
+	bad("[a]\nearly-data = off\nlisten = *:1\n" SRV, 2, "not allowed on inbound rules: no anti-replay");
+	bad("[a]\nlisten = *:1\n" SRV "ca = /ca.pem\n", 5, "\"ca\" in inbound rule [a]: it verifies servers: use \"client-ca\"");
+	bad("[a]\nlisten = *:1\n" SRV "port = 443\n", 5, "\"port\" in inbound rule [a]");
+	bad("[a]\nlisten = *:1\n" SRV "server-name = x.com\n", 5, "\"server-name\" in inbound rule [a]");
+	bad("[a]\nlisten = *:1\n" SRV "pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\n", 5,
+	    "\"pin\" in inbound rule [a]");
+	bad("[a]\nlisten = *:1\n" SRV "resume = off\n", 5, "use \"session-tickets = on|off\"");
+	bad("[a]\nlisten = *:1\n" SRV "ocsp = require\n", 5, "use \"ocsp-staple = PATH\"");
+	/* The first wrong key by line is named, even on a plain rule. */
+	bad("[a]\nlisten = *:1\naction = plain\nresume = on\nca = /x\n", 4, "\"resume\" in inbound rule [a]");
+	/* Inbound keys on an outbound rule. */
+	bad("[o]\nmatch = *:1\nclient-ca = /ca.pem\n", 3, "\"client-ca\" in outbound rule [o]: only for inbound rules");
+	bad("[o]\nmatch = *:1\nallow-client = cn:x\n", 3, "\"allow-client\" in outbound rule [o]");
+	bad("[o]\nmatch = *:1\nplaintext = allow\n", 3, "\"plaintext\" in outbound rule [o]");
+	bad("[o]\nmatch = *:1\nalpn = h2\nalpn-required = yes\n", 4, "\"alpn-required\" in outbound rule [o]");
+	bad("[o]\nmatch = *:1\nsession-tickets = on\n", 3, "use \"resume = on|off\"");
+	bad("[o]\nmatch = *:1\nocsp-staple = /o.der\n", 3, "use \"ocsp\"");
+	/* Outside a rule. */
+	bad("listen = *:1\n", 1, "key \"listen\" outside a rule");
+	/* An error in the rule before another rule: found at the next header. */
+	bad("[a]\nlisten = *:1\n[b]\nmatch = *:1\n", 1, "inbound rule [a] needs");
+}
+
+static void test_inbound_warnings(void)
+{
+	warns("[a]\nlisten = *:1\n" SRV "plaintext = allow\n", 1, 5, "plaintext = allow in rule [a] is a migration mode",
+	      "served in clear", "plaintext = allow");
+	warns("[a]\nlisten = *:1\n" SRV "client-ca = system\n", 1, 5, "client-ca = system without allow-client",
+	      "any public CA", "client-ca = system alone");
+	warns("[a]\nlisten = *:1\n" SRV "client-ca = system\nallow-client = dns:x.example\n", 0, 0, NULL, NULL,
+	      "client-ca = system with allow-client");
+	warns("[a]\nlisten = *:1\naction = plain\nplaintext = allow\n", 0, 0, NULL, NULL,
+	      "plaintext = allow on a plain rule");
+	warns("[a]\nlisten = *:1\naction = deny\n", 0, 0, NULL, NULL, "an inbound deny rule is not name-only");
+}
+
+static void test_listen_matching(void)
+{
+	struct policy *p = parse("[one]\nlisten = 127.0.0.1:8080\n" SRV
+				 "[net]\nlisten = 10.0.0.0/8:*\n" SRV
+				 "[v6]\nlisten = [fd00::]/8:9000, [::1]:9000\n" SRV
+				 "[any4]\nlisten = 0.0.0.0:7000\n" SRV
+				 "[any6]\nlisten = [::]:7001\n" SRV
+				 "[star]\nlisten = *:6000\naction = plain\n"
+				 "[mapped]\nlisten = [::ffff:192.0.2.1]:5000\naction = deny\n"
+				 "[out]\nmatch = *:*\n");
+	ok(p != NULL, "listen matching policy parses");
+	if (!p)
+		return;
+	expect_listen(p, "127.0.0.1", 8080, "one");
+	expect_listen(p, "127.0.0.1", 8081, "-");
+	expect_listen(p, "127.0.0.2", 8080, "-");
+	expect_listen(p, "::ffff:127.0.0.1", 8080, "one");
+	expect_listen(p, "10.200.3.4", 1, "net");
+	expect_listen(p, "10.200.3.4", 65535, "net");
+	expect_listen(p, "::ffff:10.1.1.1", 22, "net");
+	expect_listen(p, "11.0.0.1", 22, "-");
+	expect_listen(p, "fd12::5", 9000, "v6");
+	expect_listen(p, "::1", 9000, "v6");
+	expect_listen(p, "fd12::5", 9001, "-");
+	expect_listen(p, "fe80::1", 9000, "-");
+	expect_listen(p, "192.0.2.77", 7000, "any4");
+	expect_listen(p, "::ffff:192.0.2.77", 7000, "any4");
+	expect_listen(p, "2001:db8::1", 7000, "-");
+	expect_listen(p, "2001:db8::1", 7001, "any6");
+	expect_listen(p, "::ffff:192.0.2.77", 7001, "any6");
+	expect_listen(p, "192.0.2.77", 7001, "-");
+	expect_listen(p, "192.0.2.77", 6000, "star");
+	expect_listen(p, "2001:db8::1", 6000, "star");
+	expect_listen(p, "192.0.2.1", 5000, "mapped");
+	expect_listen(p, "::ffff:192.0.2.1", 5000, "mapped");
+	/* Outbound and inbound rules never match the other direction. */
+	ok(strcmp(which(p, NULL, "127.0.0.1", 8080), "out") == 0, "policy_match skips inbound rules");
+	ok(policy_match_listen(p, AF_INET, NULL, 1) == NULL, "policy_match_listen with no address: NULL");
+	ok(policy_match_listen(NULL, AF_INET, (const uint8_t *)"\x7f\0\0\1", 8080) == NULL,
+	   "policy_match_listen(NULL policy): NULL");
+	policy_free(p);
+
+	/* First inbound rule wins; an outbound rule in between changes nothing. */
+	p = parse("[a]\nlisten = *:*\naction = plain\n[o]\nmatch = *:*\n[b]\nlisten = 127.0.0.1:80\n" SRV);
+	ok(p != NULL, "first-wins policy parses");
+	if (p)
+		expect_listen(p, "127.0.0.1", 80, "a");
+	policy_free(p);
+
+	p = parse("[o]\nmatch = *:*\n");
+	ok(p && policy_match_listen(p, AF_INET, (const uint8_t *)"\x7f\0\0\1", 80) == NULL,
+	   "no inbound rule: policy_match_listen NULL");
+	policy_free(p);
+}
+
+static void test_inbound_print(void)
+{
+	struct policy *p = parse("[web]\nlisten = 0.0.0.0:8080, [::]:8080, 10.0.0.0/8:*, *:*\n" SRV
+				 "client-ca = /ca.pem\nallow-client = uri:spiffe://td/ns/*, dns:*.x.example, cn:Ops\n"
+				 "plaintext = allow\nalpn = h2,http/1.1\nalpn-required = yes\nsession-tickets = off\n"
+				 "ocsp-staple = /o.der\n"
+				 "[dflt]\nlisten = 127.0.0.1:1\n" SRV);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	ok(p != NULL, "inbound print policy parses");
+	if (!p)
+		return;
+	f = open_memstream(&out, &len);
+	policy_print(p, f);
+	fclose(f);
+	ok(out && strstr(out, "[web]  # line 1, rule 1, inbound\n") &&
+	   strstr(out, "listen = 0.0.0.0:8080  # any local IPv4 address\n") &&
+	   strstr(out, "listen = [::]:8080  # any local IPv6 address") &&
+	   strstr(out, "listen = 10.0.0.0/8:*  # any port\n") &&
+	   strstr(out, "listen = *:*  # any local address, IPv4 and IPv6, any port\n") &&
+	   strstr(out, "cert = /s.pem") && strstr(out, "key = /s-key.pem") &&
+	   strstr(out, "client-ca = /ca.pem  # mTLS") &&
+	   strstr(out, "allow-client = uri:spiffe://td/ns/*,dns:*.x.example,cn:Ops\n") &&
+	   strstr(out, "plaintext = allow  # MIGRATION MODE") && strstr(out, "alpn = h2,http/1.1\n") &&
+	   strstr(out, "alpn-required = yes") && strstr(out, "session-tickets = off") &&
+	   strstr(out, "ocsp-staple = /o.der"),
+	   "policy_print shows an inbound rule's listen entries and keys");
+	const char *d = out ? strstr(out, "[dflt]") : NULL;
+	ok(d && strstr(d, "# client-ca: none") && strstr(d, "plaintext = refuse") &&
+	   strstr(d, "session-tickets = on") && strstr(d, "# alpn: none") && strstr(d, "# ocsp-staple: none") &&
+	   strstr(d, "# handshake-timeout: 10s") && !strstr(d, "ca = system") && !strstr(d, "resume") &&
+	   !strstr(d, "early-data") && !strstr(d, "# ocsp:"),
+	   "an inbound rule's defaults; no outbound-only key printed");
+	check_roundtrip(p, "inbound rules");
+	free(out);
+	policy_free(p);
+}
+
+static void test_inbound_load(void)
+{
+	char dir[] = "/tmp/tlsshim-inbound-test.XXXXXX";
+	char path[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], ocsp[PATH_MAX];
+	char body[6 * PATH_MAX], err[3 * PATH_MAX], want[3 * PATH_MAX];
+	struct policy *p;
+	int n;
+
+	if (!mkdtemp(dir)) {
+		ok(false, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/policy", dir);
+	snprintf(cert, sizeof cert, "%s/s.pem", dir);
+	snprintf(key, sizeof key, "%s/s-key.pem", dir);
+	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+	snprintf(ocsp, sizeof ocsp, "%s/o.der", dir);
+	unit_write_file(cert, "x", 1, 0644);
+	unit_write_file(key, "x", 1, 0600);
+	unit_write_file(ca, "x", 1, 0644);
+	unit_write_file(ocsp, "x", 1, 0644);
+	n = snprintf(body, sizeof body,
+		     "[web]\nlisten = *:8443\ncert = %s\nkey = %s\nclient-ca = %s\nocsp-staple = %s\n",
+		     cert, key, ca, ocsp);
+	unit_write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p && p->has_inbound, "inbound policy with its files loads%s%s", p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+
+	chmod(key, 0640);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:4: key file %s is accessible by group or others (mode 0640;", path, key);
+	ok(!p && strncmp(err, want, strlen(want)) == 0, "inbound key readable by group refused: %s", err);
+	chmod(key, 0604);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "accessible by group or others (mode 0604"), "inbound key readable by others refused");
+	chmod(key, 0600);
+
+	unlink(ca);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:5: cannot read client-ca file %s: No such file or directory", path, ca);
+	ok(!p && strcmp(err, want) == 0, "missing client-ca at its line: %s", err);
+	unit_write_file(ca, "x", 1, 0666);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":5: client-ca file") && strstr(err, "writable by group or others"),
+	   "world-writable client-ca refused: %s", err);
+	chmod(ca, 0644);
+
+	unlink(ocsp);
+	mkdir(ocsp, 0755);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":6: ocsp-staple file") && strstr(err, "not a regular file"),
+	   "ocsp-staple is a directory: %s", err);
+	rmdir(ocsp);
+	unit_write_file(ocsp, "x", 1, 0644);
+
+	unlink(cert);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":3: cannot read cert file"), "missing server cert at its line: %s", err);
+	unit_write_file(cert, "x", 1, 0644);
+
+	/* pkcs11: URIs are not files; client-ca = system is not a file. */
+	n = snprintf(body, sizeof body,
+		     "[web]\nlisten = *:8443\ncert = pkcs11:object=nope;type=cert\n"
+		     "key = pkcs11:object=nope;type=private\nclient-ca = system\nallow-client = cn:x\n");
+	unit_write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(p != NULL, "inbound pkcs11 cert/key and client-ca = system: no file checked%s%s", p ? "" : ": ",
+	   p ? "" : err);
+	policy_free(p);
+
+	/* Parse errors of inbound rules carry the file and line. */
+	n = snprintf(body, sizeof body, "[web]\nlisten = *:8443\ncert = %s\nkey = %s\nearly-data = on\n", cert, key);
+	unit_write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:5: \"early-data\" in inbound rule [web]: not allowed on inbound rules", path);
+	ok(!p && strncmp(err, want, strlen(want)) == 0, "early-data inbound: %s", err);
+
+	unlink(path);
+	unlink(cert);
+	unlink(key);
+	unlink(ca);
+	unlink(ocsp);
+	rmdir(dir);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
@@ -1752,6 +2179,12 @@ int main(void)
 	test_examples();
 	test_print();
 	test_load();
+	test_inbound_keys();
+	test_inbound_errors();
+	test_inbound_warnings();
+	test_listen_matching();
+	test_inbound_print();
+	test_inbound_load();
 	test_fuzz();
 	return done();
 }
