@@ -112,6 +112,18 @@ def main():
         table(("CPU per operation",) + HEADS + ("c/a", "c/b"), cpu_rows)
         print("(client: user+system CPU of wrk or curl; server: of the arm's nginx worker, plus stunnel"
               " for (b); from getrusage and /proc/PID/stat; medians; lower is better)")
+    # New connections: the TLS client (wrk, OpenSSL) costs about as much CPU
+    # per connection as the server on the same CPUs, so conn/s ratios are
+    # pulled toward 1x; the server's CPU per connection is the sharper view.
+    for key in ("resumed", "full"):
+        cl = median(res, "cpu_" + key, "tlsshim")
+        srv = median(res, "srv_" + key, "tlsshim")
+        if isinstance(cl, float) and isinstance(srv, float) and cl >= srv:
+            print("new conns, %s: the client spends %.0f us of CPU per connection, tlsshim's server %.0f us,"
+                  " on %s shared CPUs: conn/s ratios are client-bound; server CPU per connection: c/a %s, c/b %s"
+                  % (key, cl, srv, m.get("cpus", "?"),
+                     fr(paired_ratio(res, "srv_" + key, "tlsshim", "nginx")),
+                     fr(paired_ratio(res, "srv_" + key, "tlsshim", "stunnel"))))
 
     print()
     print("bars of issue 11 (ratios: medians of per-round ratios; the arms of a round run back to back):")
