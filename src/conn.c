@@ -1147,6 +1147,17 @@ static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblo
 }
 
 /* Read one record into the plaintext buffer.  rlock held. */
+/* An empty read-ahead buffer is let go (rlock held): idle connections,
+ * thousands on a server, keep no 16 KiB each. */
+static void drop_empty_rbuf(struct conn *conn)
+{
+	if (conn->rlen == 0 && conn->rbuf) {
+		free(conn->rbuf);
+		conn->rbuf = NULL;
+		conn->roff = 0;
+	}
+}
+
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
 	bool waitfail = false;
@@ -1171,6 +1182,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 		read_failed(conn, ret);
 		atomic_fetch_add(&conn->rgen, 1);
 	}
+	drop_empty_rbuf(conn);
 	return ret;
 }
 
@@ -1182,8 +1194,7 @@ static size_t take_rbuf(struct conn *conn, void *buf, size_t len, bool peek)
 	if (!peek) {
 		conn->roff += n;
 		conn->rlen -= n;
-		if (conn->rlen == 0)
-			conn->roff = 0;
+		drop_empty_rbuf(conn);
 	}
 	return n;
 }
