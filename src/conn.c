@@ -418,6 +418,12 @@ static const char *rule_name(struct conn *conn)
 	return conn->rule->name;
 }
 
+/* The other end, in words: "client" for a server connection. */
+static const char *peer_word(const struct conn *conn)
+{
+	return conn->server ? "client" : "server";
+}
+
 /* Enter FAILED.  ERROR is what later I/O returns.  The caller holds rlock
  * (a read failed: read_failed, conn_kernel_error), wlock (a write failed:
  * sendv_locked, maybe_rekey, answer_update_request, push_final_locked, the
@@ -1141,6 +1147,17 @@ static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblo
 }
 
 /* Read one record into the plaintext buffer.  rlock held. */
+/* An empty read-ahead buffer is let go (rlock held): idle connections,
+ * thousands on a server, keep no 16 KiB each. */
+static void drop_empty_rbuf(struct conn *conn)
+{
+	if (conn->rlen == 0 && conn->rbuf) {
+		free(conn->rbuf);
+		conn->rbuf = NULL;
+		conn->roff = 0;
+	}
+}
+
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
 	bool waitfail = false;
@@ -1165,6 +1182,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 		read_failed(conn, ret);
 		atomic_fetch_add(&conn->rgen, 1);
 	}
+	drop_empty_rbuf(conn);
 	return ret;
 }
 
@@ -1176,8 +1194,7 @@ static size_t take_rbuf(struct conn *conn, void *buf, size_t len, bool peek)
 	if (!peek) {
 		conn->roff += n;
 		conn->rlen -= n;
-		if (conn->rlen == 0)
-			conn->roff = 0;
+		drop_empty_rbuf(conn);
 	}
 	return n;
 }
@@ -1505,8 +1522,8 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	conn->key_updates++;
 	conn->sent_since_rekey = 0;
 	conn->last_rekey_ns = now_ns();
-	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the server asked for one (read by another process)",
-		  rule_name(conn), conn->app_dest, conn->dest);
+	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the %s asked for one (read by another process)",
+		  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn));
 	return 0;
 }
 
@@ -1934,7 +1951,7 @@ static void log_final_loss(struct conn *conn, int err)
 	char why[700];
 
 	snprintf(why, sizeof why, "%s (%s); data the program wrote last, or close_notify, did not reach "
-		 "the server", tls_reason(conn->tls), strerror(err));
+		 "the %s", tls_reason(conn->tls), strerror(err), peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", why);
 }
 
@@ -1955,8 +1972,8 @@ static int push_final_locked(struct conn *conn, enum tls_io io)
 		/* A server that ended first (its close_notify read) may reset
 		 * before ours arrives: nothing of the program's is lost. */
 		if (conn->eof)
-			log_debug("rule [%s] %s -> %s: close_notify not sent, the server had closed already: %s",
-				  rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+			log_debug("rule [%s] %s -> %s: close_notify not sent, the %s had closed already: %s",
+				  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn), tls_reason(conn->tls));
 		else
 			log_final_loss(conn, -ret);
 		fail(conn, -ret, -ret);
@@ -2188,7 +2205,7 @@ void conn_log_undelivered(struct conn *conn, const char *why)
 	char reason[300];
 
 	snprintf(reason, sizeof reason, "%s: the last bytes the program wrote, or close_notify, did not "
-		 "reach the server", why);
+		 "reach the %s", why, peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", reason);
 }
 
