@@ -833,6 +833,50 @@ static bool early_unconfirmed(struct conn *conn)
 	return state_of(conn) == CONN_HANDSHAKING && atomic_load(&conn->early_sent);
 }
 
+/* The handshake deadline passed (both locks held): say so, enter FAILED.
+ * Return what the program's call gets. */
+static int handshake_timed_out(struct conn *conn)
+{
+	char why[96];
+
+	snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
+		 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
+	log_failure(conn, "TLS handshake timed out", why);
+	fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
+	return conn->server ? -ECONNRESET : -ETIMEDOUT;
+}
+
+/* The server handshake of a blocking call (both locks held): non-blocking
+ * steps, and between them a wait for what the step needs, up to the
+ * deadline.  GnuTLS's own timeout does not count the time it waits
+ * between the pieces of a record: a client that sends its hello a byte at
+ * a time would hold the call for as long as it likes.  A signal does not
+ * end the wait (the program's call does not see EINTR for it).  Return
+ * what tls_handshake returns, or -ETIMEDOUT.  (A client's handshake stays
+ * one blocking call: run in non-blocking steps, a 0-RTT handshake whose
+ * early data filled a small send buffer failed with GnuTLS's "The request
+ * is invalid" in early_data.sh's tail case.) */
+static int handshake_blocking(struct conn *conn)
+{
+	struct pollfd pfd;
+	long long deadline, left;
+	int ret;
+
+	for (;;) {
+		ret = tls_handshake(conn->tls, TLS_NONBLOCKING);
+		if (ret != TLS_WANT_POLLIN && ret != TLS_WANT_POLLOUT)
+			return ret;
+		deadline = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
+		left = deadline - now_ns();
+		if (deadline && left <= 0)
+			return -ETIMEDOUT;
+		pfd.fd = conn->fd;
+		pfd.events = ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		if (real.poll(&pfd, 1, deadline ? (int)(left / 1000000 + 1) : -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 /* One handshake step (HANDSHAKING, both locks held): 0 when OPEN, -EAGAIN
  * (conn->hs_events says for what), or a negative errno (then FAILED).  A
  * blocking step interrupted by a signal goes on, as it always has: the
@@ -842,15 +886,8 @@ static int handshake_step(struct conn *conn, bool nonblock)
 {
 	int ret;
 
-	if (deadline_passed(conn)) {
-		char why[96];
-
-		snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
-			 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
-		log_failure(conn, "TLS handshake timed out", why);
-		fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
-		return conn->server ? -ECONNRESET : -ETIMEDOUT;
-	}
+	if (deadline_passed(conn))
+		return handshake_timed_out(conn);
 	if (conn->server && !conn->sniffed) {
 		ret = sniff_step(conn, nonblock);
 		if (ret != 0 || state_of(conn) != CONN_HANDSHAKING)
@@ -862,15 +899,22 @@ static int handshake_step(struct conn *conn, bool nonblock)
 		conn->early_pending = false;
 		reset_deadline(conn);
 	}
-	do
-		ret = tls_handshake(conn->tls, io_mode(nonblock));
-	while (ret == -EINTR && !nonblock);
+	if (nonblock)
+		ret = tls_handshake(conn->tls, TLS_NONBLOCKING);
+	else if (conn->server)
+		ret = handshake_blocking(conn);
+	else
+		do
+			ret = tls_handshake(conn->tls, TLS_BLOCKING);
+		while (ret == -EINTR);
 	if (ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT) {
 		atomic_store_explicit(&conn->hs_events, ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT, memory_order_relaxed);
 		return -EAGAIN;
 	}
 	if (ret == -EINTR)
 		return ret;
+	if (ret == -ETIMEDOUT && deadline_passed(conn))
+		return handshake_timed_out(conn);
 	if (ret < 0)
 		return handshake_failed(conn, ret);
 	atomic_store(&conn->state, CONN_OPEN);
