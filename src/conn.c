@@ -1905,6 +1905,18 @@ static short poll_result_send(struct conn *conn, short want, short krevents, boo
 	return 0;
 }
 
+/* PLAIN: the kernel's readiness KREVENTS as it is.  Input the kernel
+ * reports is news for edge-triggered epoll (a new read generation): the
+ * bytes come from the kernel, not from a buffer of ours that would bump
+ * it, and without it every EPOLLIN after the first would be taken for a
+ * repeat and dropped. */
+static short plain_poll_result(struct conn *conn, short want, short krevents)
+{
+	if (krevents & POLLIN)
+		atomic_fetch_add(&conn->rgen, 1);
+	return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+}
+
 short conn_poll_result(struct conn *conn, short want, short krevents)
 {
 	enum conn_state before = state_of(conn);
@@ -1912,7 +1924,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	short out = 0;
 
 	if (before == CONN_PLAIN)
-		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+		return plain_poll_result(conn, want, krevents);
 	if (before != CONN_OPEN && before != CONN_FAILED) {
 		/* The handshake needs both directions. */
 		switch (whole_state(conn)) {
@@ -1936,7 +1948,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	case CONN_FAILED:
 		return POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 	case CONN_PLAIN:
-		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+		return plain_poll_result(conn, want, krevents);
 	case CONN_OPEN:
 		break;
 	}

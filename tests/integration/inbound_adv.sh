@@ -7,7 +7,10 @@
 #   slowloris: a client that sends its ClientHello a byte at a time is
 #     dropped at handshake-timeout, by a blocking server as by an event
 #     loop (the deadline counts from accept, not from the last byte), and
-#     the event loop serves another client meanwhile.
+#     the event loop serves another client meanwhile;
+#   plaintext = allow on edge-triggered epoll: a plaintext client whose
+#     request arrives in two pieces gets its answer (the second piece's
+#     readiness is not swallowed after the switch to clear).
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -44,7 +47,7 @@ client() {
     CERTS=$CERTS timeout 30 "$PYTHON" "$CLIENTS/adv_client.py" "$1" "${!port_var}" "${@:2}" 2>&1
 }
 
-plan 7
+plan 9
 
 # ---- slowloris: the ClientHello a byte every 50 ms (about 12 s in all) ------
 for mode in thread epollet; do
@@ -66,3 +69,9 @@ for mode in thread epollet; do
     wait_for_match "$WORK/$name.log" '^(error|eof) ' 5 >/dev/null
     check "$mode: the server saw a reset connection, no byte" grep -q "^error 127.0.0.1:[0-9]* ECONNRESET$" "$WORK/$name.log"
 done
+
+# ---- plaintext = allow, edge-triggered epoll, the request in two pieces -----
+serve mixed epollet "plaintext = allow"
+like "$(client mixed plain 'h' 'ello\n')" "^got echo:hello$" \
+    "plaintext = allow, epoll ET: a request in two pieces is answered"
+like "$(client mixed tls hi)" "^got echo:hi$" "... and a TLS client on the same server too"
