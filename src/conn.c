@@ -735,6 +735,10 @@ static void plaintext_allowed(struct conn *conn, const char *first)
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	atomic_store(&conn->state, CONN_PLAIN);
 	conn_nodelay_end(conn);
+	/* The program shut its side before the client spoke (shut_early):
+	 * the kernel's shutdown, now that no handshake needs the socket. */
+	if (atomic_exchange(&conn->fin_pending, false))
+		real.shutdown(conn->fd, conn->shut_rd ? SHUT_RDWR : SHUT_WR);
 }
 
 /* The server's first step (HANDSHAKING, both locks held): peek at the
@@ -2095,11 +2099,21 @@ static int shut_write(struct conn *conn)
 	return ret;
 }
 
+/* A server connection whose handshake has not happened yet (a program
+ * may shut its sending side before it reads: a receive-only service).
+ * Any thread, no lock. */
+static bool server_unopened(struct conn *conn)
+{
+	return conn->server && state_of(conn) == CONN_HANDSHAKING;
+}
+
 /* shutdown(SHUT_WR or SHUT_RDWR) while early data is unconfirmed
- * (early_unconfirmed): the kernel's SHUT_WR now would end the handshake
- * and lose the bytes.  close_notify is owed instead (fin_pending): the
- * thread that finishes the handshake sends it (handshake_step), else
- * poll, close or exit do.  No lock.  Return CONN_SHUT_KEEP_WR (and
+ * (early_unconfirmed) or before a server's handshake (server_unopened):
+ * the kernel's SHUT_WR now would end the handshake (and lose the bytes).
+ * close_notify is owed instead (fin_pending): the thread that finishes the
+ * handshake sends it (handshake_step), else poll, close or exit do; a
+ * plaintext client (plaintext = allow) gets the kernel's shutdown then
+ * (plaintext_allowed).  No lock.  Return CONN_SHUT_KEEP_WR (and
  * CONN_SHUT_KEEP_RD for SHUT_RDWR), or a negative errno. */
 static int shut_early(struct conn *conn, int how)
 {
@@ -2132,7 +2146,7 @@ int conn_shutdown(struct conn *conn, int how)
 	/* close_notify: only the send owner may write it. */
 	if (how != SHUT_RD && !own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (how != SHUT_RD && early_unconfirmed(conn))
+	if (how != SHUT_RD && (early_unconfirmed(conn) || server_unopened(conn)))
 		return shut_early(conn, how);
 	if (state_of(conn) != CONN_OPEN)
 		return 0;

@@ -10,7 +10,10 @@
 #     the event loop serves another client meanwhile;
 #   plaintext = allow on edge-triggered epoll: a plaintext client whose
 #     request arrives in two pieces gets its answer (the second piece's
-#     readiness is not swallowed after the switch to clear).
+#     readiness is not swallowed after the switch to clear);
+#   shutdown(SHUT_WR) before the handshake (a receive-only service): the
+#     handshake still happens, the server reads the request, the client
+#     sees a clean end (close_notify), not a failed handshake.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -47,7 +50,7 @@ client() {
     CERTS=$CERTS timeout 30 "$PYTHON" "$CLIENTS/adv_client.py" "$1" "${!port_var}" "${@:2}" 2>&1
 }
 
-plan 9
+plan 11
 
 # ---- slowloris: the ClientHello a byte every 50 ms (about 12 s in all) ------
 for mode in thread epollet; do
@@ -75,3 +78,10 @@ serve mixed epollet "plaintext = allow"
 like "$(client mixed plain 'h' 'ello\n')" "^got echo:hello$" \
     "plaintext = allow, epoll ET: a request in two pieces is answered"
 like "$(client mixed tls hi)" "^got echo:hi$" "... and a TLS client on the same server too"
+
+# ---- shutdown(SHUT_WR) before the handshake ---------------------------------
+serve shut shutwr
+like "$(client shut tls-eof request)" "^end=eof$" \
+    "shutdown(SHUT_WR) before the handshake: the client sees a clean end (close_notify)"
+wait_for_match "$WORK/shut.log" '^line ' 10 >/dev/null
+check "... and the server still reads the request" grep -q "^line 127.0.0.1:[0-9]* request$" "$WORK/shut.log"
