@@ -418,6 +418,12 @@ static const char *rule_name(struct conn *conn)
 	return conn->rule->name;
 }
 
+/* The other end, in words: "client" for a server connection. */
+static const char *peer_word(const struct conn *conn)
+{
+	return conn->server ? "client" : "server";
+}
+
 /* Enter FAILED.  ERROR is what later I/O returns.  The caller holds rlock
  * (a read failed: read_failed, conn_kernel_error), wlock (a write failed:
  * sendv_locked, maybe_rekey, answer_update_request, push_final_locked, the
@@ -735,6 +741,10 @@ static void plaintext_allowed(struct conn *conn, const char *first)
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	atomic_store(&conn->state, CONN_PLAIN);
 	conn_nodelay_end(conn);
+	/* The program shut its side before the client spoke (shut_early):
+	 * the kernel's shutdown, now that no handshake needs the socket. */
+	if (atomic_exchange(&conn->fin_pending, false))
+		real.shutdown(conn->fd, conn->shut_rd ? SHUT_RDWR : SHUT_WR);
 }
 
 /* The server's first step (HANDSHAKING, both locks held): peek at the
@@ -833,6 +843,50 @@ static bool early_unconfirmed(struct conn *conn)
 	return state_of(conn) == CONN_HANDSHAKING && atomic_load(&conn->early_sent);
 }
 
+/* The handshake deadline passed (both locks held): say so, enter FAILED.
+ * Return what the program's call gets. */
+static int handshake_timed_out(struct conn *conn)
+{
+	char why[96];
+
+	snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
+		 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
+	log_failure(conn, "TLS handshake timed out", why);
+	fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
+	return conn->server ? -ECONNRESET : -ETIMEDOUT;
+}
+
+/* The server handshake of a blocking call (both locks held): non-blocking
+ * steps, and between them a wait for what the step needs, up to the
+ * deadline.  GnuTLS's own timeout does not count the time it waits
+ * between the pieces of a record: a client that sends its hello a byte at
+ * a time would hold the call for as long as it likes.  A signal does not
+ * end the wait (the program's call does not see EINTR for it).  Return
+ * what tls_handshake returns, or -ETIMEDOUT.  (A client's handshake stays
+ * one blocking call: run in non-blocking steps, a 0-RTT handshake whose
+ * early data filled a small send buffer failed with GnuTLS's "The request
+ * is invalid" in early_data.sh's tail case.) */
+static int handshake_blocking(struct conn *conn)
+{
+	struct pollfd pfd;
+	long long deadline, left;
+	int ret;
+
+	for (;;) {
+		ret = tls_handshake(conn->tls, TLS_NONBLOCKING);
+		if (ret != TLS_WANT_POLLIN && ret != TLS_WANT_POLLOUT)
+			return ret;
+		deadline = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
+		left = deadline - now_ns();
+		if (deadline && left <= 0)
+			return -ETIMEDOUT;
+		pfd.fd = conn->fd;
+		pfd.events = ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		if (real.poll(&pfd, 1, deadline ? (int)(left / 1000000 + 1) : -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 /* One handshake step (HANDSHAKING, both locks held): 0 when OPEN, -EAGAIN
  * (conn->hs_events says for what), or a negative errno (then FAILED).  A
  * blocking step interrupted by a signal goes on, as it always has: the
@@ -842,15 +896,8 @@ static int handshake_step(struct conn *conn, bool nonblock)
 {
 	int ret;
 
-	if (deadline_passed(conn)) {
-		char why[96];
-
-		snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
-			 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
-		log_failure(conn, "TLS handshake timed out", why);
-		fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
-		return conn->server ? -ECONNRESET : -ETIMEDOUT;
-	}
+	if (deadline_passed(conn))
+		return handshake_timed_out(conn);
 	if (conn->server && !conn->sniffed) {
 		ret = sniff_step(conn, nonblock);
 		if (ret != 0 || state_of(conn) != CONN_HANDSHAKING)
@@ -862,15 +909,22 @@ static int handshake_step(struct conn *conn, bool nonblock)
 		conn->early_pending = false;
 		reset_deadline(conn);
 	}
-	do
-		ret = tls_handshake(conn->tls, io_mode(nonblock));
-	while (ret == -EINTR && !nonblock);
+	if (nonblock)
+		ret = tls_handshake(conn->tls, TLS_NONBLOCKING);
+	else if (conn->server)
+		ret = handshake_blocking(conn);
+	else
+		do
+			ret = tls_handshake(conn->tls, TLS_BLOCKING);
+		while (ret == -EINTR);
 	if (ret == TLS_WANT_POLLIN || ret == TLS_WANT_POLLOUT) {
 		atomic_store_explicit(&conn->hs_events, ret == TLS_WANT_POLLIN ? POLLIN : POLLOUT, memory_order_relaxed);
 		return -EAGAIN;
 	}
 	if (ret == -EINTR)
 		return ret;
+	if (ret == -ETIMEDOUT && deadline_passed(conn))
+		return handshake_timed_out(conn);
 	if (ret < 0)
 		return handshake_failed(conn, ret);
 	atomic_store(&conn->state, CONN_OPEN);
@@ -1141,6 +1195,17 @@ static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblo
 }
 
 /* Read one record into the plaintext buffer.  rlock held. */
+/* An empty read-ahead buffer is let go (rlock held): idle connections,
+ * thousands on a server, keep no 16 KiB each. */
+static void drop_empty_rbuf(struct conn *conn)
+{
+	if (conn->rlen == 0 && conn->rbuf) {
+		free(conn->rbuf);
+		conn->rbuf = NULL;
+		conn->roff = 0;
+	}
+}
+
 static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 {
 	bool waitfail = false;
@@ -1165,6 +1230,7 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 		read_failed(conn, ret);
 		atomic_fetch_add(&conn->rgen, 1);
 	}
+	drop_empty_rbuf(conn);
 	return ret;
 }
 
@@ -1176,8 +1242,7 @@ static size_t take_rbuf(struct conn *conn, void *buf, size_t len, bool peek)
 	if (!peek) {
 		conn->roff += n;
 		conn->rlen -= n;
-		if (conn->rlen == 0)
-			conn->roff = 0;
+		drop_empty_rbuf(conn);
 	}
 	return n;
 }
@@ -1505,8 +1570,8 @@ static int answer_update_request(struct conn *conn, bool dontwait)
 	conn->key_updates++;
 	conn->sent_since_rekey = 0;
 	conn->last_rekey_ns = now_ns();
-	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the server asked for one (read by another process)",
-		  rule_name(conn), conn->app_dest, conn->dest);
+	log_debug("rule [%s] %s -> %s: KeyUpdate sent: the %s asked for one (read by another process)",
+		  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn));
 	return 0;
 }
 
@@ -1861,6 +1926,18 @@ static short poll_result_send(struct conn *conn, short want, short krevents, boo
 	return 0;
 }
 
+/* PLAIN: the kernel's readiness KREVENTS as it is.  Input the kernel
+ * reports is news for edge-triggered epoll (a new read generation): the
+ * bytes come from the kernel, not from a buffer of ours that would bump
+ * it, and without it every EPOLLIN after the first would be taken for a
+ * repeat and dropped. */
+static short plain_poll_result(struct conn *conn, short want, short krevents)
+{
+	if (krevents & POLLIN)
+		atomic_fetch_add(&conn->rgen, 1);
+	return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+}
+
 short conn_poll_result(struct conn *conn, short want, short krevents)
 {
 	enum conn_state before = state_of(conn);
@@ -1868,7 +1945,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	short out = 0;
 
 	if (before == CONN_PLAIN)
-		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+		return plain_poll_result(conn, want, krevents);
 	if (before != CONN_OPEN && before != CONN_FAILED) {
 		/* The handshake needs both directions. */
 		switch (whole_state(conn)) {
@@ -1892,7 +1969,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	case CONN_FAILED:
 		return POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
 	case CONN_PLAIN:
-		return krevents & (want | POLLERR | POLLHUP | POLLNVAL);
+		return plain_poll_result(conn, want, krevents);
 	case CONN_OPEN:
 		break;
 	}
@@ -1934,7 +2011,7 @@ static void log_final_loss(struct conn *conn, int err)
 	char why[700];
 
 	snprintf(why, sizeof why, "%s (%s); data the program wrote last, or close_notify, did not reach "
-		 "the server", tls_reason(conn->tls), strerror(err));
+		 "the %s", tls_reason(conn->tls), strerror(err), peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", why);
 }
 
@@ -1955,8 +2032,8 @@ static int push_final_locked(struct conn *conn, enum tls_io io)
 		/* A server that ended first (its close_notify read) may reset
 		 * before ours arrives: nothing of the program's is lost. */
 		if (conn->eof)
-			log_debug("rule [%s] %s -> %s: close_notify not sent, the server had closed already: %s",
-				  rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+			log_debug("rule [%s] %s -> %s: close_notify not sent, the %s had closed already: %s",
+				  rule_name(conn), conn->app_dest, conn->dest, peer_word(conn), tls_reason(conn->tls));
 		else
 			log_final_loss(conn, -ret);
 		fail(conn, -ret, -ret);
@@ -2039,11 +2116,21 @@ static int shut_write(struct conn *conn)
 	return ret;
 }
 
+/* A server connection whose handshake has not happened yet (a program
+ * may shut its sending side before it reads: a receive-only service).
+ * Any thread, no lock. */
+static bool server_unopened(struct conn *conn)
+{
+	return conn->server && state_of(conn) == CONN_HANDSHAKING;
+}
+
 /* shutdown(SHUT_WR or SHUT_RDWR) while early data is unconfirmed
- * (early_unconfirmed): the kernel's SHUT_WR now would end the handshake
- * and lose the bytes.  close_notify is owed instead (fin_pending): the
- * thread that finishes the handshake sends it (handshake_step), else
- * poll, close or exit do.  No lock.  Return CONN_SHUT_KEEP_WR (and
+ * (early_unconfirmed) or before a server's handshake (server_unopened):
+ * the kernel's SHUT_WR now would end the handshake (and lose the bytes).
+ * close_notify is owed instead (fin_pending): the thread that finishes the
+ * handshake sends it (handshake_step), else poll, close or exit do; a
+ * plaintext client (plaintext = allow) gets the kernel's shutdown then
+ * (plaintext_allowed).  No lock.  Return CONN_SHUT_KEEP_WR (and
  * CONN_SHUT_KEEP_RD for SHUT_RDWR), or a negative errno. */
 static int shut_early(struct conn *conn, int how)
 {
@@ -2076,7 +2163,7 @@ int conn_shutdown(struct conn *conn, int how)
 	/* close_notify: only the send owner may write it. */
 	if (how != SHUT_RD && !own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (how != SHUT_RD && early_unconfirmed(conn))
+	if (how != SHUT_RD && (early_unconfirmed(conn) || server_unopened(conn)))
 		return shut_early(conn, how);
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
@@ -2188,7 +2275,7 @@ void conn_log_undelivered(struct conn *conn, const char *why)
 	char reason[300];
 
 	snprintf(reason, sizeof reason, "%s: the last bytes the program wrote, or close_notify, did not "
-		 "reach the server", why);
+		 "reach the %s", why, peer_word(conn));
 	log_failure(conn, "sending the end of the stream failed", reason);
 }
 

@@ -160,7 +160,7 @@ void linger_service(void)
 			drop(i, 1);
 		} else if (now > list[i].deadline) {
 			if (list[i].conn)
-				conn_log_undelivered(list[i].conn, "the server took none of it for too long");
+				conn_log_undelivered(list[i].conn, "the peer took none of it for too long");
 			drop(i, 1);
 		}
 	}
@@ -235,7 +235,7 @@ void linger_wait_all(int max_ms)
 	pthread_mutex_lock(&linger_lock);
 	for (i = atomic_load(&n_lingering) - 1; i >= 0; i--)
 		if (list[i].conn)
-			conn_log_undelivered(list[i].conn, "the process ended before the server took it");
+			conn_log_undelivered(list[i].conn, "the process ended before the peer took it");
 	pthread_mutex_unlock(&linger_lock);
 	shim_guard--;
 }

@@ -1567,6 +1567,14 @@ static int fatal(struct tls *tls, int ret, const char *during)
 		snprintf(tls->reason, sizeof tls->reason, "timed out during %s", during);
 		return -ETIMEDOUT;
 	case GNUTLS_E_DECRYPTION_FAILED:
+		/* An OpenSSL client refusing our certificate sends an alert
+		 * GnuTLS 3.7 cannot read: it says only "Decryption has failed". */
+		if (tls->role != TLS_SERVER || strcmp(during, "handshake") != 0)
+			goto other;
+		snprintf(tls->reason, sizeof tls->reason, "handshake failed: the client's answer could not be "
+			 "decrypted (GnuTLS error %d); an OpenSSL client (curl, python) that rejects the server "
+			 "certificate -- unknown CA, wrong name -- ends the handshake this way", ret);
+		return -EPROTO;
 	case GNUTLS_E_UNEXPECTED_PACKET:
 	default:
 	other:

@@ -716,3 +716,168 @@ nginx_field() {
     printf '%s\n' "$line" | tr '\t' '\n' | grep -q "^${field}=" || return 1
     printf '%s\n' "$line" | tr '\t' '\n' | sed -n "s/^${field}=//p" | head -n 1
 }
+
+# ---- inbound: the program under tlsshim is the SERVER -----------------------------------
+# A plain daemon runs under tlsshim with a `listen` rule; real TLS clients
+# connect to it.  Evidence from both ends: the client's own report (curl -v,
+# s_client -brief, clients/inbound_client.py) and the daemon's own log.
+
+# inbound_policy NAME PORT [LINE...]: write $WORK/NAME.policy (mode 600):
+#     log = file:$WORK/NAME.tlsshim.log      POLICY_LOG
+#     log-level = info                       POLICY_LEVEL ("" = no line)
+#     [NAME]                                 POLICY_RULE
+#     listen = 127.0.0.1:PORT                INBOUND_LISTEN (the whole value)
+#     cert = $CERTS/server.pem
+#     key = $CERTS/server-key.pem
+#     LINE...                                (as given: "" "[other]" "listen = ..."
+#                                            starts a second rule)
+#   inbound_policy web "$port" "handshake-timeout = 1s"
+inbound_policy() {
+    local name=$1 port=$2 line
+    shift 2
+    {
+        echo "log = ${POLICY_LOG:-file:$WORK/$name.tlsshim.log}"
+        [ -z "${POLICY_LEVEL-info}" ] || echo "log-level = ${POLICY_LEVEL-info}"
+        echo
+        echo "[${POLICY_RULE:-$name}]"
+        echo "listen = ${INBOUND_LISTEN:-127.0.0.1:$port}"
+        echo "cert = $CERTS/server.pem"
+        echo "key = $CERTS/server-key.pem"
+        for line; do echo "$line"; done
+    } | write_policy "$WORK/$name.policy"
+}
+
+# listening_in PORT PID: true if a socket listening on TCP port PORT (any
+# address) is open in process PID or one of its children.  Reads /proc only:
+# no connection is made (a probe would be a plaintext client to the daemon).
+listening_in() {
+    "$PYTHON" - "$1" "$2" <<'PYEOF'
+import os, sys
+port, root = int(sys.argv[1]), sys.argv[2]
+inodes = set()
+for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(name).read().splitlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        f = row.split()
+        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add("socket:[%s]" % f[9])
+pids = [root]
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[1] == root:
+            pids.append(p)
+    except OSError:
+        pass
+for p in pids:
+    try:
+        for fd in os.listdir("/proc/%s/fd" % p):
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (p, fd)) in inodes:
+                    sys.exit(0)
+            except OSError:
+                pass
+    except OSError:
+        pass
+sys.exit(1)
+PYEOF
+}
+
+# _inbound_subst TEXT: TEXT with @PORT@ and @PORT2@ replaced.
+_inbound_subst() {
+    local s=${1//@PORT@/$_in_p1}
+    printf '%s' "${s//@PORT2@/$_in_p2}"
+}
+
+# start_inbound NAME [POLICY-LINE...] -- CMD ARGS...
+#   Run CMD ARGS under tlsshim -p $WORK/NAME.policy in the background (stdin
+#   /dev/null, stdout+stderr to $WORK/NAME.out), on fresh ports: each @PORT@
+#   and @PORT2@ in the policy lines, in ARGS and in the file INBOUND_TEMPLATE
+#   (if set: a file NAME.in, written out as NAME without .in) becomes a free
+#   port.  The policy is inbound_policy NAME @PORT@ POLICY-LINE...  Ready when
+#   the process (or a child) has a socket listening on each port used.  A
+#   port taken meanwhile ("in use" in the output) is retried with new ports.
+#   Sets ${NAME}_port ${NAME}_port2 ${NAME}_pid ${NAME}_out, ${NAME}_tlog
+#   (the tlsshim log).
+#   start_inbound web -- "$PYTHON" -m http.server @PORT@ --bind 127.0.0.1
+start_inbound() {
+    local name=$1
+    shift
+    _valid_name "$name"
+    local -a lines=() args=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do lines+=("$1"); shift; done
+    [ $# -gt 0 ] || bail_out "start_inbound $name: no -- before the command"
+    shift
+    local out="$WORK/$name.out" a pid try two=0 l
+    for a in "${lines[@]}" "$@"; do [[ $a == *@PORT2@* ]] && two=1; done
+    [ -z "${INBOUND_TEMPLATE:-}" ] || ! grep -q @PORT2@ "$INBOUND_TEMPLATE" || two=1
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        _in_p1=$(free_port)
+        _in_p2=$(free_port)
+        [ "$_in_p1" != "$_in_p2" ] || continue
+        local -a sl=()
+        for l in "${lines[@]}"; do sl+=("$(_inbound_subst "$l")"); done
+        inbound_policy "$name" "$_in_p1" "${sl[@]}"
+        args=()
+        for a; do args+=("$(_inbound_subst "$a")"); done
+        if [ -n "${INBOUND_TEMPLATE:-}" ]; then
+            _inbound_subst "$(cat "$INBOUND_TEMPLATE")" >"${INBOUND_TEMPLATE%.in}"
+        fi
+        : >"$out"
+        "$TLSSHIM" -p "$WORK/$name.policy" "${args[@]}" </dev/null >>"$out" 2>&1 &
+        pid=$!
+        local deadline=$((SECONDS + SERVER_START_TIMEOUT))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+            if listening_in "$_in_p1" "$pid" &&
+                { [ $two = 0 ] || listening_in "$_in_p2" "$pid"; }; then
+                _remember "$name" "$pid"
+                printf -v "${name}_port" '%s' "$_in_p1"
+                printf -v "${name}_port2" '%s' "$_in_p2"
+                printf -v "${name}_out" '%s' "$out"
+                printf -v "${name}_tlog" '%s' "$WORK/$name.tlsshim.log"
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        if ! grep -Eq 'in use|EADDRINUSE' "$out"; then
+            diag "$name ($*) did not start (try $try):" "$(cat "$out")"
+            bail_out "could not start $name under tlsshim"
+        fi
+    done
+    bail_out "$name: no free port after 10 attempts"
+}
+
+# client_addr: print the source address inbound clients connect from:
+# 127.0.0.2 where the loopback takes it (Linux: all of 127/8), so that the
+# daemon's log shows an address no proxy on 127.0.0.1 could have given it;
+# 127.0.0.1 otherwise.
+client_addr() {
+    if "$PYTHON" -c 'import socket; socket.socket().bind(("127.0.0.2", 0))' 2>/dev/null; then
+        echo 127.0.0.2
+    else
+        echo 127.0.0.1
+    fi
+}
+
+# https_get TAG URL [CURL-ARGS...]: curl -v verifying with $CERTS/ca.pem,
+# from $SRC (client_addr) if set; body in $WORK/TAG.body, curl's trace in
+# $WORK/TAG.trace, curl's own address (ADDR:PORT) in $WORK/TAG.local.
+# Returns curl's status.
+https_get() {
+    local tag=$1 url=$2
+    shift 2
+    "${CURL[@]}" -v --cacert "$CERTS/ca.pem" ${SRC:+--interface "$SRC"} \
+        -w '%{local_ip}:%{local_port}\n' -o "$WORK/$tag.body" "$@" "$url" \
+        >"$WORK/$tag.local" 2>"$WORK/$tag.trace"
+}
+
+# saw_tls13 TRACE: a curl -v trace (https_get) or an openssl s_client -brief
+# output shows TLS 1.3 and a verified certificate.
+saw_tls13() {
+    grep -Eq 'SSL connection using TLSv1\.3|Protocol version: TLSv1\.3' "$1" &&
+        grep -Eq 'SSL certificate verify ok|^Verification: OK' "$1"
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""inbound_report.py RESULTS_DIR -- the table of the inbound benchmark.
+
+Reads what inbound_bench.sh measured (RESULTS_DIR/KEY.ARM: one number per
+round, or "fail"; machine; info; notes) and prints the machine, the medians,
+the ratios of tlsshim against nginx's own TLS and against stunnel, the CPU
+per operation of both sides, and the bars of issue 11 as PASS/MISS.
+Exit status: 0 all bars met, 3 a bar missed (or not measured), 4 a
+measurement failed.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import fmt, fr, load, median, paired_ratio  # noqa: E402
+
+ARMS = ("nginx", "stunnel", "tlsshim", "plain")
+HEADS = ("(a) nginx TLS", "(b) stunnel", "(c) tlsshim", "(d) plain")
+
+# key, label, bar against (a), bar against (b)
+THROUGHPUT = (
+    ("requests", "requests, wrk keep-alive (req/s)", 0.95, 2.0),
+    ("resumed", "new conns, resumed (conn/s)", 0.95, 1.5),
+    ("full", "new conns, full handshake (conn/s)", 0.95, 1.5),
+    ("bulk", "bulk, curl download (MB/s)", 0.95, 1.5),
+)
+MEMORY_BAR_KIB = 40.0
+
+
+def table(head, rows, left=(0,)):
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+
+    def line(r):
+        return "| " + " | ".join(c.ljust(widths[i]) if i in left else c.rjust(widths[i])
+                                 for i, c in enumerate(r)) + " |"
+    print(line(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+def read_kv(path):
+    out = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                out[k] = v
+    return out
+
+
+def print_lines(path, title):
+    if os.path.exists(path):
+        print(title)
+        with open(path) as f:
+            for line in f:
+                print("  " + line.rstrip("\n"))
+
+
+def main():
+    res = sys.argv[1]
+    m = read_kv(os.path.join(res, "machine"))
+    print()
+    print("tlsshim inbound benchmark (issue 11): the same plain nginx four ways")
+    print("machine: %s CPUs, %s; %s; %s" % (m.get("cpus"), m.get("cpu"), m.get("kernel"), m.get("os")))
+    print("software: nginx %s and stunnel %s with OpenSSL %s; tlsshim with GnuTLS %s"
+          % (m.get("nginx"), m.get("stunnel"), m.get("openssl"), m.get("gnutls")))
+    print("settings: %s" % m.get("settings"))
+    print("load average: %s at the start, %s at the end; elapsed %s s"
+          % (m.get("load_start"), m.get("load_end"), m.get("elapsed")))
+    print_lines(os.path.join(res, "info"), "negotiated (Python ssl, certificate verified):")
+    print_lines(os.path.join(res, "notes"), "notes:")
+
+    rows, bars, failed = [], [], False
+    for key, label, bar_a, bar_b in THROUGHPUT:
+        vals = {a: median(res, key, a) for a in ARMS}
+        if all(v is None for v in vals.values()):
+            continue
+        ra = paired_ratio(res, key, "tlsshim", "nginx")
+        rb = paired_ratio(res, key, "tlsshim", "stunnel")
+        rd = paired_ratio(res, key, "tlsshim", "plain")
+        rows.append([label] + [fmt(vals[a]) for a in ARMS] + [fr(ra), fr(rb), fr(rd)])
+        failed = failed or any(v == "fail" for v in vals.values())
+        bars.append(("%s: tlsshim >= %.2fx nginx TLS" % (key, bar_a), ra, ra is not None and ra >= bar_a))
+        bars.append(("%s: tlsshim >= %.2gx stunnel" % (key, bar_b), rb, rb is not None and rb >= bar_b))
+    mem = {a: median(res, "memory", a) for a in ARMS}
+    if any(v is not None for v in mem.values()):
+        failed = failed or any(v == "fail" for v in mem.values())
+        mr = {a: median(res, "memory_rss", a) for a in ARMS}
+        rows.append(["memory, idle conn (KiB Pss/conn)"] + [fmt(mem[a]) for a in ARMS] + ["", "", ""])
+        rows.append(["memory, idle conn (KiB Rss/conn)"] + [fmt(mr[a]) for a in ARMS] + ["", "", ""])
+        v = mem["tlsshim"]
+        bars.append(("memory: tlsshim <= %.0f KiB Pss per idle connection" % MEMORY_BAR_KIB,
+                     v if isinstance(v, float) else None,
+                     isinstance(v, float) and v <= MEMORY_BAR_KIB))
+    print()
+    table(("workload",) + HEADS + ("c/a", "c/b", "c/d"), rows)
+
+    cpu_rows = []
+    for key, label, _, _ in THROUGHPUT:
+        unit = "us/MiB" if key == "bulk" else "us/req"
+        for side, prefix in (("client", "cpu_"), ("server", "srv_")):
+            vals = {a: median(res, prefix + key, a) for a in ARMS}
+            if all(v is None for v in vals.values()):
+                continue
+            ra = paired_ratio(res, prefix + key, "tlsshim", "nginx")
+            rb = paired_ratio(res, prefix + key, "tlsshim", "stunnel")
+            cpu_rows.append(["%s, %s (%s)" % (key, side, unit)] + [fmt(vals[a], 2) for a in ARMS]
+                            + [fr(ra), fr(rb)])
+    if cpu_rows:
+        print()
+        table(("CPU per operation",) + HEADS + ("c/a", "c/b"), cpu_rows)
+        print("(client: user+system CPU of wrk or curl; server: of the arm's nginx worker, plus stunnel"
+              " for (b); from getrusage and /proc/PID/stat; medians; lower is better)")
+    # New connections: the TLS client (wrk, OpenSSL) costs about as much CPU
+    # per connection as the server on the same CPUs, so conn/s ratios are
+    # pulled toward 1x; the server's CPU per connection is the sharper view.
+    for key in ("resumed", "full"):
+        cl = median(res, "cpu_" + key, "tlsshim")
+        srv = median(res, "srv_" + key, "tlsshim")
+        if isinstance(cl, float) and isinstance(srv, float) and cl >= srv:
+            print("new conns, %s: the client spends %.0f us of CPU per connection, tlsshim's server %.0f us,"
+                  " on %s shared CPUs: conn/s ratios are client-bound; server CPU per connection: c/a %s, c/b %s"
+                  % (key, cl, srv, m.get("cpus", "?"),
+                     fr(paired_ratio(res, "srv_" + key, "tlsshim", "nginx")),
+                     fr(paired_ratio(res, "srv_" + key, "tlsshim", "stunnel"))))
+
+    print()
+    print("bars of issue 11 (ratios: medians of per-round ratios; the arms of a round run back to back):")
+    missed = 0
+    for text, value, ok in bars:
+        shown = "-" if value is None else ("%.2fx" % value if "memory" not in text else "%.1f KiB" % value)
+        if value is None:
+            verdict = "n/a"
+        else:
+            verdict = "PASS" if ok else "MISS"
+        if not ok:
+            missed += 1
+        print("  %-4s %-52s %s" % (verdict, text, shown))
+    print("bars met: %d of %d" % (len(bars) - missed, len(bars)))
+    print("memory: Pss delta of the server processes over %s idle connections / N (stunnel: stunnel +"
+          " the nginx behind it); kernel socket buffers not included" % m.get("idle_n", "?"))
+    if failed:
+        print("some measurements FAILED (see the errors above)")
+        return 4
+    return 3 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
