@@ -38,7 +38,7 @@ void shim_ticket_key_make(void)
 		return;
 	/* getrandom is async-signal-safe: the fork prepare step may call this. */
 	while (got < sizeof ticket_key) {
-		n = getrandom(ticket_key + got, sizeof ticket_key - got, 0);
+		n = getrandom(ticket_key + got, sizeof ticket_key - got, GRND_NONBLOCK);
 		if (n < 0 && errno != EINTR) {
 			atomic_store(&ticket_key_state, 0);
 			return;
@@ -80,13 +80,15 @@ static bool sock_addr(int fd, bool peer, struct decide_addr *out)
 	return ret == 0 && decide_read_sockaddr((struct sockaddr *)&ss, len, out);
 }
 
-/* Is FD a TCP socket (not SCTP, which also has AF_INET stream sockets)? */
-static bool is_tcp(int fd)
+/* Is FD a stream socket?  Any, as connect() upgrades: TCP, and MPTCP,
+ * whose protocol is not IPPROTO_TCP (a covered connection is upgraded or
+ * refused, never passed through in clear). */
+static bool is_stream(int fd)
 {
-	int proto = 0;
-	socklen_t len = sizeof proto;
+	int type = 0;
+	socklen_t len = sizeof type;
 
-	return real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
+	return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
 int shim_server_conn(int fd, bool app_cloexec, const struct decision *d, const char *how)
@@ -168,7 +170,7 @@ int shim_accepted(int fd, int flags)
 	 * refuses: it may have had some). */
 	if (policy && !policy->has_inbound)
 		return fd;
-	if (!sock_addr(fd, false, &local) || !is_tcp(fd))
+	if (!sock_addr(fd, false, &local) || !is_stream(fd))
 		return fd;
 	have_peer = sock_addr(fd, true, &peer);
 	decide_accept(policy, &local, have_peer ? &peer : NULL, &d);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 atomic_bool adopt_armed;
@@ -162,21 +163,29 @@ static void adopt_act(int fd, bool app_cloexec, const struct decision *d)
 	}
 }
 
-/* Is FD a connected TCP socket (not listening: accept on it decides)? */
-static bool connected_tcp(int fd, struct decide_addr *peer)
+/* Is FD a connected stream socket (not listening: accept on it decides)?
+ * Any SOCK_STREAM, as connect() upgrades (MPTCP's protocol is not
+ * IPPROTO_TCP).  *HAVE_PEER says whether *PEER was filled: a client that
+ * sent bytes and then a reset has no peer address any more, but its bytes
+ * still wait in the socket -- that one is taken too (and refused by the
+ * server connection), never left for the program to read in clear. */
+static bool connected_stream(int fd, struct decide_addr *peer, bool *have_peer)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	int val = 0;
+	int val = 0, queued = 0;
 	socklen_t vlen = sizeof val;
 
 	if (real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &vlen) != 0 || val)
 		return false;
 	vlen = sizeof val;
-	if (real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &val, &vlen) != 0 || val != IPPROTO_TCP)
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &vlen) != 0 || val != SOCK_STREAM)
 		return false;
-	return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
-	       decide_read_sockaddr((struct sockaddr *)&ss, len, peer);
+	*have_peer = getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+		     decide_read_sockaddr((struct sockaddr *)&ss, len, peer);
+	if (*have_peer)
+		return true;
+	return real.ioctl(fd, FIONREAD, &queued) == 0 && queued > 0;
 }
 
 /* The look (adopt_lock held, shim_guard raised): one getsockname for
@@ -189,6 +198,7 @@ static void examine(int fd)
 	struct decide_addr local, peer;
 	const struct policy *policy;
 	struct decision d;
+	bool have_peer = false;
 	int fdflags;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
@@ -209,12 +219,12 @@ static void examine(int fd)
 			return;
 		}
 	}
-	if (!connected_tcp(fd, &peer))
+	if (!connected_stream(fd, &peer, &have_peer))
 		return;
 	log_off_the_wire(fd);
 	fdflags = real.fcntl(fd, F_GETFD);
 	if (!share_same(fd, fdflags >= 0 && (fdflags & FD_CLOEXEC))) {
-		decide_accept(policy, &local, &peer, &d);
+		decide_accept(policy, &local, have_peer ? &peer : NULL, &d);
 		adopt_act(fd, fdflags >= 0 && (fdflags & FD_CLOEXEC), &d);
 	}
 	if (fdtab_any()) {
@@ -230,10 +240,14 @@ static void examine(int fd)
 
 void adopt_check(int fd)
 {
+	int saved;
+
 	/* Our own code (shim_guard: adopt_lock may be held, by this very
 	 * look) never adopts. */
 	if (shim_guard || adopt_is_checked(fd))
 		return;
+	saved = errno; /* the look's system calls are not the program's */
+
 	pthread_mutex_lock(&adopt_lock);
 	if (!adopt_is_checked(fd)) {
 		shim_guard++;
@@ -242,6 +256,7 @@ void adopt_check(int fd)
 		adopt_mark(fd);
 	}
 	pthread_mutex_unlock(&adopt_lock);
+	errno = saved;
 }
 
 /* ---- start-up ---- */
