@@ -6,6 +6,7 @@
 #include "adopt.h"
 #include "fdtab.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
@@ -39,6 +40,19 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 	return ret;
 }
 
+/* accept() returned FD: what the program gets (errno as accept left it
+ * when it succeeds: our look's system calls are not the program's). */
+static int accepted(int fd, int flags)
+{
+	int saved = errno, ret = shim_accepted(fd, flags);
+
+	if (ret >= 0) {
+		errno = saved;
+		return ret;
+	}
+	return (int)shim_result(ret);
+}
+
 /* An accepted socket an inbound rule covers becomes a server connection
  * (accept.c); one it refuses is closed and accept fails with ECONNABORTED,
  * as for a connection the client aborted. */
@@ -49,7 +63,7 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	if (!shim_enter())
 		return real.accept(fd, addr, len);
 	ret = born(real.accept(fd, addr, len));
-	return ret < 0 ? ret : (int)shim_result(shim_accepted(ret, 0));
+	return ret < 0 ? ret : accepted(ret, 0);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -59,7 +73,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (!shim_enter())
 		return real.accept4(fd, addr, len, flags);
 	ret = born(real.accept4(fd, addr, len, flags));
-	return ret < 0 ? ret : (int)shim_result(shim_accepted(ret, flags));
+	return ret < 0 ? ret : accepted(ret, flags);
 }
 
 /* open and openat take a mode only with O_CREAT or O_TMPFILE. */
