@@ -212,14 +212,44 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 	return conn ? send_iov(conn, iov, iovcnt, 0) : real.writev(fd, iov, iovcnt);
 }
 
+/* Descriptors that arrived with MSG (SCM_RIGHTS) are new here: a mapping
+ * their number still has is stale (as at birth, hook_create.c), and each
+ * is looked at on its first use like an inherited one (its number may
+ * still carry the mark of a file closed behind our back). */
+static void received_fds(const struct msghdr *msg)
+{
+	struct cmsghdr *c;
+	size_t i, n;
+	int fd;
+
+	if (!msg || !msg->msg_control || msg->msg_controllen == 0)
+		return;
+	for (c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (fdtab_any())
+				fdtab_forget(fd);
+			adopt_closed(fd);
+		}
+	}
+}
+
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct conn *conn = MANAGED(fd);
 	size_t total;
+	ssize_t got;
 	int err;
 
-	if (!conn)
-		return real.recvmsg(fd, msg, flags);
+	if (!conn) {
+		got = real.recvmsg(fd, msg, flags);
+		if (got >= 0)
+			received_fds(msg);
+		return got;
+	}
 	if (!msg) {
 		conn_unref(conn);
 		return shim_result(-EFAULT);
@@ -335,9 +365,16 @@ int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct 
 {
 	struct conn *conn = MANAGED(fd);
 	ssize_t ret;
+	int i, got;
 
-	if (!conn)
-		return real.recvmmsg ? real.recvmmsg(fd, msgs, vlen, flags, timeout) : shim_result(-ENOSYS);
+	if (!conn) {
+		if (!real.recvmmsg)
+			return shim_result(-ENOSYS);
+		got = real.recvmmsg(fd, msgs, vlen, flags, timeout);
+		for (i = 0; i < got; i++)
+			received_fds(&msgs[i].msg_hdr);
+		return got;
+	}
 	conn_unref(conn);
 	if (vlen == 0)
 		return 0;
