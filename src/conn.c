@@ -1272,7 +1272,8 @@ static ssize_t plain_sendv(struct conn *conn, const struct iovec *iov, int iovcn
 {
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 
-	return plain_result(real.sendmsg(conn->fd, &msg, flags));
+	/* MSG_NOSIGNAL: the hook raises SIGPIPE itself for EPIPE (once). */
+	return plain_result(real.sendmsg(conn->fd, &msg, flags | MSG_NOSIGNAL));
 }
 
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
