@@ -1,6 +1,7 @@
 /* fork.c - our connections across fork(): who owns each direction
  * (owner.h), the locks a forked child resets (forklock.h). */
 #include "shim.h"
+#include "adopt.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "forklock.h"
@@ -65,7 +66,7 @@ void shim_fork_prepare(void)
 	child_counted = false;
 	/* Pre-fork servers: the workers resume each other's sessions only if
 	 * the ticket key is made before the first fork. */
-	if (!shim_vforking)
+	if (!shim_vforking && atomic_load_explicit(&adopt_armed, memory_order_relaxed))
 		shim_ticket_key_make();
 	if (!fdtab_any() || shim_vforking)
 		return;

@@ -223,8 +223,11 @@ const struct hosts *shim_hosts(void)
 	return hosts;
 }
 
-/* Once (shim_before_privdrop): every tls rule's credentials, loaded while
- * the program may still read them.  A rule whose files cannot be loaded is
+/* Once (shim_before_privdrop): the credentials of every inbound tls rule,
+ * loaded while the program may still read them (a daemon).  Only when the
+ * policy has inbound rules: a forked child that changes user before exec
+ * (Python's subprocess with user=) must not load GnuTLS for nothing, in a
+ * copy of a multithreaded process.  A rule whose files cannot be loaded is
  * logged; its connections fail as they would have anyway. */
 static void preload_credentials(void)
 {
@@ -232,12 +235,12 @@ static void preload_credentials(void)
 	char err[512];
 	size_t i;
 
-	if (!shim_may_upgrade() || !(p = shim_policy()))
+	if (!shim_may_upgrade() || !(p = shim_policy()) || !p->has_inbound)
 		return;
 	for (i = 0; i < p->n_rules; i++) {
 		const struct policy_rule *rule = &p->rules[i];
 
-		if (rule->action != POLICY_TLS)
+		if (rule->action != POLICY_TLS || !rule->inbound)
 			continue;
 		if (tls_preload(rule, err, sizeof err) < 0)
 			log_error("rule [%s]: cannot load its credentials before the program gives up "
