@@ -752,13 +752,26 @@ struct peer_names {
 	size_t used;
 };
 
+/* Does NAME (SIZE bytes) hold a control byte (NUL, a newline that would
+ * forge a log line, DEL)?  No real name does. */
+static bool has_control(const char *name, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* Keep the NAME of SIZE bytes in N's pool: a pointer, or NULL (no room,
- * or a NUL byte inside). */
+ * or a control byte inside: such a name matches nothing and is never
+ * logged). */
 static const char *names_keep(struct peer_names *n, const char *name, size_t size)
 {
 	char *at = n->pool + n->used;
 
-	if (memchr(name, '\0', size) || size + 1 > sizeof n->pool - n->used)
+	if (has_control(name, size) || size + 1 > sizeof n->pool - n->used)
 		return NULL;
 	memcpy(at, name, size);
 	at[size] = '\0';
@@ -790,6 +803,9 @@ static struct peer_names *peer_names_get(const gnutls_datum_t *der)
 	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
 		snprintf(n->subject, sizeof n->subject, "%s", (char *)dn.data);
 		gnutls_free(dn.data);
+		for (i = 0; n->subject[i]; i++) /* never a forged log line */
+			if ((unsigned char)n->subject[i] < 0x20 || (unsigned char)n->subject[i] == 0x7f)
+				n->subject[i] = '?';
 	}
 	size = sizeof buf;
 	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0 &&
