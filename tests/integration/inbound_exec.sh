@@ -133,8 +133,9 @@ not_passed() {
 # ---- (a) LD_PRELOAD dropped --------------------------------------------------
 not_passed "(a) env without LD_PRELOAD" a_nopre "$HANDLER" "LD_PRELOAD dropped" exec -LD_PRELOAD
 not_passed "(a) env -i" a_envi "$HANDLER" "LD_PRELOAD dropped" exec -i
+# (A sanitizer build keeps its runtime first: the handler needs it.)
 not_passed "(a) LD_PRELOAD names another library" a_other "$HANDLER" "LD_PRELOAD dropped" exec \
-    LD_PRELOAD=libm.so.6
+    LD_PRELOAD-=libtlsshim LD_PRELOAD+=libm.so.6
 
 # ---- (b) another policy -------------------------------------------------------
 not_passed "(b) TLSSHIM_POLICY names another policy" b_pol "$HANDLER" "another policy" exec \

@@ -11,7 +11,8 @@ or must not forget:
   popen-read  subprocess.Popen (vfork + exec), then the acceptor reads
 
 ENV edits this process's environment for the handler: -NAME drops NAME,
-NAME=VALUE sets it, and a lone -i starts from an empty one.  The port goes
+NAME=VALUE sets it, NAME-=WORD drops the entries of a list (LD_PRELOAD)
+that contain WORD, NAME+=ENTRY appends one, a lone -i starts from nothing.  The port goes
 to PORTFILE, one line per event to stderr ("parent read error=EIO")."""
 import errno
 import os
@@ -26,6 +27,12 @@ for edit in sys.argv[5:]:
         env = {}
     elif edit.startswith("-"):
         env.pop(edit[1:], None)
+    elif "-=" in edit:
+        name, word = edit.split("-=", 1)
+        env[name] = " ".join(e for e in env.get(name, "").replace(":", " ").split() if word not in e)
+    elif "+=" in edit:
+        name, word = edit.split("+=", 1)
+        env[name] = (env.get(name, "") + " " + word).strip()
     else:
         name, value = edit.split("=", 1)
         env[name] = value
