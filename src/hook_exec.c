@@ -20,13 +20,24 @@
  * too, adopts it on first use (adopt.h); this process sends nothing for it.
  * The decision is taken under the connection's two locks, held until the
  * new image has started, so no other thread can begin the handshake in
- * between. */
+ * between.  It is passed only to a program that will adopt it: one the
+ * loader preloads with this library (LD_PRELOAD in its environment names
+ * it; not set-uid, set-gid or with file capabilities, which make the loader
+ * ignore LD_PRELOAD; not statically linked) and that reads this process's
+ * policy.  Anything else would read the client's ClientHello as plaintext
+ * and answer in clear: such an exec closes the connection (a posix_spawn
+ * that would duplicate it fails with EBADF), as for a begun one.  Once the
+ * new image has it, every other copy of it is given away (owner.h): the
+ * parent of a posix_spawn, or of a vfork child that passed it, gets EIO. */
 #include "shim.h"
 #include "conn.h"
+#include "elfinfo.h"
 #include "fdtab.h"
 #include "forklock.h"
 #include "log.h"
+#include "owner.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +47,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,10 +95,172 @@ static void note_inheritable(int fd, struct conn *conn, void *arg)
 struct exec_pass {
 	struct conn *conns[REPORT_MAX]; /* a reference each */
 	bool passed[REPORT_MAX];        /* locked and passed, or refused */
+	const char *why_not[REPORT_MAX]; /* refused: the new program would not
+					  * adopt it (target_why), or NULL */
+	uint64_t prev[REPORT_MAX][2], given[REPORT_MAX][2]; /* owner_hand_over */
+	bool handed;                    /* ... done for the passed ones */
 	int n_conns;
 	int fds[REPORT_MAX];            /* close-on-exec cleared */
 	int n_fds;
+	/* The new program: the file the exec will run (DIRFD, PATH, AT_FLAGS;
+	 * PATH NULL: cannot be told) and its environment; judged once, when a
+	 * connection could be passed. */
+	int dirfd, at_flags;
+	const char *path;
+	char *const *envp;
+	bool judged;
+	const char *why;                /* NULL: it would adopt the connection */
+	char buf[PATH_MAX];             /* PATH, when it is made here */
 };
+
+/* The new program is PATH (relative to DIRFD, AT_FLAGS as for execveat;
+ * NULL: cannot be told) with the environment ENVP. */
+static void pass_init(struct exec_pass *pass, int dirfd, const char *path, int at_flags, char *const *envp)
+{
+	pass->n_conns = pass->n_fds = 0;
+	pass->handed = pass->judged = false;
+	pass->why = NULL;
+	pass->dirfd = dirfd;
+	pass->path = path;
+	pass->at_flags = at_flags;
+	pass->envp = envp;
+}
+
+/* ---- will the new program adopt a passed connection? ---- */
+
+/* NAME's value in ENVP (a NULL ENVP: none), or NULL. */
+static const char *env_value(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return *envp + len + 1;
+	return NULL;
+}
+
+/* Does the LD_PRELOAD value LIST (entries split by spaces and colons, as
+ * the loader does) name this library: the same file, or for an entry
+ * without a slash (searched by the loader) the same file name? */
+static bool preloads_us(const char *list)
+{
+	char entry[PATH_MAX];
+	struct stat self, st;
+	const char *base;
+	Dl_info info;
+	size_t len;
+
+	if (!list || !dladdr((void *)preloads_us, &info) || !info.dli_fname || stat(info.dli_fname, &self) != 0)
+		return false;
+	base = strrchr(info.dli_fname, '/');
+	base = base ? base + 1 : info.dli_fname;
+	for (; *list; list += len) {
+		list += strspn(list, " :");
+		len = strcspn(list, " :");
+		if (len == 0 || len >= sizeof entry)
+			continue;
+		memcpy(entry, list, len);
+		entry[len] = '\0';
+		if (strchr(entry, '/') ? stat(entry, &st) == 0 && st.st_dev == self.st_dev && st.st_ino == self.st_ino
+				       : strcmp(entry, base) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Would a program with the environment ENVP read the policy this process
+ * uses?  It looks where init.c and policy_find look: TLSSHIM_POLICY, else
+ * ~/.config/tlsshim/policy of its HOME, else the system's. */
+static bool same_policy(char *const *envp)
+{
+	static const char sys[] = SYSCONFDIR "/tlsshim/policy";
+	const char *ours = shim_policy_path(), *theirs = env_value(envp, "TLSSHIM_POLICY"), *home;
+	char buf[PATH_MAX];
+	struct stat a, b;
+
+	if (!ours || !*ours)
+		return false;
+	if (!theirs || !*theirs) {
+		home = env_value(envp, "HOME");
+		if (home && *home && (size_t)snprintf(buf, sizeof buf, "%s/.config/tlsshim/policy", home) >= sizeof buf)
+			return false;
+		if (home && *home && lstat(buf, &a) == 0)
+			theirs = buf;
+		else if (lstat(sys, &a) == 0)
+			theirs = sys;
+		else
+			return false;
+	}
+	return strcmp(theirs, ours) == 0 ||
+	       (stat(theirs, &a) == 0 && stat(ours, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+}
+
+static const char *image_why(int dirfd, const char *path, int at_flags, int depth);
+
+/* FD is not ELF: a "#!" script runs its interpreter, which is judged in
+ * turn (as the kernel does, a few levels deep); anything else cannot be
+ * told. */
+static const char *script_why(int fd, int depth)
+{
+	char line[256]; /* the kernel reads no more of the "#!" line */
+	ssize_t n = pread(fd, line, sizeof line - 1, 0);
+	char *interp;
+
+	if (n < 2 || line[0] != '#' || line[1] != '!' || depth >= 4)
+		return "cannot tell what it is";
+	line[n] = '\0';
+	interp = line + 2 + strspn(line + 2, " \t");
+	interp[strcspn(interp, " \t\n")] = '\0';
+	return *interp ? image_why(AT_FDCWD, interp, 0, depth + 1) : "cannot tell what it is";
+}
+
+/* Why the executable PATH (DIRFD, AT_FLAGS as for execveat) would run
+ * without the library, or NULL: set-uid/set-gid or file capabilities (the
+ * loader ignores LD_PRELOAD), statically linked (no loader), or unreadable
+ * (cannot be told). */
+static const char *image_why(int dirfd, const char *path, int at_flags, int depth)
+{
+	const char *why = NULL;
+	enum elf_kind kind;
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (at_flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return "unreadable";
+	if (fstat(fd, &st) != 0)
+		why = "unreadable";
+	else if (st.st_mode & (S_ISUID | S_ISGID))
+		why = "set-uid/set-gid";
+	else if (fgetxattr(fd, "security.capability", NULL, 0) >= 0 || errno == ERANGE)
+		why = "file capabilities";
+	else if ((kind = elf_kind(fd)) == ELF_STATIC)
+		why = "static";
+	else if (kind == ELF_UNREADABLE)
+		why = "unreadable";
+	else if (kind == ELF_NOT_ELF)
+		why = script_why(fd, depth);
+	close(fd);
+	return why;
+}
+
+/* Why the new program of PASS would not adopt a passed connection, or
+ * NULL; judged once per exec (only when a connection could be passed). */
+static const char *target_why(struct exec_pass *pass)
+{
+	if (pass->judged)
+		return pass->why;
+	pass->judged = true;
+	if (!preloads_us(env_value(pass->envp, "LD_PRELOAD")))
+		pass->why = "LD_PRELOAD dropped";
+	else if (!same_policy(pass->envp))
+		pass->why = "another policy";
+	else if (!pass->path)
+		pass->why = "cannot tell which program runs";
+	else
+		pass->why = image_why(pass->dirfd, pass->path, pass->at_flags, 0);
+	return pass->why;
+}
 
 /* Both locks of CONN held: may the new image have it?  A server
  * connection whose handshake has not begun: nothing read (the client's
@@ -139,8 +314,51 @@ static bool pass_decide(struct exec_pass *pass, struct conn *conn)
 		return false;
 	conn_ref(conn);
 	pass->conns[pass->n_conns] = conn;
-	pass->passed[pass->n_conns] = pass_lock(conn);
+	/* A candidate (a hint without the locks: pass_lock decides) goes
+	 * only to a program that will adopt it. */
+	pass->why_not[pass->n_conns] = NULL;
+	if (conn->server && atomic_load(&conn->state) == CONN_HANDSHAKING)
+		pass->why_not[pass->n_conns] = target_why(pass);
+	pass->passed[pass->n_conns] = !pass->why_not[pass->n_conns] && pass_lock(conn);
 	return pass->passed[pass->n_conns++];
+}
+
+/* Why CONN, refused by pass_decide, was not passed: the new program would
+ * not adopt it (NULL: its handshake had begun). */
+static const char *pass_why_not(const struct exec_pass *pass, const struct conn *conn)
+{
+	int i;
+
+	for (i = 0; i < pass->n_conns; i++)
+		if (pass->conns[i] == conn)
+			return pass->why_not[i];
+	return NULL;
+}
+
+/* The new image (pid PID) has the passed connections, or is about to: every
+ * other copy of them is given away (owner.h), so that this process -- the
+ * parent of a posix_spawn, or of a vfork stand-in's child -- gets EIO. */
+static void pass_hand_over(struct exec_pass *pass, pid_t pid)
+{
+	int i, d;
+
+	for (i = 0; i < pass->n_conns; i++)
+		for (d = 0; pass->passed[i] && d < 2; d++)
+			owner_hand_over(pass->conns[i]->owner, (enum owner_dir)d, pid, &pass->prev[i][d],
+					&pass->given[i][d]);
+	pass->handed = true;
+}
+
+/* The exec failed: the passed connections are this process's again. */
+static void pass_take_back(struct exec_pass *pass)
+{
+	int i, d;
+
+	for (i = 0; pass->handed && i < pass->n_conns; i++)
+		for (d = 0; pass->passed[i] && d < 2; d++)
+			owner_take_back(pass->conns[i]->owner, (enum owner_dir)d, pass->prev[i][d],
+					pass->given[i][d]);
+	pass->handed = false;
 }
 
 /* Descriptor FD of CONN goes to the new image as a plain socket. */
@@ -177,9 +395,16 @@ static void exec_prepare(struct exec_pass *pass, const char *program)
 		if (pass_decide(pass, conn)) {
 			pass_fd(pass, conn, list.fds[i], program);
 		} else {
+			const char *why = pass_why_not(pass, conn);
+
 			/* Whatever another thread's exec did to it meanwhile. */
 			real.fcntl(list.fds[i], F_SETFD, FD_CLOEXEC);
-			if (program && conn->server)
+			if (program && why)
+				log_warning("rule [%s] %s -> %s: descriptor %d is closed at exec of %s: not passed to %s: "
+					    "it would not run under tlsshim (%s), and would read the client's TLS "
+					    "handshake as plaintext and answer in clear", conn->rule->name,
+					    conn->app_dest, conn->dest, list.fds[i], program, program, why);
+			else if (program && conn->server)
 				log_warning("rule [%s] %s -> %s: descriptor %d is closed at exec of %s: its TLS "
 					    "handshake with the client had begun, and a TLS session cannot cross exec "
 					    "(the program made it inheritable; the new program does not get it)",
@@ -225,9 +450,12 @@ static void hold_one(int fd, struct conn *conn, void *arg)
 
 /* The new image will not have the upgraded sockets: this process stops
  * holding them (owner.h), so that another process that does can end them;
- * and holds them again if the exec fails. */
-static void exec_begin(void)
+ * the ones PASS passes are handed over to the new image (this very pid);
+ * all is undone if the exec fails. */
+static void exec_begin(struct exec_pass *pass)
 {
+	if (pass->n_conns)
+		pass_hand_over(pass, owner_pid());
 	if (fdtab_any())
 		fdtab_foreach(let_go_one, NULL);
 }
@@ -238,6 +466,7 @@ static int exec_end(int ret, struct exec_pass *pass)
 
 	if (fdtab_any())
 		fdtab_foreach(hold_one, NULL);
+	pass_take_back(pass);
 	exec_finish(pass, true);
 	errno = saved;
 	return ret;
@@ -280,32 +509,41 @@ static const char *search_path(const char *file, char *buf, size_t buflen)
 	}
 }
 
-static void prepare_path(struct exec_pass *pass, const char *path)
+/* Before an exec of PATH with the environment ENVP. */
+static void prepare_path(struct exec_pass *pass, const char *path, char *const *envp)
 {
 	bool say = shim_enter() && fdtab_any() && path && runnable(AT_FDCWD, path, 0);
 
+	pass_init(pass, AT_FDCWD, path, 0, envp);
 	exec_prepare(pass, say ? path : NULL);
 }
 
-static void prepare_search(struct exec_pass *pass, const char *file)
+/* Before an exec of FILE searched in PATH (as execvp), with ENVP. */
+static void prepare_search(struct exec_pass *pass, const char *file, char *const *envp)
 {
-	char buf[PATH_MAX];
-	const char *found = shim_enter() && fdtab_any() ? search_path(file, buf, sizeof buf) : NULL;
+	const char *found = NULL;
 
+	pass_init(pass, AT_FDCWD, NULL, 0, envp);
+	if (shim_enter() && fdtab_any())
+		found = pass->path = search_path(file, pass->buf, sizeof pass->buf);
 	exec_prepare(pass, found);
 }
 
-static void prepare_fd(struct exec_pass *pass, int fd)
+/* Before an exec of the file open as FD (fexecve, AT_EMPTY_PATH), with
+ * ENVP. */
+static void prepare_fd(struct exec_pass *pass, int fd, char *const *envp)
 {
-	char link[64], target[PATH_MAX], name[PATH_MAX + 64];
+	char target[PATH_MAX], name[PATH_MAX + 64];
 	ssize_t len;
 
+	pass_init(pass, AT_FDCWD, NULL, 0, envp);
 	if (!shim_enter() || !fdtab_any()) {
 		exec_prepare(pass, NULL);
 		return;
 	}
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	len = readlink(link, target, sizeof target - 1);
+	snprintf(pass->buf, sizeof pass->buf, "/proc/self/fd/%d", fd);
+	pass->path = pass->buf;
+	len = readlink(pass->buf, target, sizeof target - 1);
 	if (len > 0) {
 		target[len] = '\0';
 		snprintf(name, sizeof name, "%s (descriptor %d)", target, fd);
@@ -322,8 +560,8 @@ int execve(const char *path, char *const argv[], char *const envp[])
 	struct exec_pass pass;
 
 	real_need();
-	prepare_path(&pass, path);
-	exec_begin();
+	prepare_path(&pass, path, envp);
+	exec_begin(&pass);
 	return exec_end(real.execve(path, argv, envp), &pass);
 }
 
@@ -332,8 +570,8 @@ int execv(const char *path, char *const argv[])
 	struct exec_pass pass;
 
 	real_need();
-	prepare_path(&pass, path);
-	exec_begin();
+	prepare_path(&pass, path, environ);
+	exec_begin(&pass);
 	return exec_end(real.execv(path, argv), &pass);
 }
 
@@ -342,8 +580,8 @@ int execvp(const char *file, char *const argv[])
 	struct exec_pass pass;
 
 	real_need();
-	prepare_search(&pass, file);
-	exec_begin();
+	prepare_search(&pass, file, environ);
+	exec_begin(&pass);
 	return exec_end(real.execvp(file, argv), &pass);
 }
 
@@ -354,8 +592,8 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 	real_need();
 	if (!real.execvpe)
 		return (int)shim_result(-ENOSYS);
-	prepare_search(&pass, file);
-	exec_begin();
+	prepare_search(&pass, file, envp);
+	exec_begin(&pass);
 	return exec_end(real.execvpe(file, argv, envp), &pass);
 }
 
@@ -364,8 +602,8 @@ int fexecve(int fd, char *const argv[], char *const envp[])
 	struct exec_pass pass;
 
 	real_need();
-	prepare_fd(&pass, fd);
-	exec_begin();
+	prepare_fd(&pass, fd, envp);
+	exec_begin(&pass);
 	return exec_end(real.fexecve(fd, argv, envp), &pass);
 }
 
@@ -376,11 +614,13 @@ int execveat(int dirfd, const char *path, char *const argv[], char *const envp[]
 	real_need();
 	if (!real.execveat)
 		return (int)shim_result(-ENOSYS);
-	if (!*path && (flags & AT_EMPTY_PATH))
-		prepare_fd(&pass, dirfd);
-	else
+	if (!*path && (flags & AT_EMPTY_PATH)) {
+		prepare_fd(&pass, dirfd, envp);
+	} else {
+		pass_init(&pass, dirfd, path, flags, envp);
 		exec_prepare(&pass, shim_enter() && fdtab_any() && runnable(dirfd, path, flags) ? path : NULL);
-	exec_begin();
+	}
+	exec_begin(&pass);
 	return exec_end(real.execveat(dirfd, path, argv, envp, flags), &pass);
 }
 
@@ -617,6 +857,14 @@ static int check_spawn(const char *fn, const char *program, const posix_spawn_fi
 				  "before its TLS handshake began: the new program takes the connection over",
 				  conn->rule->name, conn->app_dest, conn->dest, fn, program ? program : "?",
 				  dups[i].fd, dups[i].newfd);
+		} else if (pass_why_not(pass, conn)) {
+			log_error("rule [%s] %s -> %s: %s of %s: refused (EBADF): descriptor %d would go to the new "
+				  "program as %d before its TLS handshake began, but it is not passed to %s: it would "
+				  "not run under tlsshim (%s), and would read the client's TLS handshake as "
+				  "plaintext and answer in clear", conn->rule->name, conn->app_dest, conn->dest, fn,
+				  program ? program : "?", dups[i].fd, dups[i].newfd, program ? program : "?",
+				  pass_why_not(pass, conn));
+			ret = EBADF;
 		} else {
 			log_error("rule [%s] %s: %s of %s: refused (EBADF): descriptor %d is an upgraded "
 				  "connection and a file action would duplicate it onto %d in the new program, "
@@ -630,6 +878,17 @@ static int check_spawn(const char *fn, const char *program, const posix_spawn_fi
 	return ret;
 }
 
+/* posix_spawn[p] returned RET (PID: the child's pid, if asked): a child
+ * that started has the passed connections, and this process gives them
+ * away (its later I/O there: EIO; its close sends nothing).  This process
+ * goes on: close-on-exec again for its later children. */
+static void spawn_finish(int ret, const pid_t *pid, struct exec_pass *pass)
+{
+	if (ret == 0 && pass->n_conns)
+		pass_hand_over(pass, pid ? *pid : 0);
+	exec_finish(pass, true);
+}
+
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
@@ -637,17 +896,16 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 	int ret;
 
 	real_need();
-	pass.n_conns = pass.n_fds = 0;
+	pass_init(&pass, AT_FDCWD, path, 0, envp);
 	if (shim_enter() && fdtab_any()) {
-		prepare_path(&pass, path);
+		prepare_path(&pass, path, envp);
 		if ((ret = check_spawn("posix_spawn", path, fa, &pass)) != 0) {
 			exec_finish(&pass, true);
 			return ret;
 		}
 	}
 	ret = real.posix_spawn(pid, path, fa, attr, argv, envp);
-	/* This process goes on: close-on-exec again for its later children. */
-	exec_finish(&pass, true);
+	spawn_finish(ret, pid, &pass);
 	return ret;
 }
 
@@ -658,15 +916,15 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
 	int ret;
 
 	real_need();
-	pass.n_conns = pass.n_fds = 0;
+	pass_init(&pass, AT_FDCWD, NULL, 0, envp);
 	if (shim_enter() && fdtab_any()) {
-		prepare_search(&pass, file);
+		prepare_search(&pass, file, envp);
 		if ((ret = check_spawn("posix_spawnp", file, fa, &pass)) != 0) {
 			exec_finish(&pass, true);
 			return ret;
 		}
 	}
 	ret = real.posix_spawnp(pid, file, fa, attr, argv, envp);
-	exec_finish(&pass, true);
+	spawn_finish(ret, pid, &pass);
 	return ret;
 }

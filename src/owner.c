@@ -185,6 +185,20 @@ bool owner_let_go(struct owner *word)
 	return n == 1;
 }
 
+void owner_hand_over(struct owner *word, enum owner_dir dir, pid_t pid, uint64_t *prev, uint64_t *given)
+{
+	/* No shared counter (never made a record): a serial no process draws. */
+	uint64_t serial = serials ? atomic_fetch_add(serials, 1) + 1 : UINT32_MAX;
+
+	*given = (uint64_t)(uint32_t)pid | (uint64_t)(uint32_t)serial << 32;
+	*prev = atomic_exchange(&word->dir[dir], *given);
+}
+
+void owner_take_back(struct owner *word, enum owner_dir dir, uint64_t prev, uint64_t given)
+{
+	atomic_compare_exchange_strong(&word->dir[dir], &given, prev);
+}
+
 pid_t owner_pid_of(struct owner *word, enum owner_dir dir)
 {
 	return (pid_t)(uint32_t)atomic_load(&word->dir[dir]);

@@ -30,7 +30,10 @@
  *     number is used on the wire by nobody else.
  *  3. A claim is a compare-and-swap from 0 (unowned) to our identity, so of
  *     any number of racing processes exactly one wins a direction; the word
- *     is never set to another identity except by release (below).
+ *     is never set to another identity except by release (below), or by
+ *     the hand-over of a connection whose handshake has not begun to a new
+ *     program image (owner_hand_over: exec, posix_spawn), which no copy of
+ *     this record ever gets back.
  *  4. Release (0) happens only before fork, by the owner itself, and only
  *     while it holds the direction's lock (trylock: a direction some thread
  *     is inside stays with the parent).  Every use of a direction checks
@@ -105,6 +108,16 @@ void owner_release(struct owner *owner, enum owner_dir dir);
  * one less: true if that was the last. */
 void owner_hold(struct owner *owner);
 bool owner_let_go(struct owner *owner);
+/* A new program image takes the connection over (hook_exec.c: a posix_spawn
+ * child, or an exec of this very process): DIR, owned by whoever owns it
+ * now, is handed to an identity made for PID (its pid, a serial nobody
+ * else has), so that every process that still has a copy of the state
+ * gets EIO (point 6).  The caller holds the direction's lock and knows that
+ * the handshake has not begun.  *PREV gets the old word, *GIVEN the new one
+ * for owner_take_back, which undoes it (the exec failed) unless the word
+ * moved since. */
+void owner_hand_over(struct owner *owner, enum owner_dir dir, pid_t pid, uint64_t *prev, uint64_t *given);
+void owner_take_back(struct owner *owner, enum owner_dir dir, uint64_t prev, uint64_t given);
 /* The pid of DIR's owner (0: none), for the log. */
 pid_t owner_pid_of(struct owner *owner, enum owner_dir dir);
 /* In a new child: learn our pid and identity.  (pthread_atfork, _Fork hook.) */

@@ -7,13 +7,13 @@
  */
 #include "adopt.h"
 #include "decide.h"
+#include "elfinfo.h"
 #include "hosts.h"
 #include "policy.h"
 #include "policy_load.h"
 #include "redact.h"
 
 #include <arpa/inet.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -154,10 +154,9 @@ static int find_in_path(const char *cmd, char *out, size_t outlen)
 static void warn_unreachable(const char *cmd)
 {
 	char path[PATH_MAX];
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph;
 	struct stat st;
-	int fd, i, has_interp = 0;
+	enum elf_kind kind;
+	int fd;
 
 	if (find_in_path(cmd, path, sizeof path) < 0 || stat(path, &st) < 0)
 		return;
@@ -167,19 +166,9 @@ static void warn_unreachable(const char *cmd)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (pread(fd, &eh, sizeof eh, 0) != sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
-		close(fd); /* a script, or not a 64-bit ELF: nothing to say */
-		return;
-	}
-	for (i = 0; i < eh.e_phnum; i++) {
-		if (pread(fd, &ph, sizeof ph, eh.e_phoff + (off_t)i * eh.e_phentsize) != sizeof ph)
-			break;
-		if (ph.p_type == PT_INTERP)
-			has_interp = 1;
-	}
+	kind = elf_kind(fd); /* a script, or not ELF: nothing to say */
 	close(fd);
-	if (!has_interp)
+	if (kind == ELF_STATIC)
 		fprintf(stderr, "%s: warning: %s is statically linked: LD_PRELOAD has no effect, its "
 			"connections will NOT be upgraded\n", progname, path);
 }
