@@ -66,6 +66,7 @@ static int drop(int fd)
 
 	real.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	real.close(fd);
+	adopt_closed(fd); /* the number is free: whatever comes back there is new */
 	return -ECONNABORTED;
 }
 
