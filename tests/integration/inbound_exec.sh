@@ -72,34 +72,12 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15) as s:
 EOF2
 }
 
-# tls_client PORT OUT: python ssl sends "ping", verifying the certificate.
+# tls_client PORT OUT [mptcp]: clients/line_client.py over TLS (OUT gets
+# port=, proto=, version=, verified=, answer= or error=).
 tls_client() {
-    timeout 20 "$PYTHON" - "$1" "$CERTS/ca.pem" >"$2" 2>&1 <<'EOF2'
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15) as s:
-    print("port=%d" % s.getsockname()[1], flush=True)
-    with ctx.wrap_socket(s, server_hostname="localhost") as t:
-        print("version=%s" % t.version())
-        t.sendall(b"ping\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = t.recv(100)
-            if not chunk:
-                break
-            data += chunk
-        print("answer=%s" % data.decode().strip())
-EOF2
+    timeout 30 "$PYTHON" "$CLIENTS/line_client.py" tls "$1" "$CERTS/ca.pem" ${3:+"$3"} >"$2" 2>&1
 }
 
-unlike() {
-    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-        fail "$3"
-        diag "got: '$1'" "matches: '$2'"
-        return 1
-    fi
-    pass "$3"
-}
 
 # not_passed DESC NAME HANDLER WHY MODE [ENV...]: an acceptor under
 # tlsshim starts HANDLER (MODE exec or spawn, ENV edits); a raw client

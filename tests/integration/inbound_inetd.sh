@@ -42,42 +42,16 @@ cert = $CERTS/server.pem
 key = $CERTS/server-key.pem
 EOF
 
-# tls_client PORT OUT: python ssl sends "ping", verifying the certificate
-# against ca.pem for "localhost"; OUT gets version=, verified=, answer=, and
-# port= (its own source port: the handler must log it).
+# tls_client PORT OUT [mptcp]: clients/line_client.py over TLS (OUT gets
+# port=, proto=, version=, verified=, answer= or error=).
 tls_client() {
-    timeout 20 "$PYTHON" - "$1" "$CERTS/ca.pem" >"$2" 2>&1 <<'EOF'
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15) as s:
-    print("port=%d" % s.getsockname()[1], flush=True)
-    with ctx.wrap_socket(s, server_hostname="localhost") as t:
-        print("version=%s" % t.version())
-        print("verified=%s" % dict(x[0] for x in t.getpeercert()["subject"])["commonName"])
-        t.sendall(b"ping\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = t.recv(100)
-            if not chunk:
-                break
-            data += chunk
-        print("answer=%s" % data.decode().strip())
-EOF
+    timeout 30 "$PYTHON" "$CLIENTS/line_client.py" tls "$1" "$CERTS/ca.pem" ${3:+"$3"} >"$2" 2>&1
 }
 
-# plain_client PORT OUT: a client that speaks plaintext ("hello\n") and
-# prints what came back (nothing, or the connection's end).
+# plain_client PORT OUT [mptcp]: clients/line_client.py in clear (OUT gets
+# port=, proto=, got= or error=).
 plain_client() {
-    timeout 20 "$PYTHON" - "$1" >"$2" 2>&1 <<'EOF'
-import socket, sys
-with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15) as s:
-    print("port=%d" % s.getsockname()[1], flush=True)
-    s.sendall(b"hello\n")
-    try:
-        print("got=%r" % s.recv(100))
-    except OSError as e:
-        print("error=%s" % e)
-EOF
+    timeout 30 "$PYTHON" "$CLIENTS/line_client.py" plain "$1" ${3:+"$3"} >"$2" 2>&1
 }
 
 # expect_tls OUT HLOG DESC: the client in OUT saw TLS 1.3, a verified
@@ -102,15 +76,6 @@ expect_tls() {
     fi
 }
 
-# unlike GOT REGEX DESC: pass if GOT does not match REGEX.
-unlike() {
-    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-        fail "$3"
-        diag "got: '$1'" "matches: '$2'"
-        return 1
-    fi
-    pass "$3"
-}
 
 # wait_ready FILE TEXT: until the acceptor's stderr says it listens.
 wait_ready() {

@@ -48,62 +48,18 @@ in_policy() {
     } | write_policy "$WORK/$name.policy"
 }
 
-# tls_client PORT OUT [mptcp]: python ssl sends "ping", verifying the
-# certificate against ca.pem for "localhost" (over an MPTCP socket with
-# "mptcp"); OUT gets proto= (its socket's protocol), version=, verified=,
-# answer=, or error=.
+# tls_client PORT OUT [mptcp]: clients/line_client.py over TLS (OUT gets
+# port=, proto=, version=, verified=, answer= or error=).
 tls_client() {
-    timeout 30 "$PYTHON" - "$1" "$CERTS/ca.pem" "${3:-tcp}" >"$2" 2>&1 <<'EOF'
-import socket, ssl, sys
-port, ca, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=ca)
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262 if kind == "mptcp" else 0)
-s.settimeout(10)
-try:
-    s.connect(("127.0.0.1", port))
-    print("proto=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL), flush=True)
-    with ctx.wrap_socket(s, server_hostname="localhost") as t:
-        print("version=%s" % t.version())
-        print("verified=%s" % dict(x[0] for x in t.getpeercert()["subject"])["commonName"])
-        t.sendall(b"ping\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = t.recv(100)
-            if not chunk:
-                break
-            data += chunk
-        print("answer=%s" % data.decode().strip())
-except (OSError, ssl.SSLError) as e:
-    print("error=%s" % e)
-EOF
+    timeout 30 "$PYTHON" "$CLIENTS/line_client.py" tls "$1" "$CERTS/ca.pem" ${3:+"$3"} >"$2" 2>&1
 }
 
-# plain_client PORT OUT [mptcp]: sends "hello\n" in clear (over MPTCP with
-# "mptcp"), prints proto= and what came back (got=, or error=).
+# plain_client PORT OUT [mptcp]: clients/line_client.py in clear (OUT gets
+# port=, proto=, got= or error=).
 plain_client() {
-    timeout 30 "$PYTHON" - "$1" "${3:-tcp}" >"$2" 2>&1 <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262 if sys.argv[2] == "mptcp" else 0)
-s.settimeout(10)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-print("proto=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL), flush=True)
-s.sendall(b"hello\n")
-try:
-    print("got=%r" % s.recv(100))
-except OSError as e:
-    print("error=%s" % e)
-EOF
+    timeout 30 "$PYTHON" "$CLIENTS/line_client.py" plain "$1" ${3:+"$3"} >"$2" 2>&1
 }
 
-# unlike GOT REGEX DESC: pass if GOT does not match REGEX.
-unlike() {
-    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-        fail "$3"
-        diag "got: '$1'" "matches: '$2'"
-        return 1
-    fi
-    pass "$3"
-}
 
 # expect_tls OUT DESC: the client in OUT saw TLS 1.3, a verified
 # certificate and the answer "hello ping".

@@ -13,7 +13,7 @@
 #   PYTHON                   python3
 #
 # What it provides:
-#   TAP output     plan, pass, fail, ok, check, check_fail, is, like, skip,
+#   TAP output     plan, pass, fail, ok, check, check_fail, is, like, unlike, skip,
 #                  skip_all, diag, bail_out, done_testing
 #   scratch space  $WORK (fresh directory, removed at exit unless KEEP=1)
 #   servers        start_tserver, start_openssl_server, start_nginx,
@@ -178,6 +178,16 @@ like() {
     fail "$3"
     diag "got: '$1'" "does not match: '$2'"
     return 1
+}
+
+# unlike GOT REGEX DESC: pass if GOT does not match the extended regex REGEX.
+unlike() {
+    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+        fail "$3"
+        diag "got: '$1'" "matches: '$2'"
+        return 1
+    fi
+    pass "$3"
 }
 
 # skip DESC REASON: record a skipped test (counts as run, not failed).
