@@ -21,36 +21,14 @@
       (Pss and Rss summed over PIDS, from /proc/PID/smaps_rollup.)
       Exits 1 if a connection or a request fails.
 """
+import os
 import socket
 import ssl
 import sys
 import time
 
-
-def read_response(sock):
-    """Read one HTTP/1.1 response with a Content-Length body."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("connection closed before the response headers")
-        buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    if not lines[0].startswith(b"HTTP/1.1 200"):
-        raise RuntimeError("unexpected status line %r" % lines[0])
-    length = None
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    if length is None:
-        raise RuntimeError("response without Content-Length")
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("connection closed in the response body")
-        body += chunk
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle_conns import read_response  # noqa: E402 (one HTTP response reader for both benches)
 
 
 def tls_context(ca):
