@@ -57,6 +57,18 @@ struct policy_match {
  * ClientHello. */
 enum policy_plaintext { POLICY_PLAINTEXT_REFUSE = 0, POLICY_PLAINTEXT_ALLOW };
 
+/* protocol (outbound): how TLS starts.  tls: at the first byte; the others
+ * ask for it inside the plaintext protocol first (inband.h). */
+enum policy_protocol {
+	POLICY_PROTOCOL_TLS = 0,
+	POLICY_PROTOCOL_POSTGRES,
+	POLICY_PROTOCOL_SMTP,
+	POLICY_PROTOCOL_IMAP,
+	POLICY_PROTOCOL_POP3,
+	POLICY_PROTOCOL_LDAP,
+	POLICY_PROTOCOL_MYSQL,
+};
+
 /* allow-client (inbound, with client-ca): one pattern the verified client
  * certificate may match. */
 enum policy_client_kind {
@@ -117,6 +129,17 @@ struct policy_rule {
 	bool session_tickets;     /* issue tickets (default on) */
 	char *ocsp_staple;        /* DER OCSP response file to staple, or NULL */
 	unsigned ocsp_staple_line;
+	/* Outbound, in-band negotiation (inband.h): */
+	enum policy_protocol protocol; /* default POLICY_PROTOCOL_TLS */
+	unsigned protocol_line;
+	char *proxy_host;         /* proxy = http://HOST:PORT: HOST (a name, an IPv4
+				   * address or an IPv6 address without brackets), or NULL */
+	uint16_t proxy_port;
+	unsigned proxy_line;
+	char *proxy_credentials;  /* proxy-credentials = PATH (a 0600 file), or NULL */
+	unsigned proxy_credentials_line;
+	char *proxy_auth;         /* "user:password", read from proxy_credentials by
+				   * policy_load.c (never by the pure parser); NULL: none */
 };
 
 /* rekey-after below this draws a load warning: at most 4 KeyUpdates go out
