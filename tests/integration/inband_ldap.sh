@@ -26,7 +26,7 @@ set -u
 
 need_python
 need_cmd ldapsearch ldapadd
-[ -x "$SLAPD" ] && [ -x "$SLAPADD" ] || skip_all "slapd not installed ($SLAPD)"
+if [ ! -x "$SLAPD" ] || [ ! -x "$SLAPADD" ]; then skip_all "slapd not installed ($SLAPD)"; fi
 need_tlsshim ca.pem server.pem server-key.pem
 
 start_slapd dir
@@ -68,19 +68,19 @@ like "$(cat "$WORK/anon.out")" '^mail: alice@example\.test$' "protocol = ldap: t
 diag "ldapsearch: $(cat "$WORK/anon.out")"
 wait_for_match "$dir_log" 'filter="\(uid=alice\)"' 5
 c=$(slapd_conn "$dir_log" 'SRCH .*filter="\(uid=alice\)"')
-lines=$(slapd_lines "$dir_log" "$c")
-diag "slapd, conn=$c:" "$lines"
-like "$(printf '%s\n' "$lines" | grep ' op=' | head -n 1)" ' op=0 EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037$' \
+clog=$(slapd_lines "$dir_log" "$c")
+diag "slapd, conn=$c:" "$clog"
+like "$(printf '%s\n' "$clog" | grep ' op=' | head -n 1)" ' op=0 EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037$' \
     "slapd: the connection's first operation is the StartTLS extended request"
-like "$lines" ' op=0 STARTTLS$' "slapd: op=0 STARTTLS"
-like "$lines" ' op=0 RESULT oid= err=0 ' "slapd: StartTLS answered err=0"
-like "$lines" ' TLS established tls_ssf=[0-9]+ ssf=[0-9]+ tls_proto=TLS1\.3 ' \
+like "$clog" ' op=0 STARTTLS$' "slapd: op=0 STARTTLS"
+like "$clog" ' op=0 RESULT oid= err=0 ' "slapd: StartTLS answered err=0"
+like "$clog" ' TLS established tls_ssf=[0-9]+ ssf=[0-9]+ tls_proto=TLS1\.3 ' \
     "slapd: TLS established on that connection, tls_proto=TLS1.3"
-order=$(printf '%s\n' "$lines" | grep -E -e ' STARTTLS$' -e ' TLS established ' -e ' op=[0-9]+ BIND ' -e ' op=[0-9]+ SRCH ' |
+order=$(printf '%s\n' "$clog" | grep -E -e ' STARTTLS$' -e ' TLS established ' -e ' op=[0-9]+ BIND ' -e ' op=[0-9]+ SRCH ' |
     sed -E 's/.* (STARTTLS|TLS established|BIND|SRCH)( .*|$)/\1/' | tr '\n' ,)
 is "$order" "STARTTLS,TLS established,BIND,SRCH," "slapd: STARTTLS, then TLS, then the program's BIND and SRCH"
-like "$lines" ' SEARCH RESULT tag=101 err=0 .*nentries=1 ' "slapd: the search answered err=0 with one entry"
-unlike "$lines" 'err=13' "slapd: no confidentiality error on that connection"
+like "$clog" ' SEARCH RESULT tag=101 err=0 .*nentries=1 ' "slapd: the search answered err=0 with one entry"
+unlike "$clog" 'err=13' "slapd: no confidentiality error on that connection"
 
 # ==== 4. protocol = ldap: a simple bind as the rootdn, an ldapadd ========================
 cat >"$WORK/bob.ldif" <<EOF
@@ -101,11 +101,11 @@ ok $? "protocol = ldap: ldapsearch -D rootdn -w exits 0"
 like "$(cat "$WORK/bind.out")" '^mail: bob@example\.test$' "protocol = ldap: the added entry is found"
 wait_for_match "$dir_log" 'SRCH .*filter="\(uid=bob\)"' 5
 c=$(slapd_conn "$dir_log" 'SRCH .*filter="\(uid=bob\)"')
-lines=$(slapd_lines "$dir_log" "$c")
-diag "slapd, conn=$c:" "$lines"
-like "$lines" ' TLS established .*tls_proto=TLS1\.3 ' "slapd: the bound search's connection is TLS 1.3"
-like "$lines" " op=1 BIND dn=\"$SLAPD_ROOTDN\" method=128\$" "slapd: op=1 (after StartTLS) is the rootdn's simple bind"
-like "$lines" ' op=1 RESULT tag=97 err=0 ' "slapd: the bind succeeded"
+clog=$(slapd_lines "$dir_log" "$c")
+diag "slapd, conn=$c:" "$clog"
+like "$clog" ' TLS established .*tls_proto=TLS1\.3 ' "slapd: the bound search's connection is TLS 1.3"
+like "$clog" " op=1 BIND dn=\"$SLAPD_ROOTDN\" method=128\$" "slapd: op=1 (after StartTLS) is the rootdn's simple bind"
+like "$clog" ' op=1 RESULT tag=97 err=0 ' "slapd: the bind succeeded"
 c=$(slapd_conn "$dir_log" ' ADD dn="uid=bob,')
 like "$(slapd_lines "$dir_log" "$c")" ' TLS established .*tls_proto=TLS1\.3 ' "slapd: the ldapadd's connection is TLS 1.3"
 like "$(slapd_lines "$dir_log" "$c")" ' op=[0-9]+ RESULT tag=105 err=0 ' "slapd: the add succeeded"
@@ -118,11 +118,11 @@ st=$?
 check_fail "no TLS at the server: ldapsearch fails (exit $st)" test "$st" -eq 0
 unlike "$(cat "$WORK/nt.out")" 'alice@example\.test' "no TLS at the server: no entry reached the program"
 wait_for_match "$bare_log" 'RESULT tag=120 err=2 ' 5
-lines=$(cat "$bare_log")
+clog=$(cat "$bare_log")
 diag "slapd without TLS:" "$(grep ' conn=' "$bare_log")"
-like "$lines" ' op=0 EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037$' "slapd: got the StartTLS request"
-like "$lines" ' op=0 RESULT tag=120 err=2 ' "slapd: answered it with protocolError (2)"
-unlike "$lines" ' (BIND|SRCH) ' "slapd: no BIND, no SRCH: nothing of the program's went out in clear"
+like "$clog" ' op=0 EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037$' "slapd: got the StartTLS request"
+like "$clog" ' op=0 RESULT tag=120 err=2 ' "slapd: answered it with protocolError (2)"
+unlike "$clog" ' (BIND|SRCH) ' "slapd: no BIND, no SRCH: nothing of the program's went out in clear"
 check "tlsshim log: the connection refused, with the resultCode" \
     grep -Eiq 'error: rule \[nt\] .*(resultCode|result code|result)[^0-9]{0,3}2([^0-9]|$)' "$WORK/nt.tlsshim.log"
 diag "tlsshim: $(cat "$WORK/nt.tlsshim.log" 2>/dev/null)"

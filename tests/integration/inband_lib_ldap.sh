@@ -129,9 +129,11 @@ start_slapd() {
     mkdir -p "$dir/conf" "$dir/db" || bail_out "mkdir $dir failed"
     _slapd_config "$dir" "$tls" >"$dir/config.ldif"
     _slapd_data >"$dir/data.ldif"
-    "$SLAPADD" -n0 -F "$dir/conf" -l "$dir/config.ldif" >"$dir/slapadd.out" 2>&1 &&
-        "$SLAPADD" -n1 -F "$dir/conf" -l "$dir/data.ldif" >>"$dir/slapadd.out" 2>&1 ||
-        { diag "$(cat "$dir/slapadd.out")"; bail_out "slapadd for $name failed"; }
+    if ! "$SLAPADD" -n0 -F "$dir/conf" -l "$dir/config.ldif" >"$dir/slapadd.out" 2>&1 ||
+        ! "$SLAPADD" -n1 -F "$dir/conf" -l "$dir/data.ldif" >>"$dir/slapadd.out" 2>&1; then
+        diag "$(cat "$dir/slapadd.out")"
+        bail_out "slapadd for $name failed"
+    fi
     for try in 1 2 3 4 5 6 7 8 9 10; do
         port=$(free_port)
         : >"$WORK/$name.log"
