@@ -15,7 +15,9 @@
 #     saw nothing and the proxy never got the program's request;
 #   * a destination the proxy filters: 403, refused, logged, nothing sent;
 #   * a destination whose certificate is for another name: refused (the
-#     certificate is verified for the destination, through the tunnel).
+#     certificate is verified for the destination, through the tunnel);
+#   * an IPv6 destination ([::1]) through the proxy: CONNECT [::1]:PORT, the
+#     destination's peer is ::1 (the proxy's hop), TLS 1.3.
 # Debian packages: tinyproxy, curl.
 
 # shellcheck disable=SC2154   # start_* set ${NAME}_port etc.
@@ -28,7 +30,7 @@ need_cmd curl
 [ -x "$TINYPROXY" ] || skip_all "tinyproxy not installed ($TINYPROXY)"
 need_tlsshim ca.pem server.pem server-key.pem wrongname.pem wrongname-key.pem
 
-start_tserver dst
+start_tserver dst --ipv6   # 127.0.0.1 and ::1, same port
 start_tserver bad --cert "$CERTS/wrongname.pem" --key "$CERTS/wrongname-key.pem"
 # The open proxy refuses (403 "Filtered") CONNECTs to the IP literal
 # 127.0.0.1; the names (localhost) pass.
@@ -125,5 +127,18 @@ unlike "$(tserver_field "$bad_log" 1 status)" '^ok$' "wrong-name destination: no
 check "tlsshim log: a certificate error" \
     grep -Eiq 'error: rule \[wrong\] .*(certificate|verif|name)' "$WORK/wrong.tlsshim.log"
 diag "tlsshim: $(cat "$WORK/wrong.tlsshim.log" 2>/dev/null)"
+
+# ==== 6. an IPv6 destination through the proxy ================================================
+n0=$(tserver_conns "$dst_log")
+POLICY_MATCH="[::1]:$dst_port" policy v6 "" "proxy = http://127.0.0.1:$px_port"
+run v6 "${CURL[@]}" -g -o "$WORK/v6.body" "http://[::1]:$dst_port/six" 2>"$WORK/v6.err"
+ok $? "IPv6 destination through the proxy: curl exits 0"
+diag "curl: $(cat "$WORK/v6.err")" "tlsshim: $(cat "$WORK/v6.tlsshim.log" 2>/dev/null)"
+like "$(cat "$WORK/v6.body")" '^hello from tserver$' "IPv6 destination: the answer"
+check "tinyproxy logged CONNECT [::1]:$dst_port" grep -Eq "CONNECT \[::1\]:$dst_port HTTP/1\.1\$" "$px_log"
+check "destination logged it" wait_for_lines "$dst_log" $((n0 + 1))
+is "$(tserver_field "$dst_log" last first_line)" "GET /six HTTP/1.1" "IPv6 destination: the request"
+is "$(tserver_field "$dst_log" last version)" TLS1.3 "IPv6 destination: TLS 1.3"
+like "$(tserver_field "$dst_log" last peer)" '^\[::1\]:[0-9]+$' "IPv6 destination: reached over ::1 (the proxy's hop)"
 
 done_testing
