@@ -76,7 +76,7 @@ like "$clog" ' op=0 STARTTLS$' "slapd: op=0 STARTTLS"
 like "$clog" ' op=0 RESULT oid= err=0 ' "slapd: StartTLS answered err=0"
 like "$clog" ' TLS established tls_ssf=[0-9]+ ssf=[0-9]+ tls_proto=TLS1\.3 ' \
     "slapd: TLS established on that connection, tls_proto=TLS1.3"
-order=$(printf '%s\n' "$clog" | grep -E -e ' STARTTLS$' -e ' TLS established ' -e ' op=[0-9]+ BIND ' -e ' op=[0-9]+ SRCH ' |
+order=$(printf '%s\n' "$clog" | grep -E -e ' STARTTLS$' -e ' TLS established ' -e ' op=[0-9]+ BIND ' -e ' op=[0-9]+ SRCH base=' |
     sed -E 's/.* (STARTTLS|TLS established|BIND|SRCH)( .*|$)/\1/' | tr '\n' ,)
 is "$order" "STARTTLS,TLS established,BIND,SRCH," "slapd: STARTTLS, then TLS, then the program's BIND and SRCH"
 like "$clog" ' SEARCH RESULT tag=101 err=0 .*nentries=1 ' "slapd: the search answered err=0 with one entry"
@@ -124,7 +124,7 @@ like "$clog" ' op=0 EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037$' "slapd: got the Star
 like "$clog" ' op=0 RESULT tag=120 err=2 ' "slapd: answered it with protocolError (2)"
 unlike "$clog" ' (BIND|SRCH) ' "slapd: no BIND, no SRCH: nothing of the program's went out in clear"
 check "tlsshim log: the connection refused, with the resultCode" \
-    grep -Eiq 'error: rule \[nt\] .*(resultCode|result code|result)[^0-9]{0,3}2([^0-9]|$)' "$WORK/nt.tlsshim.log"
+    grep -Eq 'error: rule \[nt\] .*resultCode 2([^0-9]|$)' "$WORK/nt.tlsshim.log"
 diag "tlsshim: $(cat "$WORK/nt.tlsshim.log" 2>/dev/null)"
 # The control: that server would have answered the same search in clear.
 search ctl "ldap://127.0.0.1:$bare_port" '(uid=alice)' mail

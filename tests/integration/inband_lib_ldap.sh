@@ -19,10 +19,10 @@
 #   slapd_lines LOG CONN           the lines of LOG about connection CONN
 #   start_tinyproxy NAME [LINE...] tinyproxy on 127.0.0.1 with its own config
 #                                  ($WORK/NAME.conf: log to $WORK/NAME.log at
-#                                  LogLevel Connect, which shows every
-#                                  CONNECT), plus each LINE as given
-#                                  ("ConnectPort N", "BasicAuth u p",
-#                                  "Filter \"FILE\"").
+#                                  LogLevel Info, which shows every CONNECT
+#                                  and every refusal), plus each LINE as
+#                                  given ("ConnectPort N": CONNECT to other
+#                                  ports is answered 403; "BasicAuth u p").
 # Both set ${NAME}_port ${NAME}_pid ${NAME}_log, and are stopped at exit.
 # LDAP clients: run them with "${LDAP_ENV[@]}": LDAPNOINIT=1 turns off
 # ldap.conf, ~/.ldaprc and every LDAPTLS_* default, so the client never asks
@@ -187,7 +187,7 @@ start_tinyproxy() {
             echo "Timeout 30"
             echo "MaxClients 20"
             echo "LogFile \"$WORK/$name.log\""
-            echo "LogLevel Connect"
+            echo "LogLevel Info"
             echo "PidFile \"$WORK/$name.pid\""
             for line; do echo "$line"; done
         } >"$conf"
