@@ -720,7 +720,7 @@ static int early_after_handshake(struct conn *conn)
 
 	if (!conn->early_buf)
 		return 0;
-	if (conn->held_owed) {
+	if (atomic_load(&conn->held_owed)) {
 		/* mysql: the program's first packet, held for TLS, goes the
 		 * way rejected early data goes. */
 		log_debug("rule [%s] %s -> %s: the program's first packet (%zu bytes) goes first inside TLS",
@@ -1001,7 +1001,6 @@ static int inband_to_tls(struct conn *conn)
 		memcpy(conn->early_buf, ib->held, ib->held_len);
 		conn->early_len = ib->held_len;
 		conn->early_off = 0;
-		conn->held_owed = true;
 	}
 	if (conn->rule->protocol == POLICY_PROTOCOL_MYSQL) {
 		inband_mysql_start(&conn->mysql_up);
@@ -1084,12 +1083,14 @@ static int handshake_failed(struct conn *conn, int ret)
 	return -ECONNREFUSED;
 }
 
-/* Early data the program was told went out, its handshake not done: the
- * end of the stream (shutdown, close) waits for the handshake, else the
- * server never gets the bytes.  Any thread, no lock. */
+/* Early data the program was told went out (or its held first packet,
+ * mysql), its handshake not done: the end of the stream (shutdown, close)
+ * waits for the handshake, else the server never gets the bytes.  Any
+ * thread, no lock. */
 static bool early_unconfirmed(struct conn *conn)
 {
-	return state_of(conn) == CONN_HANDSHAKING && atomic_load(&conn->early_sent);
+	return state_of(conn) == CONN_HANDSHAKING &&
+	       (atomic_load(&conn->early_sent) || atomic_load(&conn->held_owed));
 }
 
 /* The handshake deadline passed (both locks held): say so, enter FAILED.
@@ -1816,6 +1817,8 @@ static ssize_t program_write(struct conn *conn, const struct iovec *iov, int iov
 	if (taken < 0 || inband_next(conn->ib) == INBAND_PROGRAM)
 		return taken < 0 ? inband_failed(conn, conn->ib->why) : taken;
 	atomic_store(&conn->program_turn, false);
+	/* Owed from now on: a close before TLS is up finishes it first. */
+	atomic_store(&conn->held_owed, true);
 	do
 		ret = step_locked(conn, nonblock);
 	while (ret == -EINTR && !nonblock);

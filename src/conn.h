@@ -117,8 +117,9 @@ struct conn {
 	size_t greet_len;
 	atomic_bool program_turn;    /* mysql: the program reads the greeting and
 				      * writes its first packet (both locks) */
-	bool held_owed;              /* early_buf holds the program's first packet
-				      * (mysql), owed first inside TLS, not 0-RTT */
+	atomic_bool held_owed;       /* the program's first packet (mysql) was taken:
+				      * held by the exchange, then in early_buf, owed
+				      * first inside TLS (not 0-RTT) */
 	bool pg_filter;              /* postgres: the program's own SSLRequest or
 				      * GSSENCRequest is answered N (wlock) */
 	atomic_uint pg_owed;         /* those N answers not yet in rbuf */
