@@ -1268,6 +1268,7 @@ static void test_examples(void)
 		{ "advanced.policy", 2 },
 		{ "names.policy", 5 },
 		{ "inbound.policy", 6 },
+		{ "inband.policy", 10 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1290,6 +1291,14 @@ static void test_examples(void)
 			   strstr(p->warnings[0].msg, "plaintext = allow"),
 			   "example %s: inbound, one warning (plaintext = allow, line %u)", ex[i].file,
 			   p->n_warnings ? p->warnings[0].line : 0);
+		if (p && strcmp(ex[i].file, "inband.policy") == 0)
+			ok(p->n_warnings == 0 && p->rules[0].protocol == POLICY_PROTOCOL_POSTGRES &&
+			   p->rules[1].protocol == POLICY_PROTOCOL_TLS && p->rules[1].n_alpn == 1 &&
+			   p->rules[6].protocol == POLICY_PROTOCOL_MYSQL && p->rules[7].proxy_host &&
+			   !p->rules[7].proxy_credentials && p->rules[8].proxy_credentials &&
+			   p->rules[8].protocol == POLICY_PROTOCOL_SMTP,
+			   "example %s: every protocol, a proxy with and without credentials, no warning",
+			   ex[i].file);
 		if (p && strcmp(ex[i].file, "names.policy") == 0)
 			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
 			   ex[i].file);
