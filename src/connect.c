@@ -160,13 +160,14 @@ static int proxy_address(const struct policy_rule *rule, int family, struct sock
 }
 
 /* The destination the proxy's CONNECT names (D, UPGRADE through a proxy):
- * the name the program resolved, else the address; the rule's port. */
+ * the name the certificate is verified for (server-name, else the name the
+ * program resolved), else the address; the rule's port. */
 static void proxy_target(const struct decision *d, char *out, size_t len)
 {
 	char text[INET6_ADDRSTRLEN] = "";
 
-	if (d->n_names > 0) {
-		snprintf(out, len, "%s:%u", d->names[0], d->to.port);
+	if (d->verify_name) {
+		snprintf(out, len, strchr(d->verify_name, ':') ? "[%s]:%u" : "%s:%u", d->verify_name, d->to.port);
 		return;
 	}
 	inet_ntop(d->to.family, d->to.addr, text, sizeof text);
