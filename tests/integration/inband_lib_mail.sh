@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # inband_lib_mail.sh -- real mail servers for the in-band TLS tests
 # (protocol = smtp, imap, pop3): exim4 and dovecot started by the test, on
 # free loopback ports, everything under $WORK.  Source it after lib.sh.
@@ -48,7 +49,9 @@ need_mail_root() {
 
 # _mail_nobody_dir DIR: DIR, owned by nobody (delivery and mail access).
 _mail_nobody_dir() {
-    mkdir -p "$1" && chown 65534:65534 "$1" || bail_out "cannot make $1 for nobody"
+    if ! mkdir -p "$1" || ! chown 65534:65534 "$1"; then
+        bail_out "cannot make $1 for nobody"
+    fi
 }
 
 # _exim_conf DIR PORT ADVERTISE: exim's configuration on stdout.
@@ -100,13 +103,13 @@ EOF
 
 # start_exim NAME [noadvertise]: see the top of the file.
 start_exim() {
-    local name=$1 adv='*' try port pid dir="$WORK/$1.exim"
+    local name=$1 adv='*' port pid dir="$WORK/$1.exim"
     _valid_name "$name"
     [ "${2:-}" = noadvertise ] && adv=''
     [ -x "$EXIM" ] || bail_out "exim4 not found at '$EXIM'"
     mkdir -p "$dir/spool" || bail_out "mkdir $dir"
     _mail_nobody_dir "$dir/mail"
-    for try in 1 2 3 4 5 6 7 8 9 10; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
         port=$(free_port)
         _exim_conf "$dir" "$port" "$adv" >"$dir/exim.conf"
         rm -f "$dir/mainlog" "$dir/paniclog"
@@ -195,7 +198,9 @@ _dovecot_maildir() {
     chown -R 65534:65534 "$md"
     (umask 077 && echo "$MAIL_USER:{PLAIN}$MAIL_PASS:65534:65534::$1/mail::" >"$1/passwd")
     # the auth process runs as default_internal_user
-    chgrp dovecot "$1/passwd" && chmod 640 "$1/passwd" || bail_out "chgrp dovecot $1/passwd"
+    if ! chgrp dovecot "$1/passwd" || ! chmod 640 "$1/passwd"; then
+        bail_out "chgrp dovecot $1/passwd"
+    fi
 }
 
 # _free_port_on ADDR: like free_port, on ADDR.
@@ -208,13 +213,13 @@ print(s.getsockname()[1])' "$1"
 
 # start_dovecot NAME [ssl-no]: see the top of the file.
 start_dovecot() {
-    local name=$1 ssl=required try ip pp pid dir="$WORK/$1.dovecot"
+    local name=$1 ssl=required ip pp pid dir="$WORK/$1.dovecot"
     _valid_name "$name"
     [ "${2:-}" = ssl-no ] && ssl=no
     [ -x "$DOVECOT" ] || bail_out "dovecot not found at '$DOVECOT'"
     mkdir -p "$dir/run" "$dir/state" || bail_out "mkdir $dir"
     _dovecot_maildir "$dir"
-    for try in 1 2 3 4 5 6 7 8 9 10; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
         ip=$(_free_port_on "$MAIL_ADDR")
         pp=$(_free_port_on "$MAIL_ADDR")
         [ "$ip" != "$pp" ] || continue

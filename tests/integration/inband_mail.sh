@@ -45,6 +45,7 @@ mail_rule() {
 tls_logins() {
     grep -c -- '-login: Info: Login: user=<'"$MAIL_USER"'>, .*, TLS, TLSv1\.3 with cipher ' "$dv_log"
 }
+# shellcheck disable=SC2317   # called through wait_until
 _logins_at_least() { [ "$(tls_logins)" -ge "$1" ]; }
 
 # ==== (a) before: plaintext logins are refused ====================================
