@@ -93,6 +93,9 @@ ok $? "curl imap:// (no --ssl) under protocol = imap exits 0"
 check "curl imap://: the stored message arrived" grep -q "^$MAIL_BODY" "$WORK/curl_imap.body"
 like "$(grep '^< \* CAPABILITY' "$WORK/curl_imap.trace")" 'AUTH=PLAIN' "curl imap://: its CAPABILITY is the one inside TLS (AUTH=PLAIN)"
 unlike "$(grep '^< ' "$WORK/curl_imap.trace")" 'STARTTLS|LOGINDISABLED' "curl imap://: no STARTTLS, no LOGINDISABLED in what it read"
+greet=$(grep -m 1 '^< \* OK' "$WORK/curl_imap.trace")
+like "$greet" 'Dovecot' "curl imap://: it got dovecot's greeting"
+unlike "$greet" '\[CAPABILITY' "curl imap://: the greeting has no [CAPABILITY ...] (the plaintext one never reaches it)"
 n=$((n + 1))
 check "dovecot: curl imap's login over TLSv1.3" wait_until 10 _logins_at_least $n
 
