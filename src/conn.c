@@ -763,7 +763,14 @@ static int connect_step(struct conn *conn, bool nonblock)
 	if (real.getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
-		log_failure(conn, "connect failed", strerror(err));
+		if (conn->proxy_addr) {
+			char why[160];
+
+			snprintf(why, sizeof why, "the proxy %s: %s", conn->proxy_addr, strerror(err));
+			log_failure(conn, "connect failed", why);
+		} else {
+			log_failure(conn, "connect failed", strerror(err));
+		}
 		fail(conn, err, err);
 		return -err;
 	}
@@ -847,12 +854,7 @@ static int sniff_step(struct conn *conn, bool nonblock)
  * connect() sees a refusal, as for a failed handshake. */
 static int inband_failed(struct conn *conn, const char *why)
 {
-	char what[96];
-
-	snprintf(what, sizeof what, "%s refused before TLS",
-		 conn->rule->protocol != POLICY_PROTOCOL_TLS ? inband_proto_name(conn->rule->protocol) :
-		 "the proxy");
-	log_failure(conn, what, why);
+	log_failure(conn, "the exchange before TLS failed", why);
 	fail(conn, ECONNRESET, ECONNREFUSED);
 	return -ECONNREFUSED;
 }
@@ -1099,7 +1101,10 @@ static int handshake_timed_out(struct conn *conn)
 {
 	char why[96];
 
-	if (conn->ib)
+	if (conn->ib && atomic_load(&conn->program_turn))
+		snprintf(why, sizeof why, "the program did not answer the server's greeting (%s) within %u ms",
+			 inband_proto_name(conn->rule->protocol), conn->rule->handshake_timeout_ms);
+	else if (conn->ib)
 		snprintf(why, sizeof why, "the server did not finish the %s exchange before TLS within %u ms",
 			 conn->rule->protocol != POLICY_PROTOCOL_TLS ? inband_proto_name(conn->rule->protocol) :
 			 "proxy", conn->rule->handshake_timeout_ms);
@@ -1117,10 +1122,12 @@ static int handshake_timed_out(struct conn *conn)
  * between the pieces of a record: a client that sends its hello a byte at
  * a time would hold the call for as long as it likes.  A signal does not
  * end the wait (the program's call does not see EINTR for it).  Return
- * what tls_handshake returns, or -ETIMEDOUT.  (A client's handshake stays
- * one blocking call: run in non-blocking steps, a 0-RTT handshake whose
- * early data filled a small send buffer failed with GnuTLS's "The request
- * is invalid" in early_data.sh's tail case.) */
+ * what tls_handshake returns, or -ETIMEDOUT.  Every handshake but one
+ * that carries 0-RTT data (the deadline also covers a rule's exchange
+ * before TLS).  (A 0-RTT handshake stays one blocking call: run in
+ * non-blocking steps, one whose early data filled a small send buffer
+ * failed with GnuTLS's "The request is invalid" in early_data.sh's tail
+ * case.) */
 static int handshake_blocking(struct conn *conn)
 {
 	struct pollfd pfd;
@@ -1173,7 +1180,7 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	}
 	if (nonblock)
 		ret = tls_handshake(conn->tls, TLS_NONBLOCKING);
-	else if (conn->server)
+	else if (!atomic_load(&conn->early_sent))
 		ret = handshake_blocking(conn);
 	else
 		do
@@ -1192,9 +1199,11 @@ static int handshake_step(struct conn *conn, bool nonblock)
 	/* What the server said before TLS (its greeting), for the program
 	 * now, before anything that comes inside TLS. */
 	if (conn->greet) {
-		(void)rbuf_put(conn, conn->greet, conn->greet_len);
+		ret = rbuf_put(conn, conn->greet, conn->greet_len);
 		free(conn->greet);
 		conn->greet = NULL;
+		if (ret < 0)
+			return inband_failed(conn, "out of memory for the server's greeting");
 	}
 	atomic_store(&conn->state, CONN_OPEN);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
@@ -1571,6 +1580,29 @@ static ssize_t plain_sendv(struct conn *conn, const struct iovec *iov, int iovcn
 	return plain_result(real.sendmsg(conn->fd, &msg, flags | MSG_NOSIGNAL));
 }
 
+/* mysql, the program's turn, its greeting all read: a blocking read
+ * waits here, without the locks, for another thread's write of the first
+ * packet (which needs them), the server's bytes or close (the step judges
+ * them), or the deadline.  No lock. */
+static void wait_program_turn(struct conn *conn)
+{
+	struct pollfd pfd;
+	long long deadline, left;
+
+	while (atomic_load(&conn->program_turn) && conn->rlen == 0 && state_of(conn) == CONN_HANDSHAKING) {
+		deadline = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
+		left = deadline - now_ns();
+		if (deadline && left <= 0)
+			return;
+		pfd.fd = conn->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* Short slices: the write that ends the turn makes no event. */
+		if (real.poll(&pfd, 1, deadline && left < 50000000 ? (int)(left / 1000000 + 1) : 50) > 0)
+			return;
+	}
+}
+
 ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 {
 	bool dontwait = flags & MSG_DONTWAIT, peek = flags & MSG_PEEK, waitfail = false;
@@ -1585,6 +1617,8 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 		return refuse_foreign(conn, OWNER_RECV);
 	if (conn->shut_rd)
 		return 0; /* shutdown(SHUT_RD): end of stream, as the kernel says */
+	if (atomic_load(&conn->program_turn) && !dontwait && !socket_nonblocking(conn->fd))
+		wait_program_turn(conn);
 	ret = ensure_open(conn, dontwait);
 	if (ret < 0)
 		return ret;
@@ -2773,7 +2807,6 @@ int conn_take_so_error(struct conn *conn)
 
 void conn_kernel_error(struct conn *conn, int err)
 {
-	unsigned char scratch[512];
 	ssize_t ret;
 
 	if (!mine(conn, OWNER_RECV) || state_of(conn) != CONN_OPEN ||
@@ -2784,20 +2817,11 @@ void conn_kernel_error(struct conn *conn, int err)
 		return;
 	}
 	/* The reason is often an alert that arrived before the reset (TLS 1.3
-	 * rejects a client certificate after our side of the handshake). */
-	ret = as_errno(tls_recv(conn->tls, scratch, sizeof scratch, TLS_NONBLOCKING));
-	if (ret > 0) {
-		/* Data first: keep it for the program. */
-		if (conn->rbuf || (conn->rbuf = malloc(RBUF_SIZE))) {
-			size_t room = RBUF_SIZE - conn->roff - conn->rlen;
-			size_t n = (size_t)ret < room ? (size_t)ret : room;
-
-			memcpy(conn->rbuf + conn->roff + conn->rlen, scratch, n);
-			conn->rlen += n;
-		}
-	} else if (broken(ret)) {
-		read_failed(conn, ret);
-	} else if (state_of(conn) == CONN_OPEN) {
+	 * rejects a client certificate after our side of the handshake).
+	 * Data first: kept for the program, as any read keeps it (renumbered
+	 * for mysql, a new read generation); a broken read is said there. */
+	ret = fill_rbuf(conn, true);
+	if (ret <= 0 && !broken(ret) && state_of(conn) == CONN_OPEN) {
 		log_failure(conn, "connection failed", strerror(err));
 		fail(conn, err, err);
 	}

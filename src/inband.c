@@ -811,12 +811,19 @@ static void mysql_renumber(struct inband_mysql *m, struct inband_mysql_dir *d,
 {
 	size_t i = 0, n;
 
-	while (i < len && !m->done) {
+	while (i < len && !m->done && !d->done) {
 		if (d->hpos < 4) {
-			if (d->hpos < 3)
+			if (d->hpos < 3) {
 				d->len |= (uint32_t)buf[i] << (8 * d->hpos);
-			else
+			} else if (!server && buf[i] == 0) {
+				/* The program's packet with sequence ID 0: a
+				 * command, so authentication is over for it (a
+				 * program that does not wait for the OK). */
+				d->done = true;
+				return;
+			} else {
 				buf[i] = (uint8_t)(buf[i] + delta);
+			}
 			d->hpos++;
 			i++;
 			if (d->hpos == 4) {

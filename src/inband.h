@@ -131,7 +131,8 @@ enum inband_pg inband_pg_program(const unsigned char *buf, size_t len);
  * saw, so its packets go up by one and the server's come down by one; both
  * stop (done) after the server's first packet whose payload begins with
  * 0x00 (OK) or 0xff (ERR): authentication is over and every later command
- * starts again at 0.  Each call rewrites BUF (LEN bytes of the stream, cut
+ * starts again at 0.  The program's side also stops at its first packet
+ * with sequence ID 0 (a command it sent without waiting for the OK).  Each call rewrites BUF (LEN bytes of the stream, cut
  * anywhere) in place and advances the state; bytes after the end pass
  * unchanged. */
 struct inband_mysql_dir {
@@ -139,6 +140,9 @@ struct inband_mysql_dir {
 	uint32_t len;                /* payload length, from the header */
 	uint32_t left;               /* payload bytes still to come */
 	bool first;                  /* the payload's first byte is next */
+	bool done;                   /* the program's: a packet with sequence ID 0
+				      * came (a command sent without waiting for the
+				      * OK): this direction is over */
 };
 struct inband_mysql {
 	bool done;

@@ -794,6 +794,30 @@ static void renumber_cases(void)
 	memcpy(want[0], "\x01\x00\x00\xff\xfe\x01\x00\x00\x00\x00", 10);
 	len[0] = 10;
 	ok(renumber(seg, len, 1, want, -1, 0, &done) && done, "mysql renumbering: 0 - 1 is 255");
+
+	/* A program that sends its first command without waiting for the
+	 * OK: its packet with sequence ID 0 ends its side (it stays 0), the
+	 * server's OK is still renumbered. */
+	{
+		struct inband_mysql m;
+		unsigned char up[] = "\x05\x00\x00\x03pass\x00" "\x01\x00\x00\x00\x0e";
+		unsigned char down[] = "\x07\x00\x00\x05\x00\x00\x00\x02\x00\x00\x00";
+		size_t k;
+		bool same = true;
+
+		for (k = 1; k <= sizeof up - 1 && same; k++) {
+			unsigned char b[sizeof up];
+
+			memcpy(b, up, sizeof up);
+			inband_mysql_start(&m);
+			inband_mysql_from_program(&m, b, k);
+			inband_mysql_from_program(&m, b + k, sizeof up - 1 - k);
+			same = b[3] == 4 && b[12] == 0;
+		}
+		ok(same, "mysql renumbering: the program's packet with sequence 0 ends its side, cut anywhere");
+		inband_mysql_from_server(&m, down, sizeof down - 1);
+		ok(down[3] == 4 && m.done, "mysql renumbering: the server's OK after it is still renumbered");
+	}
 }
 
 static void pg_cases(void)
