@@ -41,6 +41,7 @@ static bool flush_hint(struct conn *conn);
 static void fin_if_flushed(struct conn *conn);
 static int push_final_locked(struct conn *conn, enum tls_io io);
 static int handshake_step(struct conn *conn, bool nonblock);
+static int handshake_timed_out(struct conn *conn);
 
 static char *dup_or_null(const char *s)
 {
@@ -142,6 +143,32 @@ static int new_server_tls(struct conn *conn, const struct conn_params *params, c
 	return tls_new_server(&conn->tls, &tp, err, errlen);
 }
 
+/* A client rule with a protocol or a proxy: the in-band exchange to run
+ * before TLS (conn->ib) and the log's words for it.  0 or -ENOMEM. */
+static int inband_new(struct conn *conn, const struct conn_params *params, char *err, size_t errlen)
+{
+	enum policy_protocol proto = conn->rule->protocol;
+	char via[400];
+
+	if (proto == POLICY_PROTOCOL_TLS && !params->proxy_target)
+		return 0;
+	conn->ib = malloc(sizeof *conn->ib);
+	snprintf(via, sizeof via, "%s%s%s%s", proto != POLICY_PROTOCOL_TLS ? " protocol=" : "",
+		 proto != POLICY_PROTOCOL_TLS ? inband_proto_name(proto) : "",
+		 params->proxy_target ? " proxy=" : "", params->proxy_addr ? params->proxy_addr : "");
+	conn->via = strdup(via);
+	conn->proxy_addr = dup_or_null(params->proxy_addr);
+	if (!conn->ib || !conn->via || (params->proxy_addr && !conn->proxy_addr)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* EHLO localhost, as stunnel says: the program's own EHLO follows
+	 * inside TLS, and the host's name does not go out in clear. */
+	inband_init(conn->ib, proto, params->proxy_target, conn->rule->proxy_auth, "localhost");
+	conn->pg_filter = proto == POLICY_PROTOCOL_POSTGRES;
+	return 0;
+}
+
 struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen)
 {
 	struct conn *conn = calloc(1, sizeof *conn);
@@ -176,6 +203,8 @@ struct conn *conn_new(const struct conn_params *params, char *err, size_t errlen
 	conn->server_name = dup_or_null(params->verify_name);
 	conn->cache_key = dup_or_null(params->cache_key);
 	ret = conn->server ? new_server_tls(conn, params, err, errlen) : new_client_tls(conn, params, err, errlen);
+	if (ret == 0 && !conn->server)
+		ret = inband_new(conn, params, err, errlen);
 	if (ret < 0) {
 		conn_unref(conn);
 		return NULL;
@@ -199,6 +228,10 @@ void conn_unref(struct conn *conn)
 	free(conn->cache_key);
 	free(conn->rbuf);
 	free(conn->early_buf);
+	free(conn->ib);
+	free(conn->greet);
+	free(conn->via);
+	free(conn->proxy_addr);
 	if (mine(conn, OWNER_SEND) || mine(conn, OWNER_RECV)) {
 		pthread_mutex_destroy(&conn->rlock);
 		pthread_mutex_destroy(&conn->wlock);
@@ -589,17 +622,19 @@ static void log_open(struct conn *conn)
 			 "\"server_name\":\"%s\",\"verified\":true,\"version\":\"%s\",\"cipher\":\"%s\","
 			 "\"group\":\"%s\",\"alpn\":\"%s\",\"resumed\":%s,\"early_data\":\"%s\","
 			 "\"peer_subject\":\"%s\",\"peer_issuer\":\"%s\",\"peer_spki_sha256\":\"%s\","
-			 "\"peer_expiry\":\"%s\",\"chain\":\"%s\"",
+			 "\"peer_expiry\":\"%s\",\"chain\":\"%s\",\"protocol\":\"%s\",\"proxy\":\"%s\"",
 			 e[0], conn->app_dest, conn->dest, e[1], info.version, info.cipher, info.group, e[2],
 			 info.resumed ? "true" : "false", early_word(conn), e[3], e[4], e[5], e[6],
-			 chain_word(&info));
+			 chain_word(&info), inband_proto_name(conn->rule->protocol),
+			 conn->proxy_addr ? conn->proxy_addr : "");
 		log_json(POLICY_LEVEL_INFO, fields);
 		return;
 	}
 	log_info("rule [%s] %s -> %s: server-name=%s verified version=%s cipher=%s group=%s alpn=%s "
-		 "resumed=%s early-data=%s chain=%s", rule_name(conn), conn->app_dest, conn->dest,
+		 "resumed=%s early-data=%s chain=%s%s", rule_name(conn), conn->app_dest, conn->dest,
 		 conn->server_name ? conn->server_name : "-(pin only)", info.version, info.cipher, info.group,
-		 info.alpn, info.resumed ? "yes" : "no", early_word(conn), chain_word(&info));
+		 info.alpn, info.resumed ? "yes" : "no", early_word(conn), chain_word(&info),
+		 conn->via ? conn->via : "");
 }
 
 /* A failure, at error level (a server's: warning, a client's doing):
@@ -685,13 +720,19 @@ static int early_after_handshake(struct conn *conn)
 
 	if (!conn->early_buf)
 		return 0;
-	if (tls_early_accepted(conn->tls)) {
+	if (atomic_load(&conn->held_owed)) {
+		/* mysql: the program's first packet, held for TLS, goes the
+		 * way rejected early data goes. */
+		log_debug("rule [%s] %s -> %s: the program's first packet (%zu bytes) goes first inside TLS",
+			  rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
+	} else if (tls_early_accepted(conn->tls)) {
 		free(conn->early_buf);
 		conn->early_buf = NULL;
 		return 0;
+	} else {
+		log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after "
+			 "the handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
 	}
-	log_info("rule [%s] %s -> %s: the server rejected the early data: %zu bytes sent again after the "
-		 "handshake", rule_name(conn), conn->app_dest, conn->dest, conn->early_len);
 	ret = resend_rejected_early(conn, true);
 	if (ret == -EAGAIN) {
 		log_debug("rule [%s] %s -> %s: early data: %zu of %zu bytes sent again, the rest when the "
@@ -802,6 +843,213 @@ static int sniff_step(struct conn *conn, bool nonblock)
 	return -ECONNRESET;
 }
 
+/* The in-band exchange failed (both locks held): WHY in the log, FAILED.
+ * connect() sees a refusal, as for a failed handshake. */
+static int inband_failed(struct conn *conn, const char *why)
+{
+	char what[96];
+
+	snprintf(what, sizeof what, "%s refused before TLS",
+		 conn->rule->protocol != POLICY_PROTOCOL_TLS ? inband_proto_name(conn->rule->protocol) :
+		 "the proxy");
+	log_failure(conn, what, why);
+	fail(conn, ECONNRESET, ECONNREFUSED);
+	return -ECONNREFUSED;
+}
+
+/* Wait for EVENTS on the socket for the in-band exchange (both locks
+ * held): non-blocking, -EAGAIN (hs_events says for what); blocking, until
+ * they come (0) or the deadline passes (FAILED, what the call returns).
+ * A signal does not end the wait. */
+static int inband_wait(struct conn *conn, short events, bool nonblock)
+{
+	long long deadline, left;
+	struct pollfd pfd = { .fd = conn->fd, .events = events };
+
+	if (nonblock) {
+		atomic_store_explicit(&conn->hs_events, events, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	deadline = atomic_load_explicit(&conn->deadline_ns, memory_order_relaxed);
+	left = deadline - now_ns();
+	if (deadline && left <= 0)
+		return handshake_timed_out(conn);
+	if (real.poll(&pfd, 1, deadline ? (int)(left / 1000000 + 1) : -1) < 0 && errno != EINTR)
+		return inband_failed(conn, strerror(errno));
+	return 0;
+}
+
+/* Send what the exchange asks (both locks held): 0 when all of it went,
+ * else as inband_wait or a failure. */
+static int inband_send(struct conn *conn, bool nonblock)
+{
+	struct inband *ib = conn->ib;
+	ssize_t n;
+	int ret;
+
+	while (ib->out_off < ib->out_len) {
+		n = real.send(conn->fd, ib->out + ib->out_off, ib->out_len - ib->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			ib->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return inband_failed(conn, strerror(errno));
+		if ((ret = inband_wait(conn, POLLOUT, nonblock)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Read what the server sent so far for the exchange (both locks held): 0
+ * when some came, else as inband_wait or a failure.  Never more than the
+ * exchange's buffer holds: bytes past it stay in the kernel. */
+static int inband_read(struct conn *conn, bool nonblock)
+{
+	struct inband *ib = conn->ib;
+	ssize_t n;
+	int ret;
+
+	for (;;) {
+		if (ib->in_len >= sizeof ib->in)
+			return inband_failed(conn, "the server's reply is too long");
+		n = real.recv(conn->fd, ib->in + ib->in_len, sizeof ib->in - ib->in_len, MSG_DONTWAIT);
+		if (n > 0) {
+			ib->in_len += (size_t)n;
+			return 0;
+		}
+		if (n == 0) {
+			inband_eof(ib);
+			return inband_failed(conn, ib->why);
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return inband_failed(conn, strerror(errno));
+		if ((ret = inband_wait(conn, POLLIN, nonblock)) < 0)
+			return ret;
+	}
+}
+
+/* mysql, the program's turn (both locks held): it reads the greeting and
+ * writes its first packet (program_write).  The server says nothing now:
+ * a byte or its close fails the exchange.  0 while the program still has
+ * greeting to read, else -EAGAIN or as inband_wait (a blocking read of a
+ * program that wants more than the greeting waits for the server). */
+static int program_turn_step(struct conn *conn, bool nonblock)
+{
+	unsigned char byte;
+	ssize_t n;
+	int ret;
+
+	for (;;) {
+		if (conn->rlen > 0)
+			return 0;
+		n = real.recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return inband_failed(conn, "the server closed the connection while the program answered "
+					     "its greeting");
+		if (n > 0)
+			return inband_failed(conn, "the server sent bytes while the program answered its greeting");
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return inband_failed(conn, strerror(errno));
+		if ((ret = inband_wait(conn, POLLIN, nonblock)) < 0)
+			return ret;
+	}
+}
+
+/* Put LEN bytes of plaintext for the program in the read-ahead buffer
+ * (rlock held): what the server said before TLS.  0 or -ENOMEM. */
+static int rbuf_put(struct conn *conn, const unsigned char *buf, size_t len)
+{
+	if (!conn->rbuf && !(conn->rbuf = malloc(RBUF_SIZE)))
+		return -ENOMEM;
+	if (conn->roff > 0 && conn->rlen > 0)
+		memmove(conn->rbuf, conn->rbuf + conn->roff, conn->rlen);
+	conn->roff = 0;
+	if (len > RBUF_SIZE - conn->rlen)
+		return -ENOMEM;
+	memcpy(conn->rbuf + conn->rlen, buf, len);
+	conn->rlen += len;
+	atomic_fetch_add(&conn->rgen, 1);
+	return 0;
+}
+
+/* The exchange says start TLS (both locks held): keep what goes to the
+ * program after the handshake, and the program's held first packet
+ * (mysql), owed first inside TLS; the exchange's state goes.  0 or a
+ * failure. */
+static int inband_to_tls(struct conn *conn)
+{
+	struct inband *ib = conn->ib;
+
+	if (ib->greet_len > 0) {
+		conn->greet = malloc(ib->greet_len);
+		if (!conn->greet)
+			return inband_failed(conn, "out of memory");
+		memcpy(conn->greet, ib->greet, ib->greet_len);
+		conn->greet_len = ib->greet_len;
+	}
+	if (ib->held_len > 0) {
+		conn->early_buf = malloc(ib->held_len);
+		if (!conn->early_buf)
+			return inband_failed(conn, "out of memory");
+		memcpy(conn->early_buf, ib->held, ib->held_len);
+		conn->early_len = ib->held_len;
+		conn->early_off = 0;
+	}
+	if (conn->rule->protocol == POLICY_PROTOCOL_MYSQL) {
+		inband_mysql_start(&conn->mysql_up);
+		inband_mysql_start(&conn->mysql_down);
+		atomic_store(&conn->mysql_on, true);
+	}
+	free(ib);
+	conn->ib = NULL;
+	return 0;
+}
+
+/* The client's in-band exchange before TLS (HANDSHAKING, both locks held):
+ * the proxy's CONNECT and the protocol's request for TLS (inband.h), on
+ * the kernel socket.  0 when TLS may start (conn->ib gone), or, mysql,
+ * when the program has the greeting to read (program_turn); -EAGAIN
+ * (hs_events says for what); or a negative errno (then FAILED). */
+static int negotiate_step(struct conn *conn, bool nonblock)
+{
+	int ret;
+
+	for (;;) {
+		if (atomic_load(&conn->program_turn))
+			return program_turn_step(conn, nonblock);
+		switch (inband_next(conn->ib)) {
+		case INBAND_SEND:
+			ret = inband_send(conn, nonblock);
+			break;
+		case INBAND_READ:
+			ret = inband_read(conn, nonblock);
+			break;
+		case INBAND_PROGRAM:
+			if (rbuf_put(conn, conn->ib->greet, conn->ib->greet_len) < 0)
+				return inband_failed(conn, "out of memory");
+			conn->ib->greet_len = 0;
+			atomic_store(&conn->program_turn, true);
+			log_debug("rule [%s] %s -> %s: the program reads the server's greeting", rule_name(conn),
+				  conn->app_dest, conn->dest);
+			return 0;
+		case INBAND_TLS:
+			return inband_to_tls(conn);
+		case INBAND_FAIL:
+		default:
+			return inband_failed(conn, conn->ib->why);
+		}
+		if (ret < 0)
+			return ret;
+	}
+}
+
 /* The handshake failed with RET (both locks held): say why, enter FAILED.
  * Return what the program's call gets: connect()'s errno (SO_ERROR) -- a
  * timeout says so, so that nobody looks for a closed port; any other
@@ -835,12 +1083,14 @@ static int handshake_failed(struct conn *conn, int ret)
 	return -ECONNREFUSED;
 }
 
-/* Early data the program was told went out, its handshake not done: the
- * end of the stream (shutdown, close) waits for the handshake, else the
- * server never gets the bytes.  Any thread, no lock. */
+/* Early data the program was told went out (or its held first packet,
+ * mysql), its handshake not done: the end of the stream (shutdown, close)
+ * waits for the handshake, else the server never gets the bytes.  Any
+ * thread, no lock. */
 static bool early_unconfirmed(struct conn *conn)
 {
-	return state_of(conn) == CONN_HANDSHAKING && atomic_load(&conn->early_sent);
+	return state_of(conn) == CONN_HANDSHAKING &&
+	       (atomic_load(&conn->early_sent) || atomic_load(&conn->held_owed));
 }
 
 /* The handshake deadline passed (both locks held): say so, enter FAILED.
@@ -849,8 +1099,13 @@ static int handshake_timed_out(struct conn *conn)
 {
 	char why[96];
 
-	snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
-		 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
+	if (conn->ib)
+		snprintf(why, sizeof why, "the server did not finish the %s exchange before TLS within %u ms",
+			 conn->rule->protocol != POLICY_PROTOCOL_TLS ? inband_proto_name(conn->rule->protocol) :
+			 "proxy", conn->rule->handshake_timeout_ms);
+	else
+		snprintf(why, sizeof why, "the %s did not complete the handshake within %u ms",
+			 conn->server ? "client" : "server", conn->rule->handshake_timeout_ms);
 	log_failure(conn, "TLS handshake timed out", why);
 	fail(conn, conn->server ? ECONNRESET : ETIMEDOUT, conn->server ? ECONNRESET : ETIMEDOUT);
 	return conn->server ? -ECONNRESET : -ETIMEDOUT;
@@ -903,6 +1158,13 @@ static int handshake_step(struct conn *conn, bool nonblock)
 		if (ret != 0 || state_of(conn) != CONN_HANDSHAKING)
 			return ret;
 	}
+	if (conn->ib) {
+		/* Before TLS: the in-band exchange (mysql: 0 in the program's
+		 * turn, the exchange not over). */
+		ret = negotiate_step(conn, nonblock);
+		if (ret != 0 || state_of(conn) != CONN_HANDSHAKING || conn->ib)
+			return ret;
+	}
 	/* Reached without the program writing first: no early data; the
 	 * handshake starts now, and so does its clock. */
 	if (conn->early_pending) {
@@ -927,6 +1189,13 @@ static int handshake_step(struct conn *conn, bool nonblock)
 		return handshake_timed_out(conn);
 	if (ret < 0)
 		return handshake_failed(conn, ret);
+	/* What the server said before TLS (its greeting), for the program
+	 * now, before anything that comes inside TLS. */
+	if (conn->greet) {
+		(void)rbuf_put(conn, conn->greet, conn->greet_len);
+		free(conn->greet);
+		conn->greet = NULL;
+	}
 	atomic_store(&conn->state, CONN_OPEN);
 	atomic_store_explicit(&conn->deadline_ns, 0, memory_order_relaxed);
 	log_open(conn);
@@ -1189,9 +1458,15 @@ static ssize_t recv_locked(struct conn *conn, void *buf, size_t len, bool nonblo
 	ssize_t ret;
 
 	ret = as_errno(tls_recv(conn->tls, buf, len, TLS_NONBLOCKING));
-	if (nonblock || ret != -EAGAIN || socket_nonblocking(atomic_load(&conn->fd)))
-		return ret;
-	return recv_pushing(conn, buf, len, waitfail);
+	if (!nonblock && ret == -EAGAIN && !socket_nonblocking(atomic_load(&conn->fd)))
+		ret = recv_pushing(conn, buf, len, waitfail);
+	if (ret > 0 && atomic_load_explicit(&conn->mysql_on, memory_order_relaxed)) {
+		/* mysql: the server's sequence IDs, as the program counts. */
+		inband_mysql_from_server(&conn->mysql_down, buf, (size_t)ret);
+		if (conn->mysql_down.done)
+			atomic_store(&conn->mysql_on, false);
+	}
+	return ret;
 }
 
 /* Read one record into the plaintext buffer.  rlock held. */
@@ -1232,6 +1507,26 @@ static ssize_t fill_rbuf(struct conn *conn, bool nonblock)
 	}
 	drop_empty_rbuf(conn);
 	return ret;
+}
+
+/* postgres: the N answers to the program's own SSLRequests (the writer
+ * counts them in pg_owed: it may not wait for rlock) into the read-ahead
+ * buffer.  rlock held. */
+static void take_pg_owed(struct conn *conn)
+{
+	static const unsigned char no[] = "NNNNNNNN";
+	unsigned n;
+
+	while ((n = atomic_exchange(&conn->pg_owed, 0)) > 0)
+		while (n > 0) {
+			unsigned k = n < sizeof no - 1 ? n : (unsigned)sizeof no - 1;
+
+			if (rbuf_put(conn, no, k) < 0) {
+				atomic_fetch_add(&conn->pg_owed, n);
+				return;
+			}
+			n -= k;
+		}
 }
 
 static size_t take_rbuf(struct conn *conn, void *buf, size_t len, bool peek)
@@ -1305,10 +1600,13 @@ ssize_t conn_recv(struct conn *conn, void *buf, size_t len, int flags)
 		ret = -conn_errno(conn);
 		goto out;
 	}
+	take_pg_owed(conn);
 	for (;;) {
 		if (conn->rlen > 0) {
 			done += take_rbuf(conn, (char *)buf + done, len - done, peek);
-		} else if (conn->eof || len == done) {
+		} else if (conn->eof || len == done || state_of(conn) != CONN_OPEN) {
+			/* Not OPEN: the greeting of the program's turn (mysql)
+			 * was all there is before TLS. */
 			break;
 		} else if (peek) {
 			ret = fill_rbuf(conn, dontwait);
@@ -1478,6 +1776,59 @@ static ssize_t send_early_locked(struct conn *conn, const struct iovec *iov, int
 	return taken;
 }
 
+/* Up to MAX of the bytes of IOV (TOTAL in all) gathered into a new buffer
+ * (*LEN of them), or NULL (out of memory). */
+static unsigned char *gather(const struct iovec *iov, int iovcnt, size_t total, size_t max, size_t *len)
+{
+	unsigned char *buf;
+	size_t off = 0, n;
+	int i;
+
+	*len = total < max ? total : max;
+	if (!(buf = malloc(*len ? *len : 1)))
+		return NULL;
+	for (i = 0; i < iovcnt && off < *len; i++) {
+		n = iov[i].iov_len < *len - off ? iov[i].iov_len : *len - off;
+		if (n)
+			memcpy(buf + off, iov[i].iov_base, n);
+		off += n;
+	}
+	return buf;
+}
+
+/* mysql, the program's turn: its write (its first packet, the
+ * HandshakeResponse) is held by the exchange (inband_program); once the
+ * packet is whole, the SSLRequest goes and the handshake runs, in the
+ * write's mode.  Both locks held.  Return the bytes taken (a short count
+ * at the packet's end: the rest goes after TLS), or a negative errno. */
+static ssize_t program_write(struct conn *conn, const struct iovec *iov, int iovcnt, size_t total, bool nonblock)
+{
+	unsigned char *buf;
+	ssize_t taken;
+	size_t len;
+	int ret;
+
+	if (total == 0)
+		return 0;
+	if (!(buf = gather(iov, iovcnt, total, INBAND_HELD_MAX, &len)))
+		return -ENOMEM;
+	taken = inband_program(conn->ib, buf, len);
+	free(buf);
+	if (taken < 0 || inband_next(conn->ib) == INBAND_PROGRAM)
+		return taken < 0 ? inband_failed(conn, conn->ib->why) : taken;
+	atomic_store(&conn->program_turn, false);
+	/* Owed from now on: a close before TLS is up finishes it first. */
+	atomic_store(&conn->held_owed, true);
+	do
+		ret = step_locked(conn, nonblock);
+	while (ret == -EINTR && !nonblock);
+	/* -EAGAIN: the handshake goes on from the program's next calls; the
+	 * packet is held, as in a kernel buffer. */
+	if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
+		return -conn_errno(conn);
+	return taken;
+}
+
 /* Take wlock for a write.  Once the connection is open (or failed) that is
  * all: a reader blocked in tls_recv holds rlock for as long as the server
  * is silent, and a writer must not wait for it (the server may be waiting
@@ -1524,10 +1875,15 @@ static ssize_t open_for_write(struct conn *conn, const struct iovec *iov, int io
 		return refuse_foreign(conn, OWNER_RECV);
 	if (!own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
+	if (atomic_load(&conn->program_turn))
+		return program_write(conn, iov, iovcnt, total, nonblock);
 	ret = send_early_locked(conn, iov, iovcnt, total, nonblock);
 	if (ret != 0)
 		return ret;
 	ret = step_locked(conn, nonblock);
+	/* mysql: the exchange reached the program's turn just now. */
+	if (ret == 0 && atomic_load(&conn->program_turn))
+		return program_write(conn, iov, iovcnt, total, nonblock);
 	/* TCP completed just now and 0-RTT waits for this very write. */
 	if (ret == 0 && state_of(conn) == CONN_HANDSHAKING) {
 		ret = send_early_locked(conn, iov, iovcnt, total, nonblock);
@@ -1613,6 +1969,69 @@ int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total)
 	return 0;
 }
 
+/* postgres: the program's own SSLRequest or GSSENCRequest (libpq with
+ * sslmode=prefer) is answered N here, so that it goes on in plaintext
+ * inside our TLS; the server never sees it.  Anything else ends the
+ * filter.  wlock held, OPEN.  The 8 bytes taken, or 0 (write as usual). */
+static ssize_t pg_answer(struct conn *conn, const struct iovec *iov, int iovcnt)
+{
+	unsigned char first[INBAND_PG_REQUEST_LEN];
+	size_t off = 0, n;
+	int i;
+
+	for (i = 0; i < iovcnt && off < sizeof first; i++) {
+		n = iov[i].iov_len < sizeof first - off ? iov[i].iov_len : sizeof first - off;
+		if (n)
+			memcpy(first + off, iov[i].iov_base, n);
+		off += n;
+	}
+	if (off == 0)
+		return 0;
+	if (inband_pg_program(first, off) != INBAND_PG_ANSWER_N) {
+		/* A request cut into pieces of under 8 bytes passes too:
+		 * inside TLS, the server refuses it (no silent plaintext). */
+		conn->pg_filter = false;
+		return 0;
+	}
+	log_info("rule [%s] %s -> %s: the program asked for %s itself: answered N (it goes on in plaintext, "
+		 "inside our TLS)", rule_name(conn), conn->app_dest, conn->dest,
+		 first[7] == 0x2f ? "SSL" : "GSS encryption");
+	atomic_fetch_add(&conn->pg_owed, 1);
+	atomic_fetch_add(&conn->rgen, 1);
+	return INBAND_PG_REQUEST_LEN;
+}
+
+/* mysql, until authentication ends: the program's bytes with their
+ * sequence IDs renumbered (a copy, at most a record's worth: a short
+ * count otherwise), sent in the write's mode.  A retry after EAGAIN
+ * renumbers the same bytes from the same state, so GnuTLS gets the same
+ * record again.  wlock held, OPEN.  As tls_send. */
+static ssize_t mysql_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, bool dontwait)
+{
+	struct inband_mysql next = conn->mysql_up;
+	unsigned char *buf;
+	size_t total, len;
+	ssize_t ret;
+	int i;
+
+	for (i = 0, total = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total == 0)
+		return 0;
+	if (!(buf = gather(iov, iovcnt, total, RBUF_SIZE, &len)))
+		return -ENOMEM;
+	inband_mysql_from_program(&next, buf, len);
+	ret = as_errno(tls_send(conn->tls, buf, len, io_mode(dontwait)));
+	/* The state after the bytes taken: those bytes' headers are the
+	 * program's (renumbering changes sequence IDs only). */
+	if (ret == (ssize_t)len)
+		conn->mysql_up = next;
+	else if (ret > 0)
+		inband_mysql_from_program(&conn->mysql_up, buf, (size_t)ret);
+	free(buf);
+	return ret;
+}
+
 /* wlock held, send direction ours, OPEN: the program's bytes to the
  * engine, and what follows a write (rekey, Nagle back, or FAILED). */
 static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovcnt, bool dontwait)
@@ -1622,7 +2041,11 @@ static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovc
 	/* Rejected early data still owed goes first (-EAGAIN, -EINTR: none
 	 * of this write's bytes were taken). */
 	ret = resend_owed_early(conn, dontwait);
-	if (ret == 0)
+	if (ret == 0 && conn->pg_filter)
+		ret = pg_answer(conn, iov, iovcnt);
+	if (ret == 0 && atomic_load_explicit(&conn->mysql_on, memory_order_relaxed))
+		ret = mysql_sendv(conn, iov, iovcnt, dontwait);
+	else if (ret == 0)
 		ret = as_errno(tls_sendv(conn->tls, iov, iovcnt, io_mode(dontwait)));
 	if (broken(ret)) {
 		capture_alert(conn);
@@ -1763,7 +2186,7 @@ static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 				(void)fill_rbuf(conn, true);
 			pthread_mutex_unlock(&conn->rlock);
 		}
-		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
+		if (conn->rlen > 0 || atomic_load(&conn->pg_owed) || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
 		    state_of(conn) == CONN_FAILED)
 			*ready |= POLLIN;
 		if (conn->rlen < RBUF_SIZE)
@@ -1856,6 +2279,13 @@ short conn_poll_prepare(struct conn *conn, short want, short *ready)
 	case CONN_CONNECTING:
 		return POLLOUT;
 	case CONN_HANDSHAKING:
+		if (atomic_load(&conn->program_turn)) {
+			/* mysql: the program reads the greeting, writes its
+			 * answer; the server is silent (a byte from it, or its
+			 * close, fails the exchange: the kernel's POLLIN). */
+			*ready = (want & POLLOUT) | (conn->rlen > 0 ? want & POLLIN : 0);
+			return *ready ? 0 : POLLIN;
+		}
 		if (conn->early_pending) {
 			/* Writable now: the first write carries the early data. */
 			if (want & POLLOUT) {
@@ -1966,6 +2396,8 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 	case CONN_CONNECTING:
 		return 0;
 	case CONN_HANDSHAKING:
+		if (atomic_load(&conn->program_turn))
+			return (want & POLLOUT) | (conn->rlen > 0 ? want & POLLIN : 0);
 		return conn->early_pending ? (want & POLLOUT) : 0;
 	case CONN_FAILED:
 		return POLLERR | POLLHUP | (want & (POLLIN | POLLOUT));
@@ -1991,7 +2423,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 				out |= krevents & POLLIN; /* another thread is reading */
 			}
 		}
-		if (conn->rlen > 0 || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
+		if (conn->rlen > 0 || atomic_load(&conn->pg_owed) || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
 		    state_of(conn) == CONN_FAILED)
 			out |= want & POLLIN;
 		if ((krevents & POLLRDHUP) && conn->rlen == 0 && tls_pending(conn->tls) == 0)
@@ -2379,14 +2811,14 @@ size_t conn_readable(struct conn *conn)
 	if (state_of(conn) == CONN_PLAIN)
 		return real.ioctl(conn->fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
 	if (state_of(conn) != CONN_OPEN || !mine(conn, OWNER_RECV))
-		return 0;
+		return atomic_load(&conn->program_turn) ? conn->rlen : 0;
 	if (conn->rlen == 0 && tls_pending(conn->tls) == 0 && tls_buffered(conn->tls) > 0 &&
 	    pthread_mutex_trylock(&conn->rlock) == 0) {
 		if (mine(conn, OWNER_RECV))
 			(void)fill_rbuf(conn, true);
 		pthread_mutex_unlock(&conn->rlock);
 	}
-	return conn->rlen + tls_pending(conn->tls);
+	return conn->rlen + atomic_load(&conn->pg_owed) + tls_pending(conn->tls);
 }
 
 void conn_nodelay_begin(struct conn *conn)

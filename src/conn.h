@@ -9,6 +9,12 @@
  * that does not speak TLS fails it (plaintext = refuse) or turns it PLAIN
  * (plaintext = allow: the kernel carries its bytes as they are, for good).
  *
+ * A client rule with `protocol` other than tls, or a proxy, first runs the
+ * in-band exchange (inband.h) inside HANDSHAKING, on the kernel socket,
+ * bounded by the handshake deadline; with mysql the program takes a turn
+ * in the middle (program_turn: it reads the server's greeting and writes
+ * its first packet, which is held and goes first inside TLS).
+ *
  * FAILED is final and never carries plaintext: every later call on the
  * descriptor fails.  Locks: `rlock` serialises readers, `wlock` writers (GnuTLS
  * allows one of each at once); the handshake holds both, rlock first (a
@@ -27,6 +33,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "inband.h"
 #include "policy.h"
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_OPEN, CONN_FAILED, CONN_PLAIN };
@@ -102,6 +109,26 @@ struct conn {
 	unsigned char *rbuf;         /* plaintext read ahead by poll probes */
 	size_t rlen, roff;
 	atomic_uint rgen;            /* bumped whenever plaintext becomes available */
+	/* In-band negotiation (inband.h), client rules with a protocol or a
+	 * proxy.  ib: while the exchange before TLS runs (both locks), then
+	 * freed; greet: what the program reads once the handshake is done. */
+	struct inband *ib;
+	unsigned char *greet;
+	size_t greet_len;
+	atomic_bool program_turn;    /* mysql: the program reads the greeting and
+				      * writes its first packet (both locks) */
+	atomic_bool held_owed;       /* the program's first packet (mysql) was taken:
+				      * held by the exchange, then in early_buf, owed
+				      * first inside TLS (not 0-RTT) */
+	bool pg_filter;              /* postgres: the program's own SSLRequest or
+				      * GSSENCRequest is answered N (wlock) */
+	atomic_uint pg_owed;         /* those N answers not yet in rbuf */
+	atomic_bool mysql_on;        /* mysql: sequence IDs renumbered (the
+				      * reader ends it at the OK/ERR) */
+	struct inband_mysql mysql_up;   /* wlock */
+	struct inband_mysql mysql_down; /* rlock */
+	char *via;                   /* " protocol=smtp proxy=H:P" for the log, or NULL */
+	char *proxy_addr;            /* the proxy as connected ("127.0.0.1:3128"), or NULL */
 };
 
 
@@ -113,6 +140,9 @@ struct conn_params {
 	const char *cache_key;
 	bool server;                       /* an accepted connection: the server side */
 	const unsigned char *ticket_key;   /* server: TLS_TICKET_KEY_LEN bytes, or NULL */
+	const char *proxy_target;          /* client through rule->proxy_*: "host:port"
+					    * for CONNECT, else NULL */
+	const char *proxy_addr;            /* the proxy as connected, for the log */
 };
 
 /* New connection (one reference), TLS session ready, not yet started.

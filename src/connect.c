@@ -14,9 +14,12 @@
 #include "names.h"
 #include "hook_stdio.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -53,7 +56,8 @@ static int connect_again(struct conn *conn)
 		return -(err ? err : conn->error);
 	}
 	default:
-		return -EALREADY;
+		/* mysql: the program's turn (it reads the greeting) is connected. */
+		return atomic_load(&conn->program_turn) ? -EISCONN : -EALREADY;
 	}
 }
 
@@ -97,6 +101,79 @@ static void with_port(const struct sockaddr *addr, socklen_t len, uint16_t port,
 		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
 }
 
+/* The rule's proxy as an address a socket of FAMILY can reach, in *OUT
+ * (*OUTLEN), and as text in ADDR: an IPv4 proxy for an IPv6 socket as a
+ * v4-mapped address.  0, or a negative errno with WHY filled. */
+static int proxy_address(const struct policy_rule *rule, int family, struct sockaddr_storage *out,
+			 socklen_t *outlen, char *addr, size_t addrlen, char *why, size_t whylen)
+{
+	struct addrinfo hints, *res = NULL, *ai, *v4 = NULL, *v6 = NULL;
+	char port[8], text[INET6_ADDRSTRLEN];
+	int ret;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof port, "%u", rule->proxy_port);
+	/* The real resolver: the proxy's name is not a destination the
+	 * program resolved (names.h). */
+	ret = real.getaddrinfo(rule->proxy_host, port, &hints, &res);
+	if (ret != 0) {
+		snprintf(why, whylen, "the proxy %s cannot be resolved: %s", rule->proxy_host, gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET && !v4)
+			v4 = ai;
+		if (ai->ai_family == AF_INET6 && !v6)
+			v6 = ai;
+	}
+	memset(out, 0, sizeof *out);
+	if (family == AF_INET && v4) {
+		memcpy(out, v4->ai_addr, v4->ai_addrlen);
+		*outlen = v4->ai_addrlen;
+	} else if (family == AF_INET6 && v6) {
+		memcpy(out, v6->ai_addr, v6->ai_addrlen);
+		*outlen = v6->ai_addrlen;
+	} else if (family == AF_INET6 && v4) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = ((struct sockaddr_in *)v4->ai_addr)->sin_port;
+		sin6->sin6_addr.s6_addr[10] = 0xff;
+		sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sin6->sin6_addr.s6_addr[12], &((struct sockaddr_in *)v4->ai_addr)->sin_addr, 4);
+		*outlen = sizeof *sin6;
+	} else {
+		freeaddrinfo(res);
+		snprintf(why, whylen, "the proxy %s has no IPv4 address, and the program's socket is IPv4",
+			 rule->proxy_host);
+		return -EAFNOSUPPORT;
+	}
+	freeaddrinfo(res);
+	if (out->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)out)->sin_addr, text, sizeof text);
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)out)->sin6_addr, text, sizeof text);
+	snprintf(addr, addrlen, out->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, rule->proxy_port);
+	return 0;
+}
+
+/* The destination the proxy's CONNECT names (D, UPGRADE through a proxy):
+ * the name the certificate is verified for (server-name, else the name the
+ * program resolved), else the address; the rule's port. */
+static void proxy_target(const struct decision *d, char *out, size_t len)
+{
+	char text[INET6_ADDRSTRLEN] = "";
+
+	if (d->verify_name) {
+		snprintf(out, len, strchr(d->verify_name, ':') ? "[%s]:%u" : "%s:%u", d->verify_name, d->to.port);
+		return;
+	}
+	inet_ntop(d->to.family, d->to.addr, text, sizeof text);
+	snprintf(out, len, d->to.family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, d->to.port);
+}
+
 /* The TCP connect of the upgraded socket FD (CONN, registered) returned RET:
  * start the handshake, and return what the program's connect() returns.
  * The caller keeps its reference to CONN. */
@@ -121,7 +198,7 @@ static int upgrade_started(int fd, struct conn *conn, int ret, const struct deci
 			ret = -EINPROGRESS;
 			epoll_adopt(fd);
 		}
-	} else if (ret == 0 && atomic_load(&conn->state) != CONN_OPEN) {
+	} else if (ret == 0 && atomic_load(&conn->state) != CONN_OPEN && !atomic_load(&conn->program_turn)) {
 		/* Non-blocking socket: the program waits for writability. */
 		ret = -EINPROGRESS;
 		epoll_adopt(fd);
@@ -146,10 +223,25 @@ static int connect_upgrade(int fd, const struct sockaddr *addr, socklen_t len, c
 	struct sockaddr_storage to;
 	struct conn_params params;
 	struct conn *conn;
-	char err[512];
+	char err[512], target[300], proxy[INET6_ADDRSTRLEN + 10];
+	socklen_t tolen = len;
 	int ret, fdflags;
 
 	memset(&params, 0, sizeof params);
+	if (d->rule->proxy_host) {
+		/* The TCP connect goes to the proxy; CONNECT names the
+		 * destination, and TLS is verified for it. */
+		ret = proxy_address(d->rule, addr->sa_family, &to, &tolen, proxy, sizeof proxy, err, sizeof err);
+		if (ret < 0) {
+			log_error("rule [%s] %s: refused: %s", d->rule->name, d->app_dest, err);
+			return -ECONNREFUSED;
+		}
+		proxy_target(d, target, sizeof target);
+		params.proxy_target = target;
+		params.proxy_addr = proxy;
+	} else {
+		with_port(addr, len, d->to.port, &to);
+	}
 	params.fd = fd;
 	params.rule = d->rule;
 	params.dest = d->dest;
@@ -170,10 +262,10 @@ static int connect_upgrade(int fd, const struct sockaddr *addr, socklen_t len, c
 	/* An upgraded socket never reaches a new program image in clear. */
 	real.fcntl(fd, F_SETFD, FD_CLOEXEC);
 	conn_nodelay_begin(conn);
-	log_debug("rule [%s] %s: upgrading via %s, server-name %s", d->rule->name, d->app_dest, d->dest,
+	log_debug("rule [%s] %s: upgrading via %s%s%s, server-name %s", d->rule->name, d->app_dest, d->dest,
+		  params.proxy_addr ? ", proxy " : "", params.proxy_addr ? params.proxy_addr : "",
 		  d->verify_name ? d->verify_name : "-");
-	with_port(addr, len, d->to.port, &to);
-	ret = upgrade_started(fd, conn, connect_plain(fd, (struct sockaddr *)&to, len), d);
+	ret = upgrade_started(fd, conn, connect_plain(fd, (struct sockaddr *)&to, tolen), d);
 	conn_unref(conn);
 	return ret;
 }

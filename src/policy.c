@@ -313,6 +313,7 @@ enum key_id {
 	K_HANDSHAKE_TIMEOUT,
 	K_LISTEN, K_CLIENT_CA, K_ALLOW_CLIENT, K_PLAINTEXT, K_ALPN_REQUIRED,
 	K_SESSION_TICKETS, K_OCSP_STAPLE,
+	K_PROTOCOL, K_PROXY, K_PROXY_CREDENTIALS,
 	K_COUNT
 };
 
@@ -367,6 +368,13 @@ static const struct {
 				"it is the server's tickets: use \"resume = on|off\"" },
 	[K_OCSP_STAPLE] = { "ocsp-staple", false, false, DIR_IN,
 			    "a server staples, a client checks: use \"ocsp\"" },
+	[K_PROTOCOL] = { "protocol", false, false, DIR_OUT,
+			 "only for outbound rules: asking for TLS inside the protocol (STARTTLS and "
+			 "kin) is the client's side; an inbound rule serves TLS from the first byte" },
+	[K_PROXY] = { "proxy", false, false, DIR_OUT,
+		      "only for outbound rules: a proxy carries the connections the program makes" },
+	[K_PROXY_CREDENTIALS] = { "proxy-credentials", false, false, DIR_OUT,
+				  "only for outbound rules: it authenticates to an outbound rule's proxy" },
 };
 
 /* Names accepted by "groups" and "ciphers" (the GnuTLS spellings, without
@@ -1330,6 +1338,118 @@ static bool do_inbound_option(struct parser *ps, enum key_id k, char *value)
 	}
 }
 
+/* The "protocol =" values, in enum policy_protocol order. */
+static const char *const protocol_names[] = {
+	[POLICY_PROTOCOL_TLS] = "tls",
+	[POLICY_PROTOCOL_POSTGRES] = "postgres",
+	[POLICY_PROTOCOL_SMTP] = "smtp",
+	[POLICY_PROTOCOL_IMAP] = "imap",
+	[POLICY_PROTOCOL_POP3] = "pop3",
+	[POLICY_PROTOCOL_LDAP] = "ldap",
+	[POLICY_PROTOCOL_MYSQL] = "mysql",
+};
+
+#define N_PROTOCOLS (sizeof protocol_names / sizeof protocol_names[0])
+
+const char *policy_protocol_name(enum policy_protocol proto)
+{
+	if ((unsigned)proto >= N_PROTOCOLS)
+		return "?";
+	return protocol_names[proto];
+}
+
+/* "protocol = tls | postgres | smtp | imap | pop3 | ldap | mysql"
+ * (case-insensitive, as every other word value). */
+static bool do_protocol(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+
+	for (size_t i = 0; i < N_PROTOCOLS; i++) {
+		if (ascii_caseeq(value, protocol_names[i])) {
+			r->protocol = (enum policy_protocol)i;
+			r->protocol_line = ps->line;
+			return true;
+		}
+	}
+	return bad_value(ps, "protocol", value, "expected tls, postgres, smtp, imap, pop3, ldap or mysql");
+}
+
+/* The authority S of a proxy URL (modified in place): HOST (a DNS name,
+ * an IPv4 address or a bracketed IPv6 address), then ":PORT".  HOST goes
+ * into OUT (at least MAX_DNS_NAME + 1 bytes) normalized and without
+ * brackets, PORT into *PORT.  NULL or a reason. */
+static const char *parse_proxy_authority(char *s, char *out, uint16_t *port)
+{
+	char *host = s, *rest, *port_text;
+	const char *why;
+	uint8_t a[16];
+
+	if (s[0] == '[') {
+		rest = strchr(s, ']');
+		if (!rest)
+			return "missing \"]\" after the IPv6 address";
+		*rest++ = '\0';
+		host = s + 1;
+		if (*rest != '\0' && *rest != ':')
+			return "unexpected text after \"]\"";
+	} else {
+		rest = strchr(s, ':');
+		if (rest && strchr(rest + 1, ':'))
+			return "an IPv6 address must be in brackets, as in http://[::1]:3128";
+		if (!rest)
+			rest = s + strlen(s);
+	}
+	port_text = *rest ? rest + 1 : NULL;
+	*rest = '\0';
+	if (host[0] == '\0')
+		return "missing host: write http://HOST:PORT";
+	if (s[0] == '[') {
+		if (inet_pton(AF_INET6, host, a) != 1)
+			return "bad IPv6 address";
+		inet_ntop(AF_INET6, a, out, MAX_DNS_NAME + 1);
+	} else if (inet_pton(AF_INET, host, a) == 1) {
+		inet_ntop(AF_INET, a, out, MAX_DNS_NAME + 1);
+	} else if ((why = check_dns_name(host, out))) {
+		return why;
+	}
+	if (!port_text)
+		return "missing port: write http://HOST:PORT (there is no default proxy port)";
+	if (!parse_port(port_text, false, port))
+		return "bad port (1-65535)";
+	return NULL;
+}
+
+/* "proxy = http://HOST:PORT" (a trailing "/" allowed).  Credentials in the
+ * URL are refused without echoing the value: it holds a password. */
+static bool do_proxy(struct parser *ps, const char *value)
+{
+	struct policy_rule *r = cur_rule(ps);
+	char host[MAX_DNS_NAME + 1];
+	const char *sep = strstr(value, "://"), *auth, *why;
+	size_t scheme, n;
+
+	if (strchr(value, '@'))
+		return fail(ps, ps->line, "bad proxy in rule [%s]: no user:password in the URL: use "
+			    "proxy-credentials = PATH (a 0600 file holding user:password)", r->name);
+	scheme = sep ? (size_t)(sep - value) : 0;
+	if (scheme == 5 && ascii_caseeq_n(value, "https", 5))
+		return bad_value(ps, "proxy", value, "an https:// proxy is not supported: write http://HOST:PORT "
+				 "(the rule's TLS runs end to end through the CONNECT tunnel)");
+	if (scheme != 4 || !ascii_caseeq_n(value, "http", 4))
+		return bad_value(ps, "proxy", value, "expected http://HOST:PORT (an HTTP CONNECT proxy)");
+	auth = sep + 3;
+	n = strcspn(auth, "/?#");
+	if (auth[n] != '\0' && strcmp(auth + n, "/") != 0)
+		return bad_value(ps, "proxy", value, "no path, query or fragment: write http://HOST:PORT");
+	memcpy(ps->scratch, auth, n);
+	ps->scratch[n] = '\0';
+	why = parse_proxy_authority(ps->scratch, host, &r->proxy_port);
+	if (why)
+		return bad_value(ps, "proxy", value, why);
+	r->proxy_line = ps->line;
+	return set_string(ps, &r->proxy_host, host);
+}
+
 /* Key K = VALUE (a line of the parser's, which list keys cut up), in the
  * scope key_table allows it (do_line checked). */
 static bool do_key(struct parser *ps, enum key_id k, char *value)
@@ -1368,6 +1488,13 @@ static bool do_key(struct parser *ps, enum key_id k, char *value)
 	case K_SESSION_TICKETS:
 	case K_OCSP_STAPLE:
 		return do_inbound_option(ps, k, value);
+	case K_PROTOCOL:
+		return do_protocol(ps, value);
+	case K_PROXY:
+		return do_proxy(ps, value);
+	case K_PROXY_CREDENTIALS:
+		return do_path(ps, "proxy-credentials", &cur_rule(ps)->proxy_credentials,
+			       &cur_rule(ps)->proxy_credentials_line, value);
 	default:
 		return do_tls_option(ps, k, value);
 	}
@@ -1480,6 +1607,35 @@ static void warn_inbound(struct parser *ps, const struct policy_rule *r)
 		     "from any public CA is accepted; add allow-client = uri:...|dns:...|cn:...", r->name);
 }
 
+/* The checks of a complete outbound rule R: protocol, proxy and
+ * proxy-credentials need action = tls; no 0-RTT before an exchange. */
+static bool finish_outbound(struct parser *ps, const struct policy_rule *r)
+{
+	const char *proto = policy_protocol_name(r->protocol), *action = policy_action_name(r->action);
+
+	if (r->proxy_credentials && !r->proxy_host)
+		return fail(ps, r->proxy_credentials_line,
+			    "\"proxy-credentials\" without \"proxy\" in rule [%s]: they authenticate to the "
+			    "proxy (proxy = http://HOST:PORT)", r->name);
+	if (r->action != POLICY_TLS && r->protocol != POLICY_PROTOCOL_TLS)
+		return fail(ps, r->protocol_line,
+			    "protocol = %s in rule [%s] with action = %s: the in-band exchange is how TLS "
+			    "starts, it needs action = tls (or remove protocol)", proto, r->name, action);
+	if (r->action != POLICY_TLS && r->proxy_host)
+		return fail(ps, r->proxy_line,
+			    "\"proxy\" in rule [%s] with action = %s: only action = tls rules go through "
+			    "the proxy (or remove proxy)", r->name, action);
+	if (r->early_data && r->protocol != POLICY_PROTOCOL_TLS)
+		return fail(ps, ps->seen[K_EARLY_DATA],
+			    "early-data = on with protocol = %s (line %u) in rule [%s]: no 0-RTT: the in-band "
+			    "exchange comes before TLS", proto, r->protocol_line, r->name);
+	if (r->early_data && r->proxy_host)
+		return fail(ps, ps->seen[K_EARLY_DATA],
+			    "early-data = on with proxy (line %u) in rule [%s]: no 0-RTT: the proxy tunnel "
+			    "comes before TLS", r->proxy_line, r->name);
+	return true;
+}
+
 /* The rule being filled is complete: check it. */
 static bool finish_rule(struct parser *ps)
 {
@@ -1507,6 +1663,8 @@ static bool finish_rule(struct parser *ps)
 		if (!finish_inbound(ps, r))
 			return false;
 		warn_inbound(ps, r);
+	} else if (!finish_outbound(ps, r)) {
+		return false;
 	}
 	warn_rekey(ps, r);
 	return true;
@@ -1842,6 +2000,12 @@ void policy_free(struct policy *p)
 			free(r->allow_clients[j].pattern);
 		free(r->allow_clients);
 		free(r->ocsp_staple);
+		free(r->proxy_host);
+		free(r->proxy_credentials);
+		if (r->proxy_auth) {
+			explicit_bzero(r->proxy_auth, strlen(r->proxy_auth));
+			free(r->proxy_auth);
+		}
 	}
 	free(p->rules);
 	free(p->warnings);

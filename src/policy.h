@@ -221,6 +221,7 @@ const struct policy_rule *policy_match_listen(const struct policy *policy, int f
 const char *policy_action_name(enum policy_action action);
 const char *policy_ocsp_name(enum policy_ocsp ocsp);            /* "request", ... */
 const char *policy_format_name(enum policy_log_format format);  /* "text", "json" */
+const char *policy_protocol_name(enum policy_protocol proto);  /* "tls", "postgres", ... */
 const char *policy_level_name(enum policy_log_level level);
 /* Parse a level name ("error", ...); return -1 if unknown. */
 int policy_level_parse(const char *name);

@@ -360,6 +360,140 @@ static bool check_refs(const struct policy *p, const char *path, char *errbuf, s
 	return true;
 }
 
+#define MAX_PROXY_AUTH 255  /* "user:password", without the line end */
+
+/* The text of a proxy-credentials file (BUF, LEN bytes): one line
+ * "user:password" (a final "\n" or "\r\n" allowed), no other control bytes,
+ * a user name, at most MAX_PROXY_AUTH bytes.  Return the length of
+ * "user:password", or 0 with *WHY set (never quoting the text: it holds a
+ * password). */
+static size_t check_credentials_text(const char *buf, size_t len, const char **why)
+{
+	const char *colon;
+
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	*why = NULL;
+	if (len == 0)
+		*why = "is empty";
+	else if (len > MAX_PROXY_AUTH)
+		*why = "is longer than 255 bytes";
+	for (size_t i = 0; i < len && !*why; i++)
+		if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] == 0x7f)
+			*why = "has a control character or more than one line";
+	colon = *why ? NULL : memchr(buf, ':', len);
+	if (!*why && !colon)
+		*why = "has no \":\" between the user and the password";
+	else if (!*why && colon == buf)
+		*why = "has an empty user name";
+	return *why ? 0 : len;
+}
+
+/* Read up to MAX_PROXY_AUTH + 3 bytes of FD into BUF (that size): enough
+ * to tell a good file from a too long one.  The length, or -1 with errno
+ * set. */
+static ssize_t read_credentials(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < size) {
+		r = pread(fd, buf + n, size - n, (off_t)n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
+/* Open the proxy-credentials file FILE (policy line LINE) and check it as
+ * a key file is checked: a regular file owned by root or the effective
+ * user, with no group or other permissions (it holds a password).  The
+ * descriptor, or -1 with ERRBUF filled. */
+static int open_credentials(const char *policy_path, unsigned line, const char *file, char *errbuf,
+			    size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), e;
+	char eb[128], why[160];
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		put_err(errbuf, errlen, "%s:%u: cannot read proxy-credentials file %s: %s", policy_path,
+			line, file, errstr(e, eb, sizeof eb));
+		return -1;
+	}
+	if (check_owner_mode(&st, why, sizeof why)) {
+		put_err(errbuf, errlen, "%s:%u: proxy-credentials file %s %s", policy_path, line, file, why);
+	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		put_err(errbuf, errlen, "%s:%u: proxy-credentials file %s is accessible by group or others "
+			"(mode %04o; it holds the proxy password: chmod 600 it)", policy_path, line, file,
+			(unsigned)(st.st_mode & 07777));
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* Rule R's proxy-credentials file (open_credentials) read into
+ * R->proxy_auth.  True, or false with ERRBUF filled ("PATH:LINE:
+ * proxy-credentials file F ..."; the password is never in it). */
+static bool load_proxy_credentials(struct policy_rule *r, const char *policy_path, char *errbuf,
+				   size_t errlen)
+{
+	const char *file = r->proxy_credentials, *why;
+	char text[MAX_PROXY_AUTH + 3], eb[128];
+	unsigned line = r->proxy_credentials_line;
+	int fd = open_credentials(policy_path, line, file, errbuf, errlen), e;
+	ssize_t n;
+	size_t len;
+
+	if (fd < 0)
+		return false;
+	n = read_credentials(fd, text, sizeof text);
+	e = errno;
+	close(fd);
+	if (n < 0) {
+		put_err(errbuf, errlen, "%s:%u: cannot read proxy-credentials file %s: %s", policy_path, line,
+			file, errstr(e, eb, sizeof eb));
+		return false;
+	}
+	len = check_credentials_text(text, (size_t)n, &why);
+	if (len)
+		r->proxy_auth = strndup(text, len);
+	explicit_bzero(text, sizeof text);
+	if (!len) {
+		put_err(errbuf, errlen, "%s:%u: proxy-credentials file %s %s (expected one line "
+			"user:password, at most 255 bytes)", policy_path, line, file, why);
+		return false;
+	}
+	if (!r->proxy_auth) {
+		put_err(errbuf, errlen, "%s:%u: out of memory", policy_path, line);
+		return false;
+	}
+	return true;
+}
+
+/* Every rule's proxy-credentials, read (load_proxy_credentials).  True,
+ * or false with ERRBUF filled. */
+static bool load_credentials(struct policy *p, const char *path, char *errbuf, size_t errlen)
+{
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (p->rules[i].proxy_credentials &&
+		    !load_proxy_credentials(&p->rules[i], path, errbuf, errlen))
+			return false;
+	return true;
+}
+
 struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t errlen)
 {
 	struct policy_error perr;
@@ -378,7 +512,7 @@ struct policy *policy_load_fd(int fd, const char *path, char *errbuf, size_t err
 			put_err(errbuf, errlen, "%s: %s", path, perr.msg);
 		return NULL;
 	}
-	if (!check_refs(p, path, errbuf, errlen)) {
+	if (!check_refs(p, path, errbuf, errlen) || !load_credentials(p, path, errbuf, errlen)) {
 		policy_free(p);
 		return NULL;
 	}
@@ -543,6 +677,38 @@ static void print_rule_target(const struct policy_rule *r, FILE *out)
 			r->server_name_is_ip ? "  # IP address: verified against the IP SAN, no SNI sent" : "");
 	else if (tls)
 		fprintf(out, "# server-name: the host name the program resolved for the address\n");
+}
+
+/* What each "protocol =" does before TLS, for policy_print's comments. */
+static const char *const protocol_comments[] = {
+	[POLICY_PROTOCOL_TLS] = "TLS from the first byte",
+	[POLICY_PROTOCOL_POSTGRES] = "SSLRequest, the server's 'S', then TLS",
+	[POLICY_PROTOCOL_SMTP] = "the server's 220, EHLO, STARTTLS (RFC 3207), then TLS",
+	[POLICY_PROTOCOL_IMAP] = "the server's * OK, STARTTLS, then TLS",
+	[POLICY_PROTOCOL_POP3] = "the server's +OK, STLS, then TLS",
+	[POLICY_PROTOCOL_LDAP] = "the StartTLS extended operation, then TLS",
+	[POLICY_PROTOCOL_MYSQL] = "the server's greeting, an SSLRequest, then TLS",
+};
+
+/* An outbound rule's protocol, proxy and proxy-credentials (never the
+ * credentials themselves), for policy_print. */
+static void print_rule_inband(const struct policy_rule *r, FILE *out)
+{
+	bool v6 = r->proxy_host && strchr(r->proxy_host, ':');
+
+	if (r->protocol != POLICY_PROTOCOL_TLS)
+		fprintf(out, "protocol = %s  # %s\n", policy_protocol_name(r->protocol),
+			(unsigned)r->protocol < sizeof protocol_comments / sizeof protocol_comments[0]
+			? protocol_comments[r->protocol] : "?");
+	else if (r->action == POLICY_TLS)
+		fprintf(out, "# protocol: tls (%s)\n", protocol_comments[POLICY_PROTOCOL_TLS]);
+	if (r->proxy_host)
+		fprintf(out, "proxy = http://%s%s%s:%u  # CONNECT through it; the certificate verified is "
+			"the destination's\n", v6 ? "[" : "", r->proxy_host, v6 ? "]" : "",
+			(unsigned)r->proxy_port);
+	if (r->proxy_credentials)
+		fprintf(out, "proxy-credentials = %s  # Proxy-Authorization: Basic, credentials from %s "
+			"(not shown)\n", r->proxy_credentials, r->proxy_credentials);
 }
 
 /* A rule's credentials (ca, cert, key, pins), ALPN and resume, for
@@ -749,6 +915,7 @@ void policy_print(const struct policy *p, FILE *out)
 			continue;
 		}
 		print_rule_target(r, out);
+		print_rule_inband(r, out);
 		print_rule_credentials(r, out);
 		print_rule_options(r, out);
 	}

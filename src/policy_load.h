@@ -17,7 +17,11 @@
  * that is a PKCS#11 URI is not a file and is not checked.  The keylog file,
  * if set and present, must be a regular file (not a symbolic link) owned by
  * root or the effective user, with no group or other permissions at all (it
- * will hold secrets); if absent, its directory must exist.  On error
+ * will hold secrets); if absent, its directory must exist.  A rule's
+ * proxy-credentials file must be a regular file owned by root or the
+ * effective user with no group or other permissions, holding one line
+ * "user:password" (at most 255 bytes, no control bytes): it is read into
+ * the rule's proxy_auth (errors never quote it).  On error
  * return NULL and write one line into ERRBUF: "PATH:LINE: reason" (or
  * "PATH: reason" when no line applies), e.g.
  * "/etc/p:7: cannot read key file /x/k.pem: No such file or directory".
@@ -47,7 +51,8 @@ const char *policy_find(char *buf, size_t buflen);
 /* Print the policy as understood (for `tlsshim check`): globals, then each
  * rule with its line, matches, action, port, server-name, ca (or system),
  * cert/key, pins (re-encoded sha256//...), alpn, resume, early-data,
- * rekey-after, ocsp, groups, ciphers, handshake-timeout (the defaults of tls
+ * rekey-after, ocsp, groups, ciphers, handshake-timeout, protocol, proxy,
+ * proxy-credentials (its path, never its content) (the defaults of tls
  * rules as comments).  One block per rule.
  * The output is in policy syntax (explanations in comments) and parses back
  * to the same policy. */

@@ -128,6 +128,9 @@ static bool same_policy(const struct policy *a, const struct policy *b)
 		    r->alpn_required != s->alpn_required || r->session_tickets != s->session_tickets ||
 		    !SAMESTR(r->ocsp_staple, s->ocsp_staple))
 			return false;
+		if (r->protocol != s->protocol || !SAMESTR(r->proxy_host, s->proxy_host) ||
+		    r->proxy_port != s->proxy_port || !SAMESTR(r->proxy_credentials, s->proxy_credentials))
+			return false;
 		for (size_t j = 0; j < r->n_listens; j++) {
 			const struct policy_match *m = &r->listens[j], *n = &s->listens[j];
 			if (m->kind != n->kind || m->port != n->port || m->family != n->family ||
@@ -1265,6 +1268,7 @@ static void test_examples(void)
 		{ "advanced.policy", 2 },
 		{ "names.policy", 5 },
 		{ "inbound.policy", 6 },
+		{ "inband.policy", 10 },
 	};
 	if (!top || !*top)
 		top = ".";
@@ -1287,6 +1291,14 @@ static void test_examples(void)
 			   strstr(p->warnings[0].msg, "plaintext = allow"),
 			   "example %s: inbound, one warning (plaintext = allow, line %u)", ex[i].file,
 			   p->n_warnings ? p->warnings[0].line : 0);
+		if (p && strcmp(ex[i].file, "inband.policy") == 0)
+			ok(p->n_warnings == 0 && p->rules[0].protocol == POLICY_PROTOCOL_POSTGRES &&
+			   p->rules[1].protocol == POLICY_PROTOCOL_TLS && p->rules[1].n_alpn == 1 &&
+			   p->rules[6].protocol == POLICY_PROTOCOL_MYSQL && p->rules[7].proxy_host &&
+			   !p->rules[7].proxy_credentials && p->rules[8].proxy_credentials &&
+			   p->rules[8].protocol == POLICY_PROTOCOL_SMTP,
+			   "example %s: every protocol, a proxy with and without credentials, no warning",
+			   ex[i].file);
 		if (p && strcmp(ex[i].file, "names.policy") == 0)
 			ok(p->n_warnings == 0, "example %s: no warning (its catch-all deny covers the name rules)",
 			   ex[i].file);
@@ -2069,6 +2081,309 @@ static void test_inbound_load(void)
 	rmdir(dir);
 }
 
+/* ------------------------------------------------- in-band and proxy keys */
+
+static void expect_proxy(const char *value, const char *host, uint16_t port)
+{
+	char body[512];
+	snprintf(body, sizeof body, "match = *:1\nproxy = %s", value);
+	struct policy *p = rule(body);
+	ok(p && p->rules[0].proxy_host && strcmp(p->rules[0].proxy_host, host) == 0 &&
+	   p->rules[0].proxy_port == port && p->rules[0].proxy_line == 3,
+	   "proxy = %s -> host %s port %u (got %s %u)", value, host, port,
+	   p && p->rules[0].proxy_host ? p->rules[0].proxy_host : "(none)", p ? p->rules[0].proxy_port : 0);
+	policy_free(p);
+}
+
+static void test_inband_keys(void)
+{
+	static const struct {
+		const char *value;
+		enum policy_protocol want;
+	} protos[] = {
+		{ "tls", POLICY_PROTOCOL_TLS }, { "postgres", POLICY_PROTOCOL_POSTGRES },
+		{ "smtp", POLICY_PROTOCOL_SMTP }, { "imap", POLICY_PROTOCOL_IMAP },
+		{ "pop3", POLICY_PROTOCOL_POP3 }, { "ldap", POLICY_PROTOCOL_LDAP },
+		{ "mysql", POLICY_PROTOCOL_MYSQL }, { "SMTP", POLICY_PROTOCOL_SMTP },
+		{ "MySQL", POLICY_PROTOCOL_MYSQL },
+	};
+	char body[256];
+
+	/* Defaults: TLS from the first byte, no proxy. */
+	struct policy *p = rule("match = *:1");
+	ok(p && p->rules[0].protocol == POLICY_PROTOCOL_TLS && p->rules[0].protocol_line == 0 &&
+	   !p->rules[0].proxy_host && p->rules[0].proxy_port == 0 && !p->rules[0].proxy_credentials &&
+	   !p->rules[0].proxy_auth, "defaults: protocol tls, no proxy, no credentials");
+	policy_free(p);
+
+	for (size_t i = 0; i < sizeof protos / sizeof protos[0]; i++) {
+		snprintf(body, sizeof body, "match = *:1\nprotocol = %s", protos[i].value);
+		p = rule(body);
+		ok(p && p->rules[0].protocol == protos[i].want && p->rules[0].protocol_line == 3,
+		   "protocol = %s (line 3)", protos[i].value);
+		policy_free(p);
+	}
+	ok(strcmp(policy_protocol_name(POLICY_PROTOCOL_POSTGRES), "postgres") == 0 &&
+	   strcmp(policy_protocol_name(POLICY_PROTOCOL_TLS), "tls") == 0 &&
+	   strcmp(policy_protocol_name(POLICY_PROTOCOL_MYSQL), "mysql") == 0 &&
+	   strcmp(policy_protocol_name((enum policy_protocol)99), "?") == 0, "policy_protocol_name");
+
+	/* proxy: a name (lower case, trailing dot dropped), IPv4, [IPv6]. */
+	expect_proxy("http://proxy.example.com:3128", "proxy.example.com", 3128);
+	expect_proxy("HTTP://Proxy.Example.COM.:8080", "proxy.example.com", 8080);
+	expect_proxy("http://10.0.0.1:3128", "10.0.0.1", 3128);
+	expect_proxy("http://[::1]:3128", "::1", 3128);
+	expect_proxy("http://[FD00:0::1]:1", "fd00::1", 1);
+	expect_proxy("http://proxy:65535/", "proxy", 65535);
+	expect_proxy("http://a-b_c.internal:80", "a-b_c.internal", 80);
+
+	/* Credentials, with protocol and proxy together. */
+	p = rule("match = db.example.com:5432\nprotocol = postgres\nproxy = http://p:3128\n"
+		 "proxy-credentials = /etc/tlsshim/proxy.cred");
+	ok(p && p->rules[0].protocol == POLICY_PROTOCOL_POSTGRES && p->rules[0].proxy_credentials &&
+	   strcmp(p->rules[0].proxy_credentials, "/etc/tlsshim/proxy.cred") == 0 &&
+	   p->rules[0].proxy_credentials_line == 5 && !p->rules[0].proxy_auth,
+	   "proxy-credentials: the path and its line; the pure parser reads nothing");
+	policy_free(p);
+
+	/* A plain or deny rule may say protocol = tls (the default). */
+	good("[r]\nmatch = *:1\naction = plain\nprotocol = tls\n", "protocol = tls on a plain rule");
+	good("[r]\nmatch = *:1\naction = deny\nprotocol = tls\n", "protocol = tls on a deny rule");
+	/* early-data stays allowed without protocol or proxy. */
+	good("[r]\nmatch = *:1\nprotocol = tls\nearly-data = on\n", "early-data with protocol = tls");
+	good("[r]\nmatch = *:1\nprotocol = smtp\nearly-data = off\n", "early-data = off with protocol = smtp");
+}
+
+static void test_inband_errors(void)
+{
+	/* protocol values. */
+	bad_rule("protocol = starttls", "bad protocol \"starttls\" in rule [r]: expected tls, postgres, smtp, imap, pop3, ldap or mysql");
+	bad_rule("protocol = pgsql", "expected tls, postgres");
+	bad_rule("protocol = smtps", "expected tls, postgres");
+	bad("[r]\nmatch = *:1\nprotocol = smtp\nprotocol = imap\n", 4, "duplicate key \"protocol\" in rule [r] (first at line 3)");
+	bad("protocol = smtp\n", 1, "key \"protocol\" outside a rule");
+	/* proxy URLs. */
+	bad_rule("proxy = https://p:3128", "an https:// proxy is not supported: write http://HOST:PORT");
+	bad_rule("proxy = socks5://p:1080", "expected http://HOST:PORT");
+	bad_rule("proxy = p:3128", "expected http://HOST:PORT");
+	bad_rule("proxy = http:/p:3128", "expected http://HOST:PORT");
+	bad_rule("proxy = http://p", "missing port: write http://HOST:PORT");
+	bad_rule("proxy = http://p:", "bad port");
+	bad_rule("proxy = http://[::1]", "missing port");
+	bad_rule("proxy = http://p:0", "bad port (1-65535)");
+	bad_rule("proxy = http://p:65536", "bad port (1-65535)");
+	bad_rule("proxy = http://p:3128x", "bad port");
+	bad_rule("proxy = http://p:3128/x", "no path, query or fragment");
+	bad_rule("proxy = http://p:3128//", "no path, query or fragment");
+	bad_rule("proxy = http://p:3128?a=b", "no path, query or fragment");
+	bad_rule("proxy = http://p:3128#x", "no path, query or fragment");
+	bad_rule("proxy = http://:3128", "missing host");
+	bad_rule("proxy = http://", "missing host");
+	bad_rule("proxy = http://[]:3128", "missing host");
+	bad_rule("proxy = http://::1:3128", "an IPv6 address must be in brackets");
+	bad_rule("proxy = http://[::1:3128", "missing \"]\"");
+	bad_rule("proxy = http://[zz::1]:3128", "bad IPv6 address");
+	bad_rule("proxy = http://[::1]x:3128", "unexpected text after \"]\"");
+	bad_rule("proxy = http://bad!host:3128", "bad character in name");
+	bad_rule("proxy = http://*.example.com:3128", "\"*\" is only allowed as a leading");
+	bad_rule("proxy = http://300.1.2.3:3128", "the last label is numeric");
+	bad("[r]\nmatch = *:1\nproxy = http://a:1\nproxy = http://b:1\n", 4, "duplicate key \"proxy\"");
+	/* Credentials in the URL: refused, and the password is not echoed. */
+	{
+		struct policy_error e;
+		static const char t[] = "[r]\nmatch = *:1\nproxy = http://alice:s3cret@p:3128\n";
+		struct policy *p = policy_parse(t, sizeof t - 1, &e);
+		ok(!p && e.line == 3 && strstr(e.msg, "use proxy-credentials = PATH") && !strstr(e.msg, "s3cret") &&
+		   !strstr(e.msg, "alice"), "user:pass@ in the proxy URL: use proxy-credentials, not echoed (%s)", e.msg);
+		policy_free(p);
+	}
+	bad_rule("proxy = http://p:3128/@x", "use proxy-credentials");
+	/* proxy-credentials. */
+	bad_rule("proxy-credentials = proxy.cred", "bad proxy-credentials \"proxy.cred\" in rule [r]: must be an absolute path");
+	bad("[r]\nmatch = *:1\nproxy-credentials = /c\n", 3, "\"proxy-credentials\" without \"proxy\" in rule [r]");
+	bad("[r]\nmatch = *:1\nproxy = http://p:1\nproxy-credentials = /c\nproxy-credentials = /d\n", 5,
+	    "duplicate key \"proxy-credentials\"");
+	/* Outbound only: on a listen rule, at the key's line. */
+	bad("[a]\nlisten = *:1\n" SRV "protocol = smtp\n", 5, "\"protocol\" in inbound rule [a]: only for outbound rules");
+	bad("[a]\nlisten = *:1\n" SRV "proxy = http://p:1\n", 5, "\"proxy\" in inbound rule [a]: only for outbound rules");
+	bad("[a]\nlisten = *:1\n" SRV "proxy-credentials = /c\n", 5,
+	    "\"proxy-credentials\" in inbound rule [a]: only for outbound rules");
+	bad("[a]\nprotocol = tls\nlisten = *:1\n" SRV, 2, "\"protocol\" in inbound rule [a]");
+	/* Only with action = tls. */
+	bad("[r]\nmatch = *:1\nprotocol = smtp\naction = plain\n", 3,
+	    "protocol = smtp in rule [r] with action = plain: the in-band exchange is how TLS starts");
+	bad("[r]\nmatch = *:1\naction = deny\nprotocol = mysql\n", 4, "protocol = mysql in rule [r] with action = deny");
+	bad("[r]\nmatch = *:1\nproxy = http://p:1\naction = plain\n", 3,
+	    "\"proxy\" in rule [r] with action = plain: only action = tls rules go through the proxy");
+	bad("[r]\nmatch = *:1\naction = deny\nproxy = http://p:1\nproxy-credentials = /c\n", 4,
+	    "\"proxy\" in rule [r] with action = deny");
+	/* No 0-RTT before an in-band exchange or a tunnel. */
+	bad("[r]\nmatch = *:1\nearly-data = on\nprotocol = postgres\n", 3,
+	    "early-data = on with protocol = postgres (line 4) in rule [r]: no 0-RTT: the in-band exchange comes before TLS");
+	bad("[r]\nmatch = *:1\nprotocol = smtp\nearly-data = yes\n", 4, "no 0-RTT: the in-band exchange");
+	bad("[r]\nmatch = *:1\nproxy = http://p:1\nearly-data = on\n", 4,
+	    "early-data = on with proxy (line 3) in rule [r]: no 0-RTT: the proxy tunnel comes before TLS");
+	/* The error of a rule is found when the next one starts. */
+	bad("[a]\nmatch = *:1\nprotocol = ldap\naction = plain\n[b]\nmatch = *:2\n", 3, "with action = plain");
+}
+
+static void test_inband_print(void)
+{
+	struct policy *p = parse("[mail]\nmatch = mail.example.com:25\nprotocol = smtp\n"
+				 "proxy = http://[fd00::1]:3128\nproxy-credentials = /etc/tlsshim/proxy.cred\n"
+				 "[db]\nmatch = 10.0.0.5:3306\nserver-name = db.internal\nprotocol = MYSQL\n"
+				 "proxy = http://Proxy.Internal:8080/\n"
+				 "[web]\nmatch = *:443\n"
+				 "[open]\nmatch = *:*\naction = plain\nprotocol = tls\n");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	ok(p != NULL, "in-band print policy parses");
+	if (!p)
+		return;
+	p->rules[0].proxy_auth = strdup("alice:s3cret");  /* as policy_load would */
+	f = open_memstream(&out, &len);
+	policy_print(p, f);
+	fclose(f);
+	const char *mail = out ? strstr(out, "[mail]") : NULL, *db = out ? strstr(out, "[db]") : NULL;
+	const char *web = out ? strstr(out, "[web]") : NULL, *open = out ? strstr(out, "[open]") : NULL;
+	ok(mail && strstr(mail, "protocol = smtp  # the server's 220, EHLO, STARTTLS (RFC 3207), then TLS\n") &&
+	   strstr(mail, "proxy = http://[fd00::1]:3128  # CONNECT through it") &&
+	   strstr(mail, "proxy-credentials = /etc/tlsshim/proxy.cred  # Proxy-Authorization: Basic, "
+		  "credentials from /etc/tlsshim/proxy.cred (not shown)\n"),
+	   "policy_print: protocol, an IPv6 proxy, the credentials' file");
+	ok(out && !strstr(out, "s3cret") && !strstr(out, "alice"), "policy_print never shows the credentials");
+	ok(db && strstr(db, "protocol = mysql  #") && strstr(db, "proxy = http://proxy.internal:8080  #"),
+	   "policy_print: mysql, a proxy by name (normalized)");
+	ok(web && strstr(web, "# protocol: tls (TLS from the first byte)\n") && !strstr(web, "proxy") ,
+	   "policy_print: a tls rule's default protocol as a comment, no proxy");
+	ok(open && !strstr(open, "protocol"), "policy_print: no protocol line on a plain rule");
+	check_roundtrip(p, "in-band and proxy rules");
+	free(out);
+	policy_free(p);
+}
+
+/* GOT must be WANT. */
+static void is_str(const char *got, const char *want, const char *what)
+{
+	ok(strcmp(got, want) == 0, "%s%s%s", what, *got ? ": " : "", got);
+	if (strcmp(got, want) != 0)
+		diag("wanted \"%s\"", want);
+}
+
+/* Write a proxy-credentials file CRED (TEXT, MODE) and load POLICY; the
+ * error, or "" when it loads with AUTH (NULL: any) as the credentials. */
+static const char *load_cred(const char *policy, const char *cred, const char *text, size_t len, mode_t mode,
+			     const char *auth, char *err, size_t errlen)
+{
+	unit_write_file(cred, text, len, mode);
+	struct policy *p = policy_load(policy, err, errlen);
+	if (p) {
+		const char *got = p->rules[0].proxy_auth;
+		snprintf(err, errlen, "%s", got && (!auth || strcmp(got, auth) == 0) ? "" : "(wrong credentials)");
+	}
+	policy_free(p);
+	return err;
+}
+
+static void test_inband_load(void)
+{
+	char dir[] = "/tmp/tlsshim-inband-test.XXXXXX";
+	char path[PATH_MAX], cred[PATH_MAX], body[2 * PATH_MAX], err[3 * PATH_MAX], want[3 * PATH_MAX];
+	char long_line[300];
+	int n;
+
+	if (!mkdtemp(dir)) {
+		ok(false, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/policy", dir);
+	snprintf(cred, sizeof cred, "%s/proxy.cred", dir);
+	n = snprintf(body, sizeof body, "[db]\nmatch = db.example.com:5432\nprotocol = postgres\n"
+		     "proxy = http://127.0.0.1:3128\nproxy-credentials = %s\n", cred);
+	unit_write_file(path, body, (size_t)n, 0644);
+
+#define CRED(text, mode, auth) load_cred(path, cred, text, sizeof text - 1, mode, auth, err, sizeof err)
+	is_str(CRED("alice:s3cret\n", 0600, "alice:s3cret"), "", "credentials loaded, newline dropped");
+	is_str(CRED("alice:s3cret", 0400, "alice:s3cret"), "", "no newline, mode 0400");
+	is_str(CRED("alice:s3cret\r\n", 0600, "alice:s3cret"), "", "CRLF dropped");
+	is_str(CRED("alice:pa:ss:word\n", 0600, "alice:pa:ss:word"), "", "':' in the password");
+	is_str(CRED("alice:\n", 0600, "alice:"), "", "an empty password");
+	memset(long_line, 'a', sizeof long_line);
+	long_line[0] = 'u';
+	long_line[1] = ':';
+	unit_write_file(cred, long_line, 255, 0600);
+	struct policy *p = policy_load(path, err, sizeof err);
+	ok(p && p->rules[0].proxy_auth && strlen(p->rules[0].proxy_auth) == 255, "255 bytes: accepted%s%s",
+	   p ? "" : ": ", p ? "" : err);
+	policy_free(p);
+	unit_write_file(cred, long_line, 256, 0600);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:5: proxy-credentials file %s is longer than 255 bytes", path, cred);
+	ok(!p && strncmp(err, want, strlen(want)) == 0, "256 bytes: refused (%s)", err);
+	unit_write_file(cred, long_line, sizeof long_line, 0600);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "longer than 255 bytes"), "300 bytes: refused");
+
+	/* Content errors: file and policy line, never the content. */
+	snprintf(want, sizeof want, "%s:5: proxy-credentials file %s has no \":\"", path, cred);
+	ok(strncmp(CRED("alice-s3cret\n", 0600, NULL), want, strlen(want)) == 0 && !strstr(err, "s3cret"),
+	   "no ':': %s", err);
+	ok(strstr(CRED(":s3cret\n", 0600, NULL), "has an empty user name") && !strstr(err, "s3cret"),
+	   "empty user: %s", err);
+	ok(strstr(CRED("", 0600, NULL), "is empty (expected one line user:password"), "empty file: %s", err);
+	ok(strstr(CRED("\n", 0600, NULL), "is empty"), "just a newline: empty");
+	ok(strstr(CRED("alice:s3cret\nbob:x\n", 0600, NULL), "has a control character or more than one line") &&
+	   !strstr(err, "s3cret") && !strstr(err, "bob"), "two lines: %s", err);
+	ok(strstr(CRED("alice:s3c\tret\n", 0600, NULL), "control character"), "a tab: refused");
+	ok(strstr(CRED("alice:s3cret\n\n", 0600, NULL), "control character"), "a blank second line: refused");
+	ok(strstr(CRED("alice:s3c\x7fret", 0600, NULL), "control character"), "DEL: refused");
+
+	/* Permissions, as for key files. */
+	snprintf(want, sizeof want, "%s:5: proxy-credentials file %s is accessible by group or others (mode 0640; "
+		 "it holds the proxy password: chmod 600 it)", path, cred);
+	is_str(CRED("alice:s3cret\n", 0640, NULL), want, "group-readable credentials refused");
+	ok(strstr(CRED("alice:s3cret\n", 0604, NULL), "accessible by group or others (mode 0604"),
+	   "world-readable credentials refused");
+	ok(strstr(CRED("alice:s3cret\n", 0620, NULL), "writable by group or others"),
+	   "group-writable credentials refused: %s", err);
+	unlink(cred);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:5: cannot read proxy-credentials file %s: No such file or directory", path,
+		 cred);
+	ok(!p && strcmp(err, want) == 0, "missing credentials file: %s", err);
+	mkdir(cred, 0700);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, ":5: proxy-credentials file") && strstr(err, "is not a regular file"),
+	   "a directory: %s", err);
+	rmdir(cred);
+	/* A symbolic link is followed and its target checked, as for key files. */
+	char target[PATH_MAX];
+	snprintf(target, sizeof target, "%s/real.cred", dir);
+	unit_write_file(target, "alice:s3cret\n", 13, 0600);
+	ok(symlink(target, cred) == 0, "symlink the credentials");
+	p = policy_load(path, err, sizeof err);
+	ok(p && p->rules[0].proxy_auth && strcmp(p->rules[0].proxy_auth, "alice:s3cret") == 0,
+	   "a symbolic link to a 0600 file: its target is read");
+	policy_free(p);
+	chmod(target, 0644);
+	p = policy_load(path, err, sizeof err);
+	ok(!p && strstr(err, "accessible by group or others"), "a symbolic link to a 0644 file: refused");
+	unlink(cred);
+	unlink(target);
+#undef CRED
+
+	/* Parse errors carry the file and line. */
+	n = snprintf(body, sizeof body, "[db]\nmatch = *:5432\nproxy = http://u:pw@p:1\n");
+	unit_write_file(path, body, (size_t)n, 0644);
+	p = policy_load(path, err, sizeof err);
+	snprintf(want, sizeof want, "%s:3: bad proxy in rule [db]: no user:password in the URL: use proxy-credentials", path);
+	ok(!p && strncmp(err, want, strlen(want)) == 0 && !strstr(err, "pw@"), "URL credentials: %s", err);
+
+	unlink(path);
+	rmdir(dir);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
@@ -2085,7 +2400,9 @@ static void test_fuzz(void)
 		"pin = sha256//ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=\nalpn = h2,http/1.1\nresume = off\n"
 		"early-data = on\nrekey-after = 64KiB\nocsp = require\ngroups = X25519,SECP256R1\n"
 		"ciphers = AES-128-GCM,AES-128-CCM-8\nhandshake-timeout = 500ms\n"
-		"[b]\nmatch = *:*\naction = plain\ncert = pkcs11:object=c\nkey = pkcs11:object=k\n";
+		"[b]\nmatch = *:*\naction = plain\ncert = pkcs11:object=c\nkey = pkcs11:object=k\n"
+		"[c]\nmatch = db.example.com:5432\nprotocol = postgres\nproxy = http://[::1]:3128\n"
+		"proxy-credentials = /p.cred\n[d]\nmatch = 10.0.0.9:25\nprotocol = smtp\nproxy = http://p.x:8080/\n";
 	static const char alphabet[] = "[]=:,/#*.\n \t\r\0aZ09-_sha/+KMGTiBms";
 	size_t accepted = 0, rejected = 0;
 	char buf[sizeof seed + 64];
@@ -2185,6 +2502,10 @@ int main(void)
 	test_listen_matching();
 	test_inbound_print();
 	test_inbound_load();
+	test_inband_keys();
+	test_inband_errors();
+	test_inband_print();
+	test_inband_load();
 	test_fuzz();
 	return done();
 }
