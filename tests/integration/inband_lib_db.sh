@@ -99,7 +99,7 @@ start_pg() {
         : >"$log"
         (_db_as "$u" "$PG_BIN/postgres" -D "$dir/data" -k "$dir" -h 127.0.0.1 -p "$port" \
             -c ssl="$ssl" -c ssl_cert_file="$dir/server.pem" -c ssl_key_file="$dir/server-key.pem" \
-            -c ssl_ca_file="$dir/ca.pem" -c ssl_min_protocol_version=TLSv1.3 \
+            -c ssl_min_protocol_version=TLSv1.3 \
             -c log_connections=on -c logging_collector=off -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB \
             -c max_connections=20 -c log_line_prefix='%m [%p] ' -c log_min_messages=info) \
