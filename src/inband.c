@@ -104,8 +104,7 @@ static enum inband_next send_bytes(struct inband *ib, const void *text, size_t l
 /* Before a request: the server must not have sent anything unasked. */
 static enum inband_next unasked(struct inband *ib, const char *before)
 {
-	return fail(ib, "the server sent %zu bytes before our %s (not %s)", ib->in_len, before,
-		    inband_proto_name(ib->proto));
+	return fail(ib, "the server sent %zu bytes before our %s, unasked", ib->in_len, before);
 }
 
 /* The reply that starts TLS was consumed: TLS now if nothing follows it
