@@ -116,8 +116,11 @@ static int proxy_address(const struct policy_rule *rule, int family, struct sock
 	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(port, sizeof port, "%u", rule->proxy_port);
 	/* The real resolver: the proxy's name is not a destination the
-	 * program resolved (names.h). */
+	 * program resolved (names.h).  Guarded: the resolver's own sockets
+	 * (DNS over TCP) are not the program's, no rule applies to them. */
+	shim_guard++;
 	ret = real.getaddrinfo(rule->proxy_host, port, &hints, &res);
+	shim_guard--;
 	if (ret != 0) {
 		snprintf(why, whylen, "the proxy %s cannot be resolved: %s", rule->proxy_host, gai_strerror(ret));
 		return -EHOSTUNREACH;
