@@ -964,6 +964,25 @@ static int program_turn_step(struct conn *conn, bool nonblock)
 	}
 }
 
+/* mysql, the program's first packet is whole (both locks held): the
+ * server must have said nothing since its greeting (a byte from it, or
+ * its close, fails the exchange, as in program_turn_step, which runs only
+ * when the program reads).  0 or a failure. */
+static int server_stayed_silent(struct conn *conn)
+{
+	unsigned char byte;
+	ssize_t n;
+
+	do
+		n = real.recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return inband_failed(conn, "the server closed the connection while the program answered its greeting");
+	if (n > 0)
+		return inband_failed(conn, "the server sent bytes while the program answered its greeting");
+	return 0;
+}
+
 /* Put LEN bytes of plaintext for the program in the read-ahead buffer
  * (rlock held): what the server said before TLS.  0 or -ENOMEM. */
 static int rbuf_put(struct conn *conn, const unsigned char *buf, size_t len)
@@ -1850,6 +1869,8 @@ static ssize_t program_write(struct conn *conn, const struct iovec *iov, int iov
 	free(buf);
 	if (taken < 0 || inband_next(conn->ib) == INBAND_PROGRAM)
 		return taken < 0 ? inband_failed(conn, conn->ib->why) : taken;
+	if ((ret = server_stayed_silent(conn)) < 0)
+		return ret;
 	atomic_store(&conn->program_turn, false);
 	/* Owed from now on: a close before TLS is up finishes it first. */
 	atomic_store(&conn->held_owed, true);
@@ -2583,16 +2604,19 @@ static int shut_write(struct conn *conn)
 	return ret;
 }
 
-/* A server connection whose handshake has not happened yet (a program
- * may shut its sending side before it reads: a receive-only service).
- * Any thread, no lock. */
-static bool server_unopened(struct conn *conn)
+/* A connection whose handshake (or a client's TCP connect, or its rule's
+ * exchange before TLS) has not finished yet: a program may shut its
+ * sending side before it reads (a receive-only service, a client that
+ * only reads a banner).  Any thread, no lock. */
+static bool unopened(struct conn *conn)
 {
-	return conn->server && state_of(conn) == CONN_HANDSHAKING;
+	enum conn_state state = state_of(conn);
+
+	return state == CONN_HANDSHAKING || state == CONN_CONNECTING;
 }
 
 /* shutdown(SHUT_WR or SHUT_RDWR) while early data is unconfirmed
- * (early_unconfirmed) or before a server's handshake (server_unopened):
+ * (early_unconfirmed) or before the handshake (unopened):
  * the kernel's SHUT_WR now would end the handshake (and lose the bytes).
  * close_notify is owed instead (fin_pending): the thread that finishes the
  * handshake sends it (handshake_step), else poll, close or exit do; a
@@ -2630,7 +2654,7 @@ int conn_shutdown(struct conn *conn, int how)
 	/* close_notify: only the send owner may write it. */
 	if (how != SHUT_RD && !own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
-	if (how != SHUT_RD && (early_unconfirmed(conn) || server_unopened(conn)))
+	if (how != SHUT_RD && (early_unconfirmed(conn) || unopened(conn)))
 		return shut_early(conn, how);
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
