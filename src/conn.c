@@ -935,39 +935,9 @@ static int inband_read(struct conn *conn, bool nonblock)
 	}
 }
 
-/* mysql, the program's turn (both locks held): it reads the greeting and
- * writes its first packet (program_write).  The server says nothing now:
- * a byte or its close fails the exchange.  0 while the program still has
- * greeting to read, else -EAGAIN or as inband_wait (a blocking read of a
- * program that wants more than the greeting waits for the server). */
-static int program_turn_step(struct conn *conn, bool nonblock)
-{
-	unsigned char byte;
-	ssize_t n;
-	int ret;
-
-	for (;;) {
-		if (conn->rlen > 0)
-			return 0;
-		n = real.recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0)
-			return inband_failed(conn, "the server closed the connection while the program answered "
-					     "its greeting");
-		if (n > 0)
-			return inband_failed(conn, "the server sent bytes while the program answered its greeting");
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return inband_failed(conn, strerror(errno));
-		if ((ret = inband_wait(conn, POLLIN, nonblock)) < 0)
-			return ret;
-	}
-}
-
-/* mysql, the program's first packet is whole (both locks held): the
- * server must have said nothing since its greeting (a byte from it, or
- * its close, fails the exchange, as in program_turn_step, which runs only
- * when the program reads).  0 or a failure. */
+/* mysql, the program's turn (both locks held): the server says nothing
+ * while the program answers its greeting.  0 if nothing came, else the
+ * exchange fails (a byte from the server, its close, a socket error). */
 static int server_stayed_silent(struct conn *conn)
 {
 	unsigned char byte;
@@ -980,7 +950,28 @@ static int server_stayed_silent(struct conn *conn)
 		return inband_failed(conn, "the server closed the connection while the program answered its greeting");
 	if (n > 0)
 		return inband_failed(conn, "the server sent bytes while the program answered its greeting");
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return inband_failed(conn, strerror(errno));
 	return 0;
+}
+
+/* mysql, the program's turn (both locks held): it reads the greeting and
+ * writes its first packet (program_write, which checks the server's
+ * silence once more).  0 while the program still has greeting to read,
+ * else -EAGAIN or as inband_wait (a blocking read of a program that wants
+ * more than the greeting waits for the server), or a failure. */
+static int program_turn_step(struct conn *conn, bool nonblock)
+{
+	int ret;
+
+	for (;;) {
+		if (conn->rlen > 0)
+			return 0;
+		if ((ret = server_stayed_silent(conn)) < 0)
+			return ret;
+		if ((ret = inband_wait(conn, POLLIN, nonblock)) < 0)
+			return ret;
+	}
 }
 
 /* Put LEN bytes of plaintext for the program in the read-ahead buffer
@@ -1747,6 +1738,21 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 		  conn->dest, conn->key_updates, (unsigned long long)conn->rule->rekey_after);
 }
 
+/* The first bytes of IOV, at most MAX, copied to DST: how many. */
+static size_t iov_copy(const struct iovec *iov, int iovcnt, unsigned char *dst, size_t max)
+{
+	size_t off = 0, n;
+	int i;
+
+	for (i = 0; i < iovcnt && off < max; i++) {
+		n = iov[i].iov_len < max - off ? iov[i].iov_len : max - off;
+		if (n)
+			memcpy(dst + off, iov[i].iov_base, n);
+		off += n;
+	}
+	return off;
+}
+
 /* The early data of a first write: its bytes when one buffer holds them
  * (*COPY NULL), else up to EARLY_GATHER_MAX of them gathered into *COPY
  * (malloc'd).  Out of memory: the first non-empty buffer (*COPY NULL).
@@ -1754,7 +1760,6 @@ static void maybe_rekey(struct conn *conn, size_t sent)
 static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total, size_t *len,
 			       unsigned char **copy)
 {
-	size_t off = 0, n;
 	int i;
 
 	*copy = NULL;
@@ -1772,13 +1777,7 @@ static const void *early_bytes(const struct iovec *iov, int iovcnt, size_t total
 		*len = iov[i].iov_len < total ? iov[i].iov_len : total;
 		return iov[i].iov_base;
 	}
-	for (i = 0; i < iovcnt && off < total; i++) {
-		n = iov[i].iov_len < total - off ? iov[i].iov_len : total - off;
-		if (n)
-			memcpy(*copy + off, iov[i].iov_base, n);
-		off += n;
-	}
-	*len = total;
+	*len = iov_copy(iov, iovcnt, *copy, total);
 	return *copy;
 }
 
@@ -1834,18 +1833,11 @@ static ssize_t send_early_locked(struct conn *conn, const struct iovec *iov, int
 static unsigned char *gather(const struct iovec *iov, int iovcnt, size_t total, size_t max, size_t *len)
 {
 	unsigned char *buf;
-	size_t off = 0, n;
-	int i;
 
 	*len = total < max ? total : max;
 	if (!(buf = malloc(*len ? *len : 1)))
 		return NULL;
-	for (i = 0; i < iovcnt && off < *len; i++) {
-		n = iov[i].iov_len < *len - off ? iov[i].iov_len : *len - off;
-		if (n)
-			memcpy(buf + off, iov[i].iov_base, n);
-		off += n;
-	}
+	iov_copy(iov, iovcnt, buf, *len);
 	return buf;
 }
 
@@ -2031,15 +2023,8 @@ int conn_iov_check(const struct iovec *iov, int iovcnt, size_t *total)
 static ssize_t pg_answer(struct conn *conn, const struct iovec *iov, int iovcnt)
 {
 	unsigned char first[INBAND_PG_REQUEST_LEN];
-	size_t off = 0, n;
-	int i;
+	size_t off = iov_copy(iov, iovcnt, first, sizeof first);
 
-	for (i = 0; i < iovcnt && off < sizeof first; i++) {
-		n = iov[i].iov_len < sizeof first - off ? iov[i].iov_len : sizeof first - off;
-		if (n)
-			memcpy(first + off, iov[i].iov_base, n);
-		off += n;
-	}
 	if (off == 0)
 		return 0;
 	if (inband_pg_program(first, off) != INBAND_PG_ANSWER_N) {
@@ -2227,6 +2212,15 @@ unsigned conn_read_generation(struct conn *conn)
 
 static void try_step(struct conn *conn);
 
+/* Would a read return now (OPEN, receive side ours)?  Plaintext read
+ * ahead or owed (postgres N answers), the end, a failure.  A hint, no
+ * lock. */
+static bool recv_ready(struct conn *conn)
+{
+	return conn->rlen > 0 || atomic_load(&conn->pg_owed) || conn->eof || conn->shut_rd ||
+	       tls_pending(conn->tls) > 0 || state_of(conn) == CONN_FAILED;
+}
+
 /* The receiving half of conn_poll_prepare (OPEN, receive side ours). */
 static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 {
@@ -2241,8 +2235,7 @@ static short conn_poll_prepare_recv(struct conn *conn, short want, short *ready)
 				(void)fill_rbuf(conn, true);
 			pthread_mutex_unlock(&conn->rlock);
 		}
-		if (conn->rlen > 0 || atomic_load(&conn->pg_owed) || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
-		    state_of(conn) == CONN_FAILED)
+		if (recv_ready(conn))
 			*ready |= POLLIN;
 		if (conn->rlen < RBUF_SIZE)
 			kernel |= POLLIN;
@@ -2478,8 +2471,7 @@ short conn_poll_result(struct conn *conn, short want, short krevents)
 				out |= krevents & POLLIN; /* another thread is reading */
 			}
 		}
-		if (conn->rlen > 0 || atomic_load(&conn->pg_owed) || conn->eof || conn->shut_rd || tls_pending(conn->tls) > 0 ||
-		    state_of(conn) == CONN_FAILED)
+		if (recv_ready(conn))
 			out |= want & POLLIN;
 		if ((krevents & POLLRDHUP) && conn->rlen == 0 && tls_pending(conn->tls) == 0)
 			out |= want & POLLRDHUP;
