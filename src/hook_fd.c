@@ -349,6 +349,7 @@ int ioctl(int fd, unsigned long request, ...)
 	struct conn *conn;
 	va_list ap;
 	void *arg;
+	int n;
 
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
@@ -365,9 +366,16 @@ int ioctl(int fd, unsigned long request, ...)
 		conn_unref(conn);
 		return 0;
 	}
-	/* Plaintext bytes, not ciphertext. */
-	*(int *)arg = (int)conn_readable(conn);
+	/* Plaintext bytes, not ciphertext.  Copied: the program's int need
+	 * not be aligned (python's fcntl.ioctl passes a byte buffer), and
+	 * NULL is the kernel's EFAULT. */
+	n = (int)conn_readable(conn);
 	conn_unref(conn);
+	if (!arg) {
+		errno = EFAULT;
+		return -1;
+	}
+	memcpy(arg, &n, sizeof n);
 	return 0;
 }
 
