@@ -11,6 +11,12 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 static int born(int fd)
@@ -172,6 +178,54 @@ int eventfd(unsigned int initval, int flags)
 {
 	real_need();
 	return born(real.eventfd(initval, flags));
+}
+
+/* The other calls that make a descriptor: each may get the number of a
+ * socket closed behind our back.  (A libc without one of them leaves its
+ * pointer NULL: ENOSYS, as the missing system call would say.) */
+#define BORN_CALL(fn, ...)                                                                     \
+	do {                                                                                   \
+		real_need();                                                                   \
+		if (!real.fn) {                                                                \
+			errno = ENOSYS;                                                        \
+			return -1;                                                             \
+		}                                                                              \
+		return born(real.fn(__VA_ARGS__));                                             \
+	} while (0)
+
+int inotify_init(void)
+{
+	BORN_CALL(inotify_init);
+}
+
+int inotify_init1(int flags)
+{
+	BORN_CALL(inotify_init1, flags);
+}
+
+int timerfd_create(int clockid, int flags)
+{
+	BORN_CALL(timerfd_create, clockid, flags);
+}
+
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	BORN_CALL(signalfd, fd, mask, flags);
+}
+
+int memfd_create(const char *name, unsigned int flags)
+{
+	BORN_CALL(memfd_create, name, flags);
+}
+
+int fanotify_init(unsigned int flags, unsigned int event_f_flags)
+{
+	BORN_CALL(fanotify_init, flags, event_f_flags);
+}
+
+int pidfd_open(pid_t pid, unsigned int flags)
+{
+	BORN_CALL(pidfd_open, pid, flags);
 }
 
 /* _FORTIFY_SOURCE turns open(path, flags) without a mode into these. */

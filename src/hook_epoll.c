@@ -169,7 +169,17 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return real.epoll_ctl(epfd, op, fd, ev);
 	epreg_note_epfd(epfd);
 	adopt_maybe(fd);
-	conn = fdtab_any() ? fdtab_get(fd) : NULL;
+	/* A registration is where a number's new file first shows (libuv
+	 * closes with syscall(SYS_close) and adds every descriptor before
+	 * it reads it, whatever made it): an ADD checks that a mapped
+	 * number still names its socket (one fstat), and drops a stale
+	 * mapping. */
+	if (!fdtab_any())
+		conn = NULL;
+	else if (op == EPOLL_CTL_ADD)
+		conn = fdtab_get_checked(fd);
+	else
+		conn = fdtab_get(fd);
 	if (!conn) {
 		if (op == EPOLL_CTL_DEL && epreg_any()) {
 			epreg_lock();

@@ -287,6 +287,13 @@ void linger_at_exit(int max_ms)
 	for (i = 0; i < c.n; i++) {
 		struct conn *conn = c.conns[i];
 
+		/* Its socket was closed behind our back (syscall(SYS_close),
+		 * as libuv does), the number maybe reused since: nothing of
+		 * ours may go to that number. */
+		if (!conn_is_socket(conn, atomic_load(&conn->fd))) {
+			conn_unref(conn);
+			continue;
+		}
 		switch (conn_closing(conn)) {
 		case CONN_CLOSE_NOW:
 			conn_unref(conn);

@@ -122,6 +122,13 @@ static void resolve_other(void)
 	RESOLVE(epoll_create);
 	RESOLVE(epoll_create1);
 	RESOLVE(eventfd);
+	RESOLVE(inotify_init);
+	RESOLVE(inotify_init1);
+	RESOLVE(timerfd_create);
+	RESOLVE(signalfd);
+	RESOLVE(memfd_create);
+	RESOLVE(fanotify_init);
+	RESOLVE(pidfd_open);
 	RESOLVE(fork);
 	RESOLVE(execve);
 	RESOLVE(execv);

@@ -80,6 +80,13 @@ struct real_fns {
 	int (*epoll_create)(int);
 	int (*epoll_create1)(int);
 	int (*eventfd)(unsigned int, int);
+	int (*inotify_init)(void);
+	int (*inotify_init1)(int);
+	int (*timerfd_create)(int, int);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*memfd_create)(const char *, unsigned int);
+	int (*fanotify_init)(unsigned int, unsigned int);
+	int (*pidfd_open)(pid_t, unsigned int);
 	/* processes: vfork runs fork (hook_exec.c); exec and spawn */
 	pid_t (*fork)(void);
 	int (*execve)(const char *, char *const[], char *const[]);
