@@ -2062,12 +2062,14 @@ static ssize_t mysql_sendv(struct conn *conn, const struct iovec *iov, int iovcn
 		return -ENOMEM;
 	inband_mysql_from_program(&next, buf, len);
 	ret = as_errno(tls_send(conn->tls, buf, len, io_mode(dontwait)));
-	/* The state after the bytes taken: those bytes' headers are the
-	 * program's (renumbering changes sequence IDs only). */
-	if (ret == (ssize_t)len)
+	/* The state after the bytes taken: the program's own bytes again,
+	 * for a short count. */
+	if (ret == (ssize_t)len) {
 		conn->mysql_up = next;
-	else if (ret > 0)
+	} else if (ret > 0) {
+		iov_copy(iov, iovcnt, buf, (size_t)ret);
 		inband_mysql_from_program(&conn->mysql_up, buf, (size_t)ret);
+	}
 	free(buf);
 	return ret;
 }
@@ -2083,7 +2085,7 @@ static ssize_t sendv_locked(struct conn *conn, const struct iovec *iov, int iovc
 	ret = resend_owed_early(conn, dontwait);
 	if (ret == 0 && conn->pg_filter)
 		ret = pg_answer(conn, iov, iovcnt);
-	if (ret == 0 && atomic_load_explicit(&conn->mysql_on, memory_order_relaxed))
+	if (ret == 0 && atomic_load_explicit(&conn->mysql_on, memory_order_relaxed) && !conn->mysql_up.up.done)
 		ret = mysql_sendv(conn, iov, iovcnt, dontwait);
 	else if (ret == 0)
 		ret = as_errno(tls_sendv(conn->tls, iov, iovcnt, io_mode(dontwait)));
@@ -2112,6 +2114,11 @@ ssize_t conn_sendv(struct conn *conn, const struct iovec *iov, int iovcnt, int f
 		return refuse_oob(conn, true);
 	if (!own(conn, OWNER_SEND))
 		return refuse_foreign(conn, OWNER_SEND);
+	/* shutdown(SHUT_WR) before the handshake (shut_early) is not the
+	 * kernel's: a later write must not become 0-RTT data or the mysql
+	 * first packet. */
+	if (atomic_load(&conn->shut_wr) && state_of(conn) != CONN_PLAIN)
+		return -EPIPE;
 	lock_for_write(conn, &both);
 	if (both) {
 		ret = open_for_write(conn, iov, iovcnt, total, dontwait);
@@ -2648,6 +2655,11 @@ int conn_shutdown(struct conn *conn, int how)
 		return refuse_foreign(conn, OWNER_SEND);
 	if (how != SHUT_RD && (early_unconfirmed(conn) || unopened(conn)))
 		return shut_early(conn, how);
+	if (how == SHUT_RD && unopened(conn)) {
+		/* The kernel's SHUT_RD would end the handshake's reads too. */
+		conn->shut_rd = true;
+		return CONN_SHUT_KEEP_RD;
+	}
 	if (state_of(conn) != CONN_OPEN)
 		return 0;
 	/* The read side closes here only: the kernel's would answer the
