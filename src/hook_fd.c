@@ -383,11 +383,13 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
 {
 	struct conn *conn;
 	bool taken = false;
+	int on;
 
 	if (!shim_enter() || level != IPPROTO_TCP || name != TCP_NODELAY || !value || len < sizeof(int) ||
 	    !(conn = fdtab_any() ? fdtab_get(fd) : NULL))
 		return real.setsockopt(fd, level, name, value, len);
-	taken = conn_nodelay_set(conn, *(const int *)value);
+	memcpy(&on, value, sizeof on); /* the program's int need not be aligned */
+	taken = conn_nodelay_set(conn, on);
 	conn_unref(conn);
 	return taken ? 0 : real.setsockopt(fd, level, name, value, len);
 }
@@ -403,7 +405,7 @@ int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 
 		conn_unref(conn);
 		if (mine >= 0) {
-			*(int *)value = mine;
+			memcpy(value, &mine, sizeof mine);
 			*len = sizeof(int);
 			return 0;
 		}
@@ -415,15 +417,18 @@ int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
 	err = conn_take_so_error(conn);
 	if (!err) {
 		ret = real.getsockopt(fd, level, name, value, len);
-		if (ret == 0 && value && len && *len >= sizeof(int) && *(int *)value != 0)
-			conn_kernel_error(conn, *(int *)value);
+		if (ret == 0 && value && len && *len >= sizeof(int)) {
+			memcpy(&err, value, sizeof err);
+			if (err != 0)
+				conn_kernel_error(conn, err);
+		}
 		conn_unref(conn);
 		return ret;
 	}
 	conn_unref(conn);
 	if (!value || !len || *len < sizeof(int))
 		return (int)shim_result(-EINVAL);
-	*(int *)value = err;
+	memcpy(value, &err, sizeof err);
 	*len = sizeof(int);
 	return 0;
 }
