@@ -1330,6 +1330,14 @@ static ssize_t read_failed(struct conn *conn, ssize_t ret)
 	if (conn->server && (ret == -ECONNRESET || ret == -EPIPE))
 		log_info("rule [%s] %s -> %s: the client ended the connection without close_notify (%s)",
 			 rule_name(conn), conn->app_dest, conn->dest, tls_reason(conn->tls));
+	else if (!conn->server && (ret == -ECONNRESET || ret == -EPIPE) && atomic_load(&conn->shut_wr))
+		/* The program had ended its side (shutdown, close_notify sent):
+		 * servers that close then without close_notify are common
+		 * (tinyproxy passes no half-close).  The program still sees
+		 * the reset. */
+		log_info("rule [%s] %s -> %s: the server ended the connection without close_notify after "
+			 "the program's end (%s)", rule_name(conn), conn->app_dest, conn->dest,
+			 tls_reason(conn->tls));
 	else
 		log_failure(conn, "read failed", tls_reason(conn->tls));
 	fail(conn, (int)-ret, (int)-ret);
