@@ -162,21 +162,6 @@ static int proxy_address(const struct policy_rule *rule, int family, struct sock
 	return 0;
 }
 
-/* The destination the proxy's CONNECT names (D, UPGRADE through a proxy):
- * the name the certificate is verified for (server-name, else the name the
- * program resolved), else the address; the rule's port. */
-static void proxy_target(const struct decision *d, char *out, size_t len)
-{
-	char text[INET6_ADDRSTRLEN] = "";
-
-	if (d->verify_name) {
-		snprintf(out, len, strchr(d->verify_name, ':') ? "[%s]:%u" : "%s:%u", d->verify_name, d->to.port);
-		return;
-	}
-	inet_ntop(d->to.family, d->to.addr, text, sizeof text);
-	snprintf(out, len, d->to.family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, d->to.port);
-}
-
 /* The TCP connect of the upgraded socket FD (CONN, registered) returned RET:
  * start the handshake, and return what the program's connect() returns.
  * The caller keeps its reference to CONN. */
@@ -239,7 +224,7 @@ static int connect_upgrade(int fd, const struct sockaddr *addr, socklen_t len, c
 			log_error("rule [%s] %s: refused: %s", d->rule->name, d->app_dest, err);
 			return -ECONNREFUSED;
 		}
-		proxy_target(d, target, sizeof target);
+		decide_proxy_target(d, target, sizeof target);
 		params.proxy_target = target;
 		params.proxy_addr = proxy;
 	} else {

@@ -69,6 +69,16 @@ void decide_addr_str(const struct decide_addr *a, char *out, size_t outlen)
 		snprintf(out, outlen, "%s:%u", ip, a->port);
 }
 
+void decide_proxy_target(const struct decision *d, char *out, size_t outlen)
+{
+	if (!d->verify_name)
+		decide_addr_str(&d->to, out, outlen);
+	else if (strchr(d->verify_name, ':'))
+		snprintf(out, outlen, "[%s]:%u", d->verify_name, d->to.port);
+	else
+		snprintf(out, outlen, "%s:%u", d->verify_name, d->to.port);
+}
+
 /* Add NAME to D's names unless it is there already or the list is full. */
 static void add_name(struct decision *d, const char *name)
 {

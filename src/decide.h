@@ -107,6 +107,12 @@ void decide_accept(const struct policy *policy, const struct decide_addr *local,
 /* A as "1.2.3.4:443" or "[::1]:443" in OUT (DECIDE_ADDRSTRLEN bytes). */
 void decide_addr_str(const struct decide_addr *a, char *out, size_t outlen);
 
+/* UPGRADE through the rule's proxy: the destination its CONNECT names, in
+ * OUT: the name the certificate is verified for (server-name, else the
+ * name the program resolved; an IP literal in brackets if IPv6), else the
+ * address; the port is D->to's (the rule's, else the program's). */
+void decide_proxy_target(const struct decision *d, char *out, size_t outlen);
+
 /* NAME as the library records a resolved name (names.c): lower case, one
  * trailing dot removed.  False (OUT untouched) if it does not fit in
  * OUTLEN bytes: the library then records no name. */

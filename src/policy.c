@@ -1351,11 +1351,29 @@ static const char *const protocol_names[] = {
 
 #define N_PROTOCOLS (sizeof protocol_names / sizeof protocol_names[0])
 
+/* What each does before TLS, in the same order. */
+static const char *const protocol_exchanges[N_PROTOCOLS] = {
+	[POLICY_PROTOCOL_TLS] = "TLS from the first byte",
+	[POLICY_PROTOCOL_POSTGRES] = "SSLRequest, the server's 'S', then TLS",
+	[POLICY_PROTOCOL_SMTP] = "the server's 220, EHLO, STARTTLS (RFC 3207), then TLS",
+	[POLICY_PROTOCOL_IMAP] = "the server's * OK, STARTTLS, then TLS",
+	[POLICY_PROTOCOL_POP3] = "the server's +OK, STLS, then TLS",
+	[POLICY_PROTOCOL_LDAP] = "the StartTLS extended operation, then TLS",
+	[POLICY_PROTOCOL_MYSQL] = "the server's greeting, an SSLRequest, then TLS",
+};
+
 const char *policy_protocol_name(enum policy_protocol proto)
 {
 	if ((unsigned)proto >= N_PROTOCOLS)
 		return "?";
 	return protocol_names[proto];
+}
+
+const char *policy_protocol_exchange(enum policy_protocol proto)
+{
+	if ((unsigned)proto >= N_PROTOCOLS)
+		return "?";
+	return protocol_exchanges[proto];
 }
 
 /* "protocol = tls | postgres | smtp | imap | pop3 | ldap | mysql"

@@ -222,6 +222,9 @@ const char *policy_action_name(enum policy_action action);
 const char *policy_ocsp_name(enum policy_ocsp ocsp);            /* "request", ... */
 const char *policy_format_name(enum policy_log_format format);  /* "text", "json" */
 const char *policy_protocol_name(enum policy_protocol proto);  /* "tls", "postgres", ... */
+/* What the protocol does before TLS, for check and explain ("the server's
+ * 220, EHLO, STARTTLS (RFC 3207), then TLS"). */
+const char *policy_protocol_exchange(enum policy_protocol proto);
 const char *policy_level_name(enum policy_log_level level);
 /* Parse a level name ("error", ...); return -1 if unknown. */
 int policy_level_parse(const char *name);

@@ -679,17 +679,6 @@ static void print_rule_target(const struct policy_rule *r, FILE *out)
 		fprintf(out, "# server-name: the host name the program resolved for the address\n");
 }
 
-/* What each "protocol =" does before TLS, for policy_print's comments. */
-static const char *const protocol_comments[] = {
-	[POLICY_PROTOCOL_TLS] = "TLS from the first byte",
-	[POLICY_PROTOCOL_POSTGRES] = "SSLRequest, the server's 'S', then TLS",
-	[POLICY_PROTOCOL_SMTP] = "the server's 220, EHLO, STARTTLS (RFC 3207), then TLS",
-	[POLICY_PROTOCOL_IMAP] = "the server's * OK, STARTTLS, then TLS",
-	[POLICY_PROTOCOL_POP3] = "the server's +OK, STLS, then TLS",
-	[POLICY_PROTOCOL_LDAP] = "the StartTLS extended operation, then TLS",
-	[POLICY_PROTOCOL_MYSQL] = "the server's greeting, an SSLRequest, then TLS",
-};
-
 /* An outbound rule's protocol, proxy and proxy-credentials (never the
  * credentials themselves), for policy_print. */
 static void print_rule_inband(const struct policy_rule *r, FILE *out)
@@ -698,10 +687,9 @@ static void print_rule_inband(const struct policy_rule *r, FILE *out)
 
 	if (r->protocol != POLICY_PROTOCOL_TLS)
 		fprintf(out, "protocol = %s  # %s\n", policy_protocol_name(r->protocol),
-			(unsigned)r->protocol < sizeof protocol_comments / sizeof protocol_comments[0]
-			? protocol_comments[r->protocol] : "?");
+			policy_protocol_exchange(r->protocol));
 	else if (r->action == POLICY_TLS)
-		fprintf(out, "# protocol: tls (%s)\n", protocol_comments[POLICY_PROTOCOL_TLS]);
+		fprintf(out, "# protocol: tls (%s)\n", policy_protocol_exchange(POLICY_PROTOCOL_TLS));
 	if (r->proxy_host)
 		fprintf(out, "proxy = http://%s%s%s:%u  # CONNECT through it; the certificate verified is "
 			"the destination's\n", v6 ? "[" : "", r->proxy_host, v6 ? "]" : "",

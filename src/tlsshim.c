@@ -352,39 +352,20 @@ static void gather_known_names(const char *host, int is_literal, const struct ho
 	}
 }
 
-/* How TLS starts under each "protocol =", for explain. */
-static const char *const protocol_starts[] = {
-	[POLICY_PROTOCOL_TLS] = "TLS from the first byte",
-	[POLICY_PROTOCOL_POSTGRES] = "TLS after an SSLRequest the server answers 'S'",
-	[POLICY_PROTOCOL_SMTP] = "TLS after STARTTLS",
-	[POLICY_PROTOCOL_IMAP] = "TLS after STARTTLS",
-	[POLICY_PROTOCOL_POP3] = "TLS after STLS",
-	[POLICY_PROTOCOL_LDAP] = "TLS after the StartTLS extended operation",
-	[POLICY_PROTOCOL_MYSQL] = "TLS after the server's greeting and an SSLRequest",
-};
-
 /* The in-band part of an upgrade under D: how TLS starts, and the proxy
  * with the CONNECT target (the name verified, else the address; the
  * rule's port) and where its credentials come from. */
 static void explain_inband(const struct decision *d)
 {
 	const struct policy_rule *rule = d->rule;
-	const char *name = d->verify_name;
 	char target[DECIDE_ADDRSTRLEN + 256];
 	bool v6;
 
-	printf("    start: %s (protocol %s)\n",
-	       (unsigned)rule->protocol < sizeof protocol_starts / sizeof protocol_starts[0]
-	       ? protocol_starts[rule->protocol] : "?", policy_protocol_name(rule->protocol));
+	printf("    start: %s (protocol %s)\n", policy_protocol_exchange(rule->protocol),
+	       policy_protocol_name(rule->protocol));
 	if (!rule->proxy_host)
 		return;
-	if (name) {
-		v6 = strchr(name, ':') != NULL;
-		snprintf(target, sizeof target, "%s%s%s:%u", v6 ? "[" : "", name, v6 ? "]" : "",
-			 (unsigned)d->to.port);
-	} else {
-		decide_addr_str(&d->to, target, sizeof target);
-	}
+	decide_proxy_target(d, target, sizeof target);
 	v6 = strchr(rule->proxy_host, ':') != NULL;
 	printf("    via proxy http://%s%s%s:%u (CONNECT %s)\n", v6 ? "[" : "", rule->proxy_host,
 	       v6 ? "]" : "", (unsigned)rule->proxy_port, target);

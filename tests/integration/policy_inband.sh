@@ -6,8 +6,8 @@
 #     files made real) with no warning, and prints each rule's protocol with
 #     what it does, the proxy, and "credentials from PATH" -- never the
 #     user or the password from the credentials file;
-#   * tlsshim explain HOST:PORT says how TLS starts ("TLS after STARTTLS
-#     (protocol smtp)", "TLS from the first byte (protocol tls)") and, for a
+#   * tlsshim explain HOST:PORT says how TLS starts ("the server's 220,
+#     EHLO, STARTTLS (RFC 3207), then TLS (protocol smtp)", "TLS from the first byte (protocol tls)") and, for a
 #     proxy, "via proxy http://H:P (CONNECT H2:P2)": H2 the name verified
 #     (server-name, else the name resolved), else the address (pins only);
 #     P2 the rule's port; an IPv6 proxy in brackets;
@@ -87,7 +87,7 @@ EOF
 out=$("$TLSSHIM" explain -p "$P" localhost:25 2>&1)
 is "$?" 0 "explain smtp: exit 0"
 like "$out" 'rule \[mail\] \(line 1\): upgraded to TLS 1\.3' "explain smtp: the rule"
-like "$out" '^    start: TLS after STARTTLS \(protocol smtp\)$' "explain smtp: TLS after STARTTLS (protocol smtp)"
+like "$out" '^    start: the server.s 220, EHLO, STARTTLS \(RFC 3207\), then TLS \(protocol smtp\)$' "explain smtp: how TLS starts (protocol smtp)"
 check_fail "explain smtp: no proxy" grep -q 'via proxy' <<<"$out"
 
 out=$("$TLSSHIM" explain -p "$P" localhost:8080 2>&1)
@@ -98,12 +98,12 @@ like "$out" "^    proxy authentication: Basic, credentials from $CRED\$" "explai
 check_fail "explain proxy: the password is not printed" grep -q 'Sup3r-s3cret' <<<"$out"
 
 out=$("$TLSSHIM" explain -p "$P" 127.0.0.1:5432 2>&1)
-like "$out" '^    start: TLS after an SSLRequest the server answers .S. \(protocol postgres\)$' "explain postgres: start"
+like "$out" '^    start: SSLRequest, the server.s .S., then TLS \(protocol postgres\)$' "explain postgres: start"
 like "$out" '^    via proxy http://\[::1\]:3128 \(CONNECT db\.internal:5432\)$' \
     "explain postgres: an IPv6 proxy; CONNECT names the server-name"
 
 out=$("$TLSSHIM" explain -p "$P" 127.0.0.3:3306 2>&1)
-like "$out" '^    start: TLS after the server.s greeting and an SSLRequest \(protocol mysql\)$' "explain mysql: start"
+like "$out" '^    start: the server.s greeting, an SSLRequest, then TLS \(protocol mysql\)$' "explain mysql: start"
 like "$out" '^    via proxy http://proxy\.internal:8080 \(CONNECT 127\.0\.0\.3:3306\)$' \
     "explain mysql: pins only, no name: CONNECT names the address"
 
