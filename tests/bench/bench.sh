@@ -39,15 +39,10 @@
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu
 
-srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=${top_builddir:-$(pwd)}
-TLSSHIM=${TLSSHIM:-$builddir/src/tlsshim}
+BENCH_NAME=bench.sh
+. "$(dirname "$0")/bench_lib.sh"
 TLSSHIM_LIBRARY=${TLSSHIM_LIBRARY:-$builddir/src/.libs/libtlsshim.so}
 NGINX=${NGINX:-/usr/sbin/nginx}
-STUNNEL=${STUNNEL:-stunnel4}
-if [ -z "${PYTHON:-}" ]; then
-	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
 
 ROUNDS=${BENCH_ROUNDS:-7}
 DURATION=${BENCH_DURATION:-2}
@@ -60,14 +55,7 @@ STARTUP_ROUNDS=${BENCH_STARTUP_ROUNDS:-11}
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 ONLY=${BENCH_ONLY:-info bulk requests newconn latency memory untouched startup}
 
-die() { echo "bench.sh: $*" >&2; exit 1; }
-note() { printf '%s\n' "$*" >&2; }
-want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
-
 # ---- prerequisites: fail loudly, naming the Debian package --------------------
-need() { # need CMD PACKAGE
-	command -v "$1" >/dev/null 2>&1 || die "$1 not found: install the Debian package '$2' (apt-get install $2)"
-}
 [ -x "$NGINX" ] || die "nginx not found at $NGINX: install the Debian package 'nginx-light'"
 need "$STUNNEL" stunnel4
 need wrk wrk
@@ -83,40 +71,12 @@ need awk mawk
 case $ROUNDS$DURATION$LAT_N$IDLE_N$STARTUP_N$STARTUP_ROUNDS$BIG_MIB in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
 # 1,000 idle connections need descriptors on both sides.
-want_fds=$((IDLE_N * 2 + 200))
-[ "$want_fds" -lt 4096 ] && want_fds=4096
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
-	ulimit -n "$want_fds" 2>/dev/null || die "cannot raise the open-file limit to $want_fds (ulimit -Hn is $(ulimit -Hn))"
-fi
+raise_fd_limit $((IDLE_N * 2 + 200))
 
 # ---- scratch space, servers, cleanup -------------------------------------------
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-bench.XXXXXX")
-chmod 700 "$W"
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		note "bench.sh: kept $W"
-	else
-		rm -rf "$W"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RES=$W/results
-mkdir -p "$RES"
-bench_start=$SECONDS
+bench_scratch tlsshim-bench 700
 
-# Free ports on 127.0.0.1: bind them all at once so that they differ.
-read -r PLAIN_PORT TLS_PORT TLS_NR_PORT ST_PORT ST_NR_PORT SHIM_PORT SHIM_NR_PORT OTHER_PORT < <(
-	"$PYTHON" -c '
-import socket
-ss = [socket.socket() for _ in range(8)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r PLAIN_PORT TLS_PORT TLS_NR_PORT ST_PORT ST_NR_PORT SHIM_PORT SHIM_NR_PORT OTHER_PORT < <(free_ports 8)
 
 note "bench.sh: setting up in $W"
 C=$W/certs
@@ -302,31 +262,22 @@ run_as() {
 	fi
 }
 
-# rotated ROUND: the ways in this round's order (rotated by one each round).
-rotated() {
-	local r=$1 i n=${#WAYS[@]} out=()
-	for ((i = 0; i < n; i++)); do out+=("${WAYS[$(((i + r) % n))]}"); done
-	echo "${out[@]}"
-}
-
-record() { echo "$3" >>"$RES/$1.$2"; } # record KEY WAY VALUE
-
 # wrk_rate WAY URL [wrk args...]: Requests/sec of one wrk run, or "fail".
 wrk_rate() {
 	local way=$1 url=$2 out rate errs cpu n st0=0 st1=0 ng0=0 ng1=0; shift 2
 	# wrk's own https:// (native) does not verify the certificate; SNI is the
 	# URL's host.  Use 127.0.0.1 so wrk never tries ::1 first.
 	url=${url/https:\/\/localhost:/https:\/\/127.0.0.1:}
-	[ "$way" = stunnel ] && st0=$(proc_cpu_ticks "$stunnel_pid")
-	ng0=$(proc_cpu_ticks "$nginx_pid")
-	if ! out=$(run_as "$way" "$PYTHON" "$srcdir/tests/bench/cputime.py" \
+	[ "$way" = stunnel ] && st0=$(stat_ticks "$stunnel_pid")
+	ng0=$(stat_ticks "$nginx_pid")
+	if ! out=$(run_as "$way" "$PYTHON" "$CPUTIME" \
 		wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" "$@" "$url" 2>&1); then
 		printf '%s\n' "$out" >>"$W/errors.log"
 		echo fail
 		return
 	fi
-	[ "$way" = stunnel ] && st1=$(proc_cpu_ticks "$stunnel_pid")
-	ng1=$(proc_cpu_ticks "$nginx_pid")
+	[ "$way" = stunnel ] && st1=$(stat_ticks "$stunnel_pid")
+	ng1=$(stat_ticks "$nginx_pid")
 	printf '== %s %s %s\n%s\n' "$way" "$url" "$*" "$out" >>"$W/wrk.log"
 	rate=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')
 	errs=$(printf '%s\n' "$out" | awk '/Socket errors:|Non-2xx/ {print}')
@@ -351,9 +302,6 @@ wrk_rate() {
 	fi
 	echo "${rate:-fail}"
 }
-# proc_cpu_ticks PID: user + system clock ticks of PID (and its threads).
-proc_cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
-CLK_TCK=$(getconf CLK_TCK)
 
 # warm_wrk [noresume] [wrk args...]: one short unmeasured run per way, so that
 # the first measured run finds caches, sessions and CPU clocks warm.
@@ -367,20 +315,9 @@ warm_wrk() {
 median_of() { sort -g "$1" | awk '{v[NR] = $1} END {if (NR == 0) print "fail"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # ---- the machine --------------------------------------------------------------------
-gnutls_version=$("$PYTHON" -c '
-import ctypes
-g = ctypes.CDLL("libgnutls.so.30")
-g.gnutls_check_version.restype = ctypes.c_char_p
-print(g.gnutls_check_version(None).decode())' 2>/dev/null || echo unknown)
 {
-	echo "cpus=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "kernel=$(uname -srm)"
-	echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-	echo "gnutls=$gnutls_version"
-	echo "openssl=$(openssl version | awk '{print $2}')"
+	machine_info
 	echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
-	echo "stunnel=$("$STUNNEL" -version 2>&1 | awk '/^stunnel/ {print $2; exit}')"
 	echo "wrk=$(wrk --version 2>&1 | awk 'NR == 1 {print $2}')"
 	echo "curl=$(curl --version | awk 'NR == 1 {print $2, $5}')"
 	echo "python=$("$PYTHON" -c 'import platform; print(platform.python_version())')"
@@ -418,7 +355,7 @@ if want bulk; then
 	done
 	for ((r = 0; r < ROUNDS; r++)); do
 		line="round $((r + 1)):"
-		for way in $(rotated $r); do
+		for way in $(rotated $r "${WAYS[@]}"); do
 			if out=$(run_as "$way" curl -sS --fail -o /dev/null -w '%{speed_download} %{size_download}' \
 				"${curl_tls_opts[@]}" "$(base_url "$way")/big" 2>>"$W/errors.log") &&
 				[ "${out#* }" = "$BIG_BYTES" ]; then
@@ -439,7 +376,7 @@ if want requests; then
 	warm_wrk ""
 	for ((r = 0; r < ROUNDS; r++)); do
 		line="round $((r + 1)):"
-		for way in $(rotated $r); do
+		for way in $(rotated $r "${WAYS[@]}"); do
 			v=$(CPU_KEY=cpu_requests wrk_rate "$way" "$(base_url "$way")/small")
 			record requests "$way" "$v"
 			line="$line $way=$v"
@@ -456,7 +393,7 @@ if want newconn; then
 		warm_wrk "$nr" -H 'Connection: close'
 		for ((r = 0; r < ROUNDS; r++)); do
 			line="round $((r + 1)):"
-			for way in $(rotated $r); do
+			for way in $(rotated $r "${WAYS[@]}"); do
 				v=$(CPU_KEY=cpu_newconn_$variant wrk_rate "$way" "$(base_url "$way" $nr)/small" -H 'Connection: close')
 				record "newconn_$variant" "$way" "$v"
 				line="$line $way=$v"
@@ -471,7 +408,7 @@ if want latency; then
 	note "== latency: $LAT_N sequential new connections per way (one curl process), $ROUNDS rounds"
 	for ((r = 0; r < ROUNDS; r++)); do
 		line="round $((r + 1)):"
-		for way in $(rotated $r); do
+		for way in $(rotated $r "${WAYS[@]}"); do
 			cfg=$W/latency-$way.curl
 			base=$(base_url "$way")
 			: >"$cfg"
@@ -572,11 +509,4 @@ fi
 echo "elapsed=$((SECONDS - bench_start))" >>"$RES/machine"
 
 # ---- the table ---------------------------------------------------------------------------
-[ -s "$W/errors.log" ] && { note "== errors"; sed 's/^/  /' "$W/errors.log" >&2; }
-[ -s "$W/warnings.log" ] && { note "== warnings"; sed 's/^/  /' "$W/warnings.log" >&2; }
-rc=0
-"$PYTHON" "$srcdir/tests/bench/report.py" "$RES" || rc=$?
-if [ $rc = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ]; then
-	rc=0
-fi
-exit $rc
+bench_finish report.py

@@ -53,29 +53,16 @@
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu
 
-srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=${top_builddir:-$(pwd)}
-TLSSHIM=${TLSSHIM:-$builddir/src/tlsshim}
+BENCH_NAME=inband_bench.sh
+. "$(dirname "$0")/bench_lib.sh"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-STUNNEL=${STUNNEL:-stunnel4}
-if [ -z "${PYTHON:-}" ]; then
-	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
 
 ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-5}
 CLIENTS=${BENCH_PG_CLIENTS:-1}
 SSLMODE=${BENCH_PG_SSLMODE:-require}
 ONLY=${BENCH_INBAND_ONLY:-info new persistent}
-CPUTIME=$srcdir/tests/bench/cputime.py
 
-die() { echo "inband_bench.sh: $*" >&2; exit 1; }
-note() { printf '%s\n' "$*" >&2; }
-want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
-
-need() { # need CMD PACKAGE
-	command -v "$1" >/dev/null 2>&1 || die "$1 not found: install the Debian package '$2' (apt-get install $2)"
-}
 for b in postgres initdb pg_ctl pgbench psql; do
 	[ -x "$PG_BIN/$b" ] || die "$PG_BIN/$b not found: install the Debian package 'postgresql-15' (or set PG_BIN)"
 done
@@ -105,31 +92,14 @@ as_pg() {
 }
 
 # ---- scratch space and cleanup --------------------------------------------------
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-pgbench.XXXXXX")
-chmod 711 "$W" # the server's user traverses it to its own directory
-pids=()
 pg_started=
-cleanup() {
-	local p
-	[ -n "$pg_started" ] && as_pg "$PG_BIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then note "inband_bench.sh: kept $W"; else rm -rf "$W"; fi
+bench_stop_hook() {
+	[ -z "$pg_started" ] || as_pg "$PG_BIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RES=$W/results
-mkdir -p "$RES"
-bench_start=$SECONDS
+bench_scratch tlsshim-pgbench 711 # the server's user traverses W to its own directory
 echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)" >"$RES/machine"
 
-read -r PG_PORT S_PORT < <(
-	"$PYTHON" -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r PG_PORT S_PORT < <(free_ports 2)
 
 note "inband_bench.sh: setting up in $W"
 # The certificates of the built tree (make builds tests/certs), else fresh ones.
@@ -220,12 +190,7 @@ if ! "$TLSSHIM" check -p "$W/inband.policy" >"$W/check.out" 2>&1; then
 	ARMS=(libpq stunnel)
 fi
 
-# listening PORT: something listens on 127.0.0.1:PORT (from /proc/net/tcp).
-listening() {
-	awk -v want="$(printf '0100007F:%04X' "$1")" '$2 == want && $4 == "0A" {found = 1} END {exit !found}' /proc/net/tcp
-}
-for _ in $(seq 200); do listening "$S_PORT" && break; sleep 0.05; done
-listening "$S_PORT" || { cat "$W/stunnel.stderr" "$W/stunnel.log" >&2 2>/dev/null; die "stunnel did not start"; }
+wait_listening "$S_PORT" || { cat "$W/stunnel.stderr" "$W/stunnel.log" >&2 2>/dev/null; die "stunnel did not start"; }
 
 # ---- the arms ---------------------------------------------------------------------------
 # conninfo ARM: the connection string pgbench and psql use in ARM.  (No
@@ -244,11 +209,6 @@ under() {
 	if [ "$arm" = tlsshim ]; then "$TLSSHIM" -p "${POLICY:-$W/inband.policy}" "$@"; else "$@"; fi
 }
 
-CLK_TCK=$(getconf CLK_TCK)
-# stat_ticks PID [all]: utime+stime of PID (all: + cutime+cstime), 0 if gone.
-stat_ticks() {
-	awk -v all="${2:-}" '{sub(/^.*\) /, ""); print $12 + $13 + (all ? $14 + $15 : 0)}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 # server_ticks: the CPU of the whole server: the postmaster with its reaped
 # children, plus its live children.  First waits (up to 3 s) until no
 # client backend is left, so that the last run's backends are reaped.
@@ -266,8 +226,6 @@ server_ticks() {
 	for c in $(cat "/proc/$pid_pg/task/$pid_pg/children"); do t=$((t + $(stat_ticks "$c"))); done
 	echo "$t"
 }
-record() { echo "$3" >>"$RES/$1.$2"; } # record KEY ARM VALUE
-
 # pgbench_run KEY ARM [pgbench args...]: one pgbench -S -T run; records KEY.ARM
 # (tx/s) and the CPU per transaction of both sides (cpu_KEY, srv_KEY);
 # prints the rate.
@@ -305,45 +263,15 @@ pgbench_run() {
 	echo "${rate:-fail}"
 }
 
-# rotated ROUND: the arms in this round's order.
-rotated() {
-	local r=$1 i n=${#ARMS[@]} order=()
-	for ((i = 0; i < n; i++)); do order+=("${ARMS[$(((i + r) % n))]}"); done
-	echo "${order[@]}"
-}
-# rounds KEY TITLE UNIT CMD...: ROUNDS rounds of "CMD KEY ARM", arms rotated,
-# after an unmeasured 1 s warm-up of each.
-rounds() {
-	local key=$1 title=$2 unit=$3 r arm line v; shift 3
-	note "== $title, $ROUNDS rounds"
-	for arm in "${ARMS[@]}"; do DURATION=1 "$@" "" "$arm" >/dev/null; done
-	for ((r = 0; r < ROUNDS; r++)); do
-		line="round $((r + 1)):"
-		for arm in $(rotated "$r"); do
-			v=$("$@" "$key" "$arm")
-			line="$line $arm=$v"
-		done
-		note "  $line $unit"
-	done
-}
+# The measured commands for rounds (bench_lib.sh): CMD KEY ARM.
 m_new() { pgbench_run "$1" "$2" -C; }
 m_persistent() { pgbench_run "$1" "$2"; }
 
 # ---- the machine --------------------------------------------------------------------
 {
-	echo "cpus=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "kernel=$(uname -srm)"
-	echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+	machine_info
 	echo "postgres=$("$PG_BIN/postgres" --version | awk "{print \$3}")"
 	echo "pgbench=$("$PG_BIN/pgbench" --version | awk '{print $NF}')"
-	echo "openssl=$(openssl version | awk '{print $2}')"
-	echo "stunnel=$("$STUNNEL" -version 2>&1 | awk '/^stunnel/ {print $2; exit}')"
-	echo "gnutls=$("$PYTHON" -c '
-import ctypes
-g = ctypes.CDLL("libgnutls.so.30")
-g.gnutls_check_version.restype = ctypes.c_char_p
-print(g.gnutls_check_version(None).decode())' 2>/dev/null || echo unknown)"
 	echo "settings=rounds $ROUNDS, pgbench -S -c $CLIENTS -j 1 -T $DURATION (scale 1), libpq sslmode=$SSLMODE"
 	echo "sslmode=$SSLMODE"
 } >>"$RES/machine"
@@ -408,10 +336,4 @@ want persistent && rounds persistent "persistent: pgbench -S, ${DURATION}s" "tx/
 
 echo "elapsed=$((SECONDS - bench_start))" >>"$RES/machine"
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/machine"
-
-[ -s "$W/errors.log" ] && { note "== errors"; sed 's/^/  /' "$W/errors.log" >&2; }
-[ -s "$W/warnings.log" ] && { note "== warnings"; sed 's/^/  /' "$W/warnings.log" >&2; }
-rc=0
-"$PYTHON" "$srcdir/tests/bench/inband_report.py" "$RES" || rc=$?
-if [ $rc = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ]; then rc=0; fi
-exit $rc
+bench_finish inband_report.py

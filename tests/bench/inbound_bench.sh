@@ -55,14 +55,9 @@
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu
 
-srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-builddir=${top_builddir:-$(pwd)}
-TLSSHIM=${TLSSHIM:-$builddir/src/tlsshim}
+BENCH_NAME=inbound_bench.sh
+. "$(dirname "$0")/bench_lib.sh"
 NGINX=${NGINX:-/usr/sbin/nginx}
-STUNNEL=${STUNNEL:-stunnel4}
-if [ -z "${PYTHON:-}" ]; then
-	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
 
 ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-2}
@@ -71,15 +66,7 @@ IDLE_N=${BENCH_IDLE_N:-500}
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 ONLY=${BENCH_INBOUND_ONLY:-info memory requests resumed full bulk}
 CLIENTS=$srcdir/tests/bench/inbound_clients.py
-CPUTIME=$srcdir/tests/bench/cputime.py
 
-die() { echo "inbound_bench.sh: $*" >&2; exit 1; }
-note() { printf '%s\n' "$*" >&2; }
-want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
-
-need() { # need CMD PACKAGE
-	command -v "$1" >/dev/null 2>&1 || die "$1 not found: install the Debian package '$2' (apt-get install $2)"
-}
 [ -x "$NGINX" ] || die "nginx not found at $NGINX: install the Debian package 'nginx-light'"
 need "$STUNNEL" stunnel4
 need wrk wrk
@@ -90,36 +77,13 @@ need openssl openssl
 [ -x "$TLSSHIM" ] || die "launcher $TLSSHIM not found: build first (make)"
 case $ROUNDS$DURATION$WRK_CONNS$IDLE_N$BIG_MIB in *[!0-9]*) die "BENCH_* values must be integers" ;; esac
 
-want_fds=$((IDLE_N * 3 + 200))
-[ "$want_fds" -lt 4096 ] && want_fds=4096
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
-	ulimit -n "$want_fds" 2>/dev/null || die "cannot raise the open-file limit to $want_fds (ulimit -Hn is $(ulimit -Hn))"
-fi
+raise_fd_limit $((IDLE_N * 3 + 200))
 
 # ---- scratch space and cleanup --------------------------------------------------
-W=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-ibench.XXXXXX")
-chmod 700 "$W"
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then note "inbound_bench.sh: kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RES=$W/results
-mkdir -p "$RES"
-bench_start=$SECONDS
+bench_scratch tlsshim-ibench 700
 echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)" >"$RES/machine"
 
-read -r P_PORT A_PORT A_NR B_PORT B_NR C_PORT C_NR < <(
-	"$PYTHON" -c '
-import socket
-ss = [socket.socket() for _ in range(7)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r P_PORT A_PORT A_NR B_PORT B_NR C_PORT C_NR < <(free_ports 7)
 
 note "inbound_bench.sh: setting up in $W"
 C=$W/certs
@@ -252,19 +216,6 @@ else
 	pid_shim=
 fi
 
-# listening PORT: something listens on 127.0.0.1:PORT (read from /proc/net/tcp:
-# connecting to find out would make each TLS server log a failed handshake).
-listening() {
-	awk -v want="$(printf '0100007F:%04X' "$1")" '$2 == want && $4 == "0A" {found = 1} END {exit !found}' /proc/net/tcp
-}
-# wait_listening PORT...: wait up to 10 s until all listen; false if not.
-wait_listening() {
-	local p
-	for p in "$@"; do
-		for _ in $(seq 200); do listening "$p" && break; sleep 0.05; done
-		listening "$p" || return 1
-	done
-}
 if ! wait_listening "$P_PORT" "$A_PORT" "$A_NR" "$B_PORT" "$B_NR"; then
 	cat "$W"/nginx-tls/stderr "$W"/nginx-plain/stderr "$W/stunnel.stderr" "$W/stunnel.log" >&2 2>/dev/null || true
 	die "nginx or stunnel did not start (see above)"
@@ -302,19 +253,11 @@ server_pids() {
 curl_opts=(--cacert "$C/ca.pem")
 for p in "$A_PORT" "$A_NR" "$B_PORT" "$B_NR" "$C_PORT" "$C_NR"; do curl_opts+=(--resolve "localhost:$p:127.0.0.1"); done
 
-# rotated ROUND: the arms in this round's order.
-rotated() {
-	local r=$1 i n=${#ARMS[@]} out=()
-	for ((i = 0; i < n; i++)); do out+=("${ARMS[$(((i + r) % n))]}"); done
-	echo "${out[@]}"
-}
-record() { echo "$3" >>"$RES/$1.$2"; } # record KEY ARM VALUE
-CLK_TCK=$(getconf CLK_TCK)
 # server_ticks ARM: user + system clock ticks of the arm's server processes.
 server_ticks() {
 	local p t=0
 	for p in $(server_pids "$1" | tr , ' '); do
-		t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+		t=$((t + $(stat_ticks "$p")))
 	done
 	echo "$t"
 }
@@ -377,42 +320,19 @@ curl_bulk() {
 	echo "$v"
 }
 
-# rounds KEY TITLE UNIT CMD...: ROUNDS rounds of "CMD ARM", arms rotated.
-rounds() {
-	local key=$1 title=$2 unit=$3 r arm line v; shift 3
-	note "== $title, $ROUNDS rounds"
-	for arm in "${ARMS[@]}"; do "$@" "" "$arm" >/dev/null; done # warm-up, unmeasured
-	for ((r = 0; r < ROUNDS; r++)); do
-		line="round $((r + 1)):"
-		for arm in $(rotated "$r"); do
-			v=$("$@" "$key" "$arm")
-			line="$line $arm=$v"
-		done
-		note "  $line $unit"
-	done
-}
-# The measured commands: CMD KEY ARM (KEY empty: a warm-up).
-m_requests() { DURATION=$([ -n "$1" ] && echo "$DURATION" || echo 1) wrk_run "$1" "$2" "$(url_of "$2")/small"; }
-m_resumed() { DURATION=$([ -n "$1" ] && echo "$DURATION" || echo 1) wrk_run "$1" "$2" "$(url_of "$2")/small" -H 'Connection: close'; }
-m_full() { DURATION=$([ -n "$1" ] && echo "$DURATION" || echo 1) wrk_run "$1" "$2" "$(url_of "$2" nr)/small" -H 'Connection: close'; }
+# The measured commands for rounds (bench_lib.sh): CMD KEY ARM (KEY empty:
+# a warm-up, with DURATION=1).
+m_requests() { wrk_run "$1" "$2" "$(url_of "$2")/small"; }
+m_resumed() { wrk_run "$1" "$2" "$(url_of "$2")/small" -H 'Connection: close'; }
+m_full() { wrk_run "$1" "$2" "$(url_of "$2" nr)/small" -H 'Connection: close'; }
 m_bulk() {
 	if [ -n "$1" ]; then curl_bulk "$2"; else curl -sS -o /dev/null "${curl_opts[@]}" "$(url_of "$2")/small" 2>>"$W/errors.log" || true; fi
 }
 
 # ---- the machine --------------------------------------------------------------------
 {
-	echo "cpus=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "kernel=$(uname -srm)"
-	echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-	echo "openssl=$(openssl version | awk '{print $2}')"
+	machine_info
 	echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
-	echo "stunnel=$("$STUNNEL" -version 2>&1 | awk '/^stunnel/ {print $2; exit}')"
-	echo "gnutls=$("$PYTHON" -c '
-import ctypes
-g = ctypes.CDLL("libgnutls.so.30")
-g.gnutls_check_version.restype = ctypes.c_char_p
-print(g.gnutls_check_version(None).decode())' 2>/dev/null || echo unknown)"
 	echo "settings=rounds $ROUNDS, wrk -t1 -c$WRK_CONNS -d${DURATION}s, each nginx 1 worker (sendfile on), bulk ${BIG_MIB} MiB, memory $IDLE_N idle TLS connections"
 	echo "idle_n=$IDLE_N"
 	echo "arms=${ARMS[*]}"
@@ -476,10 +396,4 @@ want bulk && rounds bulk "bulk: curl downloads $BIG_MIB MiB" "MB/s" m_bulk
 
 echo "elapsed=$((SECONDS - bench_start))" >>"$RES/machine"
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/machine"
-
-[ -s "$W/errors.log" ] && { note "== errors"; sed 's/^/  /' "$W/errors.log" >&2; }
-[ -s "$W/warnings.log" ] && { note "== warnings"; sed 's/^/  /' "$W/warnings.log" >&2; }
-rc=0
-"$PYTHON" "$srcdir/tests/bench/inbound_report.py" "$RES" || rc=$?
-if [ $rc = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ]; then rc=0; fi
-exit $rc
+bench_finish inbound_report.py
