@@ -162,68 +162,54 @@ like "$(cat "$WORK/usage.out")" 'usage|expected' "explain listen: a usage messag
 like "$(cat "$WORK/usage.out")" 'explain listen: expected the local address' "explain listen host name: says what it wants"
 
 # ==== 4. load errors: FILE:LINE and what to write =================================================
-# bad_policy NAME LINE REGEX: $WORK/NAME.policy (stdin) fails check and run
-# with "FILE:LINE: ..." matching REGEX, and the command never runs.
-bad_policy() {
-    local name=$1 line=$2 re=$3 f=$WORK/$1.policy out
-    write_policy "$f"
-    out=$("$TLSSHIM" check -p "$f" 2>&1)
-    is "$?" 2 "$name: check exits 2"
-    like "$out" "^$f:$line: $re" "$name: $f:$line: says why"
-    rm -f "$WORK/ran"
-    "$TLSSHIM" -p "$f" sh -c "touch '$WORK/ran'" 2>/dev/null
-    is "$?" 2 "$name: the launcher exits 2"
-    [ ! -e "$WORK/ran" ]
-    ok $? "$name: the command did not run"
-}
-bad_policy early-data 5 '"early-data" in inbound rule \[web\]: not allowed on inbound rules: no anti-replay' <<EOF
+check_load_error early-data 5 '"early-data" in inbound rule \[web\]: not allowed on inbound rules: no anti-replay' <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem
 key = $KEY
 early-data = on
 EOF
-bad_policy hostname 3 'bad listen "web.internal:8443" in rule \[web\]: a host name' <<EOF
+check_load_error hostname 3 'bad listen "web.internal:8443" in rule \[web\]: a host name' <<EOF
 # comment
 [web]
 listen = web.internal:8443
 cert = $CERTS/server.pem
 key = $KEY
 EOF
-bad_policy both 3 'rule \[web\] has both "match" \(line 2\) and "listen" \(line 3\)' <<EOF
+check_load_error both 3 'rule \[web\] has both "match" \(line 2\) and "listen" \(line 3\)' <<EOF
 [web]
 match = *:443
 listen = *:8443
 cert = $CERTS/server.pem
 key = $KEY
 EOF
-bad_policy ca 5 '"ca" in inbound rule \[web\]: .*use "client-ca"' <<EOF
+check_load_error ca 5 '"ca" in inbound rule \[web\]: .*use "client-ca"' <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem
 key = $KEY
 ca = $CERTS/ca.pem
 EOF
-bad_policy nocert 2 'inbound rule \[web\] needs "cert" and "key"' <<EOF
+check_load_error nocert 2 'inbound rule \[web\] needs "cert" and "key"' <<EOF
 log-level = info
 [web]
 listen = *:8443
 [next]
 match = *:443
 EOF
-bad_policy allow-no-ca 5 '"allow-client" without "client-ca" in rule \[web\]' <<EOF
+check_load_error allow-no-ca 5 '"allow-client" without "client-ca" in rule \[web\]' <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem
 key = $KEY
 allow-client = uri:spiffe://prod.example/ns/x/*
 EOF
-bad_policy inbound-key-out 3 '"plaintext" in outbound rule \[up\]: only for inbound rules' <<EOF
+check_load_error inbound-key-out 3 '"plaintext" in outbound rule \[up\]: only for inbound rules' <<EOF
 [up]
 match = *:443
 plaintext = allow
 EOF
-bad_policy bad-uri 6 'bad allow-client "uri:spiffe://td/\*\*/x" in rule \[web\]: "\*\*" is only allowed as the last segment' <<EOF
+check_load_error bad-uri 6 'bad allow-client "uri:spiffe://td/\*\*/x" in rule \[web\]: "\*\*" is only allowed as the last segment' <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem
@@ -234,14 +220,14 @@ EOF
 
 # Files: a server key others can read; a missing client-ca file.
 chmod 644 "$KEY"
-bad_policy key-mode 4 "key file $KEY is accessible by group or others \(mode 0644" <<EOF
+check_load_error key-mode 4 "key file $KEY is accessible by group or others \(mode 0644" <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem
 key = $KEY
 EOF
 chmod 600 "$KEY"
-bad_policy client-ca-missing 5 "cannot read client-ca file $WORK/nope.pem: No such file" <<EOF
+check_load_error client-ca-missing 5 "cannot read client-ca file $WORK/nope.pem: No such file" <<EOF
 [web]
 listen = *:8443
 cert = $CERTS/server.pem

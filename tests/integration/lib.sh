@@ -315,6 +315,26 @@ write_policy() {
     (umask 077 && cat >"$1") && chmod 600 "$1"
 }
 
+# check_load_error NAME LINE REGEX: $WORK/NAME.policy (stdin) fails
+# `tlsshim check` and the launcher with exit 2 and "FILE:LINE: ..." matching
+# REGEX, and the command never runs (4 checks; 5 with LOAD_ERROR_SECRET set:
+# the message does not contain it).
+check_load_error() {
+    local name=$1 line=$2 re=$3 f=$WORK/$1.policy out
+    write_policy "$f"
+    out=$("$TLSSHIM" check -p "$f" 2>&1)
+    is "$?" 2 "$name: check exits 2"
+    like "$out" "^$f:$line: $re" "$name: $f:$line: says why"
+    if [ -n "${LOAD_ERROR_SECRET:-}" ]; then
+        check_fail "$name: no password in the message" grep -q "$LOAD_ERROR_SECRET" <<<"$out"
+    fi
+    rm -f "$WORK/ran"
+    "$TLSSHIM" -p "$f" sh -c "touch '$WORK/ran'" 2>/dev/null
+    is "$?" 2 "$name: the launcher exits 2"
+    [ ! -e "$WORK/ran" ]
+    ok $? "$name: the command did not run"
+}
+
 # policy NAME PORT [LINE...]: write $WORK/NAME.policy (mode 600):
 #     log = file:$WORK/NAME.tlsshim.log      POLICY_LOG
 #     log-level = info                       POLICY_LEVEL ("" = no line)
