@@ -13,8 +13,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inbound_report import print_lines, read_kv, table  # noqa: E402
-from report import fmt, fr, median, paired_ratio  # noqa: E402
+from inbound_report import cpu_rows, print_bars, print_lines, ratio_row, read_kv, table  # noqa: E402
+from report import exit_status, fr, median, paired_ratio  # noqa: E402
 
 ARMS = ("libpq", "tlsshim", "stunnel")
 HEADS = ("(a) libpq TLS", "(b) tlsshim", "(c) stunnel")
@@ -45,32 +45,22 @@ def main():
 
     rows, bars, failed = [], [], False
     for key, label, bar_a, bar_c in THROUGHPUT:
-        vals = {a: median(res, key, a) for a in ARMS}
-        if all(v is None for v in vals.values()):
+        r = ratio_row(res, key, label, ARMS, ("libpq", "stunnel"))
+        if r is None:
             continue
-        ra = paired_ratio(res, key, "tlsshim", "libpq")
-        rc = paired_ratio(res, key, "tlsshim", "stunnel")
-        rows.append([label] + [fmt(vals[a]) for a in ARMS] + [fr(ra), fr(rc)])
-        failed = failed or any(v == "fail" for v in vals.values())
+        row, (ra, rc), fail = r
+        rows.append(row)
+        failed = failed or fail
         bars.append(("%s: tlsshim >= %.2gx libpq's own TLS" % (key, bar_a), ra, ra is not None and ra >= bar_a))
         if bar_c is not None:
             bars.append(("%s: tlsshim >= %.2gx stunnel" % (key, bar_c), rc, rc is not None and rc >= bar_c))
     print()
     table(("workload",) + HEADS + ("b/a", "b/c"), rows)
 
-    cpu_rows = []
-    for key, label, _, _ in THROUGHPUT:
-        for side, prefix in (("client", "cpu_"), ("server", "srv_")):
-            vals = {a: median(res, prefix + key, a) for a in ARMS}
-            if all(v is None for v in vals.values()):
-                continue
-            ra = paired_ratio(res, prefix + key, "tlsshim", "libpq")
-            rc = paired_ratio(res, prefix + key, "tlsshim", "stunnel")
-            cpu_rows.append(["%s, %s (us/tx)" % (key, side)] + [fmt(vals[a], 1) for a in ARMS]
-                            + [fr(ra), fr(rc)])
-    if cpu_rows:
+    crows = cpu_rows(res, THROUGHPUT, ARMS, ("libpq", "stunnel"), lambda key: "us/tx", 1)
+    if crows:
         print()
-        table(("CPU per transaction",) + HEADS + ("b/a", "b/c"), cpu_rows)
+        table(("CPU per transaction",) + HEADS + ("b/a", "b/c"), crows)
         print("(client: user+system CPU of pgbench, plus stunnel for (c); server: the postmaster, its"
               " backends and background processes; from getrusage and /proc/PID/stat; medians; lower is"
               " better; with -C one transaction is one connection)")
@@ -86,20 +76,8 @@ def main():
               % (srv, cl, m.get("cpus", "?"), fr(paired_ratio(res, "cpu_new", "tlsshim", "libpq")),
                  fr(paired_ratio(res, "cpu_new", "tlsshim", "stunnel"))))
 
-    print()
-    print("bars of issue 12 (ratios: medians of per-round ratios; the arms of a round run back to back):")
-    missed = 0
-    for text, value, ok in bars:
-        shown = "-" if value is None else "%.2fx" % value
-        verdict = "n/a" if value is None else ("PASS" if ok else "MISS")
-        if not ok:
-            missed += 1
-        print("  %-4s %-45s %s" % (verdict, text, shown))
-    print("bars met: %d of %d" % (len(bars) - missed, len(bars)))
-    if failed:
-        print("some measurements FAILED (see the errors above)")
-        return 4
-    return 3 if missed else 0
+    missed = print_bars(12, bars, 45)
+    return exit_status(failed, missed)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import fmt, fr, load, median, paired_ratio  # noqa: E402
+from report import exit_status, fmt, fr, median, paired_ratio  # noqa: E402
 
 ARMS = ("nginx", "stunnel", "tlsshim", "plain")
 HEADS = ("(a) nginx TLS", "(b) stunnel", "(c) tlsshim", "(d) plain")
@@ -49,6 +49,46 @@ def read_kv(path):
     return out
 
 
+def ratio_row(res, key, label, arms, refs, digits=1):
+    """The table row of KEY: LABEL, each arm's median, then tlsshim's paired
+    ratio to each arm of REFS; returned with those ratios and whether an arm
+    failed.  None when no arm measured KEY."""
+    vals = {a: median(res, key, a) for a in arms}
+    if all(v is None for v in vals.values()):
+        return None
+    ratios = [paired_ratio(res, key, "tlsshim", r) for r in refs]
+    row = [label] + [fmt(vals[a], digits) for a in arms] + [fr(r) for r in ratios]
+    return row, ratios, any(v == "fail" for v in vals.values())
+
+
+def cpu_rows(res, throughput, arms, refs, unit, digits):
+    """The CPU table's rows: client (cpu_KEY) and server (srv_KEY) of each
+    key of THROUGHPUT that was measured; UNIT(KEY) is the row's unit."""
+    rows = []
+    for key in (t[0] for t in throughput):
+        for side, prefix in (("client", "cpu_"), ("server", "srv_")):
+            r = ratio_row(res, prefix + key, "%s, %s (%s)" % (key, side, unit(key)), arms, refs, digits)
+            if r is not None:
+                rows.append(r[0])
+    return rows
+
+
+def print_bars(issue, bars, width, shown=lambda text, v: "%.2fx" % v):
+    """Print BARS ((text, value or None, met) each) as PASS/MISS/n/a with
+    SHOWN(text, value), TEXT padded to WIDTH; return how many were missed."""
+    print()
+    print("bars of issue %s (ratios: medians of per-round ratios; the arms of a round run back to back):"
+          % issue)
+    missed = 0
+    for text, value, ok in bars:
+        verdict = "n/a" if value is None else ("PASS" if ok else "MISS")
+        if not ok:
+            missed += 1
+        print("  %-4s %-*s %s" % (verdict, width, text, "-" if value is None else shown(text, value)))
+    print("bars met: %d of %d" % (len(bars) - missed, len(bars)))
+    return missed
+
+
 def print_lines(path, title):
     if os.path.exists(path):
         print(title)
@@ -73,14 +113,12 @@ def main():
 
     rows, bars, failed = [], [], False
     for key, label, bar_a, bar_b in THROUGHPUT:
-        vals = {a: median(res, key, a) for a in ARMS}
-        if all(v is None for v in vals.values()):
+        r = ratio_row(res, key, label, ARMS, ("nginx", "stunnel", "plain"))
+        if r is None:
             continue
-        ra = paired_ratio(res, key, "tlsshim", "nginx")
-        rb = paired_ratio(res, key, "tlsshim", "stunnel")
-        rd = paired_ratio(res, key, "tlsshim", "plain")
-        rows.append([label] + [fmt(vals[a]) for a in ARMS] + [fr(ra), fr(rb), fr(rd)])
-        failed = failed or any(v == "fail" for v in vals.values())
+        row, (ra, rb, _), fail = r
+        rows.append(row)
+        failed = failed or fail
         bars.append(("%s: tlsshim >= %.2fx nginx TLS" % (key, bar_a), ra, ra is not None and ra >= bar_a))
         bars.append(("%s: tlsshim >= %.2gx stunnel" % (key, bar_b), rb, rb is not None and rb >= bar_b))
     mem = {a: median(res, "memory", a) for a in ARMS}
@@ -96,20 +134,11 @@ def main():
     print()
     table(("workload",) + HEADS + ("c/a", "c/b", "c/d"), rows)
 
-    cpu_rows = []
-    for key, label, _, _ in THROUGHPUT:
-        unit = "us/MiB" if key == "bulk" else "us/req"
-        for side, prefix in (("client", "cpu_"), ("server", "srv_")):
-            vals = {a: median(res, prefix + key, a) for a in ARMS}
-            if all(v is None for v in vals.values()):
-                continue
-            ra = paired_ratio(res, prefix + key, "tlsshim", "nginx")
-            rb = paired_ratio(res, prefix + key, "tlsshim", "stunnel")
-            cpu_rows.append(["%s, %s (%s)" % (key, side, unit)] + [fmt(vals[a], 2) for a in ARMS]
-                            + [fr(ra), fr(rb)])
-    if cpu_rows:
+    crows = cpu_rows(res, THROUGHPUT, ARMS, ("nginx", "stunnel"),
+                     lambda key: "us/MiB" if key == "bulk" else "us/req", 2)
+    if crows:
         print()
-        table(("CPU per operation",) + HEADS + ("c/a", "c/b"), cpu_rows)
+        table(("CPU per operation",) + HEADS + ("c/a", "c/b"), crows)
         print("(client: user+system CPU of wrk or curl; server: of the arm's nginx worker, plus stunnel"
               " for (b); from getrusage and /proc/PID/stat; medians; lower is better)")
     # New connections: the TLS client (wrk, OpenSSL) costs about as much CPU
@@ -125,25 +154,11 @@ def main():
                      fr(paired_ratio(res, "srv_" + key, "tlsshim", "nginx")),
                      fr(paired_ratio(res, "srv_" + key, "tlsshim", "stunnel"))))
 
-    print()
-    print("bars of issue 11 (ratios: medians of per-round ratios; the arms of a round run back to back):")
-    missed = 0
-    for text, value, ok in bars:
-        shown = "-" if value is None else ("%.2fx" % value if "memory" not in text else "%.1f KiB" % value)
-        if value is None:
-            verdict = "n/a"
-        else:
-            verdict = "PASS" if ok else "MISS"
-        if not ok:
-            missed += 1
-        print("  %-4s %-52s %s" % (verdict, text, shown))
-    print("bars met: %d of %d" % (len(bars) - missed, len(bars)))
+    missed = print_bars(11, bars, 52,
+                        lambda text, v: "%.1f KiB" % v if "memory" in text else "%.2fx" % v)
     print("memory: Pss delta of the server processes over %s idle connections / N (stunnel: stunnel +"
           " the nginx behind it); kernel socket buffers not included" % m.get("idle_n", "?"))
-    if failed:
-        print("some measurements FAILED (see the errors above)")
-        return 4
-    return 3 if missed else 0
+    return exit_status(failed, missed)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,15 @@ def fr(r):
     return "-" if r is None else "%.2fx" % r
 
 
+def exit_status(failed, missed):
+    """The report's exit status (says so when a measurement FAILED): 4 a
+    measurement failed, 3 a target missed, else 0."""
+    if failed:
+        print("some measurements FAILED (see the errors above)")
+        return 4
+    return 3 if missed else 0
+
+
 def main():
     res = sys.argv[1]
     machine = {}
@@ -248,10 +257,7 @@ def main():
     missed = [l for l, m in verdicts if not m]
     print("targets met: %d of %d%s" % (len(verdicts) - len(missed), len(verdicts),
                                         ("; MISSED: " + "; ".join(missed)) if missed else ""))
-    if failed:
-        print("some measurements FAILED (see the errors above)")
-        return 4
-    return 3 if missed else 0
+    return exit_status(failed, missed)
 
 
 if __name__ == "__main__":
