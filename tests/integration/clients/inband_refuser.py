@@ -13,10 +13,10 @@ Then it reads until EOF (10 s at most) and appends one line to LOG:
 HEX is every byte received, in hex.  The tests use it to prove that only
 tlsshim's own request (pg: the 8-byte SSLRequest; mysql: nothing) reached
 a server that would not do TLS: nothing of the program's."""
-import os
-import socket
 import struct
 import sys
+
+from listener import append_line, listen, read_to_eof, serve_forever
 
 SSLREQUEST = bytes.fromhex("0000000804d2162f")
 
@@ -48,31 +48,19 @@ def serve(c, mode):
                 data += d
             if data == SSLREQUEST:
                 c.sendall(b"N")
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            data += d
     except OSError:
-        pass
-    return data
+        return data
+    return read_to_eof(c, data)
 
 
 def main():
     mode, portfile, log = sys.argv[1], sys.argv[2], sys.argv[3]
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    with open(portfile + ".tmp", "w") as f:
-        f.write("%d\n" % srv.getsockname()[1])
-    os.rename(portfile + ".tmp", portfile)
-    while True:
-        c, _ = srv.accept()
+
+    def handle(c, _):
         data = serve(c, mode)
         c.close()
-        with open(log, "a") as f:
-            f.write("conn bytes=%d hex=%s\n" % (len(data), data.hex()))
+        append_line(log, "conn bytes=%d hex=%s" % (len(data), data.hex()))
+    serve_forever(listen(portfile), handle)
 
 
 main()

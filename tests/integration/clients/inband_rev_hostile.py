@@ -14,11 +14,12 @@ Modes:
                 sends the header of a 16384-byte TLS handshake record
                 (16 03 03 40 00) and one byte of it every 100 ms, never
                 finishing it (30 s at most)."""
-import os
 import socket
 import sys
 import threading
 import time
+
+from listener import listen, serve_forever
 
 mode, portfile, logfile = sys.argv[1], sys.argv[2], sys.argv[3]
 lock = threading.Lock()
@@ -103,15 +104,7 @@ def serve(conn):
 
 
 def main():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    with open(portfile + ".tmp", "w") as f:
-        f.write("%d\n" % ls.getsockname()[1])
-    os.rename(portfile + ".tmp", portfile)
-    while True:
-        c, _ = ls.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
+    serve_forever(listen(portfile), lambda c, _: serve(c), threaded=True)
 
 
 main()

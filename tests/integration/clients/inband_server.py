@@ -13,12 +13,13 @@ Each connection N writes, when it ends, one line to LOG:
 plain: every byte received before TLS (in clear); tlsin: every byte
 received inside TLS; end: how it ended.  Lines "cN note TEXT" come before.
 """
-import socket
 import ssl
 import struct
 import sys
 import threading
 import time
+
+from listener import listen, serve_forever
 
 PORTFILE, LOG, MODE, CERT, KEY = sys.argv[1:6]
 lock = threading.Lock()
@@ -447,19 +448,7 @@ def serve(sock, n):
 
 
 def main():
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write("%d\n" % ls.getsockname()[1])
-    import os
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    n = 0
-    while True:
-        s, _ = ls.accept()
-        n += 1
-        threading.Thread(target=serve, args=(s, n), daemon=True).start()
+    serve_forever(listen(PORTFILE), serve, threaded=True)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,15 @@ with "HTTP/1.0 200 OK ... plain hello", and appends one line to LOG:
 REPR is Python's repr() of the first line's bytes, so a TLS ClientHello
 shows up as binary garbage.  Used to prove what tlsshim did NOT upgrade
 (action = plain, unmatched destinations) or refused (action = deny)."""
-import os
-import socket
 import sys
 
-portfile, log = sys.argv[1], sys.argv[2]
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(16)
-with open(portfile + ".tmp", "w") as f:
-    f.write("%d\n" % srv.getsockname()[1])
-os.rename(portfile + ".tmp", portfile)
+from listener import append_line, listen, serve_forever
 
-while True:
-    c, _ = srv.accept()
+portfile, log = sys.argv[1], sys.argv[2]
+
+
+def handle(c, _):
+    """Read C's request head, answer a GET, log the connection."""
     c.settimeout(5)
     data = b""
     try:
@@ -41,5 +35,7 @@ while True:
         except OSError:
             pass
     c.close()
-    with open(log, "a") as f:
-        f.write("conn bytes=%d first_line=%r\n" % (len(data), first))
+    append_line(log, "conn bytes=%d first_line=%r" % (len(data), first))
+
+
+serve_forever(listen(portfile), handle)

@@ -16,9 +16,10 @@ pass, or 5 bytes came).  One line per connection, appended to LOG:
 after: bytes received after the reply; first: their first 16 bytes in hex;
 hello: they begin with a TLS handshake record (16 03), a ClientHello."""
 
-import os
 import socket
 import sys
+
+from listener import append_line, listen, serve_forever
 
 REPLIES = {
     "mail": b"220 go ahead\r\nMAIL FROM:<evil@example.test>\r\n",
@@ -84,22 +85,15 @@ def serve(conn, reply):
 def main():
     portfile, log, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     reply = REPLIES[mode]
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    with open(portfile + ".tmp", "w") as f:
-        f.write("%d\n" % srv.getsockname()[1])
-    os.rename(portfile + ".tmp", portfile)
-    while True:
-        conn, _ = srv.accept()
+
+    def handle(conn, _):
         try:
             line = serve(conn, reply)
         except OSError as e:
             line = "conn error=%s" % e
         conn.close()
-        with open(log, "a") as f:
-            f.write(line + "\n")
+        append_line(log, line)
+    serve_forever(listen(portfile, backlog=8), handle)
 
 
 if __name__ == "__main__":
