@@ -61,6 +61,9 @@ _db_dir() {
     _dbdir=$dir
 }
 
+# What postgres and mariadbd log when their port was taken.
+_DB_PORT_TAKEN='already in use|Address in use|errno: 98|error: 98'
+
 # _db_wait PID LOG READY-RE: wait until LOG matches READY-RE (0), PID exits
 # (1: 2 if LOG says the port was taken) or the start timeout passes (1).
 _db_wait() {
@@ -69,7 +72,7 @@ _db_wait() {
         grep -Eq -- "$re" "$log" 2>/dev/null && return 0
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" 2>/dev/null
-            grep -Eq 'already in use|Address in use|errno: 98|error: 98' "$log" && return 2
+            grep -Eq -- "$_DB_PORT_TAKEN" "$log" && return 2
             return 1
         fi
         [ $SECONDS -lt $deadline ] || return 1
@@ -108,15 +111,11 @@ start_pg() {
         _db_wait "$pid" "$log" 'database system is ready to accept connections'
         st=$?
         if [ $st = 0 ]; then
-            _remember "$name" "$pid"
-            printf -v "${name}_port" '%s' "$port"
-            printf -v "${name}_log" '%s' "$log"
+            _server_up "$name" "$pid" "$port" "$log"
             printf -v "${name}_dir" '%s' "$dir"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        [ $st = 2 ] || { diag "postgres $name:" "$(cat "$log")"; bail_out "could not start postgres $name"; }
+        _server_retry "$name" "$pid" postgres "$_DB_PORT_TAKEN" "$log"
     done
     bail_out "postgres $name: no free port after 5 attempts"
 }
@@ -168,16 +167,12 @@ start_mariadb() {
         _db_wait "$pid" "$log" 'ready for connections'
         st=$?
         if [ $st = 0 ]; then
-            _remember "$name" "$pid"
-            printf -v "${name}_port" '%s' "$port"
-            printf -v "${name}_log" '%s' "$log"
+            _server_up "$name" "$pid" "$port" "$log"
             printf -v "${name}_general" '%s' "$dir/general.log"
             printf -v "${name}_sock" '%s' "$dir/sock"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        [ $st = 2 ] || { diag "mariadbd $name:" "$(cat "$log" "$WORK/$name.stderr")"; bail_out "could not start mariadbd $name"; }
+        _server_retry "$name" "$pid" mariadbd "$_DB_PORT_TAKEN" "$log" "$WORK/$name.stderr"
     done
     bail_out "mariadbd $name: no free port after 5 attempts"
 }

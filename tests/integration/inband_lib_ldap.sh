@@ -141,15 +141,10 @@ start_slapd() {
             </dev/null >>"$WORK/$name.log" 2>&1 &
         pid=$!
         if wait_until "$SERVER_START_TIMEOUT" _up_or_dead "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
-            _remember "$name" "$pid"
-            printf -v "${name}_port" '%s' "$port"
-            printf -v "${name}_log" '%s' "$WORK/$name.log"
+            _server_up "$name" "$pid" "$port" "$WORK/$name.log"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        grep -q 'errno=98' "$WORK/$name.log" ||
-            { diag "slapd $name did not start (try $try):" "$(cat "$WORK/$name.log")"; bail_out "could not start slapd $name"; }
+        _server_retry "$name" "$pid" slapd 'errno=98' "$WORK/$name.log"
     done
     bail_out "slapd $name: no free port after 10 attempts"
 }
@@ -195,15 +190,10 @@ start_tinyproxy() {
         "$TINYPROXY" -d -c "$conf" </dev/null >>"$WORK/$name.stderr" 2>&1 &
         pid=$!
         if wait_until "$SERVER_START_TIMEOUT" _up_or_dead "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
-            _remember "$name" "$pid"
-            printf -v "${name}_port" '%s' "$port"
-            printf -v "${name}_log" '%s' "$WORK/$name.log"
+            _server_up "$name" "$pid" "$port" "$WORK/$name.log"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        grep -qi 'in use' "$WORK/$name.log" "$WORK/$name.stderr" 2>/dev/null ||
-            { diag "tinyproxy $name did not start (try $try):" "$(cat "$WORK/$name.log" "$WORK/$name.stderr" 2>/dev/null)"; bail_out "could not start tinyproxy $name"; }
+        _server_retry "$name" "$pid" tinyproxy '[Ii][Nn] [Uu][Ss][Ee]' "$WORK/$name.log" "$WORK/$name.stderr"
     done
     bail_out "tinyproxy $name: no free port after 10 attempts"
 }

@@ -117,18 +117,11 @@ start_exim() {
             </dev/null >>"$WORK/$name.stderr" 2>&1 &
         pid=$!
         if wait_until "$SERVER_START_TIMEOUT" _exim_up "$dir" "$pid"; then
-            _remember "$name" "$pid"
-            printf -v "${name}_port" '%s' "$port"
-            printf -v "${name}_log" '%s' "$dir/mainlog"
+            _server_up "$name" "$pid" "$port" "$dir/mainlog"
             printf -v "${name}_mbox" '%s' "$dir/mail/mbox"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        if ! grep -qs 'in use' "$dir/paniclog" "$dir/mainlog" "$WORK/$name.stderr"; then
-            diag "exim $name did not start:" "$(cat "$dir/paniclog" "$dir/mainlog" "$WORK/$name.stderr" 2>/dev/null)"
-            bail_out "could not start exim $name"
-        fi
+        _server_retry "$name" "$pid" exim 'in use' "$dir/paniclog" "$dir/mainlog" "$WORK/$name.stderr"
     done
     bail_out "exim $name: no free port after 10 attempts"
 }
@@ -235,12 +228,7 @@ start_dovecot() {
             printf -v "${name}_log" '%s' "$dir/dovecot.log"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        if ! grep -qs 'in use' "$dir/dovecot.log" "$WORK/$name.stderr"; then
-            diag "dovecot $name did not start:" "$(cat "$dir/dovecot.log" "$WORK/$name.stderr" 2>/dev/null)"
-            bail_out "could not start dovecot $name"
-        fi
+        _server_retry "$name" "$pid" dovecot 'in use' "$dir/dovecot.log" "$WORK/$name.stderr"
     done
     bail_out "dovecot $name: no free ports after 10 attempts"
 }

@@ -388,6 +388,29 @@ _remember() {
     printf -v "$1_pid" '%s' "$2"
 }
 
+# _server_up NAME PID PORT LOG: the server a start_* function started is
+# up: remember PID (${NAME}_pid, stopped at exit), set ${NAME}_port and
+# ${NAME}_log.
+_server_up() {
+    _remember "$1" "$2"
+    printf -v "$1_port" '%s' "$3"
+    printf -v "$1_log" '%s' "$4"
+}
+
+# _server_retry NAME PID WHAT REGEX FILE...: PID, the server WHAT a start_*
+# function started on a free_port, did not come up: kill it; return 0 when
+# one of FILE matches REGEX (extended: the port was taken meanwhile, try
+# another), else show the FILEs and bail out.
+_server_retry() {
+    local name=$1 pid=$2 what=$3 re=$4
+    shift 4
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    grep -Eqs -- "$re" "$@" && return 0
+    diag "$what $name did not start:" "$(cat "$@" 2>/dev/null)"
+    bail_out "could not start $what $name"
+}
+
 # stop_server NAME: stop a server started by start_* now (e.g. to make it
 # flush or to free its port); waits until it is gone.
 stop_server() {
