@@ -54,6 +54,16 @@ class Conn:
             self.plain += b
         return bytes(buf)
 
+    def read_plain(self, timeout):
+        """Add what the client sends in clear to self.plain until EOF (an
+        OSError, a timeout included, propagates; what came stays)."""
+        self.s.settimeout(timeout)
+        while True:
+            b = self.s.recv(4096)
+            if not b:
+                break
+            self.plain += b
+
     def recv_line(self, timeout=10):
         """One line in clear, byte by byte (nothing past its LF is read)."""
         buf = bytearray()
@@ -288,12 +298,7 @@ def mysql(c, chatty=False):
         # A byte in the program's turn (the server must wait for it).
         time.sleep(0.3)
         c.s.sendall(b"\x00")
-        c.s.settimeout(5)
-        while True:
-            b = c.s.recv(4096)
-            if not b:
-                break
-            c.plain += b
+        c.read_plain(5)
         return c.end.append("chatty-eof")
     req = c.recv_exact(36)
     c.note("sslrequest %s" % req.hex())
@@ -338,13 +343,8 @@ def proxy(c, status=b"HTTP/1.1 200 Connection established\r\n\r\n", then="tls", 
         c.tls_drain()
     elif then == "read":
         # A refusal: record whatever else the client sends in clear.
-        c.s.settimeout(5)
         try:
-            while True:
-                b = c.s.recv(4096)
-                if not b:
-                    break
-                c.plain += b
+            c.read_plain(5)
             c.end.append("eof")
         except OSError as e:
             c.end.append("error:%s" % type(e).__name__)
@@ -372,13 +372,8 @@ def longreply(c):
 
 
 def silent(c):
-    c.s.settimeout(30)
     try:
-        while True:
-            b = c.s.recv(4096)
-            if not b:
-                break
-            c.plain += b
+        c.read_plain(30)
     except OSError:
         pass
     c.end.append("silent")
