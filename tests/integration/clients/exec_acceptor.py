@@ -16,9 +16,10 @@ that contain WORD, NAME+=ENTRY appends one, a lone -i starts from nothing.  The 
 to PORTFILE, one line per event to stderr ("parent read error=EIO")."""
 import errno
 import os
-import socket
 import subprocess
 import sys
+
+import listener
 
 mode, portfile, handler, handler_log = sys.argv[1:5]
 env = dict(os.environ)
@@ -36,12 +37,7 @@ for edit in sys.argv[5:]:
     else:
         name, value = edit.split("=", 1)
         env[name] = value
-lst = socket.socket()
-lst.bind(("127.0.0.1", 0))
-lst.listen(4)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(lst.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
+lst = listener.listen(portfile)
 conn, addr = lst.accept()
 lst.close()
 fd = conn.fileno()

@@ -9,7 +9,6 @@ closes its own copy: the receiver alone holds the connection.  stderr:
   sender: passed a connection with N bytes queued
   sender: receiver status S"""
 import fcntl
-import os
 import select
 import socket
 import struct
@@ -17,17 +16,15 @@ import subprocess
 import sys
 import termios
 
+import listener
+
 portfile, argv = sys.argv[1], sys.argv[2:]
 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-lst = socket.socket()
-lst.bind(("127.0.0.1", 0))
-lst.listen(4)
+lst = listener.listen(None)
 child = subprocess.Popen([a.replace("@FD@", str(theirs.fileno())) for a in argv],
                          pass_fds=[theirs.fileno()])
 theirs.close()
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(lst.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
+listener.publish_port(lst, portfile)
 conn, _ = lst.accept()
 lst.close()
 select.select([conn], [], [])

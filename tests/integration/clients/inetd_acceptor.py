@@ -11,17 +11,13 @@ one connection and starts HANDLER with the socket as its stdin and stdout:
 
 It writes its port to PORTFILE and one line per event to stderr."""
 import os
-import socket
 import subprocess
 import sys
 
+import listener
+
 mode, portfile, handler, handler_log = sys.argv[1:5]
-lst = socket.socket()
-lst.bind(("127.0.0.1", 0))
-lst.listen(4)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(lst.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
+lst = listener.listen(portfile)
 conn, addr = lst.accept()
 lst.close()
 fd = conn.fileno()

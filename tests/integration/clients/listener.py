@@ -10,18 +10,26 @@ import socket
 import threading
 
 
-def listen(portfile, host="127.0.0.1", backlog=16):
-    """A TCP socket listening on HOST (an IPv6 address: AF_INET6) at an
-    ephemeral port, SO_REUSEADDR set; the port is written to PORTFILE
-    atomically (the tests wait for the file, then read it whole)."""
-    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+def listen(portfile, host="127.0.0.1", backlog=16, proto=0):
+    """A TCP socket (PROTO: e.g. MPTCP) listening on HOST (an IPv6
+    address: AF_INET6) at an ephemeral port, SO_REUSEADDR set; the port is
+    written to PORTFILE (publish_port), unless PORTFILE is None (the
+    caller publishes it when it is ready)."""
+    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, proto)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((host, 0))
     srv.listen(backlog)
+    if portfile is not None:
+        publish_port(srv, portfile)
+    return srv
+
+
+def publish_port(srv, portfile):
+    """SRV's port written to PORTFILE atomically (the tests wait for the
+    file, then read it whole)."""
     with open(portfile + ".tmp", "w") as f:
         f.write("%d\n" % srv.getsockname()[1])
     os.rename(portfile + ".tmp", portfile)
-    return srv
 
 
 def serve_forever(srv, handle, threaded=False):

@@ -6,18 +6,14 @@ socket's protocol (262 when the client spoke MPTCP too), reads one line and
 answers "hello LINE\n".  LOG gets, per connection:
   proto=P line=LINE      or     proto=P error=ENAME|eof (after read=BYTES)"""
 import errno
-import os
 import socket
 import sys
 
+import listener
+
 IPPROTO_MPTCP = 262
 portfile, logname = sys.argv[1:3]
-lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
-lst.bind(("127.0.0.1", 0))
-lst.listen(8)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(lst.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
+lst = listener.listen(portfile, proto=IPPROTO_MPTCP)
 log = open(logname, "a", buffering=1)
 while True:
     try:

@@ -9,21 +9,16 @@ but no peer address.  One line per event on stderr:
   acceptor: reset seen, N bytes queued
   acceptor: handler status S"""
 import fcntl
-import os
 import select
-import socket
 import struct
 import subprocess
 import sys
 import termios
 
+import listener
+
 portfile, argv = sys.argv[1], sys.argv[2:]
-lst = socket.socket()
-lst.bind(("127.0.0.1", 0))
-lst.listen(4)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(lst.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
+lst = listener.listen(portfile)
 conn, _ = lst.accept()
 lst.close()
 
